@@ -1,0 +1,151 @@
+//! Opening a dataset — one file, a directory (optionally Hive-partitioned) or a glob — as a
+//! DataFusion `ListingTable`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SessionState;
+use futures::TryStreamExt;
+
+use crate::format::{format_of_file_name, FileFormatKind};
+
+/// A dataset that cannot be opened. Every variant names the location.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// The path does not exist.
+    #[error("no such file or directory: {location}")]
+    NotFound {
+        /// The location as given.
+        location: String,
+    },
+    /// A directory or glob that holds no data files.
+    #[error("no data files found at {location}")]
+    NoFiles {
+        /// The location as given.
+        location: String,
+    },
+    /// No format was given and the file names do not tell it.
+    #[error(
+        "cannot tell the file format of {location} from '{file}'; name it explicitly \
+         (parquet, csv, json or arrow)"
+    )]
+    UnknownFormat {
+        /// The location as given.
+        location: String,
+        /// The first data file found there.
+        file: String,
+    },
+    /// Listing, schema inference or partition inference failed.
+    #[error("cannot open {location}: {cause}")]
+    Open {
+        /// The location as given.
+        location: String,
+        /// What went wrong, from DataFusion or the object store.
+        cause: DataFusionError,
+    },
+}
+
+impl ConnectorError {
+    fn open(location: &str) -> impl FnOnce(DataFusionError) -> ConnectorError + '_ {
+        move |cause| ConnectorError::Open {
+            location: location.to_string(),
+            cause,
+        }
+    }
+}
+
+/// Opens the dataset at `location` — a local path, a `scheme://` URL, a directory or a glob — as
+/// a table. The format is `format` when given, else recognised from the file extensions (with
+/// `.gz`, `.zst`, `.bz2`, `.xz` compression suffixes). Hive-style `key=value/` directories become
+/// partition columns. The schema is inferred from the files.
+pub async fn open_dataset(
+    state: &SessionState,
+    location: &str,
+    format: Option<FileFormatKind>,
+) -> Result<Arc<ListingTable>, ConnectorError> {
+    let url = table_url(location)?;
+    let first_file = first_data_file(state, &url, location).await?;
+    let detected = format_of_file_name(&first_file);
+    let (format, compression) = match (format, detected) {
+        (Some(given), Some((found, compression))) if given == found => (given, compression),
+        (Some(given), _) => (given, FileCompressionType::UNCOMPRESSED),
+        (None, Some(found)) => found,
+        (None, None) => {
+            return Err(ConnectorError::UnknownFormat {
+                location: location.to_string(),
+                file: first_file,
+            })
+        }
+    };
+    // Only files with the same suffix as the first data file belong to the dataset, so that
+    // markers such as `_SUCCESS` or checksum files are skipped. A format given for files without
+    // a recognised suffix reads every file.
+    let suffix = match detected {
+        Some(_) => first_file
+            .find('.')
+            .map(|dot| first_file[dot..].to_string())
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    let options = format
+        .listing_options(state, compression)
+        .with_file_extension(suffix);
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .infer_partitions_from_path(state)
+        .await
+        .map_err(ConnectorError::open(location))?
+        .infer_schema(state)
+        .await
+        .map_err(ConnectorError::open(location))?;
+    let table = ListingTable::try_new(config).map_err(ConnectorError::open(location))?;
+    Ok(Arc::new(table))
+}
+
+/// Parses `location` into a listing URL; a plain local path (not a glob) must exist.
+fn table_url(location: &str) -> Result<ListingTableUrl, ConnectorError> {
+    let is_glob = location.contains(['*', '?', '[']);
+    let local_path = location
+        .strip_prefix("file://")
+        .or_else(|| (!location.contains("://")).then_some(location));
+    if let Some(path) = local_path {
+        if !is_glob && !Path::new(path).exists() {
+            return Err(ConnectorError::NotFound {
+                location: location.to_string(),
+            });
+        }
+    }
+    ListingTableUrl::parse(location).map_err(ConnectorError::open(location))
+}
+
+/// The file name (last path segment) of the first non-hidden file of the dataset.
+async fn first_data_file(
+    state: &SessionState,
+    url: &ListingTableUrl,
+    location: &str,
+) -> Result<String, ConnectorError> {
+    let store = state
+        .runtime_env()
+        .object_store(url)
+        .map_err(ConnectorError::open(location))?;
+    let mut files = url
+        .list_all_files(state, store.as_ref(), "")
+        .await
+        .map_err(ConnectorError::open(location))?;
+    while let Some(meta) = files
+        .try_next()
+        .await
+        .map_err(ConnectorError::open(location))?
+    {
+        let name = meta.location.filename().unwrap_or_default();
+        if !name.is_empty() && !name.starts_with(['_', '.']) {
+            return Ok(name.to_string());
+        }
+    }
+    Err(ConnectorError::NoFiles {
+        location: location.to_string(),
+    })
+}

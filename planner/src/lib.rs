@@ -1,0 +1,18 @@
+//! # ember-planner: sessions and jobs
+//!
+//! - [`Session`] ([`session`]): the entry point. Built from an [`ember_sql::EmberConfig`] and a
+//!   [`Master`] ([`master`]): `local[N]` runs embedded on a DataFusion context with N partitions.
+//!   It reads and registers datasets through `ember-connectors` and returns DataFusion
+//!   `DataFrame`s, not wrappers.
+//! - [`script`]: SQL scripts split into statements with their line numbers, for `ember sql -f`
+//!   and submitted jobs.
+//!
+//! This layer decides where work runs; it does not print, parse command lines or know the CLI.
+
+pub mod master;
+pub mod script;
+pub mod session;
+
+pub use master::{available_cores, InvalidMaster, Master};
+pub use script::{split_statements, ScriptStatement, ScriptSyntaxError};
+pub use session::{EmberError, Result, Session, SessionBuilder};

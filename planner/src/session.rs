@@ -1,0 +1,181 @@
+//! `Session`: the entry point of every Ember program.
+
+use datafusion::dataframe::DataFrame;
+use datafusion::error::DataFusionError;
+use datafusion::prelude::SessionContext;
+use ember_connectors::{open_dataset, ConnectorError, FileFormatKind};
+use ember_sql::config::MASTER;
+use ember_sql::{session_state, ConfigError, ConfigOrigin, EmberConfig};
+
+use crate::master::{InvalidMaster, Master};
+
+/// Anything that can go wrong in a session. Each variant's message names the input at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum EmberError {
+    /// A configuration key or value is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// `ember.master` does not parse.
+    #[error(transparent)]
+    Master(#[from] InvalidMaster),
+    /// The master is a cluster, which this build cannot connect to yet.
+    #[error(
+        "cannot connect to {0}: cluster mode is not available in this build; use local or local[N]"
+    )]
+    ClusterUnavailable(Master),
+    /// A dataset cannot be opened.
+    #[error(transparent)]
+    Connector(#[from] ConnectorError),
+    /// Planning or execution failed.
+    #[error("{}", .0.message())]
+    DataFusion(#[from] DataFusionError),
+}
+
+/// Ember's `Result`.
+pub type Result<T, E = EmberError> = std::result::Result<T, E>;
+
+/// A connection to where Ember runs, holding the configuration, the catalog of registered tables
+/// and the functions. Cheap to share behind an `Arc`; all methods take `&self`.
+///
+/// ```no_run
+/// # async fn demo() -> ember_planner::Result<()> {
+/// let session = ember_planner::Session::builder()
+///     .master("local[2]")
+///     .config("ember.batch.size", "4096")
+///     .build()?;
+/// session.register_table("lineitem", "data/lineitem.parquet").await?;
+/// let df = session.sql("SELECT count(*) FROM lineitem").await?;
+/// df.show().await?;
+/// # Ok(()) }
+/// ```
+pub struct Session {
+    context: SessionContext,
+    config: EmberConfig,
+    master: Master,
+}
+
+impl Session {
+    /// Starts building a session from the default configuration.
+    pub fn builder() -> SessionBuilder {
+        SessionBuilder::default()
+    }
+
+    /// Runs `sql` (a query, DDL, `COPY`, `SET` or `EXPLAIN`) and returns the DataFrame of its
+    /// result. Queries are lazy: rows are computed when the DataFrame is collected or streamed.
+    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        Ok(self.context.sql(sql).await?)
+    }
+
+    /// Reads a dataset whose format is recognised from its file names.
+    pub async fn read(&self, location: &str) -> Result<DataFrame> {
+        self.read_format(location, None).await
+    }
+
+    /// Reads Parquet files: one file, a directory (Hive partitions become columns) or a glob.
+    pub async fn read_parquet(&self, location: &str) -> Result<DataFrame> {
+        self.read_format(location, Some(FileFormatKind::Parquet))
+            .await
+    }
+
+    /// Reads CSV files with a header row: one file, a directory or a glob.
+    pub async fn read_csv(&self, location: &str) -> Result<DataFrame> {
+        self.read_format(location, Some(FileFormatKind::Csv)).await
+    }
+
+    /// Reads newline-delimited JSON files: one file, a directory or a glob.
+    pub async fn read_json(&self, location: &str) -> Result<DataFrame> {
+        self.read_format(location, Some(FileFormatKind::Json)).await
+    }
+
+    /// Reads a dataset in `format`, or in the format its file names tell when `None`.
+    pub async fn read_format(
+        &self,
+        location: &str,
+        format: Option<FileFormatKind>,
+    ) -> Result<DataFrame> {
+        let table = open_dataset(&self.context.state(), location, format).await?;
+        Ok(self.context.read_table(table)?)
+    }
+
+    /// Registers the dataset at `location` as table `name`; the format comes from the file names.
+    pub async fn register_table(&self, name: &str, location: &str) -> Result<()> {
+        self.register_table_format(name, location, None).await
+    }
+
+    /// Registers the dataset at `location` as table `name` in `format` (or the format its file
+    /// names tell when `None`). Replaces a table of the same name.
+    pub async fn register_table_format(
+        &self,
+        name: &str,
+        location: &str,
+        format: Option<FileFormatKind>,
+    ) -> Result<()> {
+        let table = open_dataset(&self.context.state(), location, format).await?;
+        self.context.deregister_table(name)?;
+        self.context.register_table(name, table)?;
+        Ok(())
+    }
+
+    /// The DataFusion context underneath, for APIs Ember does not wrap (UDF registration,
+    /// catalogs, `register_object_store`).
+    pub fn context(&self) -> &SessionContext {
+        &self.context
+    }
+
+    /// The configuration this session was built from.
+    pub fn config(&self) -> &EmberConfig {
+        &self.config
+    }
+
+    /// Where this session runs.
+    pub fn master(&self) -> &Master {
+        &self.master
+    }
+}
+
+/// Builder for [`Session`]; errors in `master` or `config` surface from [`SessionBuilder::build`].
+#[derive(Default)]
+pub struct SessionBuilder {
+    config: EmberConfig,
+    error: Option<ConfigError>,
+}
+
+impl SessionBuilder {
+    /// Starts from an already loaded configuration (e.g. the CLI's layered one).
+    pub fn with_config(mut self, config: EmberConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Sets the master: `local`, `local[N]`, `local[*]` or `ember://host:port`.
+    pub fn master(self, master: &str) -> Self {
+        self.config(MASTER, master)
+    }
+
+    /// Sets one configuration key (`ember.*` or `datafusion.*`); wins over every other source.
+    pub fn config(mut self, key: &str, value: &str) -> Self {
+        if self.error.is_none() {
+            if let Err(error) = self.config.set(key, value, ConfigOrigin::Api) {
+                self.error = Some(error);
+            }
+        }
+        self
+    }
+
+    /// Builds the session. Fails on the first bad configuration entry or an invalid master.
+    pub fn build(self) -> Result<Session> {
+        if let Some(error) = self.error {
+            return Err(error.into());
+        }
+        let master: Master = self.config.master().parse()?;
+        let Master::Local { cores } = master else {
+            return Err(EmberError::ClusterUnavailable(master));
+        };
+        let state = session_state(&self.config, cores)?;
+        Ok(Session {
+            context: SessionContext::new_with_state(state),
+            config: self.config,
+            master,
+        })
+    }
+}

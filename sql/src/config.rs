@@ -1,0 +1,553 @@
+//! `EmberConfig`: every `ember.*` key declared once, loaded from layered sources.
+//!
+//! Sources, lowest precedence first: `EMBER_*` environment variables, a properties file
+//! (`conf/ember-defaults.conf` by default), then explicit pairs (`--conf key=value` on the command
+//! line or `Session::builder().config(..)`). A later layer overrides an earlier one.
+//!
+//! `ember.*` keys must be declared in [`KEYS`]; an unknown one is an error that names its source and
+//! the nearest valid key. `datafusion.*` keys pass through to DataFusion's `ConfigOptions`, which
+//! validates them when they are set.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use datafusion::config::ConfigOptions;
+
+/// What kind of value a key holds; decides how its text is validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// Free text, interpreted by the layer that uses it (e.g. master URLs in the planner).
+    Text,
+    /// A positive integer.
+    Count,
+    /// A byte size such as `512m`, `4g`, `2GiB` or `1048576`.
+    ByteSize,
+    /// A filesystem path.
+    Path,
+}
+
+/// The declaration of one `ember.*` configuration key: its name, type, default and documentation.
+#[derive(Debug)]
+pub struct ConfigKey {
+    /// Full key name, e.g. `ember.batch.size`.
+    pub name: &'static str,
+    /// Type of the value.
+    pub kind: ValueKind,
+    /// Default, as text; `None` when the default is computed (documented in `doc`).
+    pub default: Option<&'static str>,
+    /// One-line description, shown in the README's configuration table.
+    pub doc: &'static str,
+}
+
+impl ConfigKey {
+    /// The environment variable that sets this key: `ember.sql.shuffle.partitions` is
+    /// `EMBER_SQL_SHUFFLE_PARTITIONS`.
+    pub fn env_var(&self) -> String {
+        self.name.to_ascii_uppercase().replace('.', "_")
+    }
+}
+
+/// Key for the master URL.
+pub const MASTER: &str = "ember.master";
+/// Key for the number of partitions used by shuffles, joins and aggregations.
+pub const SHUFFLE_PARTITIONS: &str = "ember.sql.shuffle.partitions";
+/// Key for the memory limit of query execution.
+pub const MEMORY_LIMIT: &str = "ember.memory.limit";
+/// Key for the directory used for spill files.
+pub const LOCAL_DIR: &str = "ember.local.dir";
+/// Key for the number of rows per record batch.
+pub const BATCH_SIZE: &str = "ember.batch.size";
+
+/// Every `ember.*` key, declared once. Documentation (README, error hints) derives from this list.
+pub const KEYS: &[ConfigKey] = &[
+    ConfigKey {
+        name: MASTER,
+        kind: ValueKind::Text,
+        default: Some("local[*]"),
+        doc: "Where jobs run: local (all cores), local[N], local[*], or ember://host:port",
+    },
+    ConfigKey {
+        name: SHUFFLE_PARTITIONS,
+        kind: ValueKind::Count,
+        default: None,
+        doc: "Partitions for joins, aggregations and repartitioning (default: the master's cores)",
+    },
+    ConfigKey {
+        name: MEMORY_LIMIT,
+        kind: ValueKind::ByteSize,
+        default: None,
+        doc: "Memory limit for query execution, e.g. 4g; operators spill to ember.local.dir beyond it (default: unlimited)",
+    },
+    ConfigKey {
+        name: LOCAL_DIR,
+        kind: ValueKind::Path,
+        default: None,
+        doc: "Directory for spill files (default: the system temporary directory)",
+    },
+    ConfigKey {
+        name: BATCH_SIZE,
+        kind: ValueKind::Count,
+        default: Some("8192"),
+        doc: "Rows per record batch",
+    },
+];
+
+/// Where a configuration entry came from; named in every configuration error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigOrigin {
+    /// `--conf key=value` on the command line.
+    CommandLine,
+    /// `Session::builder().config(key, value)` or another programmatic setter.
+    Api,
+    /// A line of a properties file.
+    File {
+        /// The properties file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+    },
+    /// An `EMBER_*` environment variable.
+    Env(String),
+}
+
+impl fmt::Display for ConfigOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigOrigin::CommandLine => write!(f, "--conf"),
+            ConfigOrigin::Api => write!(f, "the session builder"),
+            ConfigOrigin::File { path, line } => write!(f, "{}:{line}", path.display()),
+            ConfigOrigin::Env(var) => write!(f, "environment variable {var}"),
+        }
+    }
+}
+
+/// A configuration problem. Every variant names the key or file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A key that is neither a declared `ember.*` key nor a `datafusion.*` key.
+    #[error("unknown configuration key '{key}' (from {origin}){}", hint(.suggestion))]
+    UnknownKey {
+        /// The key as given.
+        key: String,
+        /// Where it came from.
+        origin: ConfigOrigin,
+        /// The nearest valid key, if one is close.
+        suggestion: Option<String>,
+    },
+    /// A value that does not parse for its key.
+    #[error("invalid value '{value}' for '{key}' (from {origin}): {reason}")]
+    InvalidValue {
+        /// The key.
+        key: String,
+        /// The value as given.
+        value: String,
+        /// Where it came from.
+        origin: ConfigOrigin,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// A properties file that cannot be read.
+    #[error("cannot read properties file {path}: {cause}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
+    /// A properties-file line that is not `key value` or `key=value`.
+    #[error("{}:{line}: expected 'key value' or 'key=value', found '{text}'", .path.display())]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The offending line.
+        text: String,
+    },
+}
+
+fn hint(suggestion: &Option<String>) -> String {
+    match suggestion {
+        Some(key) => format!("; did you mean '{key}'?"),
+        None => String::new(),
+    }
+}
+
+/// Ember's typed configuration. Build it with [`EmberConfig::set`] per layer, or [`EmberConfig::load`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmberConfig {
+    master: String,
+    shuffle_partitions: Option<usize>,
+    memory_limit: Option<u64>,
+    local_dir: Option<PathBuf>,
+    batch_size: usize,
+    datafusion: BTreeMap<String, String>,
+}
+
+impl Default for EmberConfig {
+    fn default() -> Self {
+        Self {
+            master: "local[*]".to_string(),
+            shuffle_partitions: None,
+            memory_limit: None,
+            local_dir: None,
+            batch_size: 8192,
+            datafusion: BTreeMap::new(),
+        }
+    }
+}
+
+impl EmberConfig {
+    /// Loads the standard layers: `EMBER_*` variables from `env`, then `properties_file` when it is
+    /// given and exists, then `pairs` (highest precedence).
+    pub fn load(
+        env: impl IntoIterator<Item = (String, String)>,
+        properties_file: Option<&Path>,
+        pairs: &[(String, String)],
+        pairs_origin: ConfigOrigin,
+    ) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        config.apply_env(env)?;
+        if let Some(path) = properties_file.filter(|p| p.exists()) {
+            config.apply_properties_file(path)?;
+        }
+        for (key, value) in pairs {
+            config.set(key, value, pairs_origin.clone())?;
+        }
+        Ok(config)
+    }
+
+    /// Applies every `EMBER_*` variable in `env`. A variable that names no key is an error, so a
+    /// typo never goes unnoticed.
+    pub fn apply_env(
+        &mut self,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), ConfigError> {
+        let mut vars: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("EMBER_"))
+            .collect();
+        vars.sort();
+        for (var, value) in vars {
+            let origin = ConfigOrigin::Env(var.clone());
+            match KEYS.iter().find(|key| key.env_var() == var) {
+                Some(key) => self.set(key.name, &value, origin)?,
+                None => {
+                    return Err(ConfigError::UnknownKey {
+                        suggestion: nearest(&var, KEYS.iter().map(|k| k.env_var())),
+                        key: var,
+                        origin,
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a properties file of `key value` or `key=value` lines; `#` starts a comment line.
+    pub fn apply_properties_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Unreadable {
+            path: path.to_path_buf(),
+            cause,
+        })?;
+        for (index, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+                continue;
+            }
+            let split = line
+                .find(|c: char| c == '=' || c.is_whitespace())
+                .map(|at| (line[..at].trim(), line[at + 1..].trim()));
+            let origin = ConfigOrigin::File {
+                path: path.to_path_buf(),
+                line: index + 1,
+            };
+            match split {
+                Some((key, value)) if !key.is_empty() && !value.is_empty() => {
+                    self.set(key, value.trim_start_matches('=').trim(), origin)?
+                }
+                _ => {
+                    return Err(ConfigError::Syntax {
+                        path: path.to_path_buf(),
+                        line: index + 1,
+                        text: line.to_string(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets one key, validating it now so the error can name `origin`.
+    pub fn set(&mut self, key: &str, value: &str, origin: ConfigOrigin) -> Result<(), ConfigError> {
+        let key = key.trim();
+        let value = value.trim();
+        if key.starts_with("datafusion.") {
+            // Validate against DataFusion's own registry now; it knows every key and its type.
+            ConfigOptions::new()
+                .set(key, value)
+                .map_err(|e| datafusion_key_error(key, value, origin.clone(), e))?;
+            self.datafusion.insert(key.to_string(), value.to_string());
+            return Ok(());
+        }
+        let Some(declared) = KEYS.iter().find(|k| k.name.eq_ignore_ascii_case(key)) else {
+            return Err(ConfigError::UnknownKey {
+                key: key.to_string(),
+                origin,
+                suggestion: nearest(key, KEYS.iter().map(|k| k.name.to_string())),
+            });
+        };
+        let invalid = |reason: String| ConfigError::InvalidValue {
+            key: declared.name.to_string(),
+            value: value.to_string(),
+            origin: origin.clone(),
+            reason,
+        };
+        match declared.name {
+            MASTER => {
+                if value.is_empty() {
+                    return Err(invalid("the master must not be empty".into()));
+                }
+                self.master = value.to_string();
+            }
+            SHUFFLE_PARTITIONS => {
+                self.shuffle_partitions = Some(parse_count(value).map_err(invalid)?)
+            }
+            MEMORY_LIMIT => self.memory_limit = Some(parse_byte_size(value).map_err(invalid)?),
+            LOCAL_DIR => self.local_dir = Some(PathBuf::from(value)),
+            BATCH_SIZE => self.batch_size = parse_count(value).map_err(invalid)?,
+            other => unreachable!("key {other} is declared in KEYS but not handled by set"),
+        }
+        Ok(())
+    }
+
+    /// The master URL text (`ember.master`); the planner interprets it.
+    pub fn master(&self) -> &str {
+        &self.master
+    }
+
+    /// `ember.sql.shuffle.partitions`, when set.
+    pub fn shuffle_partitions(&self) -> Option<usize> {
+        self.shuffle_partitions
+    }
+
+    /// `ember.memory.limit` in bytes, when set.
+    pub fn memory_limit(&self) -> Option<u64> {
+        self.memory_limit
+    }
+
+    /// `ember.local.dir`, when set.
+    pub fn local_dir(&self) -> Option<&Path> {
+        self.local_dir.as_deref()
+    }
+
+    /// `ember.batch.size`.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// The `datafusion.*` entries that pass through to DataFusion, in key order.
+    pub fn datafusion_options(&self) -> &BTreeMap<String, String> {
+        &self.datafusion
+    }
+}
+
+fn datafusion_key_error(
+    key: &str,
+    value: &str,
+    origin: ConfigOrigin,
+    error: datafusion::error::DataFusionError,
+) -> ConfigError {
+    let known: Vec<String> = ConfigOptions::new()
+        .entries()
+        .into_iter()
+        .map(|entry| entry.key)
+        .collect();
+    if known.iter().any(|k| k == key) {
+        ConfigError::InvalidValue {
+            key: key.to_string(),
+            value: value.to_string(),
+            origin,
+            reason: error.strip_backtrace().to_string(),
+        }
+    } else {
+        ConfigError::UnknownKey {
+            key: key.to_string(),
+            origin,
+            suggestion: nearest(key, known.into_iter()),
+        }
+    }
+}
+
+/// The candidate closest to `given` by edit distance, if it is plausibly a typo of it.
+fn nearest(given: &str, candidates: impl Iterator<Item = String>) -> Option<String> {
+    let given = given.to_ascii_lowercase();
+    candidates
+        .map(|c| (strsim::levenshtein(&given, &c.to_ascii_lowercase()), c))
+        .min_by_key(|(distance, _)| *distance)
+        .filter(|(distance, candidate)| *distance <= candidate.len() / 2)
+        .map(|(_, candidate)| candidate)
+}
+
+fn parse_count(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("expected a positive integer".into()),
+    }
+}
+
+/// Parses sizes like `1048576`, `512k`, `512m`, `4g`, `4gb`, `2GiB`, `1t` (binary multiples).
+pub fn parse_byte_size(value: &str) -> Result<u64, String> {
+    let text = value.trim().to_ascii_lowercase();
+    let digits_end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits_end);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| "expected a size such as 512m, 4g or 1073741824".to_string())?;
+    let multiplier: u64 = match unit.trim() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        other => return Err(format!("unknown size unit '{other}' (use k, m, g or t)")),
+    };
+    let bytes = number * multiplier as f64;
+    if bytes < 1.0 {
+        return Err("must be at least 1 byte".into());
+    }
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn command_line_beats_file_beats_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ember-defaults.conf");
+        std::fs::write(
+            &file,
+            "# defaults\nember.batch.size 1024\nember.memory.limit=2g\n",
+        )
+        .unwrap();
+        let env = pairs(&[
+            ("EMBER_BATCH_SIZE", "10"),
+            ("EMBER_MEMORY_LIMIT", "1g"),
+            ("EMBER_SQL_SHUFFLE_PARTITIONS", "3"),
+            ("HOME", "/root"),
+        ]);
+        let cli = pairs(&[("ember.batch.size", "4096")]);
+        let config = EmberConfig::load(env, Some(&file), &cli, ConfigOrigin::CommandLine).unwrap();
+        assert_eq!(config.batch_size(), 4096);
+        assert_eq!(config.memory_limit(), Some(2 << 30));
+        assert_eq!(config.shuffle_partitions(), Some(3));
+        assert_eq!(config.master(), "local[*]");
+    }
+
+    #[test]
+    fn unknown_ember_key_names_source_and_nearest_key() {
+        let cli = pairs(&[("ember.batch.sise", "10")]);
+        let err = EmberConfig::load(vec![], None, &cli, ConfigOrigin::CommandLine).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown configuration key 'ember.batch.sise' (from --conf); did you mean 'ember.batch.size'?"
+        );
+    }
+
+    #[test]
+    fn unknown_environment_variable_is_an_error() {
+        let env = pairs(&[("EMBER_MASTR", "local")]);
+        let err = EmberConfig::load(env, None, &[], ConfigOrigin::CommandLine).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("EMBER_MASTR") && text.contains("EMBER_MASTER"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn datafusion_keys_pass_through_and_are_validated() {
+        let mut config = EmberConfig::default();
+        config
+            .set(
+                "datafusion.execution.parquet.pushdown_filters",
+                "true",
+                ConfigOrigin::Api,
+            )
+            .unwrap();
+        assert_eq!(
+            config.datafusion_options()["datafusion.execution.parquet.pushdown_filters"],
+            "true"
+        );
+        let bad_value = config
+            .set("datafusion.execution.batch_size", "many", ConfigOrigin::Api)
+            .unwrap_err();
+        assert!(
+            matches!(bad_value, ConfigError::InvalidValue { .. }),
+            "{bad_value}"
+        );
+        let bad_key = config
+            .set("datafusion.execution.batch_sise", "1", ConfigOrigin::Api)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            bad_key.contains("datafusion.execution.batch_size"),
+            "{bad_key}"
+        );
+    }
+
+    #[test]
+    fn invalid_values_name_key_and_reason() {
+        let mut config = EmberConfig::default();
+        let err = config
+            .set("ember.memory.limit", "lots", ConfigOrigin::CommandLine)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("'ember.memory.limit'") && err.contains("expected a size"),
+            "{err}"
+        );
+        let err = config
+            .set("ember.batch.size", "0", ConfigOrigin::CommandLine)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at least 1"), "{err}");
+    }
+
+    #[test]
+    fn properties_file_syntax_error_names_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.conf");
+        std::fs::write(&file, "ember.batch.size 10\nember.master\n").unwrap();
+        let err = EmberConfig::default()
+            .apply_properties_file(&file)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("bad.conf:2: expected 'key value' or 'key=value', found 'ember.master'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(parse_byte_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_byte_size("512m"), Ok(512 << 20));
+        assert_eq!(parse_byte_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_byte_size("1.5g"), Ok(3 << 29));
+        assert!(parse_byte_size("4x").is_err());
+    }
+}

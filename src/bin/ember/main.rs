@@ -1,0 +1,50 @@
+//! The `ember` command: a dispatcher. Each subcommand is a module with one entry function; every
+//! error comes back here, is printed once on stderr, and picks the exit code (see [`exit`]).
+
+mod exit;
+mod gen;
+mod output;
+mod repl;
+mod runtime;
+mod sql;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Ember: distributed SQL, DataFrames and classical ML over Parquet, embedded or on a cluster.
+#[derive(Debug, Parser)]
+#[command(name = "ember", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run SQL: -e statements, -f a script, statements piped on stdin, or an interactive shell.
+    Sql(sql::SqlArgs),
+    /// Generate benchmark datasets.
+    #[command(subcommand)]
+    Gen(gen::GenCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Sql(args) => sql::run(args),
+        Command::Gen(command) => gen::run(command),
+    };
+    exit::report(result)
+}
+
+/// Diagnostics go to stderr through `tracing`, filtered by `RUST_LOG` (default: warnings).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,51 @@
+//! Building a session and the Tokio runtime it runs on from command-line configuration.
+
+use std::path::Path;
+
+use ember::{ConfigOrigin, EmberConfig, Master, Session};
+
+use crate::exit::Failure;
+
+/// The properties file read when present, relative to the working directory.
+pub const DEFAULT_PROPERTIES_FILE: &str = "conf/ember-defaults.conf";
+
+/// Loads configuration from `EMBER_*` variables, the default properties file and `conf` pairs
+/// (`key=value`, highest precedence), with `master` (the `--master` flag) over all of them.
+pub fn load_config(conf: &[String], master: Option<&str>) -> Result<EmberConfig, Failure> {
+    let mut pairs = conf
+        .iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((key, value)) => Ok((key.trim().to_string(), value.trim().to_string())),
+            None => Err(Failure::Usage(format!("--conf '{pair}' is not key=value"))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(master) = master {
+        pairs.push((ember::config::MASTER.to_string(), master.to_string()));
+    }
+    EmberConfig::load(
+        std::env::vars(),
+        Some(Path::new(DEFAULT_PROPERTIES_FILE)),
+        &pairs,
+        ConfigOrigin::CommandLine,
+    )
+    .map_err(|e| Failure::Usage(e.to_string()))
+}
+
+/// A multi-threaded Tokio runtime with one worker per core of `config`'s master, and the session
+/// built inside it.
+pub fn start(config: EmberConfig) -> Result<(tokio::runtime::Runtime, Session), Failure> {
+    let master: Master = config
+        .master()
+        .parse()
+        .map_err(|e: ember::InvalidMaster| Failure::Usage(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(master.cores())
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Job(format!("cannot start the runtime: {e}")))?;
+    let session = {
+        let _guard = runtime.enter();
+        Session::builder().with_config(config).build()?
+    };
+    Ok((runtime, session))
+}

@@ -1,0 +1,193 @@
+//! `ember sql`: runs statements from `-e`, `-f`, piped stdin or an interactive shell, and prints
+//! their results.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use ember::script::{split_statements, ScriptStatement};
+use ember::{FileFormatKind, Session};
+
+use crate::exit::Failure;
+use crate::output::{write_result, OutputFormat};
+use crate::{repl, runtime};
+
+/// Arguments of `ember sql`.
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// SQL to run (one or more statements separated by `;`); repeatable.
+    #[arg(short = 'e', long = "execute", value_name = "SQL")]
+    execute: Vec<String>,
+    /// A SQL script to run: many statements separated by `;`, `--` comments allowed.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Register a dataset as a table: NAME=PATH, or NAME:FORMAT=PATH to name the format
+    /// (parquet, csv, json, arrow). PATH may be a file, a directory or a glob. Repeatable.
+    #[arg(long = "table", value_name = "NAME[:FORMAT]=PATH")]
+    tables: Vec<String>,
+    /// How rows are printed.
+    #[arg(long, value_enum, default_value = "table")]
+    format: OutputFormat,
+    /// Write rows to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Where to run: local, local[N], local[*] (overrides ember.master).
+    #[arg(long)]
+    master: Option<String>,
+    /// Configuration KEY=VALUE (ember.* or datafusion.*); repeatable, wins over other sources.
+    #[arg(long = "conf", value_name = "KEY=VALUE")]
+    conf: Vec<String>,
+    /// Do not print timings to stderr.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Runs `ember sql`.
+pub fn run(args: SqlArgs) -> Result<(), Failure> {
+    let tables = args
+        .tables
+        .iter()
+        .map(|spec| TableSpec::parse(spec))
+        .collect::<Result<Vec<_>, _>>()?;
+    let config = runtime::load_config(&args.conf, args.master.as_deref())?;
+    let (runtime, session) = runtime::start(config)?;
+    let mut runner = StatementRunner {
+        session,
+        format: args.format,
+        out: open_output(args.output.as_ref())?,
+        quiet: args.quiet,
+    };
+    runtime.block_on(async {
+        for table in &tables {
+            runner
+                .session
+                .register_table_format(&table.name, &table.location, table.format)
+                .await
+                .map_err(|e| Failure::job(format!("table '{}'", table.name), e))?;
+        }
+        if !args.execute.is_empty() || args.file.is_some() {
+            for sql in &args.execute {
+                runner.run_script(sql).await?;
+            }
+            if let Some(path) = &args.file {
+                let script = std::fs::read_to_string(path).map_err(|e| {
+                    Failure::Usage(format!("cannot read SQL file {}: {e}", path.display()))
+                })?;
+                runner.run_script(&script).await?;
+            }
+            Ok(())
+        } else if io::stdin().is_terminal() {
+            repl::run(&mut runner).await
+        } else {
+            let mut script = String::new();
+            io::stdin()
+                .read_to_string(&mut script)
+                .map_err(|e| Failure::Usage(format!("cannot read SQL from stdin: {e}")))?;
+            runner.run_script(&script).await
+        }
+    })
+}
+
+/// A `--table` argument.
+struct TableSpec {
+    name: String,
+    format: Option<FileFormatKind>,
+    location: String,
+}
+
+impl TableSpec {
+    fn parse(spec: &str) -> Result<Self, Failure> {
+        let usage = || {
+            Failure::Usage(format!(
+                "--table '{spec}' is not NAME=PATH or NAME:FORMAT=PATH"
+            ))
+        };
+        let (head, location) = spec.split_once('=').ok_or_else(usage)?;
+        let (name, format) = match head.split_once(':') {
+            Some((name, format)) => (
+                name,
+                Some(
+                    format
+                        .parse::<FileFormatKind>()
+                        .map_err(|e| Failure::Usage(format!("--table '{spec}': {e}")))?,
+                ),
+            ),
+            None => (head, None),
+        };
+        if name.trim().is_empty() || location.trim().is_empty() {
+            return Err(usage());
+        }
+        Ok(Self {
+            name: name.trim().to_string(),
+            format,
+            location: location.trim().to_string(),
+        })
+    }
+}
+
+fn open_output(path: Option<&PathBuf>) -> Result<Box<dyn Write>, Failure> {
+    Ok(match path {
+        Some(path) => Box::new(BufWriter::new(File::create(path).map_err(|e| {
+            Failure::Usage(format!("cannot create output file {}: {e}", path.display()))
+        })?)),
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    })
+}
+
+/// Runs statements one by one and prints their results.
+pub struct StatementRunner {
+    session: Session,
+    format: OutputFormat,
+    out: Box<dyn Write>,
+    quiet: bool,
+}
+
+impl StatementRunner {
+    /// Splits `script` into statements and runs them in order, stopping at the first failure.
+    pub async fn run_script(&mut self, script: &str) -> Result<(), Failure> {
+        let statements = split_statements(script)
+            .map_err(|e| Failure::Job(format!("cannot split SQL into statements: {e}")))?;
+        let count = statements.len();
+        for (index, statement) in statements.iter().enumerate() {
+            self.run_statement(statement, index + 1, count).await?;
+        }
+        Ok(())
+    }
+
+    async fn run_statement(
+        &mut self,
+        statement: &ScriptStatement,
+        number: usize,
+        count: usize,
+    ) -> Result<(), Failure> {
+        let started = Instant::now();
+        let context = || {
+            let position = if count > 1 {
+                format!("statement {number} (line {}) ", statement.line)
+            } else {
+                "statement ".to_string()
+            };
+            format!("{position}`{}`", statement.summary(60))
+        };
+        let frame = self
+            .session
+            .sql(&statement.text)
+            .await
+            .map_err(|e| Failure::job(context(), e))?;
+        let rows = match write_result(frame, self.format, &mut self.out).await {
+            Ok(rows) => rows,
+            Err(e) if e.is_broken_pipe() => return Err(Failure::StdoutClosed),
+            Err(e) => return Err(Failure::job(context(), e)),
+        };
+        if !self.quiet {
+            let plural = if rows == 1 { "" } else { "s" };
+            eprintln!(
+                "-- {rows} row{plural} in {:.3} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Ok(())
+    }
+}
