@@ -1,1 +1,6 @@
+//! End-to-end tests. One binary (modules below) so the suite links once.
 
+mod cli;
+mod common;
+mod example;
+mod tpch;

@@ -1,1 +1,207 @@
-fn main() {}
+//! TPC-H benchmark runner (build with `--release`): runs the 22 queries over existing data with
+//! Ember, and with DuckDB when a Python with `duckdb` is given, and prints per-query and total
+//! wall times side by side with their ratio. `benches/tpch.sh` builds, generates data, sets up
+//! the DuckDB venv and calls this.
+
+mod answers;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use datafusion::arrow::csv::WriterBuilder;
+use ember::Session;
+
+/// Run the TPC-H queries with Ember (and DuckDB) and compare times.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Directory with the eight tables as `NAME.parquet` files or `NAME/` directories.
+    #[arg(long)]
+    data: PathBuf,
+    /// Directory with `q01.sql` ... `q22.sql`.
+    #[arg(long, default_value = "tests/data/tpch/queries")]
+    queries: PathBuf,
+    /// Directory with expected answers `qNN.csv`; when given, each Ember result is checked.
+    #[arg(long)]
+    answers: Option<PathBuf>,
+    /// Ember master (cores).
+    #[arg(long, default_value = "local[2]")]
+    master: String,
+    /// Extra Ember configuration KEY=VALUE; repeatable.
+    #[arg(long = "conf")]
+    conf: Vec<String>,
+    /// Runs per query; the fastest counts.
+    #[arg(long, default_value_t = 1)]
+    iterations: usize,
+    /// Only these queries (comma-separated numbers); default all 22.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<usize>,
+    /// Python interpreter with the `duckdb` package, for the peer run.
+    #[arg(long)]
+    duckdb_python: Option<PathBuf>,
+    /// DuckDB threads (match Ember's cores for a fair ratio).
+    #[arg(long, default_value_t = 2)]
+    duckdb_threads: usize,
+}
+
+const TABLES: [&str; 8] = [
+    "customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier",
+];
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let queries: Vec<usize> = if args.only.is_empty() {
+        (1..=22).collect()
+    } else {
+        args.only.clone()
+    };
+    let master: ember::Master = args.master.parse()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(master.cores())
+        .enable_all()
+        .build()?;
+    let ember_times = runtime.block_on(run_ember(&args, &queries))?;
+    let duckdb_times = match &args.duckdb_python {
+        Some(python) => run_duckdb(&args, python, &queries)?,
+        None => {
+            eprintln!("DuckDB peer skipped: no --duckdb-python given");
+            BTreeMap::new()
+        }
+    };
+    print_report(&args, &queries, &ember_times, &duckdb_times);
+    Ok(())
+}
+
+/// Location of a table: `DIR/NAME.parquet`, else the directory `DIR/NAME`.
+fn table_location(data: &Path, table: &str) -> PathBuf {
+    let file = data.join(format!("{table}.parquet"));
+    if file.exists() {
+        file
+    } else {
+        data.join(table)
+    }
+}
+
+async fn run_ember(args: &Args, queries: &[usize]) -> anyhow::Result<BTreeMap<usize, f64>> {
+    let mut builder = Session::builder().master(&args.master);
+    for pair in &args.conf {
+        let (key, value) = pair
+            .split_once('=')
+            .with_context(|| format!("--conf {pair} is not KEY=VALUE"))?;
+        builder = builder.config(key, value);
+    }
+    let session = builder.build()?;
+    for table in TABLES {
+        let location = table_location(&args.data, table);
+        session
+            .register_table(table, &location.display().to_string())
+            .await?;
+    }
+    let mut times = BTreeMap::new();
+    for &query in queries {
+        let path = args.queries.join(format!("q{query:02}.sql"));
+        let sql = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let mut best = f64::INFINITY;
+        let mut result = Vec::new();
+        for _ in 0..args.iterations.max(1) {
+            let started = Instant::now();
+            let batches = session.sql(&sql).await?.collect().await?;
+            best = best.min(started.elapsed().as_secs_f64());
+            result = batches;
+        }
+        if let Some(answers) = &args.answers {
+            let expected_path = answers.join(format!("q{query:02}.csv"));
+            let expected = std::fs::read_to_string(&expected_path)
+                .with_context(|| format!("cannot read {}", expected_path.display()))?;
+            let mut csv = Vec::new();
+            {
+                let mut writer = WriterBuilder::new().with_header(true).build(&mut csv);
+                for batch in &result {
+                    writer.write(batch)?;
+                }
+            }
+            if let Err(why) = answers::check_answer(query, &csv, &expected) {
+                bail!(
+                    "q{query:02} differs from {}: {why}",
+                    expected_path.display()
+                );
+            }
+        }
+        eprintln!("ember  q{query:02} {best:8.3} s");
+        times.insert(query, best);
+    }
+    Ok(times)
+}
+
+/// Runs `benches/tpch/duckdb_tpch.py` and reads its `QUERY SECONDS` lines.
+fn run_duckdb(
+    args: &Args,
+    python: &Path,
+    queries: &[usize],
+) -> anyhow::Result<BTreeMap<usize, f64>> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tpch/duckdb_tpch.py");
+    let only: Vec<String> = queries.iter().map(|q| q.to_string()).collect();
+    let output = Command::new(python)
+        .arg(script)
+        .arg(&args.data)
+        .arg(&args.queries)
+        .arg(args.duckdb_threads.to_string())
+        .arg(args.iterations.max(1).to_string())
+        .arg(only.join(","))
+        .output()
+        .with_context(|| format!("cannot run {}", python.display()))?;
+    if !output.status.success() {
+        eprintln!(
+            "DuckDB peer skipped: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        return Ok(BTreeMap::new());
+    }
+    let mut times = BTreeMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        if let Some((query, seconds)) = line.split_once(' ') {
+            times.insert(query.parse()?, seconds.parse()?);
+        }
+    }
+    Ok(times)
+}
+
+fn print_report(
+    args: &Args,
+    queries: &[usize],
+    ember: &BTreeMap<usize, f64>,
+    duckdb: &BTreeMap<usize, f64>,
+) {
+    println!(
+        "TPC-H over {} — ember {} vs DuckDB {} threads, best of {}",
+        args.data.display(),
+        args.master,
+        args.duckdb_threads,
+        args.iterations.max(1)
+    );
+    println!("query     ember_s   duckdb_s  ember/duckdb");
+    let (mut ember_total, mut duckdb_total) = (0.0, 0.0);
+    for query in queries {
+        let e = ember[query];
+        ember_total += e;
+        match duckdb.get(query) {
+            Some(d) => {
+                duckdb_total += d;
+                println!("q{query:02}   {e:10.3} {d:10.3} {:12.2}", e / d);
+            }
+            None => println!("q{query:02}   {e:10.3}          -            -"),
+        }
+    }
+    if duckdb.len() == queries.len() {
+        println!(
+            "total {ember_total:10.3} {duckdb_total:10.3} {:12.2}",
+            ember_total / duckdb_total
+        );
+    } else {
+        println!("total {ember_total:10.3}          -            -");
+    }
+}

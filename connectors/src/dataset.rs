@@ -5,7 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
-use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SessionState;
 use futures::TryStreamExt;
@@ -37,6 +39,16 @@ pub enum ConnectorError {
         location: String,
         /// The first data file found there.
         file: String,
+    },
+    /// A file of the dataset cannot be read (e.g. a corrupt or truncated Parquet footer).
+    #[error("cannot read {file} (in {location}): {cause}")]
+    UnreadableFile {
+        /// The location as given.
+        location: String,
+        /// The file at fault.
+        file: String,
+        /// The reader's error.
+        cause: DataFusionError,
     },
     /// Listing, schema inference or partition inference failed.
     #[error("cannot open {location}: {cause}")]
@@ -93,16 +105,55 @@ pub async fn open_dataset(
     let options = format
         .listing_options(state, compression)
         .with_file_extension(suffix);
-    let config = ListingTableConfig::new(url)
-        .with_listing_options(options)
+    let config = ListingTableConfig::new(url.clone())
+        .with_listing_options(options.clone())
         .infer_partitions_from_path(state)
         .await
-        .map_err(ConnectorError::open(location))?
-        .infer_schema(state)
-        .await
         .map_err(ConnectorError::open(location))?;
+    let config = match config.infer_schema(state).await {
+        Ok(config) => config,
+        Err(cause) => {
+            return Err(name_unreadable_file(state, &url, &options, location, cause).await)
+        }
+    };
     let table = ListingTable::try_new(config).map_err(ConnectorError::open(location))?;
     Ok(Arc::new(table))
+}
+
+/// Schema inference reads every file's metadata but its error does not say which file failed:
+/// find it by reading them one at a time (only on this error path), so the error names it.
+async fn name_unreadable_file(
+    state: &SessionState,
+    url: &ListingTableUrl,
+    options: &ListingOptions,
+    location: &str,
+    cause: DataFusionError,
+) -> ConnectorError {
+    let culprit = async {
+        let store = state.runtime_env().object_store(url).ok()?;
+        let files: Vec<_> = url
+            .list_all_files(state, store.as_ref(), &options.file_extension)
+            .await
+            .ok()?
+            .try_collect()
+            .await
+            .ok()?;
+        for file in files {
+            let single = std::slice::from_ref(&file);
+            if let Err(error) = options.format.infer_schema(state, &store, single).await {
+                return Some((file.location.to_string(), error));
+            }
+        }
+        None
+    };
+    match culprit.await {
+        Some((file, cause)) => ConnectorError::UnreadableFile {
+            location: location.to_string(),
+            file,
+            cause,
+        },
+        None => ConnectorError::open(location)(cause),
+    }
 }
 
 /// Parses `location` into a listing URL; a plain local path (not a glob) must exist.

@@ -173,7 +173,8 @@ impl SessionBuilder {
         };
         let state = session_state(&self.config, cores)?;
         Ok(Session {
-            context: SessionContext::new_with_state(state),
+            // `SELECT * FROM 'path/to/file.parquet'` works without registering the file first.
+            context: SessionContext::new_with_state(state).enable_url_table(),
             config: self.config,
             master,
         })

@@ -93,6 +93,24 @@ pub const KEYS: &[ConfigKey] = &[
     },
 ];
 
+/// The documentation table of every `ember.*` key, in Markdown, generated from [`KEYS`]; the
+/// README embeds it and a test keeps the two equal.
+pub fn keys_markdown() -> String {
+    let mut table = String::from(
+        "| key | environment variable | default | meaning |\n| --- | --- | --- | --- |\n",
+    );
+    for key in KEYS {
+        table.push_str(&format!(
+            "| `{}` | `{}` | {} | {} |\n",
+            key.name,
+            key.env_var(),
+            key.default.map_or("—".to_string(), |d| format!("`{d}`")),
+            key.doc
+        ));
+    }
+    table
+}
+
 /// Where a configuration entry came from; named in every configuration error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigOrigin {

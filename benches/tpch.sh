@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# TPC-H benchmark: Ember local[2] against DuckDB with 2 threads, on the same Parquet files.
+#
+#   benches/tpch.sh SCALE [ITERATIONS] [-- extra runner flags, e.g. --conf key=value]
+#
+# Builds the release binaries, generates tpch-data/sfSCALE if absent, installs DuckDB into
+# .bench-venv (skipped with a message when PyPI is unreachable), checks answers when the repo has
+# them for SCALE, and prints per-query and total times with the ember/duckdb ratio.
+set -euo pipefail
+scale=${1:-1}
+iterations=${2:-1}
+shift $(( $# < 2 ? $# : 2 ))
+[ "${1:-}" = "--" ] && shift
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+target=${CARGO_TARGET_DIR:-$root/target}
+
+cargo build --release --bin ember --bin tpch -p ember -p ember-benches
+data=$root/tpch-data/sf$scale
+if [ ! -d "$data" ]; then
+  "$target/release/ember" gen tpch --scale "$scale" --out "$data"
+fi
+
+venv=$root/.bench-venv
+peer=()
+if [ -x "$venv/bin/python" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q duckdb; }; then
+  if "$venv/bin/python" -c "import duckdb" 2>/dev/null; then
+    peer=(--duckdb-python "$venv/bin/python" --duckdb-threads 2)
+  fi
+fi
+[ ${#peer[@]} -gt 0 ] || echo "DuckDB is not installed; the peer run is skipped" >&2
+
+answers=()
+[ -d "$root/tests/data/tpch/answers/sf$scale" ] && answers=(--answers "$root/tests/data/tpch/answers/sf$scale")
+
+"$target/release/tpch" --data "$data" --queries "$root/tests/data/tpch/queries" \
+  --master 'local[2]' --iterations "$iterations" "${answers[@]}" "${peer[@]}" "$@"

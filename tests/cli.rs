@@ -1,0 +1,418 @@
+//! `ember sql` as a user drives it: inputs, output formats, configuration layers, and one clear
+//! error line with the right exit code for bad input.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::common::{ember_binary, run_ember, stderr, stdout};
+
+/// Writes a small Parquet file at `path` through `ember sql` itself.
+fn write_parquet(dir: &Path, path: &str, select: &str) {
+    let output = run_ember(
+        dir,
+        [
+            "sql",
+            "-q",
+            "-e",
+            &format!("COPY ({select}) TO '{path}' STORED AS PARQUET"),
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+/// Asserts a failure with `code` and exactly one stderr line containing every one of `needles`.
+fn assert_one_line_error(output: &std::process::Output, code: i32, needles: &[&str]) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "stderr: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one error line expected, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    for needle in needles {
+        assert!(lines[0].contains(needle), "'{needle}' missing from: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn output_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let query = "SELECT 1 AS a, 'x,y' AS b UNION ALL SELECT 2, 'z' ORDER BY a";
+    let run = |format: &str| {
+        let output = run_ember(dir.path(), ["sql", "-q", "--format", format, "-e", query]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    assert_eq!(run("csv"), "a,b\n1,\"x,y\"\n2,z\n");
+    assert_eq!(run("tsv"), "a\tb\n1\tx,y\n2\tz\n");
+    assert_eq!(
+        run("ndjson"),
+        "{\"a\":1,\"b\":\"x,y\"}\n{\"a\":2,\"b\":\"z\"}\n"
+    );
+    assert_eq!(
+        run("json"),
+        "[{\"a\":1,\"b\":\"x,y\"},{\"a\":2,\"b\":\"z\"}]\n"
+    );
+    let table = run("table");
+    assert!(
+        table.contains("| a | b   |") && table.contains("| 1 | x,y |"),
+        "{table}"
+    );
+}
+
+#[test]
+fn empty_results_still_print_a_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_ember(
+        dir.path(),
+        [
+            "sql",
+            "-q",
+            "--format",
+            "csv",
+            "-e",
+            "SELECT 1 AS a WHERE false",
+        ],
+    );
+    assert_eq!(stdout(&output), "a\n");
+    let output = run_ember(
+        dir.path(),
+        [
+            "sql",
+            "-q",
+            "--format",
+            "json",
+            "-e",
+            "SELECT 1 AS a WHERE false",
+        ],
+    );
+    assert_eq!(stdout(&output).trim(), "[]");
+}
+
+#[test]
+fn timings_go_to_stderr_and_rows_to_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_ember(
+        dir.path(),
+        [
+            "sql",
+            "--format",
+            "csv",
+            "--output",
+            "out.csv",
+            "-e",
+            "SELECT 42 AS answer",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "");
+    assert!(
+        stderr(&output).contains("-- 1 row in "),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out.csv")).unwrap(),
+        "answer\n42\n"
+    );
+}
+
+#[test]
+fn script_file_with_comments_runs_every_statement() {
+    let dir = tempfile::tempdir().unwrap();
+    write_parquet(
+        dir.path(),
+        "t.parquet",
+        "SELECT * FROM (VALUES (1, 'a'), (2, 'b'), (3, 'c')) AS v(id, name)",
+    );
+    std::fs::write(
+        dir.path().join("script.sql"),
+        "-- register and query\nCREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION 't.parquet';\n\
+         SELECT count(*) AS n FROM t; -- three\nSELECT name FROM t WHERE id = 2;\n",
+    )
+    .unwrap();
+    let output = run_ember(
+        dir.path(),
+        ["sql", "-q", "--format", "csv", "-f", "script.sql"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "n\n3\nname\nb\n");
+}
+
+#[test]
+fn statements_piped_on_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(ember_binary())
+        .current_dir(dir.path())
+        .args(["sql", "-q", "--format", "csv"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT 1 AS x;\nSELECT 'two' AS y;\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "x\n1\ny\ntwo\n");
+}
+
+#[test]
+fn tables_from_files_directories_globs_and_hive_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = "COPY (SELECT * FROM (VALUES (1, 2020), (2, 2020), (3, 2021)) AS v(id, year)) \
+                TO 'events' STORED AS PARQUET PARTITIONED BY (year)";
+    let output = run_ember(dir.path(), ["sql", "-q", "-e", copy]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    write_parquet(dir.path(), "a.parquet", "SELECT 10 AS v");
+    write_parquet(dir.path(), "b.parquet", "SELECT 20 AS v");
+
+    let output = run_ember(
+        dir.path(),
+        [
+            "sql",
+            "-q",
+            "--format",
+            "csv",
+            "--table",
+            "events=events",
+            "--table",
+            "numbers=*.parquet",
+            "-e",
+            "SELECT year, count(*) AS n, sum(id) AS ids FROM events GROUP BY year ORDER BY year",
+            "-e",
+            "SELECT sum(v) AS total FROM numbers",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "year,n,ids\n2020,2,3\n2021,1,3\ntotal\n30\n"
+    );
+}
+
+#[test]
+fn csv_and_json_inputs_with_format_by_extension_or_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("people.csv"), "name,age\nada,36\nalan,41\n").unwrap();
+    std::fs::write(
+        dir.path().join("people.data"),
+        "{\"name\":\"grace\",\"age\":85}\n",
+    )
+    .unwrap();
+    let output = run_ember(
+        dir.path(),
+        [
+            "sql", "-q", "--format", "csv",
+            "--table", "csv_people=people.csv",
+            "--table", "json_people:json=people.data",
+            "-e", "SELECT name FROM csv_people WHERE age > 40 UNION ALL SELECT name FROM json_people ORDER BY name",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "name\nalan\ngrace\n");
+}
+
+#[test]
+fn spark_functions_are_registered() {
+    let dir = tempfile::tempdir().unwrap();
+    // `sha2` exists only in datafusion-spark (DataFusion has `sha256`).
+    let output = run_ember(
+        dir.path(),
+        [
+            "sql",
+            "-q",
+            "--format",
+            "csv",
+            "-e",
+            "SELECT sha2('ember', 256) AS h",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "h\n7cadc15d609c4ae9b4be6265b8e1cace16e6fa78a81ab0c7db82e687a7c867a5\n"
+    );
+}
+
+#[test]
+fn configuration_layers_command_line_over_file_over_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("conf")).unwrap();
+    std::fs::write(
+        dir.path().join("conf/ember-defaults.conf"),
+        "ember.batch.size 200\n",
+    )
+    .unwrap();
+    let show = "SELECT value FROM information_schema.df_settings WHERE name = 'datafusion.execution.batch_size'";
+    let batch_size = |extra: &[&str], env: bool| {
+        let mut command = Command::new(ember_binary());
+        command
+            .current_dir(dir.path())
+            .args(["sql", "-q", "--format", "csv"])
+            .args(extra)
+            .args(["-e", show]);
+        if env {
+            command.env("EMBER_BATCH_SIZE", "100");
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output).lines().nth(1).unwrap().to_string()
+    };
+    assert_eq!(batch_size(&["--conf", "ember.batch.size=300"], true), "300");
+    assert_eq!(batch_size(&[], true), "200");
+    std::fs::remove_file(dir.path().join("conf/ember-defaults.conf")).unwrap();
+    assert_eq!(batch_size(&[], true), "100");
+    assert_eq!(batch_size(&[], false), "8192");
+}
+
+#[test]
+fn missing_file_is_one_line_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_ember(
+        dir.path(),
+        [
+            "sql",
+            "--table",
+            "t=/no/such/data.parquet",
+            "-e",
+            "SELECT 1",
+        ],
+    );
+    assert_one_line_error(&output, 1, &["table 't'", "/no/such/data.parquet"]);
+
+    let output = run_ember(
+        dir.path(),
+        [
+            "sql",
+            "-e",
+            "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '/no/such/dir/'",
+        ],
+    );
+    assert_one_line_error(&output, 1, &["CREATE EXTERNAL TABLE", "/no/such/dir"]);
+}
+
+#[test]
+fn corrupt_parquet_is_one_line_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("broken.parquet"),
+        b"PAR1 this is not really parquet",
+    )
+    .unwrap();
+    let output = run_ember(
+        dir.path(),
+        [
+            "sql",
+            "--table",
+            "t=broken.parquet",
+            "-e",
+            "SELECT * FROM t",
+        ],
+    );
+    assert_one_line_error(&output, 1, &["broken.parquet"]);
+
+    // A file truncated after a valid start, among good ones.
+    write_parquet(
+        dir.path(),
+        "good.parquet",
+        "SELECT * FROM generate_series(1, 1000) AS t(v)",
+    );
+    let bytes = std::fs::read(dir.path().join("good.parquet")).unwrap();
+    std::fs::create_dir(dir.path().join("set")).unwrap();
+    std::fs::write(dir.path().join("set/a.parquet"), &bytes).unwrap();
+    std::fs::write(dir.path().join("set/b.parquet"), &bytes[..bytes.len() / 2]).unwrap();
+    let output = run_ember(
+        dir.path(),
+        ["sql", "--table", "t=set", "-e", "SELECT sum(v) FROM t"],
+    );
+    assert_one_line_error(&output, 1, &["b.parquet"]);
+}
+
+#[test]
+fn bad_sql_names_the_statement_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_ember(dir.path(), ["sql", "-e", "SELEC 1"]);
+    assert_one_line_error(&output, 1, &["statement `SELEC 1`"]);
+
+    std::fs::write(
+        dir.path().join("script.sql"),
+        "SELECT 1;\n\nSELECT * FROM missing_table;\nSELECT 3;\n",
+    )
+    .unwrap();
+    let output = run_ember(
+        dir.path(),
+        ["sql", "-q", "--format", "csv", "-f", "script.sql"],
+    );
+    assert_one_line_error(&output, 1, &["statement 2 (line 3)", "missing_table"]);
+    assert_eq!(
+        stdout(&output),
+        "Int64(1)\n1\n",
+        "statements before the failure ran, none after"
+    );
+}
+
+#[test]
+fn unknown_configuration_key_suggests_the_nearest() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_ember(
+        dir.path(),
+        ["sql", "--conf", "ember.bach.size=10", "-e", "SELECT 1"],
+    );
+    assert_one_line_error(
+        &output,
+        2,
+        &[
+            "ember.bach.size",
+            "--conf",
+            "did you mean 'ember.batch.size'",
+        ],
+    );
+
+    let output = run_ember(
+        dir.path(),
+        ["sql", "--master", "local[zero]", "-e", "SELECT 1"],
+    );
+    assert_one_line_error(&output, 2, &["local[zero]"]);
+
+    let output = Command::new(ember_binary())
+        .current_dir(dir.path())
+        .env("EMBER_MEMORY_LIMT", "1g")
+        .args(["sql", "-e", "SELECT 1"])
+        .output()
+        .unwrap();
+    assert_one_line_error(&output, 2, &["EMBER_MEMORY_LIMT", "EMBER_MEMORY_LIMIT"]);
+}
+
+#[test]
+fn memory_limit_spills_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let spill = dir.path().join("spill");
+    let output = run_ember(
+        dir.path(),
+        [
+            "sql", "-q", "--format", "csv",
+            "--master", "local[2]",
+            "--conf", "ember.memory.limit=20m",
+            "--conf", &format!("ember.local.dir={}", spill.display()),
+            "-e", "SELECT count(*) AS n, max(r) AS top FROM (SELECT v, row_number() OVER (ORDER BY v DESC) AS r FROM generate_series(1, 2000000) AS t(v))",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "n,top\n2000000,2000000\n");
+}
+
+#[test]
+fn readme_documents_every_configuration_key() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    assert!(
+        readme.contains(&ember::config::keys_markdown()),
+        "README.md's configuration table is out of date; paste this:\n{}",
+        ember::config::keys_markdown()
+    );
+}

@@ -1,0 +1,62 @@
+//! Helpers shared by the end-to-end tests: running the `ember` binary as a process.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `ember` binary built for this test run.
+pub fn ember_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_ember")
+}
+
+/// Runs `ember` with `args` in `dir` with no `EMBER_*` variables inherited, and returns its
+/// output.
+pub fn run_ember<I, S>(dir: &Path, args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut command = Command::new(ember_binary());
+    command.current_dir(dir).args(args);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("EMBER_") {
+            command.env_remove(name);
+        }
+    }
+    command.output().expect("the ember binary starts")
+}
+
+/// The process's stdout as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The process's stderr as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Generates TPC-H data at `scale` into `dir` with `ember gen tpch`, panicking on failure.
+pub fn generate_tpch(dir: &Path, scale: &str, extra: &[&str]) {
+    std::fs::create_dir_all(dir).expect("data directory can be created");
+    let out = dir.to_str().expect("utf-8 temp dir");
+    let mut args = vec!["gen", "tpch", "--scale", scale, "--out", out];
+    args.extend_from_slice(extra);
+    let output = run_ember(dir, &args);
+    assert!(
+        output.status.success(),
+        "ember gen failed: {}",
+        stderr(&output)
+    );
+}
+
+/// The repository's `tests/data` directory.
+pub fn test_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("data")
+}
+
+/// The eight TPC-H table names.
+pub const TPCH_TABLES: [&str; 8] = [
+    "customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier",
+];

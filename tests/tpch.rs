@@ -1,0 +1,61 @@
+//! TPC-H correctness: generate data with `ember gen tpch`, run the 22 queries through
+//! `ember sql`, compare with the expected answers under the rules of `tests/data/tpch/README.md`.
+
+use std::path::Path;
+
+#[path = "../benches/src/answers.rs"]
+mod answers;
+
+use crate::common::{generate_tpch, run_ember, stderr, test_data, TPCH_TABLES};
+
+#[test]
+fn tpch_sf0_01_matches_answers() {
+    check_scale("0.01");
+}
+
+#[test]
+fn tpch_sf0_1_matches_answers() {
+    check_scale("0.1");
+}
+
+fn check_scale(scale: &str) {
+    let data = tempfile::tempdir().unwrap();
+    generate_tpch(data.path(), scale, &[]);
+    let failures: Vec<String> = (1..=22)
+        .filter_map(|query| check_query(data.path(), scale, query).err())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of 22 TPC-H queries differ at SF {scale}:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn check_query(data: &Path, scale: &str, query: usize) -> Result<(), String> {
+    let tpch = test_data().join("tpch");
+    let sql = tpch.join("queries").join(format!("q{query:02}.sql"));
+    let expected = tpch.join(format!("answers/sf{scale}/q{query:02}.csv"));
+    let mut args = vec![
+        "sql".to_string(),
+        "--quiet".into(),
+        "--format".into(),
+        "csv".into(),
+        "-f".into(),
+        sql.display().to_string(),
+    ];
+    for table in TPCH_TABLES {
+        args.push("--table".into());
+        args.push(format!(
+            "{table}={}",
+            data.join(format!("{table}.parquet")).display()
+        ));
+    }
+    let output = run_ember(data, &args);
+    if !output.status.success() {
+        return Err(format!("q{query:02}: ember failed: {}", stderr(&output)));
+    }
+    let expected = std::fs::read_to_string(&expected).unwrap();
+    answers::check_answer(query, &output.stdout, &expected)
+        .map_err(|why| format!("q{query:02}: {why}"))
+}
