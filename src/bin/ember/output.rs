@@ -91,7 +91,7 @@ enum BatchSink<'a> {
         batches: Vec<RecordBatch>,
         out: &'a mut dyn Write,
     },
-    Delimited(ember::datafusion::arrow::csv::Writer<&'a mut dyn Write>),
+    Delimited(Box<ember::datafusion::arrow::csv::Writer<&'a mut dyn Write>>),
     Json(ArrayWriter<&'a mut dyn Write>),
     Ndjson(LineDelimitedWriter<&'a mut dyn Write>),
 }
@@ -99,12 +99,12 @@ enum BatchSink<'a> {
 impl<'a> BatchSink<'a> {
     fn new(format: OutputFormat, out: &'a mut dyn Write) -> Self {
         let delimited = |delimiter: u8, out| {
-            BatchSink::Delimited(
+            BatchSink::Delimited(Box::new(
                 CsvWriterBuilder::new()
                     .with_header(true)
                     .with_delimiter(delimiter)
                     .build(out),
-            )
+            ))
         };
         match format {
             OutputFormat::Table => BatchSink::Table {
