@@ -271,6 +271,30 @@ fn configuration_layers_command_line_over_file_over_environment() {
 }
 
 #[test]
+fn master_and_shuffle_partitions_set_target_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let show = "SELECT value FROM information_schema.df_settings WHERE name = 'datafusion.execution.target_partitions'";
+    let partitions = |extra: &[&str]| {
+        let mut args = vec!["sql", "-q", "--format", "csv"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["-e", show]);
+        let output = run_ember(dir.path(), &args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output).lines().nth(1).unwrap().to_string()
+    };
+    assert_eq!(partitions(&["--master", "local[3]"]), "3");
+    assert_eq!(
+        partitions(&[
+            "--master",
+            "local[3]",
+            "--conf",
+            "ember.sql.shuffle.partitions=7"
+        ]),
+        "7"
+    );
+}
+
+#[test]
 fn missing_file_is_one_line_naming_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let output = run_ember(
@@ -389,21 +413,44 @@ fn unknown_configuration_key_suggests_the_nearest() {
 }
 
 #[test]
-fn memory_limit_spills_instead_of_failing() {
+fn memory_limit_spills_to_the_local_dir_instead_of_failing() {
     let dir = tempfile::tempdir().unwrap();
     let spill = dir.path().join("spill");
+    let query = "SELECT count(*) AS n, max(r) AS top FROM (SELECT v, row_number() OVER (ORDER BY v DESC) AS r \
+                 FROM generate_series(1, 2000000) AS t(v))";
+    let explain = format!("EXPLAIN ANALYZE {query}");
+    let local_dir = format!("ember.local.dir={}", spill.display());
     let output = run_ember(
         dir.path(),
         [
-            "sql", "-q", "--format", "csv",
-            "--master", "local[2]",
-            "--conf", "ember.memory.limit=20m",
-            "--conf", &format!("ember.local.dir={}", spill.display()),
-            "-e", "SELECT count(*) AS n, max(r) AS top FROM (SELECT v, row_number() OVER (ORDER BY v DESC) AS r FROM generate_series(1, 2000000) AS t(v))",
+            "sql",
+            "-q",
+            "--format",
+            "csv",
+            "--master",
+            "local[2]",
+            "--conf",
+            "ember.memory.limit=20m",
+            "--conf",
+            &local_dir,
+            "-e",
+            query,
+            "-e",
+            &explain,
         ],
     );
     assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(stdout(&output), "n,top\n2000000,2000000\n");
+    let text = stdout(&output);
+    assert!(text.starts_with("n,top\n2000000,2000000\n"), "{text}");
+    let spilled = text
+        .split("spill_count=")
+        .skip(1)
+        .any(|rest| rest.starts_with(|c: char| c.is_ascii_digit() && c != '0'));
+    assert!(
+        spilled,
+        "the sort should have spilled under a 20 MiB limit:\n{text}"
+    );
+    assert!(spill.is_dir(), "ember.local.dir is created for spill files");
 }
 
 #[test]
