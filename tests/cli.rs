@@ -3,26 +3,37 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use crate::common::{ember_binary, run_ember, stderr, stdout};
 
-/// Writes a small Parquet file at `path` through `ember sql` itself.
+/// Runs `ember sql ARGS...` in `dir`.
+fn sql(dir: &Path, args: &[&str]) -> Output {
+    run_ember(dir, std::iter::once("sql").chain(args.iter().copied()))
+}
+
+/// Runs `ember sql --quiet --format csv ARGS...` in `dir`, asserts success, returns stdout.
+fn sql_csv(dir: &Path, args: &[&str]) -> String {
+    let mut all = vec!["--quiet", "--format", "csv"];
+    all.extend_from_slice(args);
+    let output = sql(dir, &all);
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output)
+}
+
+/// Writes the result of `select` as a Parquet file at `path` through `ember sql` itself.
 fn write_parquet(dir: &Path, path: &str, select: &str) {
-    let output = run_ember(
+    sql_csv(
         dir,
-        [
-            "sql",
-            "-q",
+        &[
             "-e",
             &format!("COPY ({select}) TO '{path}' STORED AS PARQUET"),
         ],
     );
-    assert!(output.status.success(), "{}", stderr(&output));
 }
 
 /// Asserts a failure with `code` and exactly one stderr line containing every one of `needles`.
-fn assert_one_line_error(output: &std::process::Output, code: i32, needles: &[&str]) {
+fn assert_one_line_error(output: &Output, code: i32, needles: &[&str]) {
     let err = stderr(output);
     assert_eq!(output.status.code(), Some(code), "stderr: {err}");
     let lines: Vec<&str> = err.lines().collect();
@@ -31,7 +42,18 @@ fn assert_one_line_error(output: &std::process::Output, code: i32, needles: &[&s
     for needle in needles {
         assert!(lines[0].contains(needle), "'{needle}' missing from: {err}");
     }
-    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// The value of DataFusion setting `name` as `ember sql` with `args` sees it.
+fn setting(dir: &Path, args: &[&str], name: &str) -> String {
+    let show = format!("SELECT value FROM information_schema.df_settings WHERE name = '{name}'");
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["-e", &show]);
+    sql_csv(dir, &all)
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[test]
@@ -39,7 +61,7 @@ fn output_formats() {
     let dir = tempfile::tempdir().unwrap();
     let query = "SELECT 1 AS a, 'x,y' AS b UNION ALL SELECT 2, 'z' ORDER BY a";
     let run = |format: &str| {
-        let output = run_ember(dir.path(), ["sql", "-q", "--format", format, "-e", query]);
+        let output = sql(dir.path(), &["-q", "--format", format, "-e", query]);
         assert!(output.status.success(), "{}", stderr(&output));
         stdout(&output)
     };
@@ -63,47 +85,24 @@ fn output_formats() {
 #[test]
 fn empty_results_still_print_a_header() {
     let dir = tempfile::tempdir().unwrap();
-    let output = run_ember(
-        dir.path(),
-        [
-            "sql",
-            "-q",
-            "--format",
-            "csv",
-            "-e",
-            "SELECT 1 AS a WHERE false",
-        ],
-    );
-    assert_eq!(stdout(&output), "a\n");
-    let output = run_ember(
-        dir.path(),
-        [
-            "sql",
-            "-q",
-            "--format",
-            "json",
-            "-e",
-            "SELECT 1 AS a WHERE false",
-        ],
-    );
+    let empty = "SELECT 1 AS a WHERE false";
+    assert_eq!(sql_csv(dir.path(), &["-e", empty]), "a\n");
+    let output = sql(dir.path(), &["-q", "--format", "json", "-e", empty]);
     assert_eq!(stdout(&output).trim(), "[]");
 }
 
 #[test]
 fn timings_go_to_stderr_and_rows_to_output_file() {
     let dir = tempfile::tempdir().unwrap();
-    let output = run_ember(
-        dir.path(),
-        [
-            "sql",
-            "--format",
-            "csv",
-            "--output",
-            "out.csv",
-            "-e",
-            "SELECT 42 AS answer",
-        ],
-    );
+    let args = [
+        "--format",
+        "csv",
+        "--output",
+        "out.csv",
+        "-e",
+        "SELECT 42 AS answer",
+    ];
+    let output = sql(dir.path(), &args);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output), "");
     assert!(
@@ -111,32 +110,25 @@ fn timings_go_to_stderr_and_rows_to_output_file() {
         "{}",
         stderr(&output)
     );
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("out.csv")).unwrap(),
-        "answer\n42\n"
-    );
+    let written = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
+    assert_eq!(written, "answer\n42\n");
 }
 
 #[test]
 fn script_file_with_comments_runs_every_statement() {
     let dir = tempfile::tempdir().unwrap();
-    write_parquet(
-        dir.path(),
-        "t.parquet",
-        "SELECT * FROM (VALUES (1, 'a'), (2, 'b'), (3, 'c')) AS v(id, name)",
-    );
+    let values = "SELECT * FROM (VALUES (1, 'a'), (2, 'b'), (3, 'c')) AS v(id, name)";
+    write_parquet(dir.path(), "t.parquet", values);
     std::fs::write(
         dir.path().join("script.sql"),
         "-- register and query\nCREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION 't.parquet';\n\
          SELECT count(*) AS n FROM t; -- three\nSELECT name FROM t WHERE id = 2;\n",
     )
     .unwrap();
-    let output = run_ember(
-        dir.path(),
-        ["sql", "-q", "--format", "csv", "-f", "script.sql"],
+    assert_eq!(
+        sql_csv(dir.path(), &["-f", "script.sql"]),
+        "n\n3\nname\nb\n"
     );
-    assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(stdout(&output), "n\n3\nname\nb\n");
 }
 
 #[test]
@@ -150,12 +142,8 @@ fn statements_piped_on_stdin() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"SELECT 1 AS x;\nSELECT 'two' AS y;\n")
-        .unwrap();
+    let script = b"SELECT 1 AS x;\nSELECT 'two' AS y;\n";
+    child.stdin.take().unwrap().write_all(script).unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output), "x\n1\ny\ntwo\n");
@@ -166,31 +154,16 @@ fn tables_from_files_directories_globs_and_hive_partitions() {
     let dir = tempfile::tempdir().unwrap();
     let copy = "COPY (SELECT * FROM (VALUES (1, 2020), (2, 2020), (3, 2021)) AS v(id, year)) \
                 TO 'events' STORED AS PARQUET PARTITIONED BY (year)";
-    let output = run_ember(dir.path(), ["sql", "-q", "-e", copy]);
-    assert!(output.status.success(), "{}", stderr(&output));
+    sql_csv(dir.path(), &["-e", copy]);
     write_parquet(dir.path(), "a.parquet", "SELECT 10 AS v");
     write_parquet(dir.path(), "b.parquet", "SELECT 20 AS v");
-
-    let output = run_ember(
-        dir.path(),
-        [
-            "sql",
-            "-q",
-            "--format",
-            "csv",
-            "--table",
-            "events=events",
-            "--table",
-            "numbers=*.parquet",
-            "-e",
-            "SELECT year, count(*) AS n, sum(id) AS ids FROM events GROUP BY year ORDER BY year",
-            "-e",
-            "SELECT sum(v) AS total FROM numbers",
-        ],
-    );
-    assert!(output.status.success(), "{}", stderr(&output));
+    let by_year =
+        "SELECT year, count(*) AS n, sum(id) AS ids FROM events GROUP BY year ORDER BY year";
+    let total = "SELECT sum(v) AS total FROM numbers";
+    let tables = ["--table", "events=events", "--table", "numbers=*.parquet"];
+    let args = [&tables[..], &["-e", by_year, "-e", total]].concat();
     assert_eq!(
-        stdout(&output),
+        sql_csv(dir.path(), &args),
         "year,n,ids\n2020,2,3\n2021,1,3\ntotal\n30\n"
     );
 }
@@ -204,37 +177,26 @@ fn csv_and_json_inputs_with_format_by_extension_or_flag() {
         "{\"name\":\"grace\",\"age\":85}\n",
     )
     .unwrap();
-    let output = run_ember(
-        dir.path(),
-        [
-            "sql", "-q", "--format", "csv",
-            "--table", "csv_people=people.csv",
-            "--table", "json_people:json=people.data",
-            "-e", "SELECT name FROM csv_people WHERE age > 40 UNION ALL SELECT name FROM json_people ORDER BY name",
-        ],
-    );
-    assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(stdout(&output), "name\nalan\ngrace\n");
+    let query = "SELECT name FROM csv_people WHERE age > 40 \
+                 UNION ALL SELECT name FROM json_people ORDER BY name";
+    let args = [
+        "--table",
+        "csv_people=people.csv",
+        "--table",
+        "json_people:json=people.data",
+        "-e",
+        query,
+    ];
+    assert_eq!(sql_csv(dir.path(), &args), "name\nalan\ngrace\n");
 }
 
 #[test]
 fn spark_functions_are_registered() {
     let dir = tempfile::tempdir().unwrap();
     // `sha2` exists only in datafusion-spark (DataFusion has `sha256`).
-    let output = run_ember(
-        dir.path(),
-        [
-            "sql",
-            "-q",
-            "--format",
-            "csv",
-            "-e",
-            "SELECT sha2('ember', 256) AS h",
-        ],
-    );
-    assert!(output.status.success(), "{}", stderr(&output));
+    let digest = sql_csv(dir.path(), &["-e", "SELECT sha2('ember', 256) AS h"]);
     assert_eq!(
-        stdout(&output),
+        digest,
         "h\n7cadc15d609c4ae9b4be6265b8e1cace16e6fa78a81ab0c7db82e687a7c867a5\n"
     );
 }
@@ -243,13 +205,11 @@ fn spark_functions_are_registered() {
 fn configuration_layers_command_line_over_file_over_environment() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("conf")).unwrap();
-    std::fs::write(
-        dir.path().join("conf/ember-defaults.conf"),
-        "ember.batch.size 200\n",
-    )
-    .unwrap();
-    let show = "SELECT value FROM information_schema.df_settings WHERE name = 'datafusion.execution.batch_size'";
+    let file = dir.path().join("conf/ember-defaults.conf");
+    std::fs::write(&file, "ember.batch.size 200\n").unwrap();
     let batch_size = |extra: &[&str], env: bool| {
+        let show = "SELECT value FROM information_schema.df_settings \
+                    WHERE name = 'datafusion.execution.batch_size'";
         let mut command = Command::new(ember_binary());
         command
             .current_dir(dir.path())
@@ -265,7 +225,7 @@ fn configuration_layers_command_line_over_file_over_environment() {
     };
     assert_eq!(batch_size(&["--conf", "ember.batch.size=300"], true), "300");
     assert_eq!(batch_size(&[], true), "200");
-    std::fs::remove_file(dir.path().join("conf/ember-defaults.conf")).unwrap();
+    std::fs::remove_file(&file).unwrap();
     assert_eq!(batch_size(&[], true), "100");
     assert_eq!(batch_size(&[], false), "8192");
 }
@@ -273,50 +233,36 @@ fn configuration_layers_command_line_over_file_over_environment() {
 #[test]
 fn master_and_shuffle_partitions_set_target_partitions() {
     let dir = tempfile::tempdir().unwrap();
-    let show = "SELECT value FROM information_schema.df_settings WHERE name = 'datafusion.execution.target_partitions'";
-    let partitions = |extra: &[&str]| {
-        let mut args = vec!["sql", "-q", "--format", "csv"];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&["-e", show]);
-        let output = run_ember(dir.path(), &args);
-        assert!(output.status.success(), "{}", stderr(&output));
-        stdout(&output).lines().nth(1).unwrap().to_string()
-    };
-    assert_eq!(partitions(&["--master", "local[3]"]), "3");
-    assert_eq!(
-        partitions(&[
-            "--master",
-            "local[3]",
-            "--conf",
-            "ember.sql.shuffle.partitions=7"
-        ]),
-        "7"
-    );
+    let name = "datafusion.execution.target_partitions";
+    assert_eq!(setting(dir.path(), &["--master", "local[3]"], name), "3");
+    let shuffle = [
+        "--master",
+        "local[3]",
+        "--conf",
+        "ember.sql.shuffle.partitions=7",
+    ];
+    assert_eq!(setting(dir.path(), &shuffle, name), "7");
+}
+
+#[test]
+fn datafusion_keys_pass_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "datafusion.execution.parquet.pushdown_filters";
+    let flip = format!("{name}=false");
+    assert_eq!(setting(dir.path(), &["--conf", &flip], name), "false");
 }
 
 #[test]
 fn missing_file_is_one_line_naming_the_path() {
     let dir = tempfile::tempdir().unwrap();
-    let output = run_ember(
+    let output = sql(
         dir.path(),
-        [
-            "sql",
-            "--table",
-            "t=/no/such/data.parquet",
-            "-e",
-            "SELECT 1",
-        ],
+        &["--table", "t=/no/such/data.parquet", "-e", "SELECT 1"],
     );
     assert_one_line_error(&output, 1, &["table 't'", "/no/such/data.parquet"]);
 
-    let output = run_ember(
-        dir.path(),
-        [
-            "sql",
-            "-e",
-            "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '/no/such/dir/'",
-        ],
-    );
+    let ddl = "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '/no/such/dir/'";
+    let output = sql(dir.path(), &["-e", ddl]);
     assert_one_line_error(&output, 1, &["CREATE EXTERNAL TABLE", "/no/such/dir"]);
 }
 
@@ -325,18 +271,12 @@ fn corrupt_parquet_is_one_line_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("broken.parquet"),
-        b"PAR1 this is not really parquet",
+        b"PAR1 not really parquet",
     )
     .unwrap();
-    let output = run_ember(
+    let output = sql(
         dir.path(),
-        [
-            "sql",
-            "--table",
-            "t=broken.parquet",
-            "-e",
-            "SELECT * FROM t",
-        ],
+        &["--table", "t=broken.parquet", "-e", "SELECT * FROM t"],
     );
     assert_one_line_error(&output, 1, &["broken.parquet"]);
 
@@ -350,9 +290,9 @@ fn corrupt_parquet_is_one_line_naming_the_file() {
     std::fs::create_dir(dir.path().join("set")).unwrap();
     std::fs::write(dir.path().join("set/a.parquet"), &bytes).unwrap();
     std::fs::write(dir.path().join("set/b.parquet"), &bytes[..bytes.len() / 2]).unwrap();
-    let output = run_ember(
+    let output = sql(
         dir.path(),
-        ["sql", "--table", "t=set", "-e", "SELECT sum(v) FROM t"],
+        &["--table", "t=set", "-e", "SELECT sum(v) FROM t"],
     );
     assert_one_line_error(&output, 1, &["b.parquet"]);
 }
@@ -360,18 +300,12 @@ fn corrupt_parquet_is_one_line_naming_the_file() {
 #[test]
 fn bad_sql_names_the_statement_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    let output = run_ember(dir.path(), ["sql", "-e", "SELEC 1"]);
+    let output = sql(dir.path(), &["-e", "SELEC 1"]);
     assert_one_line_error(&output, 1, &["statement `SELEC 1`"]);
 
-    std::fs::write(
-        dir.path().join("script.sql"),
-        "SELECT 1;\n\nSELECT * FROM missing_table;\nSELECT 3;\n",
-    )
-    .unwrap();
-    let output = run_ember(
-        dir.path(),
-        ["sql", "-q", "--format", "csv", "-f", "script.sql"],
-    );
+    let script = "SELECT 1;\n\nSELECT * FROM missing_table;\nSELECT 3;\n";
+    std::fs::write(dir.path().join("script.sql"), script).unwrap();
+    let output = sql(dir.path(), &["-q", "--format", "csv", "-f", "script.sql"]);
     assert_one_line_error(&output, 1, &["statement 2 (line 3)", "missing_table"]);
     assert_eq!(
         stdout(&output),
@@ -383,24 +317,18 @@ fn bad_sql_names_the_statement_and_line() {
 #[test]
 fn unknown_configuration_key_suggests_the_nearest() {
     let dir = tempfile::tempdir().unwrap();
-    let output = run_ember(
+    let output = sql(
         dir.path(),
-        ["sql", "--conf", "ember.bach.size=10", "-e", "SELECT 1"],
+        &["--conf", "ember.bach.size=10", "-e", "SELECT 1"],
     );
-    assert_one_line_error(
-        &output,
-        2,
-        &[
-            "ember.bach.size",
-            "--conf",
-            "did you mean 'ember.batch.size'",
-        ],
-    );
+    let needles = [
+        "ember.bach.size",
+        "--conf",
+        "did you mean 'ember.batch.size'",
+    ];
+    assert_one_line_error(&output, 2, &needles);
 
-    let output = run_ember(
-        dir.path(),
-        ["sql", "--master", "local[zero]", "-e", "SELECT 1"],
-    );
+    let output = sql(dir.path(), &["--master", "local[zero]", "-e", "SELECT 1"]);
     assert_one_line_error(&output, 2, &["local[zero]"]);
 
     let output = Command::new(ember_binary())
@@ -416,31 +344,17 @@ fn unknown_configuration_key_suggests_the_nearest() {
 fn memory_limit_spills_to_the_local_dir_instead_of_failing() {
     let dir = tempfile::tempdir().unwrap();
     let spill = dir.path().join("spill");
-    let query = "SELECT count(*) AS n, max(r) AS top FROM (SELECT v, row_number() OVER (ORDER BY v DESC) AS r \
-                 FROM generate_series(1, 2000000) AS t(v))";
+    let query = "SELECT count(*) AS n, max(r) AS top FROM (SELECT v, \
+                 row_number() OVER (ORDER BY v DESC) AS r FROM generate_series(1, 2000000) AS t(v))";
     let explain = format!("EXPLAIN ANALYZE {query}");
     let local_dir = format!("ember.local.dir={}", spill.display());
-    let output = run_ember(
-        dir.path(),
-        [
-            "sql",
-            "-q",
-            "--format",
-            "csv",
-            "--master",
-            "local[2]",
-            "--conf",
-            "ember.memory.limit=20m",
-            "--conf",
-            &local_dir,
-            "-e",
-            query,
-            "-e",
-            &explain,
-        ],
-    );
-    assert!(output.status.success(), "{}", stderr(&output));
-    let text = stdout(&output);
+    let limits = ["--master", "local[2]", "--conf", "ember.memory.limit=20m"];
+    let args = [
+        &limits[..],
+        &["--conf", &local_dir, "-e", query, "-e", &explain],
+    ]
+    .concat();
+    let text = sql_csv(dir.path(), &args);
     assert!(text.starts_with("n,top\n2000000,2000000\n"), "{text}");
     let spilled = text
         .split("spill_count=")
@@ -455,11 +369,11 @@ fn memory_limit_spills_to_the_local_dir_instead_of_failing() {
 
 #[test]
 fn readme_documents_every_configuration_key() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let readme_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(readme_path).unwrap();
+    let table = ember::config::keys_markdown();
     assert!(
-        readme.contains(&ember::config::keys_markdown()),
-        "README.md's configuration table is out of date; paste this:\n{}",
-        ember::config::keys_markdown()
+        readme.contains(&table),
+        "README.md's configuration table is out of date; paste this:\n{table}"
     );
 }
