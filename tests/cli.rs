@@ -248,6 +248,11 @@ fn master_and_shuffle_partitions_set_target_partitions() {
 fn datafusion_keys_pass_through() {
     let dir = tempfile::tempdir().unwrap();
     let name = "datafusion.execution.parquet.pushdown_filters";
+    assert_eq!(
+        setting(dir.path(), &[], name),
+        "true",
+        "Ember's engine default"
+    );
     let flip = format!("{name}=false");
     assert_eq!(setting(dir.path(), &["--conf", &flip], name), "false");
 }
