@@ -248,13 +248,31 @@ fn master_and_shuffle_partitions_set_target_partitions() {
 fn datafusion_keys_pass_through() {
     let dir = tempfile::tempdir().unwrap();
     let name = "datafusion.execution.parquet.pushdown_filters";
-    assert_eq!(
-        setting(dir.path(), &[], name),
-        "true",
-        "Ember's engine default"
+    assert_eq!(setting(dir.path(), &[], name), "false");
+    let flip = format!("{name}=true");
+    assert_eq!(setting(dir.path(), &["--conf", &flip], name), "true");
+}
+
+#[test]
+fn join_dynamic_filters_are_applied_above_parquet_scans() {
+    let dir = tempfile::tempdir().unwrap();
+    write_parquet(
+        dir.path(),
+        "t.parquet",
+        "SELECT v, v % 7 AS w FROM generate_series(1, 10000) AS t(v)",
     );
-    let flip = format!("{name}=false");
-    assert_eq!(setting(dir.path(), &["--conf", &flip], name), "false");
+    let join = "SELECT count(*) AS n FROM t AS big JOIN (SELECT v FROM t WHERE w = 0 AND v < 100) AS small \
+                ON big.v = small.v";
+    let explain = format!("EXPLAIN {join}");
+    let text = sql_csv(
+        dir.path(),
+        &["--table", "t=t.parquet", "-e", join, "-e", &explain],
+    );
+    assert!(text.starts_with("n\n14\n"), "{text}");
+    assert!(
+        text.contains("FilterExec: selective(DynamicFilter"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -12,6 +12,7 @@
 //! parallelism and passes it in.
 
 pub mod config;
+pub mod dynamic_filters;
 pub mod state;
 
 pub use config::{ConfigError, ConfigOrigin, EmberConfig};

@@ -11,6 +11,7 @@ use datafusion::prelude::SessionConfig;
 use datafusion_spark::SessionStateBuilderSpark;
 
 use crate::config::EmberConfig;
+use crate::dynamic_filters::FilterDynamicallyAboveScans;
 
 /// Builds a `SessionState` for `config` with `parallelism` cores.
 ///
@@ -18,15 +19,14 @@ use crate::config::EmberConfig;
 /// - batch size: `ember.batch.size`;
 /// - memory: a spilling pool limited to `ember.memory.limit`, spill files in `ember.local.dir`;
 /// - functions: DataFusion's built-ins, then the Spark-compatible ones from `datafusion-spark`;
-/// - Ember's engine defaults ([`apply_engine_defaults`]), then every `datafusion.*` entry of
-///   `config`, applied last so they win.
+/// - every `datafusion.*` entry of `config`, applied last so they win;
+/// - [`FilterDynamicallyAboveScans`], which applies join dynamic filters right above Parquet scans.
 pub fn session_state(config: &EmberConfig, parallelism: usize) -> Result<SessionState> {
     let target_partitions = config.shuffle_partitions().unwrap_or(parallelism).max(1);
     let mut session_config = SessionConfig::new()
         .with_target_partitions(target_partitions)
         .with_batch_size(config.batch_size())
         .with_information_schema(true);
-    apply_engine_defaults(&mut session_config);
     for (key, value) in config.datafusion_options() {
         session_config.options_mut().set(key, value)?;
     }
@@ -48,17 +48,6 @@ pub fn session_state(config: &EmberConfig, parallelism: usize) -> Result<Session
         .with_runtime_env(Arc::new(runtime.build()?))
         .with_default_features()
         .with_spark_features()
+        .with_physical_optimizer_rule(Arc::new(FilterDynamicallyAboveScans))
         .build())
-}
-
-/// Settings where Ember's default differs from DataFusion's, each measured on TPC-H with
-/// `benches/tpch.sh` (numbers in the README's benchmark section).
-fn apply_engine_defaults(config: &mut SessionConfig) {
-    // Late materialization: Parquet scans evaluate pushed-down predicates while decoding, which
-    // is also how the dynamic filters of hash joins reach the scan and skip rows there. At SF 10
-    // this turns q18 from 19.4 s into 4.1 s (a 60M-row join otherwise runs before the selective
-    // IN-subquery filter) and the 22-query total from 60.9 s into 50.5 s; at SF 1, where no
-    // query is that lopsided, the total moves from 4.2 s to 4.6 s. Bounding the worst case on big
-    // data wins; `--conf datafusion.execution.parquet.pushdown_filters=false` turns it off.
-    config.options_mut().execution.parquet.pushdown_filters = true;
 }
