@@ -1,5 +1,5 @@
-//! The interactive shell of `ember sql`: line editing and history, statements continue over
-//! lines until a `;`.
+//! The interactive shell of `ember sql`: line editing and history (`~/.ember_history`),
+//! statements continue over lines until a `;`, Ctrl-C cancels the running statement.
 
 use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
@@ -41,7 +41,13 @@ pub async fn run(runner: &mut StatementRunner) -> Result<(), Failure> {
                 }
                 let _ = editor.add_history_entry(buffer.trim_end());
                 let script = std::mem::take(&mut buffer);
-                match runner.run_script(&script).await {
+                // Ctrl-C while a statement runs cancels it (dropping its future stops the query)
+                // and returns to the prompt; at the prompt, Ctrl-C clears the line (below).
+                let outcome = tokio::select! {
+                    outcome = runner.run_script(&script) => outcome,
+                    _ = tokio::signal::ctrl_c() => Err(Failure::Job("cancelled".into())),
+                };
+                match outcome {
                     Err(Failure::StdoutClosed) => return Err(Failure::StdoutClosed),
                     Err(Failure::Job(message) | Failure::Usage(message)) => {
                         eprintln!("error: {message}")
