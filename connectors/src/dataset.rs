@@ -12,7 +12,7 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::context::SessionState;
 use futures::TryStreamExt;
 
-use crate::format::{format_of_file_name, FileFormatKind};
+use crate::format::{data_file_suffix, format_of_file_name, FileFormatKind};
 
 /// A dataset that cannot be opened. Every variant names the location.
 #[derive(Debug, thiserror::Error)]
@@ -95,13 +95,9 @@ pub async fn open_dataset(
     // Only files with the same suffix as the first data file belong to the dataset, so that
     // markers such as `_SUCCESS` or checksum files are skipped. A format given for files without
     // a recognised suffix reads every file.
-    let suffix = match detected {
-        Some(_) => first_file
-            .find('.')
-            .map(|dot| first_file[dot..].to_string())
-            .unwrap_or_default(),
-        None => String::new(),
-    };
+    let suffix = data_file_suffix(&first_file)
+        .unwrap_or_default()
+        .to_string();
     let options = format
         .listing_options(state, compression)
         .with_file_extension(suffix);

@@ -116,6 +116,16 @@ pub fn format_of_file_name(name: &str) -> Option<(FileFormatKind, FileCompressio
     })
 }
 
+/// The format (and compression) suffix of a data file name, dot included: `.parquet` for
+/// `part-00000-c000.snappy.parquet`, `.csv.gz` for `2024.01.csv.gz`. `None` when the name has no
+/// recognised format extension.
+pub fn data_file_suffix(name: &str) -> Option<&str> {
+    let (_, compression) = format_of_file_name(name)?;
+    let segments = if compression.is_compressed() { 2 } else { 1 };
+    let (start, _) = name.rmatch_indices('.').nth(segments - 1)?;
+    Some(&name[start..])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +147,16 @@ mod tests {
         assert_eq!(format_of_file_name("README"), None);
         assert_eq!(format_of_file_name("notes.txt"), None);
         assert_eq!(format_of_file_name("gz"), None);
+    }
+
+    #[test]
+    fn suffixes_keep_only_format_and_compression() {
+        assert_eq!(
+            data_file_suffix("part-00000-c000.snappy.parquet"),
+            Some(".parquet")
+        );
+        assert_eq!(data_file_suffix("2024.01.csv.gz"), Some(".csv.gz"));
+        assert_eq!(data_file_suffix("notes.txt"), None);
     }
 
     #[test]

@@ -13,4 +13,4 @@ pub mod dataset;
 pub mod format;
 
 pub use dataset::{open_dataset, ConnectorError};
-pub use format::{format_of_file_name, FileFormatKind, UnknownFormat};
+pub use format::{data_file_suffix, format_of_file_name, FileFormatKind, UnknownFormat};
