@@ -3,8 +3,6 @@
 use std::fs::{self, File};
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use clap::{Args, Subcommand, ValueEnum};
 use ember::datafusion::arrow::array::RecordBatchReader;
@@ -13,6 +11,7 @@ use ember::datafusion::parquet::arrow::ArrowWriter;
 use ember::datafusion::parquet::basic::Compression;
 use ember::datafusion::parquet::file::properties::WriterProperties;
 use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
 use tpchgen::generators::{
     CustomerGenerator, LineItemGenerator, NationGenerator, OrderGenerator, PartGenerator,
     PartSuppGenerator, RegionGenerator, SupplierGenerator,
@@ -109,31 +108,18 @@ fn generate_tpch(args: &TpchArgs) -> Result<(), Failure> {
         })
         .collect();
     let progress = progress_bar(jobs.len());
-    let next = AtomicUsize::new(0);
-    let first_error = Mutex::new(None);
-    let workers = ember::available_cores().min(jobs.len());
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                while let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
-                        return;
-                    }
-                    let path = job.path(&args.out, args.format);
-                    if let Err(message) = job.write(args.scale, args.format, &path) {
-                        let mut slot = first_error.lock().unwrap_or_else(|p| p.into_inner());
-                        slot.get_or_insert(format!("{}: {message}", path.display()));
-                        return;
-                    }
-                    progress.inc(1);
-                }
-            });
-        }
+    // One file per task on rayon's pool; the first failure stops the rest.
+    let written = jobs.par_iter().try_for_each(|job| {
+        let path = job.path(&args.out, args.format);
+        job.write(args.scale, args.format, &path)
+            .map_err(|message| format!("{}: {message}", path.display()))?;
+        progress.inc(1);
+        Ok::<(), String>(())
     });
     progress.finish_and_clear();
-    match first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        Some(message) => Err(Failure::Job(format!("cannot write {message}"))),
-        None => {
+    match written {
+        Err(message) => Err(Failure::Job(format!("cannot write {message}"))),
+        Ok(()) => {
             eprintln!(
                 "generated TPC-H SF {} ({} files) in {}",
                 args.scale,
