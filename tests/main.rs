@@ -4,4 +4,5 @@ mod cli;
 mod common;
 mod example;
 mod gen;
+mod repl;
 mod tpch;
