@@ -97,13 +97,14 @@ pub const KEYS: &[ConfigKey] = &[
 /// README embeds it and a test keeps the two equal.
 pub fn keys_markdown() -> String {
     let mut table = String::from(
-        "| key | environment variable | default | meaning |\n| --- | --- | --- | --- |\n",
+        "| key | environment variable | type | default | meaning |\n| --- | --- | --- | --- | --- |\n",
     );
     for key in KEYS {
         table.push_str(&format!(
-            "| `{}` | `{}` | {} | {} |\n",
+            "| `{}` | `{}` | {} | {} | {} |\n",
             key.name,
             key.env_var(),
+            key.kind.describe(),
             key.default.map_or("—".to_string(), |d| format!("`{d}`")),
             key.doc
         ));
@@ -322,20 +323,16 @@ impl EmberConfig {
             origin: origin.clone(),
             reason,
         };
-        match declared.name {
-            MASTER => {
-                if value.is_empty() {
-                    return Err(invalid("the master must not be empty".into()));
-                }
-                self.master = value.to_string();
-            }
-            SHUFFLE_PARTITIONS => {
-                self.shuffle_partitions = Some(parse_count(value).map_err(invalid)?)
-            }
-            MEMORY_LIMIT => self.memory_limit = Some(parse_byte_size(value).map_err(invalid)?),
-            LOCAL_DIR => self.local_dir = Some(PathBuf::from(value)),
-            BATCH_SIZE => self.batch_size = parse_count(value).map_err(invalid)?,
-            other => unreachable!("key {other} is declared in KEYS but not handled by set"),
+        match (
+            declared.name,
+            parse_value(declared.kind, value).map_err(invalid)?,
+        ) {
+            (MASTER, Value::Text(master)) => self.master = master,
+            (SHUFFLE_PARTITIONS, Value::Count(n)) => self.shuffle_partitions = Some(n),
+            (MEMORY_LIMIT, Value::Bytes(bytes)) => self.memory_limit = Some(bytes),
+            (LOCAL_DIR, Value::Path(dir)) => self.local_dir = Some(dir),
+            (BATCH_SIZE, Value::Count(n)) => self.batch_size = n,
+            (other, _) => unreachable!("key {other}: its declaration in KEYS and set() disagree"),
         }
         Ok(())
     }
@@ -406,6 +403,37 @@ fn nearest(given: &str, candidates: impl Iterator<Item = String>) -> Option<Stri
         .min_by_key(|(distance, _)| *distance)
         .filter(|(distance, candidate)| *distance <= candidate.len() / 2)
         .map(|(_, candidate)| candidate)
+}
+
+/// A value parsed according to its key's [`ValueKind`].
+enum Value {
+    Text(String),
+    Count(usize),
+    Bytes(u64),
+    Path(PathBuf),
+}
+
+fn parse_value(kind: ValueKind, value: &str) -> Result<Value, String> {
+    match kind {
+        ValueKind::Text if value.is_empty() => Err("must not be empty".into()),
+        ValueKind::Text => Ok(Value::Text(value.to_string())),
+        ValueKind::Count => parse_count(value).map(Value::Count),
+        ValueKind::ByteSize => parse_byte_size(value).map(Value::Bytes),
+        ValueKind::Path if value.is_empty() => Err("must not be empty".into()),
+        ValueKind::Path => Ok(Value::Path(PathBuf::from(value))),
+    }
+}
+
+impl ValueKind {
+    /// How the README's configuration table names this kind.
+    fn describe(self) -> &'static str {
+        match self {
+            ValueKind::Text => "text",
+            ValueKind::Count => "positive integer",
+            ValueKind::ByteSize => "size (512m, 4g)",
+            ValueKind::Path => "path",
+        }
+    }
 }
 
 fn parse_count(value: &str) -> Result<usize, String> {
