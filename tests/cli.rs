@@ -254,6 +254,19 @@ fn datafusion_keys_pass_through() {
 }
 
 #[test]
+fn hash_joins_collect_large_build_sides_unless_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "datafusion.optimizer.hash_join_single_partition_threshold";
+    let default = ember_sql::state::COLLECT_BUILD_SIDE_MAX_BYTES.to_string();
+    assert_eq!(setting(dir.path(), &[], name), default);
+    let datafusion_default = format!("{name}=1048576");
+    assert_eq!(
+        setting(dir.path(), &["--conf", &datafusion_default], name),
+        "1048576"
+    );
+}
+
+#[test]
 fn join_dynamic_filters_are_applied_above_parquet_scans() {
     let dir = tempfile::tempdir().unwrap();
     write_parquet(

@@ -13,10 +13,28 @@ use datafusion_spark::SessionStateBuilderSpark;
 use crate::config::EmberConfig;
 use crate::dynamic_filters::FilterDynamicallyAboveScans;
 
+/// Largest estimated build side, in bytes, that a hash join collects into one shared hash table
+/// (DataFusion's default is 1 MiB).
+///
+/// Why so large: in one process a partitioned hash join pays a hash repartition of *both* inputs
+/// (for TPC-H that is often the 60M-row `lineitem` side) to build its table on several threads;
+/// collecting the build side builds on one thread but streams the probe side untouched. Measured
+/// on 2 cores at TPC-H SF 10 (`benches/tpch.sh 10`): 42.5 s with DataFusion's defaults, 34.1 s at
+/// 128 MiB / 20M rows, 31.5 s at 1 GiB / 200M rows, no further change above. Memory is the same
+/// either way: a partitioned join holds every build partition too. `datafusion.optimizer.*`
+/// settings in the configuration override both limits.
+pub const COLLECT_BUILD_SIDE_MAX_BYTES: usize = 1 << 30;
+
+/// Largest estimated build side, in rows, that a hash join collects (DataFusion's default is
+/// 128K); see [`COLLECT_BUILD_SIDE_MAX_BYTES`].
+pub const COLLECT_BUILD_SIDE_MAX_ROWS: usize = 200_000_000;
+
 /// Builds a `SessionState` for `config` with `parallelism` cores.
 ///
 /// - target partitions: `ember.sql.shuffle.partitions`, else `parallelism`;
 /// - batch size: `ember.batch.size`;
+/// - hash joins broadcast (collect) build sides up to [`COLLECT_BUILD_SIDE_MAX_BYTES`] /
+///   [`COLLECT_BUILD_SIDE_MAX_ROWS`] instead of repartitioning both inputs;
 /// - memory: a spilling pool limited to `ember.memory.limit`, spill files in `ember.local.dir`;
 /// - functions: DataFusion's built-ins, then the Spark-compatible ones from `datafusion-spark`;
 /// - every `datafusion.*` entry of `config`, applied last so they win;
@@ -27,6 +45,9 @@ pub fn session_state(config: &EmberConfig, parallelism: usize) -> Result<Session
         .with_target_partitions(target_partitions)
         .with_batch_size(config.batch_size())
         .with_information_schema(true);
+    let optimizer = &mut session_config.options_mut().optimizer;
+    optimizer.hash_join_single_partition_threshold = COLLECT_BUILD_SIDE_MAX_BYTES;
+    optimizer.hash_join_single_partition_threshold_rows = COLLECT_BUILD_SIDE_MAX_ROWS;
     for (key, value) in config.datafusion_options() {
         session_config.options_mut().set(key, value)?;
     }
