@@ -22,11 +22,14 @@
 //!   registering datasets; queries return DataFusion [`DataFrame`](datafusion::dataframe::DataFrame)s.
 //! - [`EmberConfig`] and [`config`]: the `ember.*` keys, their defaults and sources.
 //! - [`FileFormatKind`]: the formats datasets are read in.
+//! - [`ml`]: machine learning whose fits are distributed aggregates (`ember-mllib`):
+//!   [`ml::Estimator`], [`ml::Model`], [`ml::StandardScaler`], [`ml::summarize`].
 //! - [`script`]: SQL scripts split into statements with line numbers.
 //! - [`datafusion`]: the DataFusion version Ember is built on, re-exported so programs use the same.
 
 pub use datafusion;
 pub use ember_connectors::{ConnectorError, FileFormatKind};
+pub use ember_mllib as ml;
 pub use ember_planner::{
     available_cores, script, EmberError, InvalidMaster, Master, Result, Session, SessionBuilder,
 };

@@ -4,5 +4,6 @@ mod cli;
 mod common;
 mod example;
 mod gen;
+mod ml;
 mod repl;
 mod tpch;

@@ -1,0 +1,47 @@
+//! The errors of fitting and applying models.
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::error::DataFusionError;
+
+/// Result with an [`MlError`].
+pub type Result<T, E = MlError> = std::result::Result<T, E>;
+
+/// Why a fit or transform failed. Each variant names the parameter or column at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum MlError {
+    /// A parameter outside its allowed values, found when `fit` validates the parameters.
+    #[error("invalid parameter {param}: {reason}")]
+    InvalidParam {
+        /// The parameter's name, as its builder method spells it.
+        param: &'static str,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
+    /// A feature column the input does not have.
+    #[error("column '{column}' not found; available columns: {available}")]
+    UnknownColumn {
+        /// The missing column.
+        column: String,
+        /// The input's columns, comma-separated.
+        available: String,
+    },
+    /// A feature column that is not numeric.
+    #[error("column '{column}' has type {data_type}; a numeric column is required")]
+    NotNumeric {
+        /// The column.
+        column: String,
+        /// Its type.
+        data_type: DataType,
+    },
+    /// A feature column without a single non-null, non-NaN value to fit on.
+    #[error("column '{column}' has no valid values (all {rows} rows are null or NaN)")]
+    NoValidValues {
+        /// The column.
+        column: String,
+        /// Rows in the input.
+        rows: u64,
+    },
+    /// The query engine failed while fitting or transforming.
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+}

@@ -1,0 +1,307 @@
+//! `StandardScaler`: standardizes features by the mean and standard deviation of the training data.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use datafusion::dataframe::DataFrame;
+use datafusion::logical_expr::lit;
+
+use crate::error::{MlError, Result};
+use crate::estimator::{Estimator, Model};
+use crate::summary::{numeric_column, summarize, ColumnSummary};
+
+/// Standardizes numeric columns: `(x - mean) / std_dev`, as Spark ML's `StandardScaler`.
+///
+/// Parameters and defaults (Spark's): `with_mean = false` (no centering), `with_std = true`
+/// (scale to unit sample standard deviation); output columns default to `<input>_scaled`.
+/// A column whose standard deviation is 0 scales to 0.0.
+///
+/// Invalid values: the statistics are fitted on non-null, non-NaN values only; `transform` maps
+/// null to null and NaN to NaN. A column without any valid value fails the fit.
+///
+/// ```no_run
+/// # async fn demo(data: datafusion::dataframe::DataFrame) -> ember_mllib::Result<()> {
+/// use ember_mllib::{Estimator, Model, StandardScaler};
+///
+/// let model = StandardScaler::new(["age", "income"]).with_mean(true).fit(&data).await?;
+/// let scaled = model.transform(data)?; // adds age_scaled, income_scaled
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct StandardScaler {
+    input_columns: Vec<String>,
+    output_columns: Option<Vec<String>>,
+    with_mean: bool,
+    with_std: bool,
+}
+
+impl StandardScaler {
+    /// A scaler of `input_columns` with Spark's defaults.
+    pub fn new<I, S>(input_columns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            input_columns: input_columns.into_iter().map(Into::into).collect(),
+            output_columns: None,
+            with_mean: false,
+            with_std: true,
+        }
+    }
+
+    /// Names the output columns, one per input column in the same order.
+    pub fn output_columns<I, S>(mut self, output_columns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.output_columns = Some(output_columns.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Whether to subtract the mean (default `false`).
+    pub fn with_mean(mut self, with_mean: bool) -> Self {
+        self.with_mean = with_mean;
+        self
+    }
+
+    /// Whether to divide by the sample standard deviation (default `true`).
+    pub fn with_std(mut self, with_std: bool) -> Self {
+        self.with_std = with_std;
+        self
+    }
+
+    /// The output column names, after checking the parameters against each other.
+    fn validated_output_columns(&self) -> Result<Vec<String>> {
+        if self.input_columns.is_empty() {
+            return Err(MlError::InvalidParam {
+                param: "input_columns",
+                reason: "name at least one column".to_string(),
+            });
+        }
+        if let Some(duplicate) = first_duplicate(&self.input_columns) {
+            return Err(MlError::InvalidParam {
+                param: "input_columns",
+                reason: format!("'{duplicate}' is named twice"),
+            });
+        }
+        let outputs = match &self.output_columns {
+            Some(outputs) if outputs.len() != self.input_columns.len() => {
+                return Err(MlError::InvalidParam {
+                    param: "output_columns",
+                    reason: format!(
+                        "{} names given for {} input columns",
+                        outputs.len(),
+                        self.input_columns.len()
+                    ),
+                })
+            }
+            Some(outputs) => outputs.clone(),
+            None => self
+                .input_columns
+                .iter()
+                .map(|input| format!("{input}_scaled"))
+                .collect(),
+        };
+        if let Some(duplicate) = first_duplicate(&outputs) {
+            return Err(MlError::InvalidParam {
+                param: "output_columns",
+                reason: format!("'{duplicate}' is named twice"),
+            });
+        }
+        Ok(outputs)
+    }
+}
+
+#[async_trait]
+impl Estimator for StandardScaler {
+    type Model = StandardScalerModel;
+
+    async fn fit(&self, data: &DataFrame) -> Result<StandardScalerModel> {
+        let outputs = self.validated_output_columns()?;
+        check_absent(data, &outputs)?;
+        let summaries = summarize(data, &self.input_columns).await?;
+        if let Some(empty) = summaries.iter().find(|summary| summary.count == 0) {
+            return Err(MlError::NoValidValues {
+                column: empty.column.clone(),
+                rows: empty.rows,
+            });
+        }
+        Ok(StandardScalerModel {
+            summaries,
+            output_columns: outputs,
+            with_mean: self.with_mean,
+            with_std: self.with_std,
+        })
+    }
+}
+
+/// A fitted [`StandardScaler`]: the statistics of each input column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StandardScalerModel {
+    summaries: Vec<ColumnSummary>,
+    output_columns: Vec<String>,
+    with_mean: bool,
+    with_std: bool,
+}
+
+impl StandardScalerModel {
+    /// The training statistics, one per input column, in input order.
+    pub fn summaries(&self) -> &[ColumnSummary] {
+        &self.summaries
+    }
+
+    /// The columns `transform` appends, in input order.
+    pub fn output_columns(&self) -> &[String] {
+        &self.output_columns
+    }
+
+    /// `(shift, factor)` such that the output is `(x - shift) * factor`.
+    fn affine(&self, summary: &ColumnSummary) -> (f64, f64) {
+        let shift = if self.with_mean { summary.mean } else { 0.0 };
+        let std_dev = summary.std_dev();
+        let factor = match (self.with_std, std_dev == 0.0) {
+            (false, _) => 1.0,
+            (true, true) => 0.0,
+            (true, false) => 1.0 / std_dev,
+        };
+        (shift, factor)
+    }
+}
+
+impl Model for StandardScalerModel {
+    fn transform(&self, data: DataFrame) -> Result<DataFrame> {
+        check_absent(&data, &self.output_columns)?;
+        let mut scaled = data;
+        for (summary, output) in self.summaries.iter().zip(&self.output_columns) {
+            let value = numeric_column(&scaled, &summary.column)?;
+            let (shift, factor) = self.affine(summary);
+            scaled = scaled.with_column(output, (value - lit(shift)) * lit(factor))?;
+        }
+        Ok(scaled)
+    }
+}
+
+/// Fails when `data` already has one of `outputs`, which would otherwise be silently replaced.
+fn check_absent(data: &DataFrame, outputs: &[String]) -> Result<()> {
+    match outputs.iter().find(|output| {
+        data.schema()
+            .fields()
+            .iter()
+            .any(|field| field.name() == *output)
+    }) {
+        Some(existing) => Err(MlError::InvalidParam {
+            param: "output_columns",
+            reason: format!("'{existing}' already exists in the input"),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn first_duplicate(names: &[String]) -> Option<&str> {
+    let mut seen = HashSet::new();
+    names
+        .iter()
+        .find(|name| !seen.insert(name.as_str()))
+        .map(String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::Float64Array;
+    use datafusion::common::cast::as_float64_array;
+
+    use super::*;
+    use crate::test_frames::two_partition_frame;
+
+    /// The values of `column` after `model` transforms the test frame, in input order
+    /// (partitions are kept apart, so the order is deterministic).
+    async fn transformed(model: &StandardScalerModel, column: &str) -> Vec<Option<f64>> {
+        let partitions = model
+            .transform(two_partition_frame())
+            .unwrap()
+            .select_columns(&[column])
+            .unwrap()
+            .collect_partitioned()
+            .await
+            .unwrap();
+        let mut values = Vec::new();
+        for batch in partitions.iter().flatten() {
+            let array: &Float64Array = as_float64_array(batch.column(0)).unwrap();
+            values.extend(array.iter());
+        }
+        values
+    }
+
+    #[tokio::test]
+    async fn scales_by_std_dev_by_default_and_centres_on_request() {
+        let data = two_partition_frame();
+        let std_dev = (14.0f64 / 3.0).sqrt();
+        let model = StandardScaler::new(["x"]).fit(&data).await.unwrap();
+        let scaled = transformed(&model, "x_scaled").await;
+        assert_eq!(scaled[0], Some(1.0 / std_dev));
+        assert_eq!(scaled[2], None, "null stays null");
+        assert!(scaled[3].unwrap().is_nan(), "NaN stays NaN");
+        assert_eq!(scaled[5], Some(6.0 / std_dev));
+
+        let centred = StandardScaler::new(["x"])
+            .with_mean(true)
+            .with_std(false)
+            .output_columns(["x_centred"])
+            .fit(&data)
+            .await
+            .unwrap();
+        let values = transformed(&centred, "x_centred").await;
+        assert_eq!(values[0], Some(-2.0));
+        assert_eq!(values[5], Some(3.0));
+    }
+
+    #[tokio::test]
+    async fn constant_column_scales_to_zero() {
+        let model = StandardScaler::new(["n"])
+            .with_mean(true)
+            .fit(&two_partition_frame())
+            .await
+            .unwrap();
+        assert_eq!(model.summaries()[0].std_dev(), 0.0);
+        assert_eq!(transformed(&model, "n_scaled").await, vec![Some(0.0); 6]);
+    }
+
+    #[tokio::test]
+    async fn invalid_parameters_are_named() {
+        let data = two_partition_frame();
+        let fit_error = |scaler: StandardScaler| {
+            let data = data.clone();
+            async move { scaler.fit(&data).await.unwrap_err().to_string() }
+        };
+        assert_eq!(
+            fit_error(StandardScaler::new(Vec::<String>::new())).await,
+            "invalid parameter input_columns: name at least one column"
+        );
+        assert_eq!(
+            fit_error(StandardScaler::new(["x", "x"])).await,
+            "invalid parameter input_columns: 'x' is named twice"
+        );
+        assert_eq!(
+            fit_error(StandardScaler::new(["x", "n"]).output_columns(["a"])).await,
+            "invalid parameter output_columns: 1 names given for 2 input columns"
+        );
+        assert_eq!(
+            fit_error(StandardScaler::new(["x"]).output_columns(["n"])).await,
+            "invalid parameter output_columns: 'n' already exists in the input"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_column_without_valid_values_fails_the_fit() {
+        let data = two_partition_frame()
+            .filter(datafusion::prelude::col("x").is_null())
+            .unwrap();
+        let error = StandardScaler::new(["x"]).fit(&data).await.unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "column 'x' has no valid values (all 1 rows are null or NaN)"
+        );
+    }
+}

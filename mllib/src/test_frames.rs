@@ -1,0 +1,35 @@
+//! Small in-memory DataFrames for unit tests.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Float64Array, Int32Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::dataframe::DataFrame;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+
+/// Columns `x` (Float64: 1, 2, null | NaN, 3, 6), `n` (Int32, all 1) and `s` (Utf8), in two
+/// partitions, so statistics go through partial states and a merge.
+pub(crate) fn two_partition_frame() -> DataFrame {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("x", DataType::Float64, true),
+        Field::new("n", DataType::Int32, false),
+        Field::new("s", DataType::Utf8, false),
+    ]));
+    let batch = |x: Vec<Option<f64>>, n: Vec<i32>| {
+        let s = vec!["a"; n.len()];
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Float64Array::from(x)),
+                Arc::new(Int32Array::from(n)),
+                Arc::new(StringArray::from(s)),
+            ],
+        )
+        .unwrap()
+    };
+    let first = batch(vec![Some(1.0), Some(2.0), None], vec![1, 1, 1]);
+    let second = batch(vec![Some(f64::NAN), Some(3.0), Some(6.0)], vec![1, 1, 1]);
+    let table = MemTable::try_new(schema.clone(), vec![vec![first], vec![second]]).unwrap();
+    SessionContext::new().read_table(Arc::new(table)).unwrap()
+}
