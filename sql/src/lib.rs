@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod dynamic_filters;
+pub mod join_sides;
 pub mod state;
 
 pub use config::{ConfigError, ConfigOrigin, EmberConfig};

@@ -7,11 +7,14 @@ use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionState;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::prelude::SessionConfig;
 use datafusion_spark::SessionStateBuilderSpark;
 
 use crate::config::EmberConfig;
 use crate::dynamic_filters::FilterDynamicallyAboveScans;
+use crate::join_sides::BuildOnFewerRows;
 
 /// Largest estimated build side, in bytes, that a hash join collects into one shared hash table
 /// (DataFusion's default is 1 MiB).
@@ -38,6 +41,7 @@ pub const COLLECT_BUILD_SIDE_MAX_ROWS: usize = 200_000_000;
 /// - memory: a spilling pool limited to `ember.memory.limit`, spill files in `ember.local.dir`;
 /// - functions: DataFusion's built-ins, then the Spark-compatible ones from `datafusion-spark`;
 /// - every `datafusion.*` entry of `config`, applied last so they win;
+/// - [`BuildOnFewerRows`], which builds hash tables on the side with far fewer estimated rows;
 /// - [`FilterDynamicallyAboveScans`], which applies join dynamic filters right above Parquet scans.
 pub fn session_state(config: &EmberConfig, parallelism: usize) -> Result<SessionState> {
     let target_partitions = config.shuffle_partitions().unwrap_or(parallelism).max(1);
@@ -69,6 +73,22 @@ pub fn session_state(config: &EmberConfig, parallelism: usize) -> Result<Session
         .with_runtime_env(Arc::new(runtime.build()?))
         .with_default_features()
         .with_spark_features()
-        .with_physical_optimizer_rule(Arc::new(FilterDynamicallyAboveScans))
+        .with_physical_optimizer_rules(physical_optimizer_rules())
         .build())
+}
+
+/// DataFusion's physical optimizer rules with Ember's two additions: [`BuildOnFewerRows`] right
+/// after `join_selection` (it corrects that rule's choice of build side) and
+/// [`FilterDynamicallyAboveScans`] last (it needs the dynamic filters already pushed to scans).
+fn physical_optimizer_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+    let mut rules = Vec::new();
+    for rule in PhysicalOptimizer::new().rules {
+        let is_join_selection = rule.name() == "join_selection";
+        rules.push(rule);
+        if is_join_selection {
+            rules.push(Arc::new(BuildOnFewerRows) as _);
+        }
+    }
+    rules.push(Arc::new(FilterDynamicallyAboveScans));
+    rules
 }
