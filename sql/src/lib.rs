@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod dynamic_filters;
+pub mod filter_order;
 pub mod join_sides;
 pub mod state;
 

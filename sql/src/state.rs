@@ -14,6 +14,7 @@ use datafusion_spark::SessionStateBuilderSpark;
 
 use crate::config::EmberConfig;
 use crate::dynamic_filters::FilterDynamicallyAboveScans;
+use crate::filter_order::CheapConjunctsFirst;
 use crate::join_sides::BuildOnFewerRows;
 
 /// Largest estimated build side, in bytes, that a hash join collects into one shared hash table
@@ -42,6 +43,7 @@ pub const COLLECT_BUILD_SIDE_MAX_ROWS: usize = 200_000_000;
 /// - functions: DataFusion's built-ins, then the Spark-compatible ones from `datafusion-spark`;
 /// - every `datafusion.*` entry of `config`, applied last so they win;
 /// - [`BuildOnFewerRows`], which builds hash tables on the side with far fewer estimated rows;
+/// - [`CheapConjunctsFirst`], which evaluates a filter's cheap comparisons first;
 /// - [`FilterDynamicallyAboveScans`], which applies join dynamic filters right above Parquet scans.
 pub fn session_state(config: &EmberConfig, parallelism: usize) -> Result<SessionState> {
     let target_partitions = config.shuffle_partitions().unwrap_or(parallelism).max(1);
@@ -77,9 +79,10 @@ pub fn session_state(config: &EmberConfig, parallelism: usize) -> Result<Session
         .build())
 }
 
-/// DataFusion's physical optimizer rules with Ember's two additions: [`BuildOnFewerRows`] right
-/// after `join_selection` (it corrects that rule's choice of build side) and
-/// [`FilterDynamicallyAboveScans`] last (it needs the dynamic filters already pushed to scans).
+/// DataFusion's physical optimizer rules with Ember's additions: [`BuildOnFewerRows`] right after
+/// `join_selection` (it corrects that rule's choice of build side), then at the end
+/// [`CheapConjunctsFirst`] and [`FilterDynamicallyAboveScans`] (which needs the dynamic filters
+/// already pushed to scans).
 fn physical_optimizer_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     let mut rules = Vec::new();
     for rule in PhysicalOptimizer::new().rules {
@@ -89,6 +92,7 @@ fn physical_optimizer_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync
             rules.push(Arc::new(BuildOnFewerRows) as _);
         }
     }
+    rules.push(Arc::new(CheapConjunctsFirst));
     rules.push(Arc::new(FilterDynamicallyAboveScans));
     rules
 }
