@@ -1,6 +1,7 @@
 //! End-to-end tests. One binary (modules below) so the suite links once.
 
 mod cli;
+mod cluster;
 mod common;
 mod example;
 mod gen;

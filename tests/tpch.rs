@@ -21,8 +21,14 @@ fn tpch_sf0_1_matches_answers() {
 fn check_scale(scale: &str) {
     let data = tempfile::tempdir().unwrap();
     generate_tpch(data.path(), scale, &[]);
+    check_all_queries(data.path(), scale, &[]);
+}
+
+/// Runs the 22 queries over the TPC-H data in `data` through `ember sql` with `extra` flags
+/// (e.g. `--master`) and asserts that every answer matches.
+pub fn check_all_queries(data: &Path, scale: &str, extra: &[String]) {
     let failures: Vec<String> = (1..=22)
-        .filter_map(|query| check_query(data.path(), scale, query).err())
+        .filter_map(|query| check_query(data, scale, query, extra).err())
         .collect();
     assert!(
         failures.is_empty(),
@@ -32,7 +38,7 @@ fn check_scale(scale: &str) {
     );
 }
 
-fn check_query(data: &Path, scale: &str, query: usize) -> Result<(), String> {
+fn check_query(data: &Path, scale: &str, query: usize, extra: &[String]) -> Result<(), String> {
     let tpch = test_data().join("tpch");
     let sql = tpch.join("queries").join(format!("q{query:02}.sql"));
     let expected = tpch.join(format!("answers/sf{scale}/q{query:02}.csv"));
@@ -44,6 +50,7 @@ fn check_query(data: &Path, scale: &str, query: usize) -> Result<(), String> {
         "-f".into(),
         sql.display().to_string(),
     ];
+    args.extend_from_slice(extra);
     for table in TPCH_TABLES {
         args.push("--table".into());
         args.push(format!(

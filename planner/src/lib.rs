@@ -3,12 +3,14 @@
 //! - [`Session`] ([`session`]): the entry point. Built from an [`ember_sql::EmberConfig`] and a
 //!   [`Master`] ([`master`]): `local[N]` runs embedded on a DataFusion context with N partitions.
 //!   It reads and registers datasets through `ember-connectors` and returns DataFusion
-//!   `DataFrame`s, not wrappers.
+//!   `DataFrame`s, not wrappers. `ember://host:port` plans here and runs on an `ember scheduler`
+//!   and its executors ([`cluster`]), from the same configuration.
 //! - [`script`]: SQL scripts split into statements with their line numbers, for `ember sql -f`
 //!   and submitted jobs.
 //!
 //! This layer decides where work runs; it does not print, parse command lines or know the CLI.
 
+pub mod cluster;
 pub mod master;
 pub mod script;
 pub mod session;

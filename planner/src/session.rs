@@ -7,6 +7,8 @@ use ember_connectors::{open_dataset, ConnectorError, FileFormatKind};
 use ember_sql::config::MASTER;
 use ember_sql::{session_state, ConfigError, ConfigOrigin, EmberConfig};
 
+use crate::cluster::cluster_client_state;
+
 use crate::master::{InvalidMaster, Master};
 
 /// Anything that can go wrong in a session. Each variant's message names the input at fault.
@@ -18,11 +20,16 @@ pub enum EmberError {
     /// `ember.master` does not parse.
     #[error(transparent)]
     Master(#[from] InvalidMaster),
-    /// The master is a cluster, which this build cannot connect to yet.
-    #[error(
-        "cannot connect to {0}: cluster mode is not available in this build; use local or local[N]"
-    )]
-    ClusterUnavailable(Master),
+    /// The scheduler of an `ember://` master did not accept a connection in time.
+    #[error("cannot reach the scheduler at {master} within {timeout:?}: {cause}")]
+    ClusterUnreachable {
+        /// The master.
+        master: Master,
+        /// `ember.cluster.connect.timeout`.
+        timeout: std::time::Duration,
+        /// Why the connection failed.
+        cause: std::io::Error,
+    },
     /// A dataset cannot be opened.
     #[error(transparent)]
     Connector(#[from] ConnectorError),
@@ -168,10 +175,10 @@ impl SessionBuilder {
             return Err(error.into());
         }
         let master: Master = self.config.master().parse()?;
-        let Master::Local { cores } = master else {
-            return Err(EmberError::ClusterUnavailable(master));
+        let state = match &master {
+            Master::Local { cores } => session_state(&self.config, *cores)?,
+            Master::Cluster { host, port } => cluster_client_state(&self.config, host, *port)?,
         };
-        let state = session_state(&self.config, cores)?;
         Ok(Session {
             // `SELECT * FROM 'path/to/file.parquet'` works without registering the file first.
             context: SessionContext::new_with_state(state).enable_url_table(),

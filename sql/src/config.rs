@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use datafusion::config::ConfigOptions;
 
@@ -25,6 +26,8 @@ pub enum ValueKind {
     ByteSize,
     /// A filesystem path.
     Path,
+    /// A duration such as `10s`, `500ms` or `2m`.
+    Duration,
 }
 
 /// The declaration of one `ember.*` configuration key: its name, type, default and documentation.
@@ -58,6 +61,8 @@ pub const MEMORY_LIMIT: &str = "ember.memory.limit";
 pub const LOCAL_DIR: &str = "ember.local.dir";
 /// Key for the number of rows per record batch.
 pub const BATCH_SIZE: &str = "ember.batch.size";
+/// Key for how long a client waits to reach a cluster's scheduler.
+pub const CLUSTER_CONNECT_TIMEOUT: &str = "ember.cluster.connect.timeout";
 
 /// Every `ember.*` key, declared once. Documentation (README, error hints) derives from this list.
 pub const KEYS: &[ConfigKey] = &[
@@ -90,6 +95,12 @@ pub const KEYS: &[ConfigKey] = &[
         kind: ValueKind::Count,
         default: Some("8192"),
         doc: "Rows per record batch",
+    },
+    ConfigKey {
+        name: CLUSTER_CONNECT_TIMEOUT,
+        kind: ValueKind::Duration,
+        default: Some("10s"),
+        doc: "How long a client (--master ember://) tries to reach the scheduler before failing",
     },
 ];
 
@@ -201,6 +212,7 @@ pub struct EmberConfig {
     memory_limit: Option<u64>,
     local_dir: Option<PathBuf>,
     batch_size: usize,
+    cluster_connect_timeout: Duration,
     datafusion: BTreeMap<String, String>,
 }
 
@@ -212,6 +224,7 @@ impl Default for EmberConfig {
             memory_limit: None,
             local_dir: None,
             batch_size: 8192,
+            cluster_connect_timeout: Duration::from_secs(10),
             datafusion: BTreeMap::new(),
         }
     }
@@ -332,6 +345,9 @@ impl EmberConfig {
             (MEMORY_LIMIT, Value::Bytes(bytes)) => self.memory_limit = Some(bytes),
             (LOCAL_DIR, Value::Path(dir)) => self.local_dir = Some(dir),
             (BATCH_SIZE, Value::Count(n)) => self.batch_size = n,
+            (CLUSTER_CONNECT_TIMEOUT, Value::Duration(timeout)) => {
+                self.cluster_connect_timeout = timeout
+            }
             (other, _) => unreachable!("key {other}: its declaration in KEYS and set() disagree"),
         }
         Ok(())
@@ -360,6 +376,11 @@ impl EmberConfig {
     /// `ember.batch.size`.
     pub fn batch_size(&self) -> usize {
         self.batch_size
+    }
+
+    /// `ember.cluster.connect.timeout`.
+    pub fn cluster_connect_timeout(&self) -> Duration {
+        self.cluster_connect_timeout
     }
 
     /// The `datafusion.*` entries that pass through to DataFusion, in key order.
@@ -411,6 +432,7 @@ enum Value {
     Count(usize),
     Bytes(u64),
     Path(PathBuf),
+    Duration(Duration),
 }
 
 fn parse_value(kind: ValueKind, value: &str) -> Result<Value, String> {
@@ -421,6 +443,7 @@ fn parse_value(kind: ValueKind, value: &str) -> Result<Value, String> {
         ValueKind::ByteSize => parse_byte_size(value).map(Value::Bytes),
         ValueKind::Path if value.is_empty() => Err("must not be empty".into()),
         ValueKind::Path => Ok(Value::Path(PathBuf::from(value))),
+        ValueKind::Duration => parse_duration(value).map(Value::Duration),
     }
 }
 
@@ -432,8 +455,32 @@ impl ValueKind {
             ValueKind::Count => "positive integer",
             ValueKind::ByteSize => "size (512m, 4g)",
             ValueKind::Path => "path",
+            ValueKind::Duration => "duration (500ms, 10s, 2m)",
         }
     }
+}
+
+/// Parses durations like `500ms`, `10s`, `2m` or `1h`; a bare number is seconds. Must be positive.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let text = value.trim().to_ascii_lowercase();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let amount: f64 = number
+        .parse()
+        .map_err(|_| "expected a duration such as 500ms, 10s or 2m".to_string())?;
+    let seconds = match unit.trim() {
+        "ms" => amount / 1000.0,
+        "" | "s" => amount,
+        "m" | "min" => amount * 60.0,
+        "h" => amount * 3600.0,
+        other => return Err(format!("unknown unit '{other}'; use ms, s, m or h")),
+    };
+    if !(seconds > 0.0 && seconds.is_finite()) {
+        return Err("must be positive".into());
+    }
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 fn parse_count(value: &str) -> Result<usize, String> {
@@ -595,5 +642,16 @@ mod tests {
         assert_eq!(parse_byte_size("2GiB"), Ok(2 << 30));
         assert_eq!(parse_byte_size("1.5g"), Ok(3 << 29));
         assert!(parse_byte_size("4x").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("10 parsecs").is_err());
+        assert!(parse_duration("soon").is_err());
     }
 }

@@ -18,4 +18,4 @@ pub mod join_sides;
 pub mod state;
 
 pub use config::{ConfigError, ConfigOrigin, EmberConfig};
-pub use state::session_state;
+pub use state::{session_state, Placement};

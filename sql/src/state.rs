@@ -1,16 +1,18 @@
-//! Construction of the DataFusion `SessionState` every Ember session runs on.
+//! Construction of the DataFusion `SessionConfig`, runtime and `SessionState` every Ember session
+//! runs on, embedded or on a cluster's scheduler.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::error::Result;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionState;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::prelude::SessionConfig;
-use datafusion_spark::SessionStateBuilderSpark;
+use datafusion_spark::planner::SparkFunctionPlanner;
 
 use crate::config::EmberConfig;
 use crate::dynamic_filters::FilterDynamicallyAboveScans;
@@ -33,31 +35,48 @@ pub const COLLECT_BUILD_SIDE_MAX_BYTES: usize = 1 << 30;
 /// 128K); see [`COLLECT_BUILD_SIDE_MAX_BYTES`].
 pub const COLLECT_BUILD_SIDE_MAX_ROWS: usize = 200_000_000;
 
-/// Builds a `SessionState` for `config` with `parallelism` cores.
+/// Where a session's plans execute. Some of Ember's defaults only pay off inside one process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Embedded: every operator runs in this process (`local[N]`).
+    OneProcess,
+    /// On a cluster (`ember://`): the scheduler splits plans into stages that run on executors,
+    /// so plans cross the wire and a collected hash-join build side is broadcast to every task.
+    Cluster,
+}
+
+/// The `SessionConfig` for `config` with `parallelism` cores:
 ///
 /// - target partitions: `ember.sql.shuffle.partitions`, else `parallelism`;
 /// - batch size: `ember.batch.size`;
-/// - hash joins broadcast (collect) build sides up to [`COLLECT_BUILD_SIDE_MAX_BYTES`] /
-///   [`COLLECT_BUILD_SIDE_MAX_ROWS`] instead of repartitioning both inputs;
-/// - memory: a spilling pool limited to `ember.memory.limit`, spill files in `ember.local.dir`;
-/// - functions: DataFusion's built-ins, then the Spark-compatible ones from `datafusion-spark`;
-/// - every `datafusion.*` entry of `config`, applied last so they win;
-/// - [`BuildOnFewerRows`], which builds hash tables on the side with far fewer estimated rows;
-/// - [`CheapConjunctsFirst`], which evaluates a filter's cheap comparisons first;
-/// - [`FilterDynamicallyAboveScans`], which applies join dynamic filters right above Parquet scans.
-pub fn session_state(config: &EmberConfig, parallelism: usize) -> Result<SessionState> {
+/// - in one process, hash joins collect build sides up to [`COLLECT_BUILD_SIDE_MAX_BYTES`] /
+///   [`COLLECT_BUILD_SIDE_MAX_ROWS`] instead of repartitioning both inputs (on a cluster that
+///   would broadcast them, so DataFusion's defaults stay);
+/// - every `datafusion.*` entry of `config`, applied last so they win.
+pub fn session_config(
+    config: &EmberConfig,
+    parallelism: usize,
+    placement: Placement,
+) -> Result<SessionConfig> {
     let target_partitions = config.shuffle_partitions().unwrap_or(parallelism).max(1);
     let mut session_config = SessionConfig::new()
         .with_target_partitions(target_partitions)
         .with_batch_size(config.batch_size())
         .with_information_schema(true);
-    let optimizer = &mut session_config.options_mut().optimizer;
-    optimizer.hash_join_single_partition_threshold = COLLECT_BUILD_SIDE_MAX_BYTES;
-    optimizer.hash_join_single_partition_threshold_rows = COLLECT_BUILD_SIDE_MAX_ROWS;
+    if placement == Placement::OneProcess {
+        let optimizer = &mut session_config.options_mut().optimizer;
+        optimizer.hash_join_single_partition_threshold = COLLECT_BUILD_SIDE_MAX_BYTES;
+        optimizer.hash_join_single_partition_threshold_rows = COLLECT_BUILD_SIDE_MAX_ROWS;
+    }
     for (key, value) in config.datafusion_options() {
         session_config.options_mut().set(key, value)?;
     }
+    Ok(session_config)
+}
 
+/// The runtime for `config`: a spilling memory pool limited to `ember.memory.limit`, spill files
+/// in `ember.local.dir`.
+pub fn runtime_env(config: &EmberConfig) -> Result<Arc<RuntimeEnv>> {
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = config.memory_limit() {
         runtime = runtime.with_memory_limit(usize::try_from(limit).unwrap_or(usize::MAX), 1.0);
@@ -69,21 +88,96 @@ pub fn session_state(config: &EmberConfig, parallelism: usize) -> Result<Session
                 .with_mode(DiskManagerMode::Directories(vec![dir.to_path_buf()])),
         );
     }
+    Ok(Arc::new(runtime.build()?))
+}
 
-    Ok(SessionStateBuilder::new()
-        .with_config(session_config)
-        .with_runtime_env(Arc::new(runtime.build()?))
-        .with_default_features()
-        .with_spark_features()
-        .with_physical_optimizer_rules(physical_optimizer_rules())
-        .build())
+/// Adds what every Ember session plans with to `builder`: DataFusion's built-in functions and
+/// formats, the Spark-compatible functions of `datafusion-spark` that DataFusion lacks
+/// ([`with_spark_functions`]), and Ember's physical optimizer
+/// rules for `placement`:
+///
+/// - [`BuildOnFewerRows`], which builds hash tables on the side with far fewer estimated rows;
+/// - [`CheapConjunctsFirst`], which evaluates a filter's cheap comparisons first;
+/// - in one process only, [`FilterDynamicallyAboveScans`], which applies join dynamic filters
+///   right above Parquet scans (its expression has no wire format for executors yet).
+pub fn with_ember_features(
+    builder: SessionStateBuilder,
+    placement: Placement,
+) -> SessionStateBuilder {
+    with_spark_functions(builder.with_default_features())
+        .with_physical_optimizer_rules(physical_optimizer_rules(placement))
+}
+
+/// Adds `datafusion-spark`'s expression planner and the Spark-compatible functions whose names
+/// `builder` does not define yet.
+///
+/// Why not `with_spark_features()`, which lets the Spark versions replace DataFusion's
+/// same-named functions (`avg`, `date_part`, `round`, `concat`, `substring` and 13 more): on a
+/// cluster, plans carry functions by name only, and some Spark versions do not survive that —
+/// Spark's `date_part` must be rewritten to DataFusion's before execution, and the rewritten
+/// plan's `date_part` resolved to the Spark one again on executors (TPC-H q07 failed); Spark's
+/// `avg` failed q17 there. One meaning per name in every process matters more than Spark
+/// semantics for those 18 names.
+fn with_spark_functions(mut builder: SessionStateBuilder) -> SessionStateBuilder {
+    builder
+        .expr_planners()
+        .get_or_insert_with(Vec::new)
+        .insert(0, Arc::new(SparkFunctionPlanner));
+    add_missing(
+        builder.scalar_functions(),
+        datafusion_spark::all_default_scalar_functions(),
+        |f| f.name(),
+    );
+    add_missing(
+        builder.aggregate_functions(),
+        datafusion_spark::all_default_aggregate_functions(),
+        |f| f.name(),
+    );
+    add_missing(
+        builder.window_functions(),
+        datafusion_spark::all_default_window_functions(),
+        |f| f.name(),
+    );
+    let tables = builder.table_functions().get_or_insert_with(HashMap::new);
+    for function in datafusion_spark::all_default_table_functions() {
+        tables
+            .entry(function.name().to_string())
+            .or_insert(function);
+    }
+    builder
+}
+
+/// Appends to `registered` each of `candidates` whose name is not registered yet.
+fn add_missing<F: ?Sized>(
+    registered: &mut Option<Vec<Arc<F>>>,
+    candidates: Vec<Arc<F>>,
+    name: impl Fn(&F) -> &str,
+) {
+    let registered = registered.get_or_insert_with(Vec::new);
+    let known: HashSet<String> = registered.iter().map(|f| name(f).to_string()).collect();
+    registered.extend(
+        candidates
+            .into_iter()
+            .filter(|candidate| !known.contains(name(candidate))),
+    );
+}
+
+/// The `SessionState` of an embedded session: [`session_config`], [`runtime_env`] and
+/// [`with_ember_features`] for [`Placement::OneProcess`].
+pub fn session_state(config: &EmberConfig, parallelism: usize) -> Result<SessionState> {
+    let builder = SessionStateBuilder::new()
+        .with_config(session_config(config, parallelism, Placement::OneProcess)?)
+        .with_runtime_env(runtime_env(config)?);
+    Ok(with_ember_features(builder, Placement::OneProcess).build())
 }
 
 /// DataFusion's physical optimizer rules with Ember's additions: [`BuildOnFewerRows`] right after
 /// `join_selection` (it corrects that rule's choice of build side), then at the end
-/// [`CheapConjunctsFirst`] and [`FilterDynamicallyAboveScans`] (which needs the dynamic filters
-/// already pushed to scans).
-fn physical_optimizer_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+/// [`CheapConjunctsFirst`] and, in one process, [`FilterDynamicallyAboveScans`] (which needs the
+/// dynamic filters already pushed to scans).
+fn physical_optimizer_rules(
+    placement: Placement,
+) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     let mut rules = Vec::new();
     for rule in PhysicalOptimizer::new().rules {
         let is_join_selection = rule.name() == "join_selection";
@@ -93,6 +187,8 @@ fn physical_optimizer_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync
         }
     }
     rules.push(Arc::new(CheapConjunctsFirst));
-    rules.push(Arc::new(FilterDynamicallyAboveScans));
+    if placement == Placement::OneProcess {
+        rules.push(Arc::new(FilterDynamicallyAboveScans));
+    }
     rules
 }

@@ -1,11 +1,13 @@
 //! The `ember` command: a dispatcher. Each subcommand is a module with one entry function; every
 //! error comes back here, is printed once on stderr, and picks the exit code (see [`exit`]).
 
+mod executor;
 mod exit;
 mod gen;
 mod output;
 mod repl;
 mod runtime;
+mod scheduler;
 mod sql;
 
 use std::process::ExitCode;
@@ -27,6 +29,10 @@ enum Command {
     /// Generate benchmark datasets.
     #[command(subcommand)]
     Gen(gen::GenCommand),
+    /// Run a cluster scheduler (clients connect with --master ember://HOST:PORT).
+    Scheduler(scheduler::SchedulerArgs),
+    /// Run a cluster executor that takes tasks from a scheduler.
+    Executor(executor::ExecutorArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +41,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Sql(args) => sql::run(args),
         Command::Gen(command) => gen::run(command),
+        Command::Scheduler(args) => scheduler::run(args),
+        Command::Executor(args) => executor::run(args),
     };
     exit::report(result)
 }

@@ -1,0 +1,41 @@
+//! # ember-executor: Ember's cluster daemons, built from Ballista
+//!
+//! `ember scheduler` and `ember executor` are Ballista's scheduler and executor, started as
+//! libraries with Ember's extension points filled in, so that a plan an Ember client submits
+//! resolves every function it names and is optimized the way Ember optimizes:
+//!
+//! - [`functions`]: the function registry executors resolve plan functions from (DataFusion's,
+//!   the Spark-compatible ones, and later Ember's ML functions) — built from the same
+//!   `ember-sql` state a local session uses, so both always agree;
+//! - [`scheduler`]: [`run_scheduler`] — Ballista's scheduler with push-based task scheduling and
+//!   a session builder that plans with Ember's features for [`ember_sql::Placement::Cluster`];
+//! - [`executor`]: [`run_executor`] — a Ballista executor with that registry;
+//! - [`ports`]: binding to port 0 and reporting the address actually bound.
+//!
+//! Ballista itself is not forked: where it needs something else, the override hooks of its
+//! `SchedulerConfig` and `ExecutorProcessConfig` are used.
+
+pub mod executor;
+pub mod functions;
+pub mod ports;
+pub mod scheduler;
+
+pub use executor::{run_executor, ExecutorOptions};
+pub use functions::ember_function_registry;
+pub use scheduler::{run_scheduler, SchedulerOptions};
+
+/// Why a daemon could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// An address or port could not be bound or resolved.
+    #[error("cannot listen on {address}: {cause}")]
+    Bind {
+        /// The `host:port` asked for.
+        address: String,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
+    /// Ballista failed while starting or serving.
+    #[error("{0}")]
+    Ballista(#[from] ballista_core::error::BallistaError),
+}

@@ -1,0 +1,68 @@
+//! The client side of cluster mode: a session whose queries run on an `ember scheduler`.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use ballista_core::config::BALLISTA_CLIENT_GRPC_CONNECT_TIMEOUT_SECONDS;
+use ballista_core::extension::{SessionConfigExt, SessionStateExt};
+use datafusion::execution::session_state::SessionState;
+use datafusion::execution::SessionStateBuilder;
+use ember_sql::state::{runtime_env, session_config, with_ember_features};
+use ember_sql::{EmberConfig, Placement};
+
+use crate::master::{available_cores, Master};
+use crate::session::{EmberError, Result};
+
+/// A `SessionState` that plans queries here and submits them to the scheduler at `host:port`
+/// (Ballista's client), built from the same configuration as a local session. The configuration
+/// travels with every job, so the scheduler and executors run it with the same settings.
+///
+/// Fails with [`EmberError::ClusterUnreachable`] unless the scheduler accepts a connection within
+/// `ember.cluster.connect.timeout`; later connections (one per query) are bounded by the same.
+pub fn cluster_client_state(config: &EmberConfig, host: &str, port: u16) -> Result<SessionState> {
+    let timeout = config.cluster_connect_timeout();
+    check_reachable(host, port, timeout)?;
+    let session_config = session_config(config, available_cores(), Placement::Cluster)?
+        .upgrade_for_ballista()
+        .set_usize(
+            BALLISTA_CLIENT_GRPC_CONNECT_TIMEOUT_SECONDS,
+            timeout.as_secs_f64().ceil() as usize,
+        );
+    let builder = SessionStateBuilder::new()
+        .with_config(session_config)
+        .with_runtime_env(runtime_env(config)?);
+    let ember = with_ember_features(builder, Placement::Cluster).build();
+    let scalar = ember.scalar_functions().values().cloned().collect();
+    let aggregate = ember.aggregate_functions().values().cloned().collect();
+    let window = ember.window_functions().values().cloned().collect();
+    let client = ember.upgrade_for_ballista(format!("http://{host}:{port}"))?;
+    // `upgrade_for_ballista` replaces the function maps with Ballista's defaults; put Ember's back
+    // so the Spark-compatible (and later ML) functions plan on the client too.
+    Ok(SessionStateBuilder::new_from_existing(client)
+        .with_scalar_functions(scalar)
+        .with_aggregate_functions(aggregate)
+        .with_window_functions(window)
+        .build())
+}
+
+/// Fails unless a TCP connection to `host:port` opens within `timeout` (trying each address the
+/// host resolves to).
+fn check_reachable(host: &str, port: u16, timeout: Duration) -> Result<()> {
+    let unreachable = |cause: std::io::Error| EmberError::ClusterUnreachable {
+        master: Master::Cluster {
+            host: host.to_string(),
+            port,
+        },
+        timeout,
+        cause,
+    };
+    let addresses = (host, port).to_socket_addrs().map_err(unreachable)?;
+    let mut last_error = std::io::Error::new(std::io::ErrorKind::NotFound, "host has no address");
+    for address in addresses {
+        match TcpStream::connect_timeout(&address, timeout) {
+            Ok(_) => return Ok(()),
+            Err(error) => last_error = error,
+        }
+    }
+    Err(unreachable(last_error))
+}

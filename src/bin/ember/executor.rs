@@ -1,0 +1,58 @@
+//! `ember executor`: a worker daemon that runs tasks for a scheduler.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use ember::config::parse_byte_size;
+use ember_executor::{run_executor, ExecutorOptions};
+
+use crate::exit::Failure;
+use crate::scheduler::{announce, daemon_runtime};
+
+/// Flags of `ember executor`.
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    /// The scheduler to register with, HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    scheduler: String,
+    /// Interface to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: String,
+    /// Port serving shuffle and result data; 0 picks a free port (printed on stdout).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Tasks to run at once (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    cores: usize,
+    /// Memory for tasks, e.g. 4g or 512m; beyond it tasks spill to the work directory.
+    #[arg(long, value_parser = parse_byte_size)]
+    memory: Option<u64>,
+    /// Directory for shuffle and spill files (default: a temporary directory).
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+}
+
+/// Runs the executor until Ctrl-C or SIGTERM. Prints `listening on HOST:PORT` once it has
+/// registered with the scheduler.
+pub fn run(args: ExecutorArgs) -> Result<(), Failure> {
+    let (host, port) = args
+        .scheduler
+        .rsplit_once(':')
+        .and_then(|(host, port)| Some((host.to_string(), port.parse::<u16>().ok()?)))
+        .ok_or_else(|| {
+            Failure::Usage(format!("--scheduler '{}' is not HOST:PORT", args.scheduler))
+        })?;
+    let options = ExecutorOptions {
+        scheduler_host: host,
+        scheduler_port: port,
+        bind_host: args.bind,
+        port: args.port,
+        cores: args.cores,
+        memory: args.memory,
+        work_dir: args.work_dir,
+        ..ExecutorOptions::default()
+    };
+    daemon_runtime()?
+        .block_on(run_executor(&options, announce))
+        .map_err(|error| Failure::Job(format!("executor: {error}")))
+}

@@ -1,0 +1,43 @@
+//! `ember scheduler`: the cluster's scheduler daemon.
+
+use clap::Args;
+use ember_executor::{run_scheduler, SchedulerOptions};
+
+use crate::exit::Failure;
+
+/// Flags of `ember scheduler`.
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Interface to listen on; 127.0.0.1 keeps the cluster on this machine.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: String,
+    /// Port for clients and executors; 0 picks a free port (printed on stdout).
+    #[arg(long, default_value_t = 50050)]
+    port: u16,
+}
+
+/// Runs the scheduler until Ctrl-C or SIGTERM. Prints `listening on HOST:PORT` once it accepts
+/// connections.
+pub fn run(args: SchedulerArgs) -> Result<(), Failure> {
+    let options = SchedulerOptions {
+        bind_host: args.bind,
+        port: args.port,
+        ..SchedulerOptions::default()
+    };
+    daemon_runtime()?
+        .block_on(run_scheduler(&options, announce))
+        .map_err(|error| Failure::Job(format!("scheduler: {error}")))
+}
+
+/// The one stdout line a daemon prints, for scripts and tests that started it with port 0.
+pub fn announce(address: std::net::SocketAddr) {
+    println!("listening on {address}");
+}
+
+/// The Tokio runtime a daemon runs on.
+pub fn daemon_runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Job(format!("cannot start the runtime: {e}")))
+}

@@ -1,0 +1,184 @@
+//! Cluster mode end to end: `ember scheduler` and `ember executor` processes on 127.0.0.1 with
+//! ephemeral ports, and `ember sql --master ember://...` against them.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::common::{ember_binary, generate_tpch, run_ember, stderr, stdout};
+use crate::tpch::check_all_queries;
+
+/// How long a daemon may take to print its address.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A daemon process, killed when dropped.
+struct Daemon {
+    child: Child,
+    address: String,
+}
+
+impl Daemon {
+    /// Starts `ember ARGS` and waits for its `listening on HOST:PORT` line.
+    fn start(dir: &Path, args: &[&str]) -> Daemon {
+        let mut child = Command::new(ember_binary())
+            .current_dir(dir)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the ember binary starts");
+        let stdout = child.stdout.take().unwrap();
+        let (lines, received) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let line = received.recv_timeout(STARTUP_TIMEOUT);
+        let mut daemon = Daemon {
+            child,
+            address: String::new(),
+        };
+        match line {
+            Ok(line) => match line.strip_prefix("listening on ") {
+                Some(address) => daemon.address = address.to_string(),
+                None => panic!("ember {args:?} printed '{line}' instead of its address"),
+            },
+            Err(_) => panic!("ember {args:?} printed no address within {STARTUP_TIMEOUT:?}"),
+        }
+        daemon
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A scheduler and `executors` executors of one core each.
+struct Cluster {
+    scheduler: Daemon,
+    _executors: Vec<Daemon>,
+}
+
+impl Cluster {
+    fn start(dir: &Path, executors: usize) -> Cluster {
+        let scheduler = Daemon::start(dir, &["scheduler", "--port", "0"]);
+        let executors = (0..executors)
+            .map(|_| {
+                Daemon::start(
+                    dir,
+                    &[
+                        "executor",
+                        "--scheduler",
+                        &scheduler.address,
+                        "--port",
+                        "0",
+                        "--cores",
+                        "1",
+                    ],
+                )
+            })
+            .collect();
+        Cluster {
+            scheduler,
+            _executors: executors,
+        }
+    }
+
+    fn master(&self) -> String {
+        format!("ember://{}", self.scheduler.address)
+    }
+}
+
+#[test]
+fn tpch_sf0_01_matches_answers_on_a_two_executor_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    generate_tpch(dir.path(), "0.01", &[]);
+    let cluster = Cluster::start(dir.path(), 2);
+    check_all_queries(dir.path(), "0.01", &["--master".into(), cluster.master()]);
+}
+
+#[test]
+fn explain_shows_stages_and_spark_functions_run_on_executors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), 1);
+    let master = cluster.master();
+    let explain = run_ember(
+        dir.path(),
+        [
+            "sql",
+            "--master",
+            &master,
+            "--format",
+            "tsv",
+            "-e",
+            "EXPLAIN SELECT v % 3 AS k, count(*) FROM (VALUES (1), (2), (3)) AS t(v) GROUP BY 1",
+        ],
+    );
+    assert!(explain.status.success(), "{}", stderr(&explain));
+    let plan = stdout(&explain);
+    assert!(
+        plan.contains("distributed_plan") && plan.contains("ShuffleWriterExec"),
+        "{plan}"
+    );
+
+    // sha2 comes from datafusion-spark: the executor must resolve it by name.
+    let spark = run_ember(
+        dir.path(),
+        [
+            "sql",
+            "--master",
+            &master,
+            "--format",
+            "csv",
+            "-e",
+            "SELECT sha2(CAST(v AS STRING), 256) AS h FROM (VALUES (1), (2), (3)) AS t(v) ORDER BY v",
+        ],
+    );
+    assert!(spark.status.success(), "{}", stderr(&spark));
+    assert!(
+        stdout(&spark).contains("6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b"),
+        "{}",
+        stdout(&spark)
+    );
+}
+
+#[test]
+fn an_unreachable_master_fails_within_the_connect_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = Instant::now();
+    let output = run_ember(
+        dir.path(),
+        [
+            "sql",
+            "--master",
+            &format!("ember://127.0.0.1:{port}"),
+            "--conf",
+            "ember.cluster.connect.timeout=2s",
+            "-e",
+            "SELECT 1",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).starts_with(&format!(
+            "error: cannot reach the scheduler at ember://127.0.0.1:{port} within 2s:"
+        )),
+        "{}",
+        stderr(&output)
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
