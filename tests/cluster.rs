@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::common::{ember_binary, generate_tpch, run_ember, stderr, stdout};
-use crate::tpch::check_all_queries;
+use crate::tpch::{check_all_queries, run_tpch_query};
 
 /// How long a daemon may take to print its address.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -61,35 +61,50 @@ impl Drop for Daemon {
     }
 }
 
-/// A scheduler and `executors` executors of one core each.
+/// Failure detection tuned for tests: an executor is lost after 3 s of silence.
+const FAST_FAILURE_DETECTION: [&str; 4] = [
+    "--conf",
+    "ember.cluster.executor.timeout=3s",
+    "--conf",
+    "ember.cluster.heartbeat.interval=1s",
+];
+
+/// A scheduler and its executors of one core each.
 struct Cluster {
+    dir: std::path::PathBuf,
     scheduler: Daemon,
-    _executors: Vec<Daemon>,
+    executors: Vec<Daemon>,
 }
 
 impl Cluster {
     fn start(dir: &Path, executors: usize) -> Cluster {
-        let scheduler = Daemon::start(dir, &["scheduler", "--port", "0"]);
-        let executors = (0..executors)
-            .map(|_| {
-                Daemon::start(
-                    dir,
-                    &[
-                        "executor",
-                        "--scheduler",
-                        &scheduler.address,
-                        "--port",
-                        "0",
-                        "--cores",
-                        "1",
-                    ],
-                )
-            })
-            .collect();
-        Cluster {
-            scheduler,
-            _executors: executors,
+        let mut args = vec!["scheduler", "--port", "0"];
+        args.extend(FAST_FAILURE_DETECTION);
+        let mut cluster = Cluster {
+            dir: dir.to_path_buf(),
+            scheduler: Daemon::start(dir, &args),
+            executors: Vec::new(),
+        };
+        for _ in 0..executors {
+            cluster.add_executor();
         }
+        cluster
+    }
+
+    /// Starts one more executor and waits until it has registered.
+    fn add_executor(&mut self) {
+        let mut args = vec![
+            "executor",
+            "--scheduler",
+            &self.scheduler.address,
+            "--port",
+            "0",
+            "--cores",
+            "1",
+        ];
+        args.extend(FAST_FAILURE_DETECTION);
+        let executor = Daemon::start(&self.dir, &args);
+        self.executors.push(executor);
     }
 
     fn master(&self) -> String {
@@ -98,11 +113,66 @@ impl Cluster {
 }
 
 #[test]
-fn tpch_sf0_01_matches_answers_on_a_two_executor_cluster() {
+fn tpch_sf0_1_matches_answers_on_a_two_executor_cluster() {
     let dir = tempfile::tempdir().unwrap();
-    generate_tpch(dir.path(), "0.01", &[]);
+    generate_tpch(dir.path(), "0.1", &[]);
     let cluster = Cluster::start(dir.path(), 2);
-    check_all_queries(dir.path(), "0.01", &["--master".into(), cluster.master()]);
+    check_all_queries(dir.path(), "0.1", &["--master".into(), cluster.master()]);
+}
+
+#[test]
+fn a_killed_executor_never_yields_a_wrong_answer_and_the_cluster_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    generate_tpch(dir.path(), "0.1", &[]);
+    let mut cluster = Cluster::start(dir.path(), 2);
+    let master = cluster.master();
+
+    // q18 (three stages over lineitem) runs while one executor is killed with SIGKILL.
+    let running = run_in_background(dir.path(), 18, &master);
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = cluster.executors.remove(0);
+    drop(killed);
+    match finished_within(running, JOB_TIMEOUT, "q18 with a killed executor") {
+        Ok(()) => {}
+        Err(failure) => assert!(
+            failure.contains("error: statement") && !failure.contains("panicked"),
+            "a failed job must say so clearly:\n{failure}"
+        ),
+    }
+
+    // The survivor serves the next query, and a restarted executor rejoins.
+    let next = run_in_background(dir.path(), 18, &master);
+    finished_within(next, JOB_TIMEOUT, "q18 after the kill").unwrap();
+    cluster.add_executor();
+    let rejoined = run_in_background(dir.path(), 9, &master);
+    finished_within(rejoined, JOB_TIMEOUT, "q09 after a restart").unwrap();
+}
+
+/// Longest a TPC-H SF 0.1 query may take on the test cluster, executor loss included.
+const JOB_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Runs TPC-H `query` at SF 0.1 against `master` on a thread; the receiver gets its outcome.
+fn run_in_background(dir: &Path, query: usize, master: &str) -> mpsc::Receiver<Result<(), String>> {
+    let (done, outcome) = mpsc::channel();
+    let (dir, extra) = (
+        dir.to_path_buf(),
+        ["--master".to_string(), master.to_string()],
+    );
+    std::thread::spawn(move || {
+        let _ = done.send(run_tpch_query(&dir, "0.1", query, &extra));
+    });
+    outcome
+}
+
+/// The outcome of a background query; panics if it has not finished within `timeout` (a hang).
+fn finished_within(
+    outcome: mpsc::Receiver<Result<(), String>>,
+    timeout: Duration,
+    what: &str,
+) -> Result<(), String> {
+    outcome
+        .recv_timeout(timeout)
+        .unwrap_or_else(|_| panic!("{what} did not finish within {timeout:?}"))
 }
 
 #[test]

@@ -28,7 +28,7 @@ fn check_scale(scale: &str) {
 /// (e.g. `--master`) and asserts that every answer matches.
 pub fn check_all_queries(data: &Path, scale: &str, extra: &[String]) {
     let failures: Vec<String> = (1..=22)
-        .filter_map(|query| check_query(data, scale, query, extra).err())
+        .filter_map(|query| run_tpch_query(data, scale, query, extra).err())
         .collect();
     assert!(
         failures.is_empty(),
@@ -38,7 +38,14 @@ pub fn check_all_queries(data: &Path, scale: &str, extra: &[String]) {
     );
 }
 
-fn check_query(data: &Path, scale: &str, query: usize, extra: &[String]) -> Result<(), String> {
+/// Runs TPC-H query `query` over `data` through `ember sql` with `extra` flags; `Err` says how
+/// it failed or how its answer differs.
+pub fn run_tpch_query(
+    data: &Path,
+    scale: &str,
+    query: usize,
+    extra: &[String],
+) -> Result<(), String> {
     let tpch = test_data().join("tpch");
     let sql = tpch.join("queries").join(format!("q{query:02}.sql"));
     let expected = tpch.join(format!("answers/sf{scale}/q{query:02}.csv"));

@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ballista_core::config::TaskSchedulingPolicy;
 use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
 
 use crate::functions::ember_function_registry;
-use crate::ports::{free_port, socket_address};
+use crate::ports::{free_port, socket_address, warn_if_exposed};
+use crate::scheduler::CLUSTER_SCHEDULING;
+use crate::whole_seconds;
 use crate::DaemonError;
 
 /// How to run an executor.
@@ -33,6 +34,9 @@ pub struct ExecutorOptions {
     pub work_dir: Option<PathBuf>,
     /// Seconds to keep trying to reach the scheduler at startup before failing.
     pub connect_timeout_seconds: u16,
+    /// How often to report to the scheduler; it declares the executor lost after missing
+    /// heartbeats for its `ember.cluster.executor.timeout`.
+    pub heartbeat_interval: Duration,
 }
 
 impl Default for ExecutorOptions {
@@ -46,6 +50,7 @@ impl Default for ExecutorOptions {
             memory: None,
             work_dir: None,
             connect_timeout_seconds: 10,
+            heartbeat_interval: Duration::from_secs(5),
         }
     }
 }
@@ -79,15 +84,17 @@ pub async fn run_executor(
         scheduler_port: options.scheduler_port,
         scheduler_connect_timeout_seconds: options.connect_timeout_seconds,
         vcores: options.cores,
-        task_scheduling_policy: TaskSchedulingPolicy::PushStaged,
+        task_scheduling_policy: CLUSTER_SCHEDULING,
         work_dir: options
             .work_dir
             .as_ref()
             .map(|dir| dir.display().to_string()),
         memory_pool_size: options.memory,
+        executor_heartbeat_interval_seconds: whole_seconds(options.heartbeat_interval),
         override_function_registry: Some(Arc::new(ember_function_registry())),
         ..ExecutorProcessConfig::default()
     };
+    warn_if_exposed("the executor", address);
     let health = config.health.clone();
     let announce = tokio::spawn(async move {
         while !health.is_ready() {

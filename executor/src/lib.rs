@@ -24,6 +24,11 @@ pub use executor::{run_executor, ExecutorOptions};
 pub use functions::ember_function_registry;
 pub use scheduler::{run_scheduler, SchedulerOptions};
 
+/// `duration` in whole seconds, rounded up and at least 1: Ballista's timers count seconds.
+pub(crate) fn whole_seconds(duration: std::time::Duration) -> u64 {
+    duration.as_secs_f64().ceil().max(1.0) as u64
+}
+
 /// Why a daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {

@@ -48,3 +48,14 @@ pub fn free_port(host: &str, port: u16) -> Result<u16, DaemonError> {
         .port();
     Ok(port)
 }
+
+/// Warns on stderr when `address` is reachable from other machines: Ballista has no
+/// authentication, so anyone who can connect can run jobs (and read what executors can read).
+pub fn warn_if_exposed(daemon: &str, address: SocketAddr) {
+    if !address.ip().is_loopback() {
+        tracing::warn!(
+            "{daemon} listens on {address}, reachable from other machines, without authentication \
+             or TLS: anyone who can connect can run jobs. Bind 127.0.0.1 unless the network is trusted."
+        );
+    }
+}

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::optimizer::ballista_default_optimizer_rules;
@@ -17,8 +18,18 @@ use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use ember_sql::state::with_ember_features;
 use ember_sql::Placement;
 
-use crate::ports::socket_address;
+use crate::ports::{socket_address, warn_if_exposed};
+use crate::whole_seconds;
 use crate::DaemonError;
+
+/// How tasks reach executors: they poll the scheduler for work (Ballista's `PullStaged`).
+///
+/// Why not push (`PushStaged`, which measured lower latency in Ballista's standalone mode): with
+/// push, a job whose executor was killed mid-query hung forever after the scheduler declared the
+/// executor lost and reset its stages (Ballista 55, TPC-H q18 at SF 0.1, executor SIGKILLed
+/// 300 ms in), and so did the next job. With pull, the same job finished in 5 s (3 s of it
+/// detecting the loss). On the debug build a trivial query took 53-70 ms either way.
+pub const CLUSTER_SCHEDULING: TaskSchedulingPolicy = TaskSchedulingPolicy::PullStaged;
 
 /// How to run the scheduler.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,9 +38,9 @@ pub struct SchedulerOptions {
     pub bind_host: String,
     /// Port for clients and executors (gRPC and the REST API share it); 0 picks a free one.
     pub port: u16,
-    /// Seconds without a heartbeat after which an executor is declared lost and its tasks are
-    /// rescheduled.
-    pub executor_timeout_seconds: u64,
+    /// Silence after which an executor is declared lost: its running tasks are rescheduled and
+    /// the stages whose shuffle outputs it held are recomputed.
+    pub executor_timeout: Duration,
 }
 
 impl Default for SchedulerOptions {
@@ -37,7 +48,7 @@ impl Default for SchedulerOptions {
         Self {
             bind_host: "127.0.0.1".to_string(),
             port: 50050,
-            executor_timeout_seconds: 180,
+            executor_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -45,8 +56,7 @@ impl Default for SchedulerOptions {
 /// Runs the scheduler until Ctrl-C or SIGTERM, calling `on_listening` with the bound address
 /// once it accepts connections.
 ///
-/// Tasks are pushed to executors as soon as they are runnable (Ballista's `PushStaged`), which
-/// measured 7x lower latency than executors polling for work; see `../shared/BALLISTA.md`.
+/// Executors pull their tasks ([`CLUSTER_SCHEDULING`]).
 pub async fn run_scheduler(
     options: &SchedulerOptions,
     on_listening: impl FnOnce(SocketAddr),
@@ -62,13 +72,16 @@ pub async fn run_scheduler(
         address: requested.to_string(),
         cause,
     })?;
+    let timeout_seconds = whole_seconds(options.executor_timeout);
     let config = SchedulerConfig {
         bind_host: options.bind_host.clone(),
         external_host: options.bind_host.clone(),
         bind_port: bound.port(),
-        scheduling_policy: TaskSchedulingPolicy::PushStaged,
-        executor_timeout_seconds: options.executor_timeout_seconds,
-        no_executors_grace_period_seconds: options.executor_timeout_seconds,
+        scheduling_policy: CLUSTER_SCHEDULING,
+        executor_timeout_seconds: timeout_seconds,
+        // Check for lost executors a few times per timeout, so one is noticed soon after it.
+        expire_dead_executor_interval_seconds: (timeout_seconds / 4).max(1),
+        no_executors_grace_period_seconds: timeout_seconds,
         override_session_builder: Some(Arc::new(cluster_session_state)),
         ..SchedulerConfig::default()
     };
@@ -76,6 +89,7 @@ pub async fn run_scheduler(
     let cluster = BallistaCluster::new_from_config(&config).await?;
     let scheduler =
         create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config)).await?;
+    warn_if_exposed("the scheduler", bound);
     on_listening(bound);
     tokio::select! {
         served = start_grpc_service_with_listener(listener, scheduler) => Ok(served?),

@@ -3,7 +3,9 @@
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use ballista_core::config::BALLISTA_CLIENT_GRPC_CONNECT_TIMEOUT_SECONDS;
+use ballista_core::config::{
+    BALLISTA_ADAPTIVE_PLANNER_ENABLED, BALLISTA_CLIENT_GRPC_CONNECT_TIMEOUT_SECONDS,
+};
 use ballista_core::extension::{SessionConfigExt, SessionStateExt};
 use datafusion::execution::session_state::SessionState;
 use datafusion::execution::SessionStateBuilder;
@@ -27,7 +29,11 @@ pub fn cluster_client_state(config: &EmberConfig, host: &str, port: u16) -> Resu
         .set_usize(
             BALLISTA_CLIENT_GRPC_CONNECT_TIMEOUT_SECONDS,
             timeout.as_secs_f64().ceil() as usize,
-        );
+        )
+        // Ballista's adaptive planner left a job hanging after an executor was lost mid-query
+        // (its stage rollback never re-ran the reset tasks; TPC-H q18 at SF 0.1); the static
+        // planner recomputes them and the job completes.
+        .set_bool(BALLISTA_ADAPTIVE_PLANNER_ENABLED, false);
     let builder = SessionStateBuilder::new()
         .with_config(session_config)
         .with_runtime_env(runtime_env(config)?);

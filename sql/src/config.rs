@@ -63,6 +63,10 @@ pub const LOCAL_DIR: &str = "ember.local.dir";
 pub const BATCH_SIZE: &str = "ember.batch.size";
 /// Key for how long a client waits to reach a cluster's scheduler.
 pub const CLUSTER_CONNECT_TIMEOUT: &str = "ember.cluster.connect.timeout";
+/// Key for how long a scheduler waits for an executor's heartbeat before declaring it lost.
+pub const CLUSTER_EXECUTOR_TIMEOUT: &str = "ember.cluster.executor.timeout";
+/// Key for how often an executor sends its heartbeat to the scheduler.
+pub const CLUSTER_HEARTBEAT_INTERVAL: &str = "ember.cluster.heartbeat.interval";
 
 /// Every `ember.*` key, declared once. Documentation (README, error hints) derives from this list.
 pub const KEYS: &[ConfigKey] = &[
@@ -101,6 +105,18 @@ pub const KEYS: &[ConfigKey] = &[
         kind: ValueKind::Duration,
         default: Some("10s"),
         doc: "How long a client (--master ember://) tries to reach the scheduler before failing",
+    },
+    ConfigKey {
+        name: CLUSTER_EXECUTOR_TIMEOUT,
+        kind: ValueKind::Duration,
+        default: Some("30s"),
+        doc: "Scheduler: an executor silent this long is lost; its tasks and shuffle outputs are recomputed on others",
+    },
+    ConfigKey {
+        name: CLUSTER_HEARTBEAT_INTERVAL,
+        kind: ValueKind::Duration,
+        default: Some("5s"),
+        doc: "Executor: how often it reports to the scheduler (keep well under ember.cluster.executor.timeout)",
     },
 ];
 
@@ -213,6 +229,8 @@ pub struct EmberConfig {
     local_dir: Option<PathBuf>,
     batch_size: usize,
     cluster_connect_timeout: Duration,
+    cluster_executor_timeout: Duration,
+    cluster_heartbeat_interval: Duration,
     datafusion: BTreeMap<String, String>,
 }
 
@@ -225,6 +243,8 @@ impl Default for EmberConfig {
             local_dir: None,
             batch_size: 8192,
             cluster_connect_timeout: Duration::from_secs(10),
+            cluster_executor_timeout: Duration::from_secs(30),
+            cluster_heartbeat_interval: Duration::from_secs(5),
             datafusion: BTreeMap::new(),
         }
     }
@@ -348,6 +368,12 @@ impl EmberConfig {
             (CLUSTER_CONNECT_TIMEOUT, Value::Duration(timeout)) => {
                 self.cluster_connect_timeout = timeout
             }
+            (CLUSTER_EXECUTOR_TIMEOUT, Value::Duration(timeout)) => {
+                self.cluster_executor_timeout = timeout
+            }
+            (CLUSTER_HEARTBEAT_INTERVAL, Value::Duration(interval)) => {
+                self.cluster_heartbeat_interval = interval
+            }
             (other, _) => unreachable!("key {other}: its declaration in KEYS and set() disagree"),
         }
         Ok(())
@@ -381,6 +407,16 @@ impl EmberConfig {
     /// `ember.cluster.connect.timeout`.
     pub fn cluster_connect_timeout(&self) -> Duration {
         self.cluster_connect_timeout
+    }
+
+    /// `ember.cluster.executor.timeout`.
+    pub fn cluster_executor_timeout(&self) -> Duration {
+        self.cluster_executor_timeout
+    }
+
+    /// `ember.cluster.heartbeat.interval`.
+    pub fn cluster_heartbeat_interval(&self) -> Duration {
+        self.cluster_heartbeat_interval
     }
 
     /// The `datafusion.*` entries that pass through to DataFusion, in key order.

@@ -7,6 +7,7 @@ use ember::config::parse_byte_size;
 use ember_executor::{run_executor, ExecutorOptions};
 
 use crate::exit::Failure;
+use crate::runtime::load_config;
 use crate::scheduler::{announce, daemon_runtime};
 
 /// Flags of `ember executor`.
@@ -24,12 +25,17 @@ pub struct ExecutorArgs {
     /// Tasks to run at once (default: one per core).
     #[arg(long, default_value_t = 0)]
     cores: usize,
-    /// Memory for tasks, e.g. 4g or 512m; beyond it tasks spill to the work directory.
+    /// Memory for tasks, e.g. 4g or 512m; beyond it tasks spill to the work directory
+    /// (default: ember.memory.limit, else sized from the machine's memory).
     #[arg(long, value_parser = parse_byte_size)]
     memory: Option<u64>,
-    /// Directory for shuffle and spill files (default: a temporary directory).
+    /// Directory for shuffle and spill files (default: ember.local.dir, else a temporary
+    /// directory).
     #[arg(long, value_name = "DIR")]
     work_dir: Option<PathBuf>,
+    /// Configuration KEY=VALUE (repeatable), e.g. ember.cluster.heartbeat.interval=5s.
+    #[arg(long = "conf", value_name = "KEY=VALUE")]
+    conf: Vec<String>,
 }
 
 /// Runs the executor until Ctrl-C or SIGTERM. Prints `listening on HOST:PORT` once it has
@@ -42,14 +48,18 @@ pub fn run(args: ExecutorArgs) -> Result<(), Failure> {
         .ok_or_else(|| {
             Failure::Usage(format!("--scheduler '{}' is not HOST:PORT", args.scheduler))
         })?;
+    let config = load_config(&args.conf, None)?;
     let options = ExecutorOptions {
         scheduler_host: host,
         scheduler_port: port,
         bind_host: args.bind,
         port: args.port,
         cores: args.cores,
-        memory: args.memory,
-        work_dir: args.work_dir,
+        memory: args.memory.or(config.memory_limit()),
+        work_dir: args
+            .work_dir
+            .or_else(|| config.local_dir().map(PathBuf::from)),
+        heartbeat_interval: config.cluster_heartbeat_interval(),
         ..ExecutorOptions::default()
     };
     daemon_runtime()?

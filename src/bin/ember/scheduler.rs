@@ -4,6 +4,7 @@ use clap::Args;
 use ember_executor::{run_scheduler, SchedulerOptions};
 
 use crate::exit::Failure;
+use crate::runtime::load_config;
 
 /// Flags of `ember scheduler`.
 #[derive(Debug, Args)]
@@ -14,15 +15,19 @@ pub struct SchedulerArgs {
     /// Port for clients and executors; 0 picks a free port (printed on stdout).
     #[arg(long, default_value_t = 50050)]
     port: u16,
+    /// Configuration KEY=VALUE (repeatable), e.g. ember.cluster.executor.timeout=30s.
+    #[arg(long = "conf", value_name = "KEY=VALUE")]
+    conf: Vec<String>,
 }
 
 /// Runs the scheduler until Ctrl-C or SIGTERM. Prints `listening on HOST:PORT` once it accepts
 /// connections.
 pub fn run(args: SchedulerArgs) -> Result<(), Failure> {
+    let config = load_config(&args.conf, None)?;
     let options = SchedulerOptions {
         bind_host: args.bind,
         port: args.port,
-        ..SchedulerOptions::default()
+        executor_timeout: config.cluster_executor_timeout(),
     };
     daemon_runtime()?
         .block_on(run_scheduler(&options, announce))
