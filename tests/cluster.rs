@@ -227,12 +227,7 @@ fn explain_shows_stages_and_spark_functions_run_on_executors() {
 #[test]
 fn an_unreachable_master_fails_within_the_connect_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    // A port that was free a moment ago: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let started = Instant::now();
     let output = run_ember(
         dir.path(),
@@ -255,4 +250,56 @@ fn an_unreachable_master_fails_within_the_connect_timeout() {
         stderr(&output)
     );
     assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn daemons_reject_bad_addresses_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_scheduler = run_ember(dir.path(), ["executor", "--scheduler", "no-port-here"]);
+    assert_eq!(bad_scheduler.status.code(), Some(2));
+    assert_eq!(
+        stderr(&bad_scheduler).trim(),
+        "error: --scheduler 'no-port-here' is not HOST:PORT"
+    );
+
+    let nobody = free_port();
+    let lonely = run_ember(
+        dir.path(),
+        [
+            "executor",
+            "--scheduler",
+            &format!("127.0.0.1:{nobody}"),
+            "--conf",
+            "ember.cluster.connect.timeout=1s",
+        ],
+    );
+    assert_eq!(lonely.status.code(), Some(1));
+    assert!(
+        stderr(&lonely).starts_with(&format!(
+            "error: executor: cannot reach the scheduler at 127.0.0.1:{nobody} within 1s:"
+        )),
+        "{}",
+        stderr(&lonely)
+    );
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let busy = run_ember(dir.path(), ["scheduler", "--port", &port]);
+    assert_eq!(busy.status.code(), Some(1));
+    assert!(
+        stderr(&busy).starts_with(&format!(
+            "error: scheduler: cannot listen on 127.0.0.1:{port}:"
+        )),
+        "{}",
+        stderr(&busy)
+    );
+}
+
+/// A port that was free a moment ago: nothing listens there.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -32,8 +32,8 @@ pub struct ExecutorOptions {
     pub memory: Option<u64>,
     /// Where shuffle files go; a fresh temporary directory when `None`.
     pub work_dir: Option<PathBuf>,
-    /// Seconds to keep trying to reach the scheduler at startup before failing.
-    pub connect_timeout_seconds: u16,
+    /// How long to keep trying to reach the scheduler at startup before failing.
+    pub connect_timeout: Duration,
     /// How often to report to the scheduler; it declares the executor lost after missing
     /// heartbeats for its `ember.cluster.executor.timeout`.
     pub heartbeat_interval: Duration,
@@ -49,7 +49,7 @@ impl Default for ExecutorOptions {
             cores: 0,
             memory: None,
             work_dir: None,
-            connect_timeout_seconds: 10,
+            connect_timeout: Duration::from_secs(10),
             heartbeat_interval: Duration::from_secs(5),
         }
     }
@@ -82,7 +82,9 @@ pub async fn run_executor(
         grpc_port,
         scheduler_host: options.scheduler_host.clone(),
         scheduler_port: options.scheduler_port,
-        scheduler_connect_timeout_seconds: options.connect_timeout_seconds,
+        // One attempt: we waited for the scheduler above. Ballista 55's own retry loop measures
+        // `Instant::now().elapsed()` (always ~0), so with a timeout it retries forever.
+        scheduler_connect_timeout_seconds: 0,
         vcores: options.cores,
         task_scheduling_policy: CLUSTER_SCHEDULING,
         work_dir: options
@@ -95,6 +97,7 @@ pub async fn run_executor(
         ..ExecutorProcessConfig::default()
     };
     warn_if_exposed("the executor", address);
+    wait_for_scheduler(options).await?;
     let health = config.health.clone();
     let announce = tokio::spawn(async move {
         while !health.is_ready() {
@@ -105,4 +108,24 @@ pub async fn run_executor(
     let result = start_executor_process(Arc::new(config)).await;
     announce.abort();
     Ok(result?)
+}
+
+/// Waits until the scheduler accepts TCP connections, retrying every 200 ms for up to
+/// `options.connect_timeout`; the error names the scheduler.
+async fn wait_for_scheduler(options: &ExecutorOptions) -> Result<(), DaemonError> {
+    let scheduler = socket_address(&options.scheduler_host, options.scheduler_port)?;
+    let deadline = tokio::time::Instant::now() + options.connect_timeout;
+    loop {
+        match tokio::net::TcpStream::connect(scheduler).await {
+            Ok(_) => return Ok(()),
+            Err(cause) if tokio::time::Instant::now() >= deadline => {
+                return Err(DaemonError::SchedulerUnreachable {
+                    scheduler: scheduler.to_string(),
+                    timeout: options.connect_timeout,
+                    cause,
+                })
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
 }

@@ -40,6 +40,16 @@ pub enum DaemonError {
         /// The I/O error.
         cause: std::io::Error,
     },
+    /// The scheduler an executor should register with did not accept connections in time.
+    #[error("cannot reach the scheduler at {scheduler} within {timeout:?}: {cause}")]
+    SchedulerUnreachable {
+        /// The scheduler's address.
+        scheduler: String,
+        /// How long the executor tried.
+        timeout: std::time::Duration,
+        /// The last connection error.
+        cause: std::io::Error,
+    },
     /// Ballista failed while starting or serving.
     #[error("{0}")]
     Ballista(#[from] ballista_core::error::BallistaError),

@@ -60,7 +60,7 @@ pub fn run(args: ExecutorArgs) -> Result<(), Failure> {
             .work_dir
             .or_else(|| config.local_dir().map(PathBuf::from)),
         heartbeat_interval: config.cluster_heartbeat_interval(),
-        ..ExecutorOptions::default()
+        connect_timeout: config.cluster_connect_timeout(),
     };
     daemon_runtime()?
         .block_on(run_executor(&options, announce))
