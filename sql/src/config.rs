@@ -104,7 +104,7 @@ pub const KEYS: &[ConfigKey] = &[
         name: CLUSTER_CONNECT_TIMEOUT,
         kind: ValueKind::Duration,
         default: Some("10s"),
-        doc: "How long a client (--master ember://) tries to reach the scheduler before failing",
+        doc: "How long a client (--master ember://) or an executor tries to reach the scheduler before failing",
     },
     ConfigKey {
         name: CLUSTER_EXECUTOR_TIMEOUT,
