@@ -19,6 +19,7 @@ pub mod executor;
 pub mod functions;
 pub mod ports;
 pub mod scheduler;
+pub mod vcores;
 
 pub use executor::{run_executor, ExecutorOptions};
 pub use functions::ember_function_registry;

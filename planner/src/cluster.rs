@@ -9,6 +9,7 @@ use ballista_core::config::{
 use ballista_core::extension::{SessionConfigExt, SessionStateExt};
 use datafusion::execution::session_state::SessionState;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::prelude::SessionConfig;
 use ember_sql::state::{runtime_env, session_config, with_ember_features};
 use ember_sql::{EmberConfig, Placement};
 
@@ -24,16 +25,21 @@ use crate::session::{EmberError, Result};
 pub fn cluster_client_state(config: &EmberConfig, host: &str, port: u16) -> Result<SessionState> {
     let timeout = config.cluster_connect_timeout();
     check_reachable(host, port, timeout)?;
-    let session_config = session_config(config, available_cores(), Placement::Cluster)?
-        .upgrade_for_ballista()
-        .set_usize(
-            BALLISTA_CLIENT_GRPC_CONNECT_TIMEOUT_SECONDS,
-            timeout.as_secs_f64().ceil() as usize,
-        )
-        // Ballista's adaptive planner left a job hanging after an executor was lost mid-query
-        // (its stage rollback never re-ran the reset tasks; TPC-H q18 at SF 0.1); the static
-        // planner recomputes them and the job completes.
-        .set_bool(BALLISTA_ADAPTIVE_PLANNER_ENABLED, false);
+    let ballista_defaults = SessionConfig::new().upgrade_for_ballista();
+    let session_config = session_config(
+        ballista_defaults,
+        config,
+        available_cores(),
+        Placement::Cluster,
+    )?
+    .set_usize(
+        BALLISTA_CLIENT_GRPC_CONNECT_TIMEOUT_SECONDS,
+        timeout.as_secs_f64().ceil() as usize,
+    )
+    // Ballista's adaptive planner left a job hanging after an executor was lost mid-query
+    // (its stage rollback never re-ran the reset tasks; TPC-H q18 at SF 0.1); the static
+    // planner recomputes them and the job completes.
+    .set_bool(BALLISTA_ADAPTIVE_PLANNER_ENABLED, false);
     let builder = SessionStateBuilder::new()
         .with_config(session_config)
         .with_runtime_env(runtime_env(config)?);
