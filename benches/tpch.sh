@@ -13,13 +13,7 @@ shift $(( $# < 2 ? $# : 2 ))
 [ "${1:-}" = "--" ] && shift
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-target=${CARGO_TARGET_DIR:-$root/target}
-
-cargo build --release --bin ember --bin tpch -p ember -p ember-benches
-data=$root/tpch-data/sf$scale
-if [ ! -d "$data" ]; then
-  "$target/release/ember" gen tpch --scale "$scale" --out "$data"
-fi
+. benches/prepare.sh "$scale"
 
 venv=$root/.bench-venv
 peer=()
@@ -30,8 +24,5 @@ if [ -x "$venv/bin/python" ] || { python3 -m venv "$venv" && "$venv/bin/pip" ins
 fi
 [ ${#peer[@]} -gt 0 ] || echo "DuckDB is not installed; the peer run is skipped" >&2
 
-answers=()
-[ -d "$root/tests/data/tpch/answers/sf$scale" ] && answers=(--answers "$root/tests/data/tpch/answers/sf$scale")
-
-"$target/release/tpch" --data "$data" --queries "$root/tests/data/tpch/queries" \
+"$tpch" --data "$data" --queries "$root/tests/data/tpch/queries" \
   --master 'local[2]' --iterations "$iterations" "${answers[@]}" "${peer[@]}" "$@"

@@ -27,9 +27,10 @@ struct Args {
     /// Directory with expected answers `qNN.csv`; when given, each Ember result is checked.
     #[arg(long)]
     answers: Option<PathBuf>,
-    /// Ember master (cores).
-    #[arg(long, default_value = "local[2]")]
-    master: String,
+    /// Ember master; repeat to compare several (e.g. `local[2]` and `ember://HOST:PORT`) in one
+    /// run, the first being the baseline of the ratios when there is no DuckDB peer.
+    #[arg(long = "master", default_value = "local[2]")]
+    masters: Vec<String>,
     /// Extra Ember configuration KEY=VALUE; repeatable.
     #[arg(long = "conf")]
     conf: Vec<String>,
@@ -58,20 +59,31 @@ fn main() -> anyhow::Result<()> {
     } else {
         args.only.clone()
     };
-    let master: ember::Master = args.master.parse()?;
+    let mut cores = 1;
+    for master in &args.masters {
+        cores = cores.max(master.parse::<ember::Master>()?.cores());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(master.cores())
+        .worker_threads(cores)
         .enable_all()
         .build()?;
-    let ember_times = runtime.block_on(run_ember(&args, &queries))?;
-    let duckdb_times = match &args.duckdb_python {
-        Some(python) => run_duckdb(&args, python, &queries)?,
-        None => {
-            eprintln!("DuckDB peer skipped: no --duckdb-python given");
-            BTreeMap::new()
+    let mut columns = Vec::new();
+    for master in &args.masters {
+        let times = runtime.block_on(run_ember(&args, master, &queries))?;
+        columns.push((format!("ember {master}"), times));
+    }
+    let mut baseline = 0;
+    match &args.duckdb_python {
+        Some(python) => {
+            let times = run_duckdb(&args, python, &queries)?;
+            if times.len() == queries.len() {
+                baseline = columns.len();
+                columns.push((format!("duckdb {} threads", args.duckdb_threads), times));
+            }
         }
-    };
-    print_report(&args, &queries, &ember_times, &duckdb_times);
+        None => eprintln!("DuckDB peer skipped: no --duckdb-python given"),
+    }
+    print_report(&args, &queries, &columns, baseline);
     Ok(())
 }
 
@@ -85,8 +97,13 @@ fn table_location(data: &Path, table: &str) -> PathBuf {
     }
 }
 
-async fn run_ember(args: &Args, queries: &[usize]) -> anyhow::Result<BTreeMap<usize, f64>> {
-    let mut builder = Session::builder().master(&args.master);
+/// Seconds per query with Ember on `master` (best of `--iterations`), answers checked.
+async fn run_ember(
+    args: &Args,
+    master: &str,
+    queries: &[usize],
+) -> anyhow::Result<BTreeMap<usize, f64>> {
+    let mut builder = Session::builder().master(master);
     for pair in &args.conf {
         let (key, value) = pair
             .split_once('=')
@@ -131,7 +148,7 @@ async fn run_ember(args: &Args, queries: &[usize]) -> anyhow::Result<BTreeMap<us
                 );
             }
         }
-        eprintln!("ember  q{query:02} {best:8.3} s");
+        eprintln!("ember {master} q{query:02} {best:8.3} s");
         times.insert(query, best);
     }
     Ok(times)
@@ -170,38 +187,45 @@ fn run_duckdb(
     Ok(times)
 }
 
+/// Prints seconds per query and in total for each column, then each column's ratio to the
+/// `baseline` column.
 fn print_report(
     args: &Args,
     queries: &[usize],
-    ember: &BTreeMap<usize, f64>,
-    duckdb: &BTreeMap<usize, f64>,
+    columns: &[(String, BTreeMap<usize, f64>)],
+    baseline: usize,
 ) {
+    let base_name = &columns[baseline].0;
     println!(
-        "TPC-H over {} — ember {} vs DuckDB {} threads, best of {}",
+        "TPC-H over {}, seconds, best of {}; ratios against {base_name}",
         args.data.display(),
-        args.master,
-        args.duckdb_threads,
         args.iterations.max(1)
     );
-    println!("query     ember_s   duckdb_s  ember/duckdb");
-    let (mut ember_total, mut duckdb_total) = (0.0, 0.0);
-    for query in queries {
-        let e = ember[query];
-        ember_total += e;
-        match duckdb.get(query) {
-            Some(d) => {
-                duckdb_total += d;
-                println!("q{query:02}   {e:10.3} {d:10.3} {:12.2}", e / d);
-            }
-            None => println!("q{query:02}   {e:10.3}          -            -"),
+    for (i, (name, _)) in columns.iter().enumerate() {
+        println!("  [{}] {name}", i + 1);
+    }
+    let compared: Vec<usize> = (0..columns.len()).filter(|&i| i != baseline).collect();
+    let mut header = "query".to_string();
+    for i in 0..columns.len() {
+        header += &format!(" {:>9}", format!("[{}]", i + 1));
+    }
+    for &i in &compared {
+        header += &format!(" {:>9}", format!("[{}]/[{}]", i + 1, baseline + 1));
+    }
+    println!("{header}");
+    let row = |label: &str, time: &dyn Fn(&BTreeMap<usize, f64>) -> f64| {
+        let mut line = format!("{label:<5}");
+        let times: Vec<f64> = columns.iter().map(|(_, times)| time(times)).collect();
+        for t in &times {
+            line += &format!(" {t:9.3}");
         }
+        for &i in &compared {
+            line += &format!(" {:9.2}", times[i] / times[baseline]);
+        }
+        println!("{line}");
+    };
+    for &query in queries {
+        row(&format!("q{query:02}"), &|times| times[&query]);
     }
-    if duckdb.len() == queries.len() {
-        println!(
-            "total {ember_total:10.3} {duckdb_total:10.3} {:12.2}",
-            ember_total / duckdb_total
-        );
-    } else {
-        println!("total {ember_total:10.3}          -            -");
-    }
+    row("total", &|times| queries.iter().map(|q| times[q]).sum());
 }
