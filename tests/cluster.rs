@@ -226,6 +226,96 @@ fn explain_shows_stages_and_spark_functions_run_on_executors() {
 }
 
 #[test]
+fn create_table_as_writes_the_scratch_dir_and_the_session_removes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = dir.path().join("scratch");
+    let cluster = Cluster::start(dir.path(), 2, &[]);
+    let scratch_conf = format!("ember.scratch.dir={}", scratch.display());
+    let output = run_ember(
+        dir.path(),
+        [
+            "sql",
+            "--master",
+            &cluster.master(),
+            "--conf",
+            &scratch_conf,
+            "--format",
+            "csv",
+            "-e",
+            "CREATE TABLE t AS SELECT v, v * v AS sq FROM (VALUES (1), (2), (3), (4)) AS s(v)",
+            "-e",
+            "SELECT sum(sq) AS total FROM t",
+            // Reads the old `t` while replacing it.
+            "-e",
+            "CREATE OR REPLACE TABLE t AS SELECT v FROM t WHERE v > 2",
+            "-e",
+            "SELECT count(*) AS n, min(v) AS low FROM t",
+            "-e",
+            "CREATE TABLE t AS SELECT 1",
+        ],
+    );
+    let (out, err) = (stdout(&output), stderr(&output));
+    assert!(out.contains("total\n30\n"), "{out}\n{err}");
+    assert!(out.contains("n,low\n2,3\n"), "{out}\n{err}");
+    assert!(
+        !output.status.success() && err.contains("Table 't' already exists"),
+        "{err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&scratch).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "scratch files outlived the session: {left:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_cache_on_a_cluster_reads_parquet_from_the_scratch_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = dir.path().join("scratch");
+    let cluster = Cluster::start(dir.path(), 1, &[]);
+    let session = ember::Session::builder()
+        .master(&cluster.master())
+        .config("ember.scratch.dir", &scratch.display().to_string())
+        .build()
+        .unwrap();
+    let rows = session
+        .sql("SELECT v FROM (VALUES (1), (2), (3)) AS s(v) WHERE v > 1")
+        .await
+        .unwrap();
+    let cached = session.cache(rows).await.unwrap();
+    assert_eq!(cached.clone().count().await.unwrap(), 2);
+    assert_eq!(cached.count().await.unwrap(), 2);
+    let parquet_files = walk(&scratch)
+        .into_iter()
+        .filter(|path| path.extension().is_some_and(|e| e == "parquet"))
+        .count();
+    assert!(
+        parquet_files > 0,
+        "no Parquet files under {}",
+        scratch.display()
+    );
+    drop(session);
+    assert!(
+        walk(&scratch).is_empty(),
+        "scratch files outlived the session"
+    );
+}
+
+/// Every file under `dir`, recursively.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
 fn an_unreachable_master_fails_within_the_connect_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();

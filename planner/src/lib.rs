@@ -5,6 +5,8 @@
 //!   It reads and registers datasets through `ember-connectors` and returns DataFusion
 //!   `DataFrame`s, not wrappers. `ember://host:port` plans here and runs on an `ember scheduler`
 //!   and its executors ([`cluster`]), from the same configuration.
+//! - [`scratch`]: tables a cluster session materializes (`CREATE TABLE ... AS`,
+//!   [`Session::cache`]) as Parquet in `ember.scratch.dir`.
 //! - [`script`]: SQL scripts split into statements with their line numbers, for `ember sql -f`
 //!   and submitted jobs.
 //!
@@ -12,6 +14,7 @@
 
 pub mod cluster;
 pub mod master;
+pub mod scratch;
 pub mod script;
 pub mod session;
 

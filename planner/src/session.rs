@@ -1,13 +1,16 @@
 //! `Session`: the entry point of every Ember program.
 
+use datafusion::common::TableReference;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::prelude::SessionContext;
 use ember_connectors::{open_dataset, ConnectorError, FileFormatKind};
 use ember_sql::config::MASTER;
 use ember_sql::{session_state, ConfigError, ConfigOrigin, EmberConfig};
 
 use crate::cluster::cluster_client_state;
+use crate::scratch::Scratch;
 
 use crate::master::{InvalidMaster, Master};
 
@@ -59,6 +62,8 @@ pub struct Session {
     context: SessionContext,
     config: EmberConfig,
     master: Master,
+    /// Where a cluster session materializes tables; `None` in one process.
+    scratch: Option<Scratch>,
 }
 
 impl Session {
@@ -69,8 +74,32 @@ impl Session {
 
     /// Runs `sql` (a query, DDL, `COPY`, `SET` or `EXPLAIN`) and returns the DataFrame of its
     /// result. Queries are lazy: rows are computed when the DataFrame is collected or streamed.
+    ///
+    /// On a cluster, `CREATE TABLE ... AS` writes the table to `ember.scratch.dir` (see
+    /// [`crate::scratch`]); in one process it is kept in memory.
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
-        Ok(self.context.sql(sql).await?)
+        let plan = self.context.state().create_logical_plan(sql).await?;
+        if let (Some(scratch), LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create))) =
+            (&self.scratch, &plan)
+        {
+            return scratch.create_table(&self.context, create).await;
+        }
+        Ok(self.context.execute_logical_plan(plan).await?)
+    }
+
+    /// Computes `rows` once and returns a DataFrame that reads the result, for reuse by several
+    /// queries: in memory in one process (DataFusion's `DataFrame::cache`), as Parquet files in
+    /// `ember.scratch.dir` on a cluster, where `DataFrame::cache` cannot work.
+    pub async fn cache(&self, rows: DataFrame) -> Result<DataFrame> {
+        match &self.scratch {
+            None => Ok(rows.cache().await?),
+            Some(scratch) => {
+                let table = scratch
+                    .materialize(&self.context, &TableReference::bare("cache"), rows)
+                    .await?;
+                Ok(self.context.read_table(table)?)
+            }
+        }
     }
 
     /// Reads a dataset whose format is recognised from its file names.
@@ -179,11 +208,20 @@ impl SessionBuilder {
             Master::Local { cores } => session_state(&self.config, *cores)?,
             Master::Cluster { host, port } => cluster_client_state(&self.config, host, *port)?,
         };
+        // `SELECT * FROM 'path/to/file.parquet'` works without registering the file first.
+        let context = SessionContext::new_with_state(state).enable_url_table();
+        let scratch = match master {
+            Master::Local { .. } => None,
+            Master::Cluster { .. } => Some(Scratch::new(
+                &self.config.scratch_dir(),
+                &context.session_id(),
+            )?),
+        };
         Ok(Session {
-            // `SELECT * FROM 'path/to/file.parquet'` works without registering the file first.
-            context: SessionContext::new_with_state(state).enable_url_table(),
+            context,
             config: self.config,
             master,
+            scratch,
         })
     }
 }

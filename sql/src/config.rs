@@ -59,6 +59,8 @@ pub const SHUFFLE_PARTITIONS: &str = "ember.sql.shuffle.partitions";
 pub const MEMORY_LIMIT: &str = "ember.memory.limit";
 /// Key for the directory used for spill files.
 pub const LOCAL_DIR: &str = "ember.local.dir";
+/// Key for where a cluster session materializes tables (`CREATE TABLE ... AS`).
+pub const SCRATCH_DIR: &str = "ember.scratch.dir";
 /// Key for the number of rows per record batch.
 pub const BATCH_SIZE: &str = "ember.batch.size";
 /// Key for how long a client waits to reach a cluster's scheduler.
@@ -93,6 +95,12 @@ pub const KEYS: &[ConfigKey] = &[
         kind: ValueKind::Path,
         default: None,
         doc: "Directory for spill files (default: the system temporary directory)",
+    },
+    ConfigKey {
+        name: SCRATCH_DIR,
+        kind: ValueKind::Path,
+        default: None,
+        doc: "Cluster mode: directory, shared by the client, scheduler and every executor, where CREATE TABLE ... AS writes its Parquet files (removed when the session ends; default: ember-scratch in the system temporary directory)",
     },
     ConfigKey {
         name: BATCH_SIZE,
@@ -227,6 +235,7 @@ pub struct EmberConfig {
     shuffle_partitions: Option<usize>,
     memory_limit: Option<u64>,
     local_dir: Option<PathBuf>,
+    scratch_dir: Option<PathBuf>,
     batch_size: usize,
     cluster_connect_timeout: Duration,
     cluster_executor_timeout: Duration,
@@ -241,6 +250,7 @@ impl Default for EmberConfig {
             shuffle_partitions: None,
             memory_limit: None,
             local_dir: None,
+            scratch_dir: None,
             batch_size: 8192,
             cluster_connect_timeout: Duration::from_secs(10),
             cluster_executor_timeout: Duration::from_secs(30),
@@ -364,6 +374,7 @@ impl EmberConfig {
             (SHUFFLE_PARTITIONS, Value::Count(n)) => self.shuffle_partitions = Some(n),
             (MEMORY_LIMIT, Value::Bytes(bytes)) => self.memory_limit = Some(bytes),
             (LOCAL_DIR, Value::Path(dir)) => self.local_dir = Some(dir),
+            (SCRATCH_DIR, Value::Path(dir)) => self.scratch_dir = Some(dir),
             (BATCH_SIZE, Value::Count(n)) => self.batch_size = n,
             (CLUSTER_CONNECT_TIMEOUT, Value::Duration(timeout)) => {
                 self.cluster_connect_timeout = timeout
@@ -397,6 +408,13 @@ impl EmberConfig {
     /// `ember.local.dir`, when set.
     pub fn local_dir(&self) -> Option<&Path> {
         self.local_dir.as_deref()
+    }
+
+    /// `ember.scratch.dir`, else `ember-scratch` in the system temporary directory.
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.scratch_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("ember-scratch"))
     }
 
     /// `ember.batch.size`.
