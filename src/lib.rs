@@ -31,6 +31,7 @@ pub use datafusion;
 pub use ember_connectors::{ConnectorError, FileFormatKind};
 pub use ember_mllib as ml;
 pub use ember_planner::{
-    available_cores, script, EmberError, InvalidMaster, Master, Result, Session, SessionBuilder,
+    available_cores, cluster_status, script, ClusterStatus, EmberError, InvalidMaster, Master,
+    Result, Session, SessionBuilder,
 };
 pub use ember_sql::{config, ConfigError, ConfigOrigin, EmberConfig};

@@ -181,7 +181,7 @@ fn finished_within(
 }
 
 #[test]
-fn explain_shows_stages_and_spark_functions_run_on_executors() {
+fn explain_shows_stages_spark_functions_run_on_executors_and_status_lists_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = Cluster::start(dir.path(), 1, &[]);
     let master = cluster.master();
@@ -223,6 +223,21 @@ fn explain_shows_stages_and_spark_functions_run_on_executors() {
         "{}",
         stdout(&spark)
     );
+
+    // `ember cluster status` lists the executor and the jobs above.
+    let status = run_ember(dir.path(), ["cluster", "status", "--master", &master]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    let status = stdout(&status);
+    assert!(status.contains("executors: 1 (1 cores)"), "{status}");
+    assert!(status.contains("Completed"), "{status}");
+    let jobs = status.lines().find(|l| l.starts_with("jobs: ")).unwrap();
+    let completed: usize = jobs
+        .split("completed ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no completed count in {jobs:?}"));
+    assert!(completed >= 2, "{status}");
 }
 
 #[test]

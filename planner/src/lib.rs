@@ -5,6 +5,7 @@
 //!   It reads and registers datasets through `ember-connectors` and returns DataFusion
 //!   `DataFrame`s, not wrappers. `ember://host:port` plans here and runs on an `ember scheduler`
 //!   and its executors ([`cluster`]), from the same configuration.
+//! - [`cluster_status`]: a cluster's executors and jobs, from its scheduler.
 //! - [`scratch`]: tables a cluster session materializes (`CREATE TABLE ... AS`,
 //!   [`Session::cache`]) as Parquet in `ember.scratch.dir`.
 //! - [`script`]: SQL scripts split into statements with their line numbers, for `ember sql -f`
@@ -13,11 +14,13 @@
 //! This layer decides where work runs; it does not print, parse command lines or know the CLI.
 
 pub mod cluster;
+pub mod cluster_status;
 pub mod master;
 pub mod scratch;
 pub mod script;
 pub mod session;
 
+pub use cluster_status::{cluster_status, ClusterStatus};
 pub use master::{available_cores, InvalidMaster, Master};
 pub use script::{split_statements, ScriptStatement, ScriptSyntaxError};
 pub use session::{EmberError, Result, Session, SessionBuilder};

@@ -33,6 +33,14 @@ pub enum EmberError {
         /// Why the connection failed.
         cause: std::io::Error,
     },
+    /// The scheduler's status could not be read.
+    #[error("cannot read the status of the cluster at {master}: {cause}")]
+    ClusterStatus {
+        /// The master.
+        master: Master,
+        /// What went wrong.
+        cause: String,
+    },
     /// A dataset cannot be opened.
     #[error(transparent)]
     Connector(#[from] ConnectorError),

@@ -1,6 +1,7 @@
 //! The `ember` command: a dispatcher. Each subcommand is a module with one entry function; every
 //! error comes back here, is printed once on stderr, and picks the exit code (see [`exit`]).
 
+mod cluster;
 mod executor;
 mod exit;
 mod gen;
@@ -33,6 +34,9 @@ enum Command {
     Scheduler(scheduler::SchedulerArgs),
     /// Run a cluster executor that takes tasks from a scheduler.
     Executor(executor::ExecutorArgs),
+    /// Inspect a running cluster.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         Command::Gen(command) => gen::run(command),
         Command::Scheduler(args) => scheduler::run(args),
         Command::Executor(args) => executor::run(args),
+        Command::Cluster(command) => cluster::run(command),
     };
     exit::report(result)
 }
