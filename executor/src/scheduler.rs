@@ -42,6 +42,10 @@ pub struct SchedulerOptions {
     /// Silence after which an executor is declared lost: its running tasks are rescheduled and
     /// the stages whose shuffle outputs it held are recomputed.
     pub executor_timeout: Duration,
+    /// Attempts of a failing task before its job fails.
+    pub task_max_failures: usize,
+    /// Attempts of a stage whose inputs were lost before its job fails.
+    pub stage_max_failures: usize,
 }
 
 impl Default for SchedulerOptions {
@@ -50,6 +54,8 @@ impl Default for SchedulerOptions {
             bind_host: "127.0.0.1".to_string(),
             port: 50050,
             executor_timeout: Duration::from_secs(30),
+            task_max_failures: 4,
+            stage_max_failures: 4,
         }
     }
 }
@@ -83,6 +89,8 @@ pub async fn run_scheduler(
         // Check for lost executors a few times per timeout, so one is noticed soon after it.
         expire_dead_executor_interval_seconds: (timeout_seconds / 4).max(1),
         no_executors_grace_period_seconds: timeout_seconds,
+        task_max_failures: options.task_max_failures,
+        stage_max_failures: options.stage_max_failures,
         override_session_builder: Some(Arc::new(cluster_session_state)),
         ..SchedulerConfig::default()
     };

@@ -69,6 +69,10 @@ pub const CLUSTER_CONNECT_TIMEOUT: &str = "ember.cluster.connect.timeout";
 pub const CLUSTER_EXECUTOR_TIMEOUT: &str = "ember.cluster.executor.timeout";
 /// Key for how often an executor sends its heartbeat to the scheduler.
 pub const CLUSTER_HEARTBEAT_INTERVAL: &str = "ember.cluster.heartbeat.interval";
+/// Key for how many times a task may fail before its job fails.
+pub const CLUSTER_TASK_MAX_FAILURES: &str = "ember.cluster.task.max.failures";
+/// Key for how many times a stage may be rerun, after its inputs were lost, before its job fails.
+pub const CLUSTER_STAGE_MAX_FAILURES: &str = "ember.cluster.stage.max.failures";
 
 /// Every `ember.*` key, declared once. Documentation (README, error hints) derives from this list.
 pub const KEYS: &[ConfigKey] = &[
@@ -125,6 +129,18 @@ pub const KEYS: &[ConfigKey] = &[
         kind: ValueKind::Duration,
         default: Some("5s"),
         doc: "Executor: how often it reports to the scheduler (keep well under ember.cluster.executor.timeout)",
+    },
+    ConfigKey {
+        name: CLUSTER_TASK_MAX_FAILURES,
+        kind: ValueKind::Count,
+        default: Some("4"),
+        doc: "Scheduler: attempts of a failing task before its job fails",
+    },
+    ConfigKey {
+        name: CLUSTER_STAGE_MAX_FAILURES,
+        kind: ValueKind::Count,
+        default: Some("4"),
+        doc: "Scheduler: attempts of a stage whose inputs were lost (a shuffle fetch failed) before its job fails",
     },
 ];
 
@@ -240,6 +256,8 @@ pub struct EmberConfig {
     cluster_connect_timeout: Duration,
     cluster_executor_timeout: Duration,
     cluster_heartbeat_interval: Duration,
+    cluster_task_max_failures: usize,
+    cluster_stage_max_failures: usize,
     datafusion: BTreeMap<String, String>,
 }
 
@@ -255,6 +273,8 @@ impl Default for EmberConfig {
             cluster_connect_timeout: Duration::from_secs(10),
             cluster_executor_timeout: Duration::from_secs(30),
             cluster_heartbeat_interval: Duration::from_secs(5),
+            cluster_task_max_failures: 4,
+            cluster_stage_max_failures: 4,
             datafusion: BTreeMap::new(),
         }
     }
@@ -385,6 +405,8 @@ impl EmberConfig {
             (CLUSTER_HEARTBEAT_INTERVAL, Value::Duration(interval)) => {
                 self.cluster_heartbeat_interval = interval
             }
+            (CLUSTER_TASK_MAX_FAILURES, Value::Count(n)) => self.cluster_task_max_failures = n,
+            (CLUSTER_STAGE_MAX_FAILURES, Value::Count(n)) => self.cluster_stage_max_failures = n,
             (other, _) => unreachable!("key {other}: its declaration in KEYS and set() disagree"),
         }
         Ok(())
@@ -435,6 +457,16 @@ impl EmberConfig {
     /// `ember.cluster.heartbeat.interval`.
     pub fn cluster_heartbeat_interval(&self) -> Duration {
         self.cluster_heartbeat_interval
+    }
+
+    /// `ember.cluster.task.max.failures`.
+    pub fn cluster_task_max_failures(&self) -> usize {
+        self.cluster_task_max_failures
+    }
+
+    /// `ember.cluster.stage.max.failures`.
+    pub fn cluster_stage_max_failures(&self) -> usize {
+        self.cluster_stage_max_failures
     }
 
     /// The `datafusion.*` entries that pass through to DataFusion, in key order.

@@ -28,6 +28,8 @@ pub fn run(args: SchedulerArgs) -> Result<(), Failure> {
         bind_host: args.bind,
         port: args.port,
         executor_timeout: config.cluster_executor_timeout(),
+        task_max_failures: config.cluster_task_max_failures(),
+        stage_max_failures: config.cluster_stage_max_failures(),
     };
     daemon_runtime()?
         .block_on(run_scheduler(&options, announce))
