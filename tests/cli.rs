@@ -242,6 +242,26 @@ fn master_and_shuffle_partitions_set_target_partitions() {
         "ember.sql.shuffle.partitions=7",
     ];
     assert_eq!(setting(dir.path(), &shuffle, name), "7");
+    let set = ["-e", "SET ember.sql.shuffle.partitions = 5"];
+    assert_eq!(setting(dir.path(), &set, name), "5");
+    let batch = ["-e", "SET EMBER.BATCH.SIZE = 1024"];
+    assert_eq!(
+        setting(dir.path(), &batch, "datafusion.execution.batch_size"),
+        "1024"
+    );
+}
+
+#[test]
+fn set_of_a_key_read_at_start_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = sql(dir.path(), &["-e", "SET ember.memory.limit = '3g'"]);
+    assert_one_line_error(&output, 1, &["ember.memory.limit", "read once", "--conf"]);
+    let output = sql(dir.path(), &["-e", "SET ember.sql.shuffle.partitions = 0"]);
+    assert_one_line_error(
+        &output,
+        1,
+        &["ember.sql.shuffle.partitions", "from SET", "at least 1"],
+    );
 }
 
 #[test]

@@ -194,6 +194,8 @@ fn explain_shows_stages_spark_functions_run_on_executors_and_status_lists_jobs()
             "--format",
             "tsv",
             "-e",
+            "SET ember.sql.shuffle.partitions = 3",
+            "-e",
             "EXPLAIN SELECT v % 3 AS k, count(*) FROM (VALUES (1), (2), (3)) AS t(v) GROUP BY 1",
         ],
     );
@@ -201,6 +203,11 @@ fn explain_shows_stages_spark_functions_run_on_executors_and_status_lists_jobs()
     let plan = stdout(&explain);
     assert!(
         plan.contains("distributed_plan") && plan.contains("ShuffleWriterExec"),
+        "{plan}"
+    );
+    // The SET reached the scheduler: stages shuffle into 3 partitions.
+    assert!(
+        plan.contains("ShuffleWriterExec: partitioning: Hash([k@0], 3)"),
         "{plan}"
     );
 

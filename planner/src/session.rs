@@ -3,10 +3,10 @@
 use datafusion::common::TableReference;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use datafusion::logical_expr::{DdlStatement, LogicalPlan, Statement};
 use datafusion::prelude::SessionContext;
 use ember_connectors::{open_dataset, ConnectorError, FileFormatKind};
-use ember_sql::config::MASTER;
+use ember_sql::config::{BATCH_SIZE, MASTER, SHUFFLE_PARTITIONS};
 use ember_sql::{session_state, ConfigError, ConfigOrigin, EmberConfig};
 
 use crate::cluster::cluster_client_state;
@@ -87,12 +87,37 @@ impl Session {
     /// [`crate::scratch`]); in one process it is kept in memory.
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
         let plan = self.context.state().create_logical_plan(sql).await?;
-        if let (Some(scratch), LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create))) =
-            (&self.scratch, &plan)
-        {
-            return scratch.create_table(&self.context, create).await;
+        match (&self.scratch, &plan) {
+            (Some(scratch), LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create))) => {
+                scratch.create_table(&self.context, create).await
+            }
+            (_, LogicalPlan::Statement(Statement::SetVariable(set)))
+                if set.variable.to_ascii_lowercase().starts_with("ember.") =>
+            {
+                self.set_ember_key(&set.variable, &set.value).await
+            }
+            _ => Ok(self.context.execute_logical_plan(plan).await?),
         }
-        Ok(self.context.execute_logical_plan(plan).await?)
+    }
+
+    /// `SET ember.KEY = value`: the keys that shape query plans take effect for the following
+    /// statements (`ember.sql.shuffle.partitions`, `ember.batch.size`); the others are read
+    /// once, when the session starts, and are an error here.
+    async fn set_ember_key(&self, key: &str, value: &str) -> Result<DataFrame> {
+        let mut validated = self.config.clone();
+        validated.set(key, value, ConfigOrigin::Sql)?;
+        let datafusion_key = match key.to_ascii_lowercase().as_str() {
+            SHUFFLE_PARTITIONS => "datafusion.execution.target_partitions",
+            BATCH_SIZE => "datafusion.execution.batch_size",
+            _ => {
+                return Err(ConfigError::FixedAtStart {
+                    key: key.to_string(),
+                }
+                .into())
+            }
+        };
+        let set = format!("SET {datafusion_key} = {}", value.trim());
+        Ok(self.context.sql(&set).await?)
     }
 
     /// Computes `rows` once and returns a DataFrame that reads the result, for reuse by several

@@ -179,6 +179,8 @@ pub enum ConfigOrigin {
     },
     /// An `EMBER_*` environment variable.
     Env(String),
+    /// A `SET key = value` statement.
+    Sql,
 }
 
 impl fmt::Display for ConfigOrigin {
@@ -188,6 +190,7 @@ impl fmt::Display for ConfigOrigin {
             ConfigOrigin::Api => write!(f, "the session builder"),
             ConfigOrigin::File { path, line } => write!(f, "{}:{line}", path.display()),
             ConfigOrigin::Env(var) => write!(f, "environment variable {var}"),
+            ConfigOrigin::Sql => write!(f, "SET"),
         }
     }
 }
@@ -216,6 +219,12 @@ pub enum ConfigError {
         origin: ConfigOrigin,
         /// Why it is invalid.
         reason: String,
+    },
+    /// A `SET` of a key that is read once, when the session starts.
+    #[error("'{key}' is read once, when the session starts: set it with --conf, EMBER_* or the session builder, not SET")]
+    FixedAtStart {
+        /// The key.
+        key: String,
     },
     /// A properties file that cannot be read.
     #[error("cannot read properties file {path}: {cause}")]
