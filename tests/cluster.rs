@@ -54,6 +54,19 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// Sends SIGTERM (what `kill PID` and service managers send) and waits for the process to
+    /// exit; returns whether it exited successfully.
+    fn terminate(mut self) -> bool {
+        let terminated = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|status| status.success());
+        assert!(terminated, "kill -TERM failed");
+        self.child.wait().is_ok_and(|status| status.success())
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -151,6 +164,42 @@ fn a_killed_executor_never_yields_a_wrong_answer_and_the_cluster_recovers() {
 
     let next = run_in_background(dir.path(), 9, &master);
     finished_within(next, JOB_TIMEOUT, "q09 after the kills").unwrap();
+}
+
+#[test]
+fn a_terminated_executor_hands_its_work_back_without_waiting_for_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    generate_tpch(dir.path(), "0.1", &[]);
+    // Slow failure detection (2 min): a SIGTERMed executor tells the scheduler it is leaving, so
+    // its work moves on long before that (about 9 s here, mostly the survivor's retries of
+    // fetches from the leaving executor).
+    let mut cluster = Cluster::start(
+        dir.path(),
+        2,
+        &["--conf", "ember.cluster.executor.timeout=120s"],
+    );
+    let master = cluster.master();
+    let started = Instant::now();
+    let running = run_in_background(dir.path(), 18, &master);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        cluster.executors.remove(0).terminate(),
+        "an executor must exit cleanly on SIGTERM"
+    );
+    let what = "q18 with an executor terminated";
+    if let Err(failure) = finished_within(running, JOB_TIMEOUT, what) {
+        assert!(
+            failure.contains("error: statement") && !failure.contains("panicked"),
+            "{what}: a failed job must say so clearly:\n{failure}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    let next = run_in_background(dir.path(), 18, &master);
+    finished_within(next, JOB_TIMEOUT, "q18 after the termination").unwrap();
 }
 
 /// Longest a TPC-H SF 0.1 query may take on the test cluster, executor loss included.
