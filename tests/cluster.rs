@@ -280,6 +280,41 @@ fn explain_shows_stages_spark_functions_run_on_executors_and_status_lists_jobs()
         stdout(&spark)
     );
 
+    // `ballista.*` keys reach cluster sessions, checked when the session starts.
+    let zstd = run_ember(
+        dir.path(),
+        [
+            "sql",
+            "--master",
+            &master,
+            "--conf",
+            "ballista.shuffle.compression.codec=zstd",
+            "--format",
+            "csv",
+            "-e",
+            "SELECT v % 2 AS k, count(*) AS n FROM (VALUES (1), (2), (3)) AS t(v) GROUP BY 1 ORDER BY 1",
+        ],
+    );
+    assert_eq!(stdout(&zstd), "k,n\n0,1\n1,2\n", "{}", stderr(&zstd));
+    let typo = run_ember(
+        dir.path(),
+        [
+            "sql",
+            "--master",
+            &master,
+            "--conf",
+            "ballista.planner.adaptive.enabled=maybe",
+            "-e",
+            "SELECT 1",
+        ],
+    );
+    assert_eq!(typo.status.code(), Some(2), "{}", stderr(&typo));
+    assert!(
+        stderr(&typo).contains("invalid value 'maybe' for 'ballista.planner.adaptive.enabled'"),
+        "{}",
+        stderr(&typo)
+    );
+
     // `ember cluster status` lists the executor and the jobs above.
     let status = run_ember(dir.path(), ["cluster", "status", "--master", &master]);
     assert!(status.status.success(), "{}", stderr(&status));

@@ -4,12 +4,14 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use ballista_core::config::{
-    BALLISTA_ADAPTIVE_PLANNER_ENABLED, BALLISTA_CLIENT_GRPC_CONNECT_TIMEOUT_SECONDS,
+    BallistaConfig, BALLISTA_ADAPTIVE_PLANNER_ENABLED, BALLISTA_CLIENT_GRPC_CONNECT_TIMEOUT_SECONDS,
 };
 use ballista_core::extension::{SessionConfigExt, SessionStateExt};
+use datafusion::error::DataFusionError;
 use datafusion::execution::session_state::SessionState;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
+use ember_sql::config::option_error;
 use ember_sql::state::{runtime_env, session_config, with_ember_features};
 use ember_sql::{EmberConfig, Placement};
 
@@ -40,6 +42,7 @@ pub fn cluster_client_state(config: &EmberConfig, host: &str, port: u16) -> Resu
     // (its stage rollback never re-ran the reset tasks; TPC-H q18 at SF 0.1); the static
     // planner recomputes them and the job completes.
     .set_bool(BALLISTA_ADAPTIVE_PLANNER_ENABLED, false);
+    let session_config = with_ballista_options(session_config, config)?;
     let builder = SessionStateBuilder::new()
         .with_config(session_config)
         .with_runtime_env(runtime_env(config)?);
@@ -55,6 +58,35 @@ pub fn cluster_client_state(config: &EmberConfig, host: &str, port: u16) -> Resu
         .with_aggregate_functions(aggregate)
         .with_window_functions(window)
         .build())
+}
+
+/// `session_config` with the `ballista.*` entries of `config` applied (they win over Ember's
+/// choices above); an unknown key or bad value is an error naming where it came from.
+fn with_ballista_options(
+    mut session_config: SessionConfig,
+    config: &EmberConfig,
+) -> Result<SessionConfig> {
+    let entries = BallistaConfig::valid_entries();
+    for (key, (value, origin)) in config.ballista_options() {
+        // Ballista checks keys when set but values only when it reads them (on the scheduler,
+        // mid-job), so the value's type is checked here.
+        let checked = match entries.get(key) {
+            Some(entry) => BallistaConfig::parse_value(value, entry.data_type().clone())
+                .map_err(|reason| {
+                    DataFusionError::Configuration(format!(
+                        "expected {}: {reason}",
+                        entry.data_type()
+                    ))
+                })
+                .and_then(|()| session_config.options_mut().set(key, value)),
+            None => Err(DataFusionError::Configuration(format!("unknown key {key}"))),
+        };
+        if let Err(error) = checked {
+            let known = entries.keys().cloned();
+            return Err(option_error(key, value, origin.clone(), known, &error).into());
+        }
+    }
+    Ok(session_config)
 }
 
 /// Fails unless a TCP connection to `host:port` opens within `timeout` (trying each address the

@@ -198,7 +198,8 @@ impl fmt::Display for ConfigOrigin {
 /// A configuration problem. Every variant names the key or file at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// A key that is neither a declared `ember.*` key nor a `datafusion.*` key.
+    /// A key that is neither a declared `ember.*` key nor a known `datafusion.*` or `ballista.*`
+    /// key.
     #[error("unknown configuration key '{key}' (from {origin}){}", hint(.suggestion))]
     UnknownKey {
         /// The key as given.
@@ -268,6 +269,7 @@ pub struct EmberConfig {
     cluster_task_max_failures: usize,
     cluster_stage_max_failures: usize,
     datafusion: BTreeMap<String, String>,
+    ballista: BTreeMap<String, (String, ConfigOrigin)>,
 }
 
 impl Default for EmberConfig {
@@ -285,6 +287,7 @@ impl Default for EmberConfig {
             cluster_task_max_failures: 4,
             cluster_stage_max_failures: 4,
             datafusion: BTreeMap::new(),
+            ballista: BTreeMap::new(),
         }
     }
 }
@@ -380,6 +383,13 @@ impl EmberConfig {
                 .set(key, value)
                 .map_err(|e| datafusion_key_error(key, value, origin.clone(), e))?;
             self.datafusion.insert(key.to_string(), value.to_string());
+            return Ok(());
+        }
+        if key.starts_with("ballista.") {
+            // Ballista's settings apply to cluster sessions only; this crate does not know them,
+            // so a cluster session validates them when it starts (naming `origin` if one is bad).
+            self.ballista
+                .insert(key.to_string(), (value.to_string(), origin));
             return Ok(());
         }
         let Some(declared) = KEYS.iter().find(|k| k.name.eq_ignore_ascii_case(key)) else {
@@ -482,6 +492,12 @@ impl EmberConfig {
     pub fn datafusion_options(&self) -> &BTreeMap<String, String> {
         &self.datafusion
     }
+
+    /// The `ballista.*` entries for cluster sessions, in key order, with where each came from.
+    /// Not validated yet: see [`option_error`] for the error a bad one gets.
+    pub fn ballista_options(&self) -> &BTreeMap<String, (String, ConfigOrigin)> {
+        &self.ballista
+    }
 }
 
 fn datafusion_key_error(
@@ -490,17 +506,29 @@ fn datafusion_key_error(
     origin: ConfigOrigin,
     error: datafusion::error::DataFusionError,
 ) -> ConfigError {
-    let known: Vec<String> = ConfigOptions::new()
+    let known = ConfigOptions::new()
         .entries()
         .into_iter()
-        .map(|entry| entry.key)
-        .collect();
+        .map(|entry| entry.key);
+    option_error(key, value, origin, known, &error)
+}
+
+/// The error for a pass-through option (`datafusion.*`, `ballista.*`) that its library refused
+/// with `error`: an unknown key (with the nearest of `known` keys) or an invalid value.
+pub fn option_error(
+    key: &str,
+    value: &str,
+    origin: ConfigOrigin,
+    known: impl Iterator<Item = String>,
+    error: &datafusion::error::DataFusionError,
+) -> ConfigError {
+    let known: Vec<String> = known.collect();
     if known.iter().any(|k| k == key) {
         ConfigError::InvalidValue {
             key: key.to_string(),
             value: value.to_string(),
             origin,
-            reason: error.strip_backtrace().to_string(),
+            reason: error.strip_backtrace(),
         }
     } else {
         ConfigError::UnknownKey {
