@@ -69,16 +69,12 @@ pub async fn run_scheduler(
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<(), DaemonError> {
     let requested = socket_address(&options.bind_host, options.port)?;
-    let listener = tokio::net::TcpListener::bind(requested)
-        .await
-        .map_err(|cause| DaemonError::Bind {
-            address: requested.to_string(),
-            cause,
-        })?;
-    let bound = listener.local_addr().map_err(|cause| DaemonError::Bind {
+    let bind_error = |cause| DaemonError::Bind {
         address: requested.to_string(),
         cause,
-    })?;
+    };
+    let listener = listen_without_delay(requested).map_err(bind_error)?;
+    let bound = listener.local_addr().map_err(bind_error)?;
     let timeout_seconds = whole_seconds(options.executor_timeout);
     let config = SchedulerConfig {
         bind_host: options.bind_host.clone(),
@@ -105,6 +101,24 @@ pub async fn run_scheduler(
         served = start_grpc_service_with_listener(listener, scheduler) => Ok(served?),
         () = shutdown_requested() => Ok(()),
     }
+}
+
+/// A listener on `address` whose connections send small writes at once (`TCP_NODELAY`, which
+/// accepted sockets inherit from the listening one on Linux and the BSDs).
+///
+/// Why: Ballista serves a listener it is given without setting `TCP_NODELAY` on connections, so
+/// the last status frame of every job waited for the client's delayed ACK: measured here, a
+/// trivial query took 44-48 ms, 36 ms of it between the scheduler sending "job finished" and
+/// the client receiving it.
+fn listen_without_delay(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match address {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(address)?;
+    socket.listen(1024)
 }
 
 /// The state the scheduler plans a job with, from the job's configuration (the client's
