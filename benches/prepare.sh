@@ -1,13 +1,22 @@
-# Sourced by the TPC-H benchmark scripts with the scale factor as $1: builds the release binaries
-# and generates tpch-data/sf$1 if absent. Sets `ember`, `tpch`, `data` and `answers` (the runner's
-# --answers flag when the repo has answers for that scale).
+# Sourced by the TPC-H benchmark scripts with their arguments, `SCALE [ITERATIONS] [-- FLAGS]`:
+# sets `scale`, `iterations`, `extra` (the runner flags after `--`) and `root` (the repository, made
+# the working directory), builds the release binaries and generates tpch-data/sf$scale if absent.
+# Sets `ember`, `tpch`, `data` and `answers` (the runner's --answers flag when the repo has answers
+# for that scale).
+set -euo pipefail
+scale=${1:-1}
+iterations=${2:-1}
+extra=("${@:3}")
+[ "${extra[0]:-}" = "--" ] && extra=("${extra[@]:1}")
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
 target=${CARGO_TARGET_DIR:-$root/target}
 cargo build --release --bin ember --bin tpch -p ember -p ember-benches
 ember=$target/release/ember
 tpch=$target/release/tpch
-data=$root/tpch-data/sf$1
+data=$root/tpch-data/sf$scale
 if [ ! -d "$data" ]; then
-  "$ember" gen tpch --scale "$1" --out "$data"
+  "$ember" gen tpch --scale "$scale" --out "$data"
 fi
 answers=()
-[ -d "$root/tests/data/tpch/answers/sf$1" ] && answers=(--answers "$root/tests/data/tpch/answers/sf$1")
+[ -d "$root/tests/data/tpch/answers/sf$scale" ] && answers=(--answers "$root/tests/data/tpch/answers/sf$scale")

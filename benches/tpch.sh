@@ -6,14 +6,7 @@
 # Builds the release binaries, generates tpch-data/sfSCALE if absent, installs DuckDB into
 # .bench-venv (skipped with a message when PyPI is unreachable), checks answers when the repo has
 # them for SCALE, and prints per-query and total times with the ember/duckdb ratio.
-set -euo pipefail
-scale=${1:-1}
-iterations=${2:-1}
-shift $(( $# < 2 ? $# : 2 ))
-[ "${1:-}" = "--" ] && shift
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-. benches/prepare.sh "$scale"
+. "$(dirname "$0")/prepare.sh" "$@"
 
 venv=$root/.bench-venv
 peer=()
@@ -25,4 +18,4 @@ fi
 [ ${#peer[@]} -gt 0 ] || echo "DuckDB is not installed; the peer run is skipped" >&2
 
 "$tpch" --data "$data" --queries "$root/tests/data/tpch/queries" \
-  --master 'local[2]' --iterations "$iterations" "${answers[@]}" "${peer[@]}" "$@"
+  --master 'local[2]' --iterations "$iterations" "${answers[@]}" "${peer[@]}" "${extra[@]}"

@@ -10,14 +10,7 @@
 # 127.0.0.1 with free ports (logs under a temporary directory, removed on exit), checks answers when
 # the repo has them for SCALE, and prints per-query and total times with each cluster's ratio to
 # local[2].
-set -euo pipefail
-scale=${1:-1}
-iterations=${2:-1}
-shift $(( $# < 2 ? $# : 2 ))
-[ "${1:-}" = "--" ] && shift
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-. benches/prepare.sh "$scale"
+. "$(dirname "$0")/prepare.sh" "$@"
 
 work=$(mktemp -d)
 trap 'kill $(cat "$work/pids" 2>/dev/null) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
@@ -54,4 +47,4 @@ cluster() {
 one_executor=$(cluster 2)
 two_executors=$(cluster 1 1)
 "$tpch" --data "$data" --queries "$root/tests/data/tpch/queries" --iterations "$iterations" \
-  "${answers[@]}" --master 'local[2]' --master "$one_executor" --master "$two_executors" "$@"
+  "${answers[@]}" --master 'local[2]' --master "$one_executor" --master "$two_executors" "${extra[@]}"
