@@ -84,21 +84,25 @@ const FAST_FAILURE_DETECTION: &[&str] = &[
     "ember.cluster.heartbeat.interval=1s",
 ];
 
+/// No extra configuration for a test cluster.
+const NO_CONF: &[&str] = &[];
+
 /// A scheduler and its executors of one core each, all started with `conf` flags.
 struct Cluster {
     dir: std::path::PathBuf,
-    conf: Vec<&'static str>,
+    conf: Vec<String>,
     scheduler: Daemon,
     executors: Vec<Daemon>,
 }
 
 impl Cluster {
-    fn start(dir: &Path, executors: usize, conf: &[&'static str]) -> Cluster {
+    fn start(dir: &Path, executors: usize, conf: &[impl AsRef<str>]) -> Cluster {
+        let conf: Vec<String> = conf.iter().map(|flag| flag.as_ref().to_string()).collect();
         let mut args = vec!["scheduler", "--port", "0"];
-        args.extend(conf);
+        args.extend(conf.iter().map(String::as_str));
         let mut cluster = Cluster {
             dir: dir.to_path_buf(),
-            conf: conf.to_vec(),
+            conf: conf.clone(),
             scheduler: Daemon::start(dir, &args),
             executors: Vec::new(),
         };
@@ -119,7 +123,7 @@ impl Cluster {
             "--cores",
             "1",
         ];
-        args.extend(&self.conf);
+        args.extend(self.conf.iter().map(String::as_str));
         let executor = Daemon::start(&self.dir, &args);
         self.executors.push(executor);
     }
@@ -133,7 +137,7 @@ impl Cluster {
 fn tpch_sf0_1_matches_answers_on_a_two_executor_cluster() {
     let dir = tempfile::tempdir().unwrap();
     generate_tpch(dir.path(), "0.1", &[]);
-    let cluster = Cluster::start(dir.path(), 2, &[]);
+    let cluster = Cluster::start(dir.path(), 2, NO_CONF);
     check_all_queries(dir.path(), "0.1", &["--master".into(), cluster.master()]);
 }
 
@@ -232,7 +236,7 @@ fn finished_within(
 #[test]
 fn explain_shows_stages_spark_functions_run_on_executors_and_status_lists_jobs() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = Cluster::start(dir.path(), 1, &[]);
+    let cluster = Cluster::start(dir.path(), 1, NO_CONF);
     let master = cluster.master();
     let explain = run_ember(
         dir.path(),
@@ -335,7 +339,7 @@ fn explain_shows_stages_spark_functions_run_on_executors_and_status_lists_jobs()
 fn create_table_as_writes_the_scratch_dir_and_the_session_removes_it() {
     let dir = tempfile::tempdir().unwrap();
     let scratch = dir.path().join("scratch");
-    let cluster = Cluster::start(dir.path(), 2, &[]);
+    let cluster = Cluster::start(dir.path(), 2, NO_CONF);
     let scratch_conf = format!("ember.scratch.dir={}", scratch.display());
     let output = run_ember(
         dir.path(),
@@ -378,7 +382,7 @@ fn create_table_as_writes_the_scratch_dir_and_the_session_removes_it() {
 async fn session_cache_on_a_cluster_reads_parquet_from_the_scratch_dir() {
     let dir = tempfile::tempdir().unwrap();
     let scratch = dir.path().join("scratch");
-    let cluster = Cluster::start(dir.path(), 1, &[]);
+    let cluster = Cluster::start(dir.path(), 1, NO_CONF);
     let session = ember::Session::builder()
         .master(&cluster.master())
         .config("ember.scratch.dir", &scratch.display().to_string())
@@ -419,6 +423,124 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     files
+}
+
+/// Writes `NAME.crt` and `NAME.key` (PEM) into `dir` for a certificate valid for 127.0.0.1 and
+/// localhost, as client and server, signed by `issuer`.
+fn write_leaf(dir: &Path, name: &str, issuer: &rcgen::Issuer<'_, rcgen::KeyPair>) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    params.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    let cert = params.signed_by(&key, issuer).unwrap();
+    std::fs::write(dir.join(format!("{name}.crt")), cert.pem()).unwrap();
+    std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
+}
+
+/// A certificate authority: its certificate is written to `dir/NAME.crt`.
+fn write_ca(dir: &Path, name: &str) -> rcgen::Issuer<'static, rcgen::KeyPair> {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::write(dir.join(format!("{name}.crt")), cert.pem()).unwrap();
+    rcgen::Issuer::new(params, key)
+}
+
+/// `--conf` flags for mutual TLS with `dir/CERT.crt`, `dir/CERT.key` and `dir/CA.crt`.
+fn tls_flags(dir: &Path, cert: &str, ca: &str) -> Vec<String> {
+    let file = |name: String| dir.join(name).display().to_string();
+    [
+        format!("ember.tls.cert={}", file(format!("{cert}.crt"))),
+        format!("ember.tls.key={}", file(format!("{cert}.key"))),
+        format!("ember.tls.ca={}", file(format!("{ca}.crt"))),
+    ]
+    .into_iter()
+    .flat_map(|pair| ["--conf".to_string(), pair])
+    .collect()
+}
+
+#[test]
+fn mutual_tls_admits_only_clients_with_a_certificate_from_the_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    let ca = write_ca(&certs, "ca");
+    write_leaf(&certs, "node", &ca);
+    let other_ca = write_ca(&certs, "other-ca");
+    write_leaf(&certs, "rogue", &other_ca);
+
+    let cluster = Cluster::start(dir.path(), 2, &tls_flags(&certs, "node", "ca"));
+    let master = cluster.master();
+    let query = "SELECT v % 2 AS k, count(*) AS n FROM (VALUES (1), (2), (3)) AS t(v) GROUP BY 1 ORDER BY 1";
+    let run = |tls: Vec<String>| {
+        let mut args = vec!["sql".to_string(), "--master".into(), master.clone()];
+        args.extend(tls);
+        args.extend(["--format".into(), "csv".into(), "-e".into(), query.into()]);
+        run_ember(dir.path(), &args)
+    };
+
+    // With a certificate the CA signed: the query runs (its shuffle between executors too).
+    let admitted = run(tls_flags(&certs, "node", "ca"));
+    assert_eq!(
+        stdout(&admitted),
+        "k,n\n0,1\n1,2\n",
+        "{}",
+        stderr(&admitted)
+    );
+
+    // Without TLS, or with a certificate from another CA: refused, saying what to set.
+    let plain = run(Vec::new());
+    assert_eq!(plain.status.code(), Some(1), "{}", stderr(&plain));
+    assert!(
+        stderr(&plain).contains("refused this client")
+            && stderr(&plain).contains("set ember.tls.cert, ember.tls.key and ember.tls.ca"),
+        "{}",
+        stderr(&plain)
+    );
+    let rogue = run(tls_flags(&certs, "rogue", "ca"));
+    assert_eq!(rogue.status.code(), Some(1), "{}", stderr(&rogue));
+    assert!(
+        stderr(&rogue).contains("refused this client")
+            && stderr(&rogue).contains("TLS handshake failed"),
+        "{}",
+        stderr(&rogue)
+    );
+
+    // An executor without TLS is refused too, and exits.
+    let scheduler = master.trim_start_matches("ember://");
+    let plain_executor = run_ember(
+        dir.path(),
+        ["executor", "--scheduler", scheduler, "--port", "0"],
+    );
+    assert_eq!(plain_executor.status.code(), Some(1));
+    assert!(
+        stderr(&plain_executor).contains("did not accept a plain connection"),
+        "{}",
+        stderr(&plain_executor)
+    );
+
+    // Half a TLS configuration is a usage error naming what is missing.
+    let cert = format!("ember.tls.cert={}", certs.join("node.crt").display());
+    let partial = run_ember(
+        dir.path(),
+        ["scheduler", "--port", "0", "--conf", cert.as_str()],
+    );
+    assert_eq!(partial.status.code(), Some(2), "{}", stderr(&partial));
+    assert!(
+        stderr(&partial).contains("missing: ember.tls.key, ember.tls.ca"),
+        "{}",
+        stderr(&partial)
+    );
 }
 
 #[test]

@@ -5,13 +5,22 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arrow_flight::flight_service_server::FlightServiceServer;
+use ballista_core::error::BallistaError;
+use ballista_core::extension::SessionConfigExt;
+use ballista_core::utils::{create_grpc_server, GrpcServerConfig};
 use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
+use ballista_executor::flight_service::BallistaFlightService;
+use ballista_executor::shutdown::Shutdown;
+use datafusion::prelude::SessionConfig;
+use ember_planner::cluster::check_handshake;
+use ember_planner::tls::Tls;
+use ember_sql::config::TlsFiles;
 
 use crate::functions::ember_function_registry;
 use crate::ports::{free_port, socket_address, warn_if_exposed};
-use crate::scheduler::CLUSTER_SCHEDULING;
-use crate::whole_seconds;
 use crate::DaemonError;
+use crate::{task_scheduling, whole_seconds};
 
 /// How to run an executor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +46,9 @@ pub struct ExecutorOptions {
     /// How often to report to the scheduler; it declares the executor lost after missing
     /// heartbeats for its `ember.cluster.executor.timeout`.
     pub heartbeat_interval: Duration,
+    /// Mutual TLS (`ember.tls.*`) for its connections and its shuffle service; the executor
+    /// then pulls its tasks ([`crate::task_scheduling`]).
+    pub tls: Option<TlsFiles>,
 }
 
 impl Default for ExecutorOptions {
@@ -51,6 +63,7 @@ impl Default for ExecutorOptions {
             work_dir: None,
             connect_timeout: Duration::from_secs(10),
             heartbeat_interval: Duration::from_secs(5),
+            tls: None,
         }
     }
 }
@@ -75,7 +88,8 @@ pub async fn run_executor(
             cause,
         })?;
     }
-    let config = ExecutorProcessConfig {
+    let tls = options.tls.as_ref().map(Tls::load).transpose()?;
+    let mut config = ExecutorProcessConfig {
         bind_host: options.bind_host.clone(),
         external_host: Some(options.bind_host.clone()),
         port,
@@ -86,7 +100,7 @@ pub async fn run_executor(
         // `Instant::now().elapsed()` (always ~0), so with a timeout it retries forever.
         scheduler_connect_timeout_seconds: 0,
         vcores: options.cores,
-        task_scheduling_policy: CLUSTER_SCHEDULING,
+        task_scheduling_policy: task_scheduling(tls.is_some()),
         work_dir: options
             .work_dir
             .as_ref()
@@ -96,8 +110,17 @@ pub async fn run_executor(
         override_function_registry: Some(Arc::new(ember_function_registry())),
         ..ExecutorProcessConfig::default()
     };
-    warn_if_exposed("the executor", address);
+    match &tls {
+        None => warn_if_exposed("the executor", address),
+        Some(tls) => with_tls(&mut config, tls, options.connect_timeout),
+    }
     wait_for_scheduler(options).await?;
+    check_handshake(
+        &options.scheduler_host,
+        options.scheduler_port,
+        tls.as_ref(),
+        options.connect_timeout,
+    )?;
     let health = config.health.clone();
     let announce = tokio::spawn(async move {
         while !health.is_ready() {
@@ -108,6 +131,42 @@ pub async fn run_executor(
     let result = start_executor_process(Arc::new(config)).await;
     announce.abort();
     Ok(result?)
+}
+
+/// Mutual TLS for everything the executor serves or opens: its connection to the scheduler,
+/// its shuffle service (Arrow Flight), and its fetches from other executors.
+fn with_tls(config: &mut ExecutorProcessConfig, tls: &Tls, connect_timeout: Duration) {
+    let endpoint = tls.endpoint_override(connect_timeout);
+    config.override_create_grpc_client_endpoint = Some(endpoint.clone());
+    // Tasks run with this configuration plus the job's settings (which carry `use_tls`); the
+    // endpoint hook cannot travel with the job, so every task gets it from here.
+    config.override_config_producer = Some(Arc::new(move || {
+        SessionConfig::new_with_ballista()
+            .with_ballista_use_tls(true)
+            .with_ballista_override_create_grpc_client_endpoint(endpoint.clone())
+    }));
+    let (max_encoding, max_decoding) = (
+        config.grpc_max_encoding_message_size as usize,
+        config.grpc_max_decoding_message_size as usize,
+    );
+    let server_tls = tls.server_config();
+    config.override_arrow_flight_service = Some(Arc::new(
+        move |work_dir, address, mut shutdown: Shutdown, grpc: GrpcServerConfig| {
+            let service = FlightServiceServer::new(BallistaFlightService::new(work_dir))
+                .max_encoding_message_size(max_encoding)
+                .max_decoding_message_size(max_decoding);
+            let server_tls = server_tls.clone();
+            tokio::spawn(async move {
+                create_grpc_server(&grpc)
+                    .tls_config(server_tls)
+                    .map_err(BallistaError::TonicError)?
+                    .add_service(service)
+                    .serve_with_shutdown(address, async move { shutdown.recv().await })
+                    .await
+                    .map_err(BallistaError::TonicError)
+            })
+        },
+    ));
 }
 
 /// Waits until the scheduler accepts TCP connections, retrying every 200 ms for up to

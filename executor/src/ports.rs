@@ -54,8 +54,9 @@ pub fn free_port(host: &str, port: u16) -> Result<u16, DaemonError> {
 pub fn warn_if_exposed(daemon: &str, address: SocketAddr) {
     if !address.ip().is_loopback() {
         tracing::warn!(
-            "{daemon} listens on {address}, reachable from other machines, without authentication \
-             or TLS: anyone who can connect can run jobs. Bind 127.0.0.1 unless the network is trusted."
+            "{daemon} listens on {address}, reachable from other machines, without TLS: anyone who \
+             can connect can run jobs. Set ember.tls.cert, ember.tls.key and ember.tls.ca, or bind \
+             127.0.0.1 unless the network is trusted."
         );
     }
 }

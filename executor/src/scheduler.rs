@@ -4,33 +4,29 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::optimizer::ballista_default_optimizer_rules;
+use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpcServer;
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
+use ballista_scheduler::scheduler_server::SchedulerServer;
 use datafusion::error::Result as DataFusionResult;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionState;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
+use ember_planner::tls::Tls;
+use ember_sql::config::TlsFiles;
 use ember_sql::state::with_ember_features;
 use ember_sql::Placement;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
 
 use crate::ports::{socket_address, warn_if_exposed};
 use crate::vcores::VcoreLedger;
-use crate::whole_seconds;
 use crate::DaemonError;
-
-/// How tasks reach executors: the scheduler launches them (Ballista's `PushStaged`).
-///
-/// Why push: executors that pull learn of new work only by polling, every 50 ms when idle, and
-/// report finished tasks at their next poll, so every stage of every job waited ~50 ms twice.
-/// Measured on TPC-H SF 1 (release, one 2-core executor): 16.0 s pulling, 5.8 s pushed.
-/// Ballista 55's push mode leaks executor cores after an executor loss, which hung every later
-/// job; [`VcoreLedger`] repairs that.
-pub const CLUSTER_SCHEDULING: TaskSchedulingPolicy = TaskSchedulingPolicy::PushStaged;
+use crate::{task_scheduling, whole_seconds};
 
 /// How to run the scheduler.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +42,11 @@ pub struct SchedulerOptions {
     pub task_max_failures: usize,
     /// Attempts of a stage whose inputs were lost before its job fails.
     pub stage_max_failures: usize,
+    /// Mutual TLS (`ember.tls.*`): clients and executors must present a certificate the CA
+    /// signed. Without it the scheduler's REST API is served too; with it, gRPC only.
+    pub tls: Option<TlsFiles>,
+    /// How long the scheduler's own connections (to executors) may take to open.
+    pub connect_timeout: Duration,
 }
 
 impl Default for SchedulerOptions {
@@ -56,6 +57,8 @@ impl Default for SchedulerOptions {
             executor_timeout: Duration::from_secs(30),
             task_max_failures: 4,
             stage_max_failures: 4,
+            tls: None,
+            connect_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -63,7 +66,7 @@ impl Default for SchedulerOptions {
 /// Runs the scheduler until Ctrl-C or SIGTERM, calling `on_listening` with the bound address
 /// once it accepts connections.
 ///
-/// The scheduler pushes tasks to executors ([`CLUSTER_SCHEDULING`]).
+/// The scheduler pushes tasks to executors, or lets them pull under TLS ([`task_scheduling`]).
 pub async fn run_scheduler(
     options: &SchedulerOptions,
     on_listening: impl FnOnce(SocketAddr),
@@ -76,11 +79,16 @@ pub async fn run_scheduler(
     let listener = listen_without_delay(requested).map_err(bind_error)?;
     let bound = listener.local_addr().map_err(bind_error)?;
     let timeout_seconds = whole_seconds(options.executor_timeout);
+    let tls = options.tls.as_ref().map(Tls::load).transpose()?;
     let config = SchedulerConfig {
         bind_host: options.bind_host.clone(),
         external_host: options.bind_host.clone(),
         bind_port: bound.port(),
-        scheduling_policy: CLUSTER_SCHEDULING,
+        scheduling_policy: task_scheduling(tls.is_some()),
+        use_tls: tls.is_some(),
+        override_create_grpc_client_endpoint: tls
+            .as_ref()
+            .map(|tls| tls.endpoint_override(options.connect_timeout)),
         executor_timeout_seconds: timeout_seconds,
         // Check for lost executors a few times per timeout, so one is noticed soon after it.
         expire_dead_executor_interval_seconds: (timeout_seconds / 4).max(1),
@@ -91,16 +99,46 @@ pub async fn run_scheduler(
         ..SchedulerConfig::default()
     };
     config.validate()?;
+    let message_sizes = (
+        config.grpc_server_max_encoding_message_size as usize,
+        config.grpc_server_max_decoding_message_size as usize,
+    );
     let jobs = BallistaCluster::new_from_config(&config).await?.job_state();
     let cluster = BallistaCluster::new(Arc::new(VcoreLedger::default()), jobs);
     let scheduler =
         create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config)).await?;
-    warn_if_exposed("the scheduler", bound);
-    on_listening(bound);
-    tokio::select! {
-        served = start_grpc_service_with_listener(listener, scheduler) => Ok(served?),
-        () = shutdown_requested() => Ok(()),
+    if tls.is_none() {
+        warn_if_exposed("the scheduler", bound);
     }
+    on_listening(bound);
+    match tls {
+        None => tokio::select! {
+            served = start_grpc_service_with_listener(listener, scheduler) => Ok(served?),
+            () = shutdown_requested() => Ok(()),
+        },
+        Some(tls) => serve_tls(listener, scheduler, message_sizes, &tls).await,
+    }
+}
+
+/// Serves the scheduler's gRPC API over mutual TLS until Ctrl-C or SIGTERM.
+///
+/// Ballista's `start_grpc_service_with_listener` has no TLS setting, so this serves the
+/// scheduler service itself (as Ballista's mTLS example does), without the REST API.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    scheduler: SchedulerServer<LogicalPlanNode, PhysicalPlanNode>,
+    (max_encoding, max_decoding): (usize, usize),
+    tls: &Tls,
+) -> Result<(), DaemonError> {
+    let service = SchedulerGrpcServer::new(scheduler)
+        .max_encoding_message_size(max_encoding)
+        .max_decoding_message_size(max_decoding);
+    Server::builder()
+        .tls_config(tls.server_config())?
+        .add_service(service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown_requested())
+        .await?;
+    Ok(())
 }
 
 /// A listener on `address` whose connections send small writes at once (`TCP_NODELAY`, which

@@ -17,6 +17,11 @@ use ember_sql::{EmberConfig, Placement};
 
 use crate::master::{available_cores, Master};
 use crate::session::{EmberError, Result};
+use crate::tls::Tls;
+use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use ballista_core::serde::protobuf::GetJobStatusParams;
+use std::error::Error as _;
+use tonic::transport::Endpoint;
 
 /// A `SessionState` that plans queries here and submits them to the scheduler at `host:port`
 /// (Ballista's client), built from the same configuration as a local session. The configuration
@@ -27,6 +32,11 @@ use crate::session::{EmberError, Result};
 pub fn cluster_client_state(config: &EmberConfig, host: &str, port: u16) -> Result<SessionState> {
     let timeout = config.cluster_connect_timeout();
     check_reachable(host, port, timeout)?;
+    let tls = config
+        .tls_files()?
+        .map(|files| Tls::load(&files))
+        .transpose()?;
+    check_handshake(host, port, tls.as_ref(), timeout)?;
     let ballista_defaults = SessionConfig::new().upgrade_for_ballista();
     let session_config = session_config(
         ballista_defaults,
@@ -42,6 +52,7 @@ pub fn cluster_client_state(config: &EmberConfig, host: &str, port: u16) -> Resu
     // (its stage rollback never re-ran the reset tasks; TPC-H q18 at SF 0.1); the static
     // planner recomputes them and the job completes.
     .set_bool(BALLISTA_ADAPTIVE_PLANNER_ENABLED, false);
+    let session_config = with_tls(session_config, tls.as_ref(), timeout);
     let session_config = with_ballista_options(session_config, config)?;
     let builder = SessionStateBuilder::new()
         .with_config(session_config)
@@ -58,6 +69,20 @@ pub fn cluster_client_state(config: &EmberConfig, host: &str, port: u16) -> Resu
         .with_aggregate_functions(aggregate)
         .with_window_functions(window)
         .build())
+}
+
+/// `session_config` speaking mutual TLS to the scheduler and executors when `ember.tls.*` are set.
+fn with_tls(
+    session_config: SessionConfig,
+    tls: Option<&Tls>,
+    connect_timeout: Duration,
+) -> SessionConfig {
+    let Some(tls) = tls else {
+        return session_config;
+    };
+    session_config
+        .with_ballista_use_tls(true)
+        .with_ballista_override_create_grpc_client_endpoint(tls.endpoint_override(connect_timeout))
 }
 
 /// `session_config` with the `ballista.*` entries of `config` applied (they win over Ember's
@@ -87,6 +112,88 @@ fn with_ballista_options(
         }
     }
     Ok(session_config)
+}
+
+/// Fails unless the scheduler at `host:port` answers a gRPC call over this process's transport
+/// (mutual TLS with `tls`, else plain), with an error that says what to fix when the two sides
+/// disagree about TLS or the scheduler refuses this process's certificate. Clients and
+/// executors check this before Ballista connects, whose errors say neither.
+///
+/// Runs on a thread of its own with its own runtime, so it works whether or not the caller is
+/// inside one.
+pub fn check_handshake(host: &str, port: u16, tls: Option<&Tls>, timeout: Duration) -> Result<()> {
+    let master = Master::Cluster {
+        host: host.to_string(),
+        port,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{host}:{port}");
+    let client_tls = tls.map(Tls::client_config);
+    let outcome = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                runtime.block_on(async {
+                    let mut endpoint = Endpoint::from_shared(url.clone())
+                        .map_err(|e| e.to_string())?
+                        .connect_timeout(timeout)
+                        .timeout(timeout);
+                    if let Some(client_tls) = client_tls {
+                        endpoint = endpoint.tls_config(client_tls).map_err(|e| e.to_string())?;
+                    }
+                    let channel = endpoint.connect().await.map_err(|e| causes(&e))?;
+                    let probe = GetJobStatusParams {
+                        job_id: "ember-connection-check".to_string(),
+                    };
+                    match SchedulerGrpcClient::new(channel)
+                        .get_job_status(probe)
+                        .await
+                    {
+                        // Any answer from the scheduler itself means the transport works.
+                        Ok(_) => Ok(()),
+                        Err(status) if status.source().is_none() => Ok(()),
+                        Err(status) => Err(format!("{}: {}", status.message(), causes(&status))),
+                    }
+                })
+            })
+            .join()
+            .unwrap_or_else(|_| Err("the connection check panicked".to_string()))
+    });
+    outcome.map_err(|cause| {
+        let advice = if tls.is_some() {
+            "the TLS handshake failed: the scheduler must use TLS, and each side's certificate \
+             must be signed by the CA the other trusts (ember.tls.cert, ember.tls.ca)"
+        } else {
+            "it did not accept a plain connection: if the cluster uses mutual TLS, set \
+             ember.tls.cert, ember.tls.key and ember.tls.ca"
+        };
+        EmberError::ClusterRefused {
+            master,
+            advice,
+            cause,
+        }
+    })
+}
+
+/// `error` and its sources, `: `-separated.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = String::new();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if !text.is_empty() {
+            text += ": ";
+        }
+        text += &cause.to_string();
+        source = cause.source();
+    }
+    if text.is_empty() {
+        error.to_string()
+    } else {
+        text
+    }
 }
 
 /// Fails unless a TCP connection to `host:port` opens within `timeout` (trying each address the

@@ -8,6 +8,7 @@
 //! - [`cluster_status`]: a cluster's executors and jobs, from its scheduler.
 //! - [`scratch`]: tables a cluster session materializes (`CREATE TABLE ... AS`,
 //!   [`Session::cache`]) as Parquet in `ember.scratch.dir`.
+//! - [`tls`]: mutual TLS settings for Ballista's hooks, from `ember.tls.*`.
 //! - [`script`]: SQL scripts split into statements with their line numbers, for `ember sql -f`
 //!   and submitted jobs.
 //!
@@ -19,6 +20,7 @@ pub mod master;
 pub mod scratch;
 pub mod script;
 pub mod session;
+pub mod tls;
 
 pub use cluster_status::{cluster_status, ClusterStatus};
 pub use master::{available_cores, InvalidMaster, Master};

@@ -33,6 +33,16 @@ pub enum EmberError {
         /// Why the connection failed.
         cause: std::io::Error,
     },
+    /// The scheduler accepted a TCP connection but not this client's transport.
+    #[error("the scheduler at {master} refused this client: {advice} ({cause})")]
+    ClusterRefused {
+        /// The master.
+        master: Master,
+        /// What to check.
+        advice: &'static str,
+        /// The transport error.
+        cause: String,
+    },
     /// The scheduler's status could not be read.
     #[error("cannot read the status of the cluster at {master}: {cause}")]
     ClusterStatus {
@@ -41,6 +51,9 @@ pub enum EmberError {
         /// What went wrong.
         cause: String,
     },
+    /// The TLS files (`ember.tls.*`) cannot be used.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// A dataset cannot be opened.
     #[error(transparent)]
     Connector(#[from] ConnectorError),

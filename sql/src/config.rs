@@ -69,6 +69,12 @@ pub const CLUSTER_CONNECT_TIMEOUT: &str = "ember.cluster.connect.timeout";
 pub const CLUSTER_EXECUTOR_TIMEOUT: &str = "ember.cluster.executor.timeout";
 /// Key for how often an executor sends its heartbeat to the scheduler.
 pub const CLUSTER_HEARTBEAT_INTERVAL: &str = "ember.cluster.heartbeat.interval";
+/// Key for this process's TLS certificate (PEM), for mutual TLS between clients and cluster daemons.
+pub const TLS_CERT: &str = "ember.tls.cert";
+/// Key for the private key (PEM) of [`TLS_CERT`].
+pub const TLS_KEY: &str = "ember.tls.key";
+/// Key for the certificate authority (PEM) that every peer's certificate must be signed by.
+pub const TLS_CA: &str = "ember.tls.ca";
 /// Key for how many times a task may fail before its job fails.
 pub const CLUSTER_TASK_MAX_FAILURES: &str = "ember.cluster.task.max.failures";
 /// Key for how many times a stage may be rerun, after its inputs were lost, before its job fails.
@@ -141,6 +147,24 @@ pub const KEYS: &[ConfigKey] = &[
         kind: ValueKind::Count,
         default: Some("4"),
         doc: "Scheduler: attempts of a stage whose inputs were lost (a shuffle fetch failed) before its job fails",
+    },
+    ConfigKey {
+        name: TLS_CERT,
+        kind: ValueKind::Path,
+        default: None,
+        doc: "Cluster mode: this process's certificate (PEM). With ember.tls.key and ember.tls.ca, clients, the scheduler and executors talk mutual TLS and refuse peers whose certificate the CA did not sign",
+    },
+    ConfigKey {
+        name: TLS_KEY,
+        kind: ValueKind::Path,
+        default: None,
+        doc: "Cluster mode: the private key (PEM) of ember.tls.cert",
+    },
+    ConfigKey {
+        name: TLS_CA,
+        kind: ValueKind::Path,
+        default: None,
+        doc: "Cluster mode: the certificate authority (PEM) every peer's certificate must be signed by",
     },
 ];
 
@@ -221,6 +245,12 @@ pub enum ConfigError {
         /// Why it is invalid.
         reason: String,
     },
+    /// Some but not all of the TLS keys are set.
+    #[error("mutual TLS needs ember.tls.cert, ember.tls.key and ember.tls.ca together; missing: {missing}")]
+    IncompleteTls {
+        /// The keys not set.
+        missing: String,
+    },
     /// A `SET` of a key that is read once, when the session starts.
     #[error("'{key}' is read once, when the session starts: set it with --conf, EMBER_* or the session builder, not SET")]
     FixedAtStart {
@@ -254,6 +284,17 @@ fn hint(suggestion: &Option<String>) -> String {
     }
 }
 
+/// The files of mutual TLS (`ember.tls.*`), all PEM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// This process's certificate.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+    /// The authority every peer's certificate must be signed by.
+    pub ca: PathBuf,
+}
+
 /// Ember's typed configuration. Build it with [`EmberConfig::set`] per layer, or [`EmberConfig::load`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmberConfig {
@@ -268,6 +309,9 @@ pub struct EmberConfig {
     cluster_heartbeat_interval: Duration,
     cluster_task_max_failures: usize,
     cluster_stage_max_failures: usize,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
     datafusion: BTreeMap<String, String>,
     ballista: BTreeMap<String, (String, ConfigOrigin)>,
 }
@@ -286,6 +330,9 @@ impl Default for EmberConfig {
             cluster_heartbeat_interval: Duration::from_secs(5),
             cluster_task_max_failures: 4,
             cluster_stage_max_failures: 4,
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
             datafusion: BTreeMap::new(),
             ballista: BTreeMap::new(),
         }
@@ -426,6 +473,9 @@ impl EmberConfig {
             }
             (CLUSTER_TASK_MAX_FAILURES, Value::Count(n)) => self.cluster_task_max_failures = n,
             (CLUSTER_STAGE_MAX_FAILURES, Value::Count(n)) => self.cluster_stage_max_failures = n,
+            (TLS_CERT, Value::Path(path)) => self.tls_cert = Some(path),
+            (TLS_KEY, Value::Path(path)) => self.tls_key = Some(path),
+            (TLS_CA, Value::Path(path)) => self.tls_ca = Some(path),
             (other, _) => unreachable!("key {other}: its declaration in KEYS and set() disagree"),
         }
         Ok(())
@@ -486,6 +536,29 @@ impl EmberConfig {
     /// `ember.cluster.stage.max.failures`.
     pub fn cluster_stage_max_failures(&self) -> usize {
         self.cluster_stage_max_failures
+    }
+
+    /// The TLS files when `ember.tls.cert`, `ember.tls.key` and `ember.tls.ca` are all set, `None`
+    /// when none is; setting only some is an error naming the missing ones.
+    pub fn tls_files(&self) -> Result<Option<TlsFiles>, ConfigError> {
+        match (&self.tls_cert, &self.tls_key, &self.tls_ca) {
+            (None, None, None) => Ok(None),
+            (Some(cert), Some(key), Some(ca)) => Ok(Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                ca: ca.clone(),
+            })),
+            (cert, key, ca) => {
+                let missing: Vec<&str> = [(TLS_CERT, cert), (TLS_KEY, key), (TLS_CA, ca)]
+                    .into_iter()
+                    .filter(|(_, path)| path.is_none())
+                    .map(|(name, _)| name)
+                    .collect();
+                Err(ConfigError::IncompleteTls {
+                    missing: missing.join(", "),
+                })
+            }
+        }
     }
 
     /// The `datafusion.*` entries that pass through to DataFusion, in key order.

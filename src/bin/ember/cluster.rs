@@ -49,6 +49,17 @@ fn status(args: StatusArgs) -> Result<(), Failure> {
             config.master()
         )));
     }
+    if config
+        .tls_files()
+        .map_err(|e| Failure::Usage(e.to_string()))?
+        .is_some()
+    {
+        return Err(Failure::Usage(
+            "`ember cluster status` does not work with mutual TLS yet: a scheduler with \
+             ember.tls.* set serves only its gRPC API, not the REST API this reads"
+                .to_string(),
+        ));
+    }
     let status =
         daemon_runtime()?.block_on(cluster_status(&master, config.cluster_connect_timeout()))?;
     print!("{}", render(&master, &status, args.jobs, now_millis()));

@@ -60,6 +60,9 @@ pub fn run(args: ExecutorArgs) -> Result<(), Failure> {
             .work_dir
             .or_else(|| config.local_dir().map(PathBuf::from)),
         heartbeat_interval: config.cluster_heartbeat_interval(),
+        tls: config
+            .tls_files()
+            .map_err(|e| Failure::Usage(e.to_string()))?,
         connect_timeout: config.cluster_connect_timeout(),
     };
     daemon_runtime()?

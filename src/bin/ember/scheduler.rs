@@ -30,6 +30,10 @@ pub fn run(args: SchedulerArgs) -> Result<(), Failure> {
         executor_timeout: config.cluster_executor_timeout(),
         task_max_failures: config.cluster_task_max_failures(),
         stage_max_failures: config.cluster_stage_max_failures(),
+        tls: config
+            .tls_files()
+            .map_err(|e| Failure::Usage(e.to_string()))?,
+        connect_timeout: config.cluster_connect_timeout(),
     };
     daemon_runtime()?
         .block_on(run_scheduler(&options, announce))
