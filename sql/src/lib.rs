@@ -15,6 +15,7 @@ pub mod config;
 pub mod dynamic_filters;
 pub mod filter_order;
 pub mod join_sides;
+pub mod semi_joins;
 pub mod state;
 
 pub use config::{ConfigError, ConfigOrigin, EmberConfig};

@@ -18,6 +18,7 @@ use crate::config::EmberConfig;
 use crate::dynamic_filters::FilterDynamicallyAboveScans;
 use crate::filter_order::CheapConjunctsFirst;
 use crate::join_sides::BuildOnFewerRows;
+use crate::semi_joins::SemiJoinsFirst;
 
 /// Largest estimated build side, in bytes, that a hash join collects into one shared hash table
 /// (DataFusion's default is 1 MiB).
@@ -116,6 +117,8 @@ pub fn runtime_env(config: &EmberConfig) -> Result<Arc<RuntimeEnv>> {
 /// ([`with_spark_functions`]), and Ember's physical optimizer
 /// rules for `placement`:
 ///
+/// - [`SemiJoinsFirst`] (logical), which moves semi joins on `HAVING` subqueries below the inner
+///   joins they filter;
 /// - [`BuildOnFewerRows`], which builds hash tables on the side with far fewer estimated rows;
 /// - [`CheapConjunctsFirst`], which evaluates a filter's cheap comparisons first;
 /// - in one process only, [`FilterDynamicallyAboveScans`], which applies join dynamic filters
@@ -125,6 +128,7 @@ pub fn with_ember_features(
     placement: Placement,
 ) -> SessionStateBuilder {
     with_spark_functions(builder.with_default_features())
+        .with_optimizer_rule(Arc::new(SemiJoinsFirst))
         .with_physical_optimizer_rules(physical_optimizer_rules(placement))
 }
 
