@@ -102,17 +102,7 @@ fn below_inner_joins(
             } else {
                 return Ok(None);
             };
-            let moved = Join::try_new(
-                left,
-                right,
-                join.on.clone(),
-                join.filter.clone(),
-                join.join_type,
-                join.join_constraint,
-                join.null_equality,
-                join.null_aware,
-            )?;
-            Ok(Some(LogicalPlan::Join(moved)))
+            Ok(Some(LogicalPlan::Join(with_inputs(join, left, right)?)))
         }
         LogicalPlan::Projection(projection) if passes_through(projection, read) => {
             below_inner_joins(&projection.input, read, semi)?
@@ -135,18 +125,27 @@ fn below_inner_joins(
 fn deepest(input: &LogicalPlan, read: &HashSet<Column>, semi: &Join) -> Result<Arc<LogicalPlan>> {
     let plan = match below_inner_joins(input, read, semi)? {
         Some(moved) => moved,
-        None => LogicalPlan::Join(Join::try_new(
+        None => LogicalPlan::Join(with_inputs(
+            semi,
             Arc::new(input.clone()),
             Arc::clone(&semi.right),
-            semi.on.clone(),
-            semi.filter.clone(),
-            semi.join_type,
-            semi.join_constraint,
-            semi.null_equality,
-            semi.null_aware,
         )?),
     };
     Ok(Arc::new(plan))
+}
+
+/// `join` (its type and condition) over `left` and `right`.
+fn with_inputs(join: &Join, left: Arc<LogicalPlan>, right: Arc<LogicalPlan>) -> Result<Join> {
+    Join::try_new(
+        left,
+        right,
+        join.on.clone(),
+        join.filter.clone(),
+        join.join_type,
+        join.join_constraint,
+        join.null_equality,
+        join.null_aware,
+    )
 }
 
 /// Whether `projection` outputs each of `read` as the same column of its input.
