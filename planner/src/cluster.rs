@@ -15,6 +15,7 @@ use ember_sql::config::option_error;
 use ember_sql::state::{runtime_env, session_config, with_ember_features};
 use ember_sql::{EmberConfig, Placement};
 
+use crate::cluster_status::causes;
 use crate::master::{available_cores, Master};
 use crate::session::{EmberError, Result};
 use crate::tls::Tls;
@@ -155,7 +156,7 @@ pub fn check_handshake(host: &str, port: u16, tls: Option<&Tls>, timeout: Durati
                         // Any answer from the scheduler itself means the transport works.
                         Ok(_) => Ok(()),
                         Err(status) if status.source().is_none() => Ok(()),
-                        Err(status) => Err(format!("{}: {}", status.message(), causes(&status))),
+                        Err(status) => Err(causes(&status)),
                     }
                 })
             })
@@ -176,24 +177,6 @@ pub fn check_handshake(host: &str, port: u16, tls: Option<&Tls>, timeout: Durati
             cause,
         }
     })
-}
-
-/// `error` and its sources, `: `-separated.
-fn causes(error: &dyn std::error::Error) -> String {
-    let mut text = String::new();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        if !text.is_empty() {
-            text += ": ";
-        }
-        text += &cause.to_string();
-        source = cause.source();
-    }
-    if text.is_empty() {
-        error.to_string()
-    } else {
-        text
-    }
 }
 
 /// Fails unless a TCP connection to `host:port` opens within `timeout` (trying each address the

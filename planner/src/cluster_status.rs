@@ -108,8 +108,8 @@ pub async fn cluster_status(master: &Master, timeout: Duration) -> Result<Cluste
     })
 }
 
-/// `error` and its sources, `: `-separated (reqwest's own message omits the cause).
-fn causes(error: &dyn std::error::Error) -> String {
+/// `error` and its sources, `: `-separated (reqwest's and tonic's own messages omit the cause).
+pub(crate) fn causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
