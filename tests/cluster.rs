@@ -85,10 +85,10 @@ const FAST_FAILURE_DETECTION: &[&str] = &[
 ];
 
 /// No extra configuration for a test cluster.
-const NO_CONF: &[&str] = &[];
+pub(crate) const NO_CONF: &[&str] = &[];
 
 /// A scheduler and its executors of one core each, all started with `conf` flags.
-struct Cluster {
+pub(crate) struct Cluster {
     dir: std::path::PathBuf,
     conf: Vec<String>,
     scheduler: Daemon,
@@ -96,7 +96,8 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn start(dir: &Path, executors: usize, conf: &[impl AsRef<str>]) -> Cluster {
+    /// Starts a scheduler and `executors` one-core executors in `dir`, all with `conf` flags.
+    pub(crate) fn start(dir: &Path, executors: usize, conf: &[impl AsRef<str>]) -> Cluster {
         let conf: Vec<String> = conf.iter().map(|flag| flag.as_ref().to_string()).collect();
         let mut args = vec!["scheduler", "--port", "0"];
         args.extend(conf.iter().map(String::as_str));
@@ -128,7 +129,8 @@ impl Cluster {
         self.executors.push(executor);
     }
 
-    fn master(&self) -> String {
+    /// The `ember://host:port` master URL of the scheduler.
+    pub(crate) fn master(&self) -> String {
         format!("ember://{}", self.scheduler.address)
     }
 }

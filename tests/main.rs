@@ -7,4 +7,6 @@ mod example;
 mod gen;
 mod ml;
 mod repl;
+mod s3;
+mod s3_server;
 mod tpch;

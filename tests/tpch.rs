@@ -27,8 +27,19 @@ fn check_scale(scale: &str) {
 /// Runs the 22 queries over the TPC-H data in `data` through `ember sql` with `extra` flags
 /// (e.g. `--master`) and asserts that every answer matches.
 pub fn check_all_queries(data: &Path, scale: &str, extra: &[String]) {
+    check_all_queries_at(data, &|table| local_table(data, table), scale, extra);
+}
+
+/// Runs the 22 queries through `ember sql` started in `dir`, each TPC-H table read from
+/// `location(table)`, with `extra` flags, and asserts that every answer matches.
+pub fn check_all_queries_at(
+    dir: &Path,
+    location: &dyn Fn(&str) -> String,
+    scale: &str,
+    extra: &[String],
+) {
     let failures: Vec<String> = (1..=22)
-        .filter_map(|query| run_tpch_query(data, scale, query, extra).err())
+        .filter_map(|query| run_tpch_query_at(dir, location, scale, query, extra).err())
         .collect();
     assert!(
         failures.is_empty(),
@@ -42,6 +53,23 @@ pub fn check_all_queries(data: &Path, scale: &str, extra: &[String]) {
 /// it failed or how its answer differs.
 pub fn run_tpch_query(
     data: &Path,
+    scale: &str,
+    query: usize,
+    extra: &[String],
+) -> Result<(), String> {
+    run_tpch_query_at(data, &|table| local_table(data, table), scale, query, extra)
+}
+
+/// The local file of TPC-H table `table` generated into `data`.
+fn local_table(data: &Path, table: &str) -> String {
+    data.join(format!("{table}.parquet")).display().to_string()
+}
+
+/// Runs TPC-H query `query` through `ember sql` started in `dir`, each table read from
+/// `location(table)`; `Err` says how it failed or how its answer differs.
+fn run_tpch_query_at(
+    dir: &Path,
+    location: &dyn Fn(&str) -> String,
     scale: &str,
     query: usize,
     extra: &[String],
@@ -60,12 +88,9 @@ pub fn run_tpch_query(
     args.extend_from_slice(extra);
     for table in TPCH_TABLES {
         args.push("--table".into());
-        args.push(format!(
-            "{table}={}",
-            data.join(format!("{table}.parquet")).display()
-        ));
+        args.push(format!("{table}={}", location(table)));
     }
-    let output = run_ember(data, &args);
+    let output = run_ember(dir, &args);
     if !output.status.success() {
         return Err(format!("q{query:02}: ember failed: {}", stderr(&output)));
     }

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::Schema;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -11,6 +12,7 @@ use datafusion::datasource::listing::{
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SessionState;
 use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
 
 use crate::format::{data_file_suffix, format_of_file_name, FileFormatKind};
 
@@ -78,7 +80,7 @@ pub async fn open_dataset(
     location: &str,
     format: Option<FileFormatKind>,
 ) -> Result<Arc<ListingTable>, ConnectorError> {
-    let url = table_url(location)?;
+    let url = table_url(state, location).await?;
     let first_file = first_data_file(state, &url, location).await?;
     let detected = format_of_file_name(&first_file);
     let (format, compression) = match (format, detected) {
@@ -117,7 +119,8 @@ pub async fn open_dataset(
 }
 
 /// Schema inference reads every file's metadata but its error does not say which file failed:
-/// find it by reading them one at a time (only on this error path), so the error names it.
+/// find it by reading them one at a time (only on this error path), so the error names it — a
+/// file that cannot be read, or the first whose schema cannot merge with those before it.
 async fn name_unreadable_file(
     state: &SessionState,
     url: &ListingTableUrl,
@@ -134,10 +137,20 @@ async fn name_unreadable_file(
             .try_collect()
             .await
             .ok()?;
+        let mut merged: Option<Schema> = None;
         for file in files {
             let single = std::slice::from_ref(&file);
-            if let Err(error) = options.format.infer_schema(state, &store, single).await {
-                return Some((file.location.to_string(), error));
+            let schema = match options.format.infer_schema(state, &store, single).await {
+                Ok(schema) => schema,
+                Err(error) => return Some((file.location.to_string(), error)),
+            };
+            let next = match merged.take() {
+                None => Ok(schema.as_ref().clone()),
+                Some(so_far) => Schema::try_merge([so_far, schema.as_ref().clone()]),
+            };
+            match next {
+                Ok(schema) => merged = Some(schema),
+                Err(error) => return Some((file.location.to_string(), error.into())),
             }
         }
         None
@@ -152,20 +165,49 @@ async fn name_unreadable_file(
     }
 }
 
-/// Parses `location` into a listing URL; a plain local path (not a glob) must exist.
-fn table_url(location: &str) -> Result<ListingTableUrl, ConnectorError> {
+/// Parses `location` into a listing URL. A plain local path (not a glob) must exist. On an
+/// object store, where directories are only key prefixes, a location without a trailing `/` is
+/// a directory if objects have it as prefix, else the object with that key, which must exist.
+async fn table_url(
+    state: &SessionState,
+    location: &str,
+) -> Result<ListingTableUrl, ConnectorError> {
     let is_glob = location.contains(['*', '?', '[']);
     let local_path = location
         .strip_prefix("file://")
         .or_else(|| (!location.contains("://")).then_some(location));
+    let not_found = || ConnectorError::NotFound {
+        location: location.to_string(),
+    };
     if let Some(path) = local_path {
         if !is_glob && !Path::new(path).exists() {
-            return Err(ConnectorError::NotFound {
-                location: location.to_string(),
-            });
+            return Err(not_found());
         }
+        return ListingTableUrl::parse(location).map_err(ConnectorError::open(location));
     }
-    ListingTableUrl::parse(location).map_err(ConnectorError::open(location))
+    let url = ListingTableUrl::parse(location).map_err(ConnectorError::open(location))?;
+    if is_glob || url.is_collection() {
+        return Ok(url);
+    }
+    let store = state
+        .runtime_env()
+        .object_store(&url)
+        .map_err(ConnectorError::open(location))?;
+    let directory =
+        ListingTableUrl::parse(format!("{location}/")).map_err(ConnectorError::open(location))?;
+    // The prefix first: some S3-compatible servers answer a HEAD of a "directory" key with an
+    // error rather than "not found".
+    let mut objects = store.list(Some(directory.prefix()));
+    match objects.try_next().await {
+        Ok(Some(_)) => return Ok(directory),
+        Ok(None) => {}
+        Err(cause) => return Err(ConnectorError::open(location)(cause.into())),
+    }
+    match store.head(url.prefix()).await {
+        Ok(_) => Ok(url),
+        Err(object_store::Error::NotFound { .. }) => Err(not_found()),
+        Err(cause) => Err(ConnectorError::open(location)(cause.into())),
+    }
 }
 
 /// The file name (last path segment) of the first non-hidden file of the dataset.

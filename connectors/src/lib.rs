@@ -5,12 +5,24 @@
 //! caller), turns Hive-style `key=value/` directories into partition columns, and infers the
 //! schema. Every failure is a [`ConnectorError`] that names the location.
 //!
+//! Locations on object stores (`s3://`, `gs://`, `az://`, `http(s)://`) resolve through
+//! [`StoreRegistry`], which builds each bucket's store on first use from the session's
+//! [`StoreOptions`] — a DataFusion config extension, so the same settings reach a cluster's
+//! scheduler and executors with every job.
+//!
 //! Scanning itself (projection and predicate pushdown, row-group pruning) is DataFusion's
 //! `ListingTable`; this crate only decides how a location maps onto one. It knows nothing of
 //! sessions, SQL or the CLI.
 
+mod aws_profile;
 pub mod dataset;
 pub mod format;
+pub mod store_options;
+pub mod stores;
+pub mod url_tables;
 
 pub use dataset::{open_dataset, ConnectorError};
 pub use format::{data_file_suffix, format_of_file_name, FileFormatKind, UnknownFormat};
+pub use store_options::{parse_duration, StoreOptions};
+pub use stores::StoreRegistry;
+pub use url_tables::with_dataset_urls;

@@ -9,18 +9,21 @@ use arrow_flight::flight_service_server::FlightServiceServer;
 use ballista_core::error::BallistaError;
 use ballista_core::extension::SessionConfigExt;
 use ballista_core::utils::{create_grpc_server, GrpcServerConfig};
+use ballista_core::RuntimeProducer;
 use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
 use ballista_executor::flight_service::BallistaFlightService;
 use ballista_executor::shutdown::Shutdown;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionConfig;
 use ember_planner::cluster::check_handshake;
 use ember_planner::tls::Tls;
 use ember_sql::config::TlsFiles;
+use ember_sql::state::store_registry;
 
 use crate::functions::ember_function_registry;
 use crate::ports::{free_port, socket_address, warn_if_exposed};
 use crate::DaemonError;
-use crate::{task_scheduling, whole_seconds};
+use crate::{job_session_config, task_scheduling, whole_seconds};
 
 /// How to run an executor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +111,8 @@ pub async fn run_executor(
         memory_pool_size: options.memory,
         executor_heartbeat_interval_seconds: whole_seconds(options.heartbeat_interval),
         override_function_registry: Some(Arc::new(ember_function_registry())),
+        override_config_producer: Some(Arc::new(job_session_config)),
+        override_runtime_producer: Some(runtime_producer(options.work_dir.clone())),
         ..ExecutorProcessConfig::default()
     };
     match &tls {
@@ -141,7 +146,7 @@ fn with_tls(config: &mut ExecutorProcessConfig, tls: &Tls, connect_timeout: Dura
     // Tasks run with this configuration plus the job's settings (which carry `use_tls`); the
     // endpoint hook cannot travel with the job, so every task gets it from here.
     config.override_config_producer = Some(Arc::new(move || {
-        SessionConfig::new_with_ballista()
+        job_session_config()
             .with_ballista_use_tls(true)
             .with_ballista_override_create_grpc_client_endpoint(endpoint.clone())
     }));
@@ -167,6 +172,19 @@ fn with_tls(config: &mut ExecutorProcessConfig, tls: &Tls, connect_timeout: Dura
             })
         },
     ));
+}
+
+/// Builds each job's runtime (Ballista caches one per session): spill files in `work_dir`
+/// when given, and the object stores of the job's settings.
+fn runtime_producer(work_dir: Option<PathBuf>) -> RuntimeProducer {
+    Arc::new(move |config: &SessionConfig| {
+        let mut runtime =
+            RuntimeEnvBuilder::new().with_object_store_registry(store_registry(config));
+        if let Some(dir) = &work_dir {
+            runtime = runtime.with_temp_file_path(dir);
+        }
+        Ok(Arc::new(runtime.build()?))
+    })
 }
 
 /// Waits until the scheduler accepts TCP connections, retrying every 200 ms for up to

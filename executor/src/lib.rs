@@ -11,6 +11,7 @@
 //!   under TLS, see [`task_scheduling`]) and a session builder that plans with Ember's features for
 //!   [`ember_sql::Placement::Cluster`];
 //! - [`executor`]: [`run_executor`] — a Ballista executor with that registry;
+//! - both open object stores with the settings each job carries (see [`job_session_config`]);
 //! - [`ports`]: binding to port 0 and reporting the address actually bound;
 //! - [`vcores`]: the scheduler's count of free executor cores, kept honest after executor loss.
 //!
@@ -45,6 +46,15 @@ pub fn task_scheduling(tls: bool) -> ballista_core::config::TaskSchedulingPolicy
     } else {
         TaskSchedulingPolicy::PushStaged
     }
+}
+
+/// The configuration a job's settings are applied to, in the scheduler and in executors:
+/// Ballista's, with Ember's object-store settings registered so that those the client sends
+/// with the job ([`ember_connectors::StoreOptions`]) are kept rather than dropped as unknown.
+pub(crate) fn job_session_config() -> datafusion::prelude::SessionConfig {
+    use ballista_core::extension::SessionConfigExt;
+    datafusion::prelude::SessionConfig::new_with_ballista()
+        .with_option_extension(ember_connectors::StoreOptions::default())
 }
 
 /// `duration` in whole seconds, rounded up and at least 1: Ballista's timers count seconds.

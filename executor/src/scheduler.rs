@@ -18,7 +18,7 @@ use datafusion::prelude::SessionConfig;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use ember_planner::tls::Tls;
 use ember_sql::config::TlsFiles;
-use ember_sql::state::with_ember_features;
+use ember_sql::state::{store_registry, with_ember_features};
 use ember_sql::Placement;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
@@ -26,7 +26,7 @@ use tonic::transport::Server;
 use crate::ports::{socket_address, warn_if_exposed};
 use crate::vcores::VcoreLedger;
 use crate::DaemonError;
-use crate::{task_scheduling, whole_seconds};
+use crate::{job_session_config, task_scheduling, whole_seconds};
 
 /// How to run the scheduler.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +95,7 @@ pub async fn run_scheduler(
         no_executors_grace_period_seconds: timeout_seconds,
         task_max_failures: options.task_max_failures,
         stage_max_failures: options.stage_max_failures,
+        override_config_producer: Some(Arc::new(job_session_config)),
         override_session_builder: Some(Arc::new(cluster_session_state)),
         ..SchedulerConfig::default()
     };
@@ -161,11 +162,15 @@ fn listen_without_delay(address: SocketAddr) -> std::io::Result<tokio::net::TcpL
 
 /// The state the scheduler plans a job with, from the job's configuration (the client's
 /// `SessionConfig`, sent with the job): Ballista's logical rules, then Ember's functions and
-/// physical rules for a cluster.
+/// physical rules for a cluster, and the job's object stores (it lists files and reads Parquet
+/// footers while planning).
 fn cluster_session_state(config: SessionConfig) -> DataFusionResult<SessionState> {
+    let runtime = RuntimeEnvBuilder::new()
+        .with_object_store_registry(store_registry(&config))
+        .build()?;
     let builder = SessionStateBuilder::new()
         .with_config(config)
-        .with_runtime_env(Arc::new(RuntimeEnvBuilder::new().build()?))
+        .with_runtime_env(Arc::new(runtime))
         .with_optimizer_rules(ballista_default_optimizer_rules());
     Ok(with_ember_features(builder, Placement::Cluster).build())
 }

@@ -55,9 +55,10 @@ pub fn cluster_client_state(config: &EmberConfig, host: &str, port: u16) -> Resu
     .set_bool(BALLISTA_ADAPTIVE_PLANNER_ENABLED, false);
     let session_config = with_tls(session_config, tls.as_ref(), timeout);
     let session_config = with_ballista_options(session_config, config)?;
+    let runtime = runtime_env(config, &session_config)?;
     let builder = SessionStateBuilder::new()
         .with_config(session_config)
-        .with_runtime_env(runtime_env(config)?);
+        .with_runtime_env(runtime);
     let ember = with_ember_features(builder, Placement::Cluster).build();
     let scalar = ember.scalar_functions().values().cloned().collect();
     let aggregate = ember.aggregate_functions().values().cloned().collect();

@@ -5,7 +5,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan, Statement};
 use datafusion::prelude::SessionContext;
-use ember_connectors::{open_dataset, ConnectorError, FileFormatKind};
+use ember_connectors::{open_dataset, with_dataset_urls, ConnectorError, FileFormatKind};
 use ember_sql::config::{BATCH_SIZE, MASTER, SHUFFLE_PARTITIONS};
 use ember_sql::{session_state, ConfigError, ConfigOrigin, EmberConfig};
 
@@ -254,8 +254,8 @@ impl SessionBuilder {
             Master::Local { cores } => session_state(&self.config, *cores)?,
             Master::Cluster { host, port } => cluster_client_state(&self.config, host, *port)?,
         };
-        // `SELECT * FROM 'path/to/file.parquet'` works without registering the file first.
-        let context = SessionContext::new_with_state(state).enable_url_table();
+        // `SELECT * FROM 's3://bucket/path/'` works without registering the dataset first.
+        let context = with_dataset_urls(SessionContext::new_with_state(state));
         let scratch = match master {
             Master::Local { .. } => None,
             Master::Cluster { .. } => Some(Scratch::new(

@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use datafusion::config::ConfigOptions;
+pub use ember_connectors::parse_duration;
+use ember_connectors::store_options::*;
+use ember_connectors::StoreOptions;
 
 /// What kind of value a key holds; decides how its text is validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +31,10 @@ pub enum ValueKind {
     Path,
     /// A duration such as `10s`, `500ms` or `2m`.
     Duration,
+    /// `true` or `false`.
+    Flag,
+    /// Text that is a credential: never printed.
+    Secret,
 }
 
 /// The declaration of one `ember.*` configuration key: its name, type, default and documentation.
@@ -165,6 +172,102 @@ pub const KEYS: &[ConfigKey] = &[
         kind: ValueKind::Path,
         default: None,
         doc: "Cluster mode: the certificate authority (PEM) every peer's certificate must be signed by",
+    },
+    ConfigKey {
+        name: S3_ENDPOINT,
+        kind: ValueKind::Text,
+        default: None,
+        doc: "s3:// locations: endpoint of an S3-compatible store, e.g. http://127.0.0.1:9000 (default: AWS_ENDPOINT_URL, else AWS)",
+    },
+    ConfigKey {
+        name: S3_REGION,
+        kind: ValueKind::Text,
+        default: None,
+        doc: "s3:// locations: region (default: AWS_REGION, AWS_DEFAULT_REGION or the profile's)",
+    },
+    ConfigKey {
+        name: S3_ACCESS_KEY_ID,
+        kind: ValueKind::Text,
+        default: None,
+        doc: "s3:// locations: access key id (default: AWS_ACCESS_KEY_ID, else the profile's). Resolved where the session starts and sent with its jobs to the cluster",
+    },
+    ConfigKey {
+        name: S3_SECRET_ACCESS_KEY,
+        kind: ValueKind::Secret,
+        default: None,
+        doc: "s3:// locations: secret access key (default: AWS_SECRET_ACCESS_KEY, else the profile's)",
+    },
+    ConfigKey {
+        name: S3_SESSION_TOKEN,
+        kind: ValueKind::Secret,
+        default: None,
+        doc: "s3:// locations: session token of temporary credentials (default: AWS_SESSION_TOKEN, else the profile's)",
+    },
+    ConfigKey {
+        name: S3_PATH_STYLE,
+        kind: ValueKind::Flag,
+        default: Some("true"),
+        doc: "s3:// locations: path-style requests (endpoint/bucket/key); false for virtual-hosted style (bucket.endpoint/key)",
+    },
+    ConfigKey {
+        name: S3_PROFILE,
+        kind: ValueKind::Text,
+        default: None,
+        doc: "s3:// locations: the profile of ~/.aws/credentials and ~/.aws/config to take credentials and region from (default: AWS_PROFILE, else default)",
+    },
+    ConfigKey {
+        name: GCS_SERVICE_ACCOUNT_PATH,
+        kind: ValueKind::Path,
+        default: None,
+        doc: "gs:// locations: service-account JSON file (default: GOOGLE_APPLICATION_CREDENTIALS)",
+    },
+    ConfigKey {
+        name: GCS_SERVICE_ACCOUNT_KEY,
+        kind: ValueKind::Secret,
+        default: None,
+        doc: "gs:// locations: service-account key, the JSON itself",
+    },
+    ConfigKey {
+        name: AZURE_ACCOUNT_NAME,
+        kind: ValueKind::Text,
+        default: None,
+        doc: "az:// and abfss:// locations: storage account (default: AZURE_STORAGE_ACCOUNT_NAME)",
+    },
+    ConfigKey {
+        name: AZURE_ACCOUNT_KEY,
+        kind: ValueKind::Secret,
+        default: None,
+        doc: "az:// and abfss:// locations: storage account key (default: AZURE_STORAGE_ACCOUNT_KEY)",
+    },
+    ConfigKey {
+        name: AZURE_ENDPOINT,
+        kind: ValueKind::Text,
+        default: None,
+        doc: "az:// and abfss:// locations: endpoint, e.g. an Azurite emulator's",
+    },
+    ConfigKey {
+        name: STORE_CONNECT_TIMEOUT,
+        kind: ValueKind::Duration,
+        default: Some("5s"),
+        doc: "Object stores: how long opening a connection may take",
+    },
+    ConfigKey {
+        name: STORE_REQUEST_TIMEOUT,
+        kind: ValueKind::Duration,
+        default: Some("30s"),
+        doc: "Object stores: how long one request may take",
+    },
+    ConfigKey {
+        name: STORE_MAX_RETRIES,
+        kind: ValueKind::Count,
+        default: Some("5"),
+        doc: "Object stores: retries of a failed request (with exponential backoff)",
+    },
+    ConfigKey {
+        name: STORE_RETRY_TIMEOUT,
+        kind: ValueKind::Duration,
+        default: Some("30s"),
+        doc: "Object stores: how long a failing request keeps being retried, so an unreachable store fails within about this time",
     },
 ];
 
@@ -314,6 +417,7 @@ pub struct EmberConfig {
     tls_ca: Option<PathBuf>,
     datafusion: BTreeMap<String, String>,
     ballista: BTreeMap<String, (String, ConfigOrigin)>,
+    stores: StoreOptions,
 }
 
 impl Default for EmberConfig {
@@ -335,6 +439,7 @@ impl Default for EmberConfig {
             tls_ca: None,
             datafusion: BTreeMap::new(),
             ballista: BTreeMap::new(),
+            stores: StoreOptions::default(),
         }
     }
 }
@@ -452,10 +557,14 @@ impl EmberConfig {
             origin: origin.clone(),
             reason,
         };
-        match (
-            declared.name,
-            parse_value(declared.kind, value).map_err(invalid)?,
-        ) {
+        let parsed = parse_value(declared.kind, value).map_err(invalid)?;
+        if STORE_KEYS.contains(&declared.name) {
+            self.stores
+                .set(declared.name, value)
+                .expect("every store key is declared in KEYS");
+            return Ok(());
+        }
+        match (declared.name, parsed) {
             (MASTER, Value::Text(master)) => self.master = master,
             (SHUFFLE_PARTITIONS, Value::Count(n)) => self.shuffle_partitions = Some(n),
             (MEMORY_LIMIT, Value::Bytes(bytes)) => self.memory_limit = Some(bytes),
@@ -511,6 +620,12 @@ impl EmberConfig {
     /// `ember.batch.size`.
     pub fn batch_size(&self) -> usize {
         self.batch_size
+    }
+
+    /// The object-store settings (`ember.s3.*`, `ember.gcs.*`, `ember.azure.*`,
+    /// `ember.store.*`).
+    pub fn store_options(&self) -> &StoreOptions {
+        &self.stores
     }
 
     /// `ember.cluster.connect.timeout`.
@@ -629,12 +744,17 @@ enum Value {
     Bytes(u64),
     Path(PathBuf),
     Duration(Duration),
+    Flag,
 }
 
 fn parse_value(kind: ValueKind, value: &str) -> Result<Value, String> {
     match kind {
-        ValueKind::Text if value.is_empty() => Err("must not be empty".into()),
-        ValueKind::Text => Ok(Value::Text(value.to_string())),
+        ValueKind::Text | ValueKind::Secret if value.is_empty() => Err("must not be empty".into()),
+        ValueKind::Text | ValueKind::Secret => Ok(Value::Text(value.to_string())),
+        ValueKind::Flag if ["true", "false"].contains(&value.to_ascii_lowercase().as_str()) => {
+            Ok(Value::Flag)
+        }
+        ValueKind::Flag => Err("expected true or false".into()),
         ValueKind::Count => parse_count(value).map(Value::Count),
         ValueKind::ByteSize => parse_byte_size(value).map(Value::Bytes),
         ValueKind::Path if value.is_empty() => Err("must not be empty".into()),
@@ -652,31 +772,10 @@ impl ValueKind {
             ValueKind::ByteSize => "size (512m, 4g)",
             ValueKind::Path => "path",
             ValueKind::Duration => "duration (500ms, 10s, 2m)",
+            ValueKind::Flag => "true or false",
+            ValueKind::Secret => "text (secret, never printed)",
         }
     }
-}
-
-/// Parses durations like `500ms`, `10s`, `2m` or `1h`; a bare number is seconds. Must be positive.
-pub fn parse_duration(value: &str) -> Result<Duration, String> {
-    let text = value.trim().to_ascii_lowercase();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let amount: f64 = number
-        .parse()
-        .map_err(|_| "expected a duration such as 500ms, 10s or 2m".to_string())?;
-    let seconds = match unit.trim() {
-        "ms" => amount / 1000.0,
-        "" | "s" => amount,
-        "m" | "min" => amount * 60.0,
-        "h" => amount * 3600.0,
-        other => return Err(format!("unknown unit '{other}'; use ms, s, m or h")),
-    };
-    if !(seconds > 0.0 && seconds.is_finite()) {
-        return Err("must be positive".into());
-    }
-    Ok(Duration::from_secs_f64(seconds))
 }
 
 fn parse_count(value: &str) -> Result<usize, String> {

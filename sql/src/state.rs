@@ -14,6 +14,8 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::prelude::SessionConfig;
 use datafusion_spark::planner::SparkFunctionPlanner;
 
+use ember_connectors::{StoreOptions, StoreRegistry};
+
 use crate::config::EmberConfig;
 use crate::dynamic_filters::FilterDynamicallyAboveScans;
 use crate::filter_order::CheapConjunctsFirst;
@@ -54,6 +56,9 @@ pub enum Placement {
 ///   [`COLLECT_BUILD_SIDE_MAX_ROWS`] instead of repartitioning both inputs (on a cluster that
 ///   would broadcast them to every task, so `base`'s thresholds stay);
 /// - on a cluster, hash joins rather than sort-merge joins (see [`prefer_hash_joins`]);
+/// - the object-store settings ([`StoreOptions`], with S3 credentials resolved from this
+///   process's environment where `config` has none), as a config extension that travels with
+///   every job to a cluster's scheduler and executors;
 /// - every `datafusion.*` entry of `config`, applied last so they win.
 ///
 /// `base` is `SessionConfig::new()` in one process and Ballista's upgraded config on a cluster,
@@ -65,7 +70,12 @@ pub fn session_config(
     placement: Placement,
 ) -> Result<SessionConfig> {
     let target_partitions = config.shuffle_partitions().unwrap_or(parallelism).max(1);
+    let stores = config
+        .store_options()
+        .clone()
+        .with_aws_environment(&|name| std::env::var(name).ok());
     let mut session_config = base
+        .with_option_extension(stores)
         .with_target_partitions(target_partitions)
         .with_batch_size(config.batch_size())
         .with_information_schema(true);
@@ -96,9 +106,13 @@ fn prefer_hash_joins(optimizer: &mut datafusion::config::OptimizerOptions) {
 }
 
 /// The runtime for `config`: a spilling memory pool limited to `ember.memory.limit`, spill files
-/// in `ember.local.dir`.
-pub fn runtime_env(config: &EmberConfig) -> Result<Arc<RuntimeEnv>> {
-    let mut runtime = RuntimeEnvBuilder::new();
+/// in `ember.local.dir`, object stores from the settings of `session_config` ([`store_registry`]).
+pub fn runtime_env(
+    config: &EmberConfig,
+    session_config: &SessionConfig,
+) -> Result<Arc<RuntimeEnv>> {
+    let mut runtime =
+        RuntimeEnvBuilder::new().with_object_store_registry(store_registry(session_config));
     if let Some(limit) = config.memory_limit() {
         runtime = runtime.with_memory_limit(usize::try_from(limit).unwrap_or(usize::MAX), 1.0);
     }
@@ -110,6 +124,18 @@ pub fn runtime_env(config: &EmberConfig) -> Result<Arc<RuntimeEnv>> {
         );
     }
     Ok(Arc::new(runtime.build()?))
+}
+
+/// The object stores of a session configured by `session_config`, built on first use from its
+/// [`StoreOptions`] extension (none registered: local files only).
+pub fn store_registry(session_config: &SessionConfig) -> Arc<StoreRegistry> {
+    let options = session_config
+        .options()
+        .extensions
+        .get::<StoreOptions>()
+        .cloned()
+        .unwrap_or_default();
+    Arc::new(StoreRegistry::new(options))
 }
 
 /// Adds what every Ember session plans with to `builder`: DataFusion's built-in functions and
@@ -189,14 +215,16 @@ fn add_missing<F: ?Sized>(
 /// The `SessionState` of an embedded session: [`session_config`], [`runtime_env`] and
 /// [`with_ember_features`] for [`Placement::OneProcess`].
 pub fn session_state(config: &EmberConfig, parallelism: usize) -> Result<SessionState> {
+    let session_config = session_config(
+        SessionConfig::new(),
+        config,
+        parallelism,
+        Placement::OneProcess,
+    )?;
+    let runtime = runtime_env(config, &session_config)?;
     let builder = SessionStateBuilder::new()
-        .with_config(session_config(
-            SessionConfig::new(),
-            config,
-            parallelism,
-            Placement::OneProcess,
-        )?)
-        .with_runtime_env(runtime_env(config)?);
+        .with_config(session_config)
+        .with_runtime_env(runtime);
     Ok(with_ember_features(builder, Placement::OneProcess).build())
 }
 

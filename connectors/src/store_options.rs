@@ -1,0 +1,371 @@
+//! `StoreOptions`: the object-store settings (`ember.s3.*`, `ember.gcs.*`, `ember.azure.*`,
+//! `ember.store.*`) of a session, as a DataFusion config extension.
+//!
+//! Why an extension: Ballista ships every entry of a job's `ConfigOptions` — extensions
+//! included — to the scheduler (which lists files and reads Parquet footers while planning) and
+//! to every executor. Registering this extension in each process's `SessionConfig` is all it
+//! takes for them to open the same stores with the same settings as the client.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
+use datafusion::error::{DataFusionError, Result};
+
+use crate::aws_profile::AwsProfile;
+
+/// S3 (and S3-compatible) endpoint URL, e.g. `http://127.0.0.1:9000`.
+pub const S3_ENDPOINT: &str = "ember.s3.endpoint";
+/// S3 region.
+pub const S3_REGION: &str = "ember.s3.region";
+/// S3 access key id.
+pub const S3_ACCESS_KEY_ID: &str = "ember.s3.access.key.id";
+/// S3 secret access key.
+pub const S3_SECRET_ACCESS_KEY: &str = "ember.s3.secret.access.key";
+/// S3 session token (temporary credentials).
+pub const S3_SESSION_TOKEN: &str = "ember.s3.session.token";
+/// S3 path-style requests (`endpoint/bucket/key`) rather than virtual-hosted style.
+pub const S3_PATH_STYLE: &str = "ember.s3.path.style";
+/// The AWS profile whose credentials and region to use.
+pub const S3_PROFILE: &str = "ember.s3.profile";
+/// Google Cloud Storage service-account JSON file.
+pub const GCS_SERVICE_ACCOUNT_PATH: &str = "ember.gcs.service.account.path";
+/// Google Cloud Storage service-account key (the JSON itself).
+pub const GCS_SERVICE_ACCOUNT_KEY: &str = "ember.gcs.service.account.key";
+/// Azure storage account name.
+pub const AZURE_ACCOUNT_NAME: &str = "ember.azure.account.name";
+/// Azure storage account key.
+pub const AZURE_ACCOUNT_KEY: &str = "ember.azure.account.key";
+/// Azure endpoint URL (e.g. an Azurite emulator).
+pub const AZURE_ENDPOINT: &str = "ember.azure.endpoint";
+/// How long opening a connection to a store may take.
+pub const STORE_CONNECT_TIMEOUT: &str = "ember.store.connect.timeout";
+/// How long one request to a store may take.
+pub const STORE_REQUEST_TIMEOUT: &str = "ember.store.request.timeout";
+/// How many times a failed request is retried.
+pub const STORE_MAX_RETRIES: &str = "ember.store.max.retries";
+/// How long a request may keep being retried in total.
+pub const STORE_RETRY_TIMEOUT: &str = "ember.store.retry.timeout";
+
+/// Every store key, in documentation order.
+pub const STORE_KEYS: [&str; 16] = [
+    S3_ENDPOINT,
+    S3_REGION,
+    S3_ACCESS_KEY_ID,
+    S3_SECRET_ACCESS_KEY,
+    S3_SESSION_TOKEN,
+    S3_PATH_STYLE,
+    S3_PROFILE,
+    GCS_SERVICE_ACCOUNT_PATH,
+    GCS_SERVICE_ACCOUNT_KEY,
+    AZURE_ACCOUNT_NAME,
+    AZURE_ACCOUNT_KEY,
+    AZURE_ENDPOINT,
+    STORE_CONNECT_TIMEOUT,
+    STORE_REQUEST_TIMEOUT,
+    STORE_MAX_RETRIES,
+    STORE_RETRY_TIMEOUT,
+];
+
+/// Keys whose values are credentials: never printed.
+pub const SECRET_KEYS: [&str; 4] = [
+    S3_SECRET_ACCESS_KEY,
+    S3_SESSION_TOKEN,
+    GCS_SERVICE_ACCOUNT_KEY,
+    AZURE_ACCOUNT_KEY,
+];
+
+/// The prefix of every key, and of this extension in DataFusion's `ConfigOptions`.
+const PREFIX: &str = "ember";
+
+/// The object-store settings of a session: a map from the keys of [`STORE_KEYS`] to their text.
+/// Values are validated by the layer that sets them (`EmberConfig`); readers parse them with
+/// [`StoreOptions::duration`] and friends, whose errors name the key.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct StoreOptions {
+    values: BTreeMap<&'static str, String>,
+}
+
+impl StoreOptions {
+    /// Sets `key` (a full name from [`STORE_KEYS`], case-insensitive) to `value`.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), UnknownStoreKey> {
+        let declared = STORE_KEYS
+            .iter()
+            .find(|k| k.eq_ignore_ascii_case(key))
+            .ok_or_else(|| UnknownStoreKey(key.to_string()))?;
+        self.values.insert(declared, value.trim().to_string());
+        Ok(())
+    }
+
+    /// The value of `key`, when set.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+
+    /// `key` as a boolean (`true`/`false`), when set.
+    pub fn flag(&self, key: &str) -> Result<Option<bool>> {
+        self.parse(key, |text| match text.to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err("expected true or false".to_string()),
+        })
+    }
+
+    /// `key` as a duration, when set (see [`parse_duration`]).
+    pub fn duration(&self, key: &str) -> Result<Option<Duration>> {
+        self.parse(key, parse_duration)
+    }
+
+    /// `key` as a non-negative integer, when set.
+    pub fn count(&self, key: &str) -> Result<Option<usize>> {
+        self.parse(key, |text| {
+            text.parse::<usize>()
+                .map_err(|_| "expected a non-negative integer".to_string())
+        })
+    }
+
+    fn parse<T>(&self, key: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>> {
+        self.get(key)
+            .map(|text| {
+                parse(text).map_err(|reason| {
+                    DataFusionError::Configuration(format!("invalid value for {key}: {reason}"))
+                })
+            })
+            .transpose()
+    }
+
+    /// These options with S3 credentials and region that are not configured taken from the
+    /// standard AWS sources, as the AWS CLI resolves them: the `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION` / `AWS_DEFAULT_REGION` and
+    /// `AWS_ENDPOINT_URL` variables of `env`, then the profile `ember.s3.profile` (else
+    /// `AWS_PROFILE`, else `default`) of the shared credentials and config files
+    /// (`AWS_SHARED_CREDENTIALS_FILE`, `AWS_CONFIG_FILE`, else `~/.aws/credentials` and
+    /// `~/.aws/config`).
+    ///
+    /// Credentials are taken as a whole from the first source that has an access key id, so a
+    /// configured key is never paired with another source's secret. A session resolves them
+    /// once, where it starts, and the result travels with its jobs, so executors use the
+    /// client's credentials (as Spark copies the driver's `AWS_*` variables into its jobs).
+    pub fn with_aws_environment(mut self, env: &dyn Fn(&str) -> Option<String>) -> Self {
+        let profile = self.profile_from_files(env);
+        let from_env = [
+            (S3_ACCESS_KEY_ID, env("AWS_ACCESS_KEY_ID")),
+            (S3_SECRET_ACCESS_KEY, env("AWS_SECRET_ACCESS_KEY")),
+            (S3_SESSION_TOKEN, env("AWS_SESSION_TOKEN")),
+        ];
+        if self.get(S3_ACCESS_KEY_ID).is_none() {
+            let credentials = if from_env[0].1.is_some() {
+                from_env.to_vec()
+            } else {
+                profile.credentials()
+            };
+            for (key, value) in credentials {
+                if let Some(value) = value.filter(|v| !v.is_empty()) {
+                    self.values.insert(key, value);
+                }
+            }
+        }
+        let region = env("AWS_REGION")
+            .or_else(|| env("AWS_DEFAULT_REGION"))
+            .or(profile.region);
+        let endpoint = env("AWS_ENDPOINT_URL").or(profile.endpoint_url);
+        for (key, value) in [(S3_REGION, region), (S3_ENDPOINT, endpoint)] {
+            if let Some(value) = value.filter(|v| !v.is_empty()) {
+                self.values.entry(key).or_insert(value);
+            }
+        }
+        self
+    }
+
+    fn profile_from_files(&self, env: &dyn Fn(&str) -> Option<String>) -> AwsProfile {
+        let name = self
+            .get(S3_PROFILE)
+            .map(str::to_string)
+            .or_else(|| env("AWS_PROFILE"))
+            .unwrap_or_else(|| "default".to_string());
+        let home = env("HOME").map(PathBuf::from);
+        let file = |variable: &str, default: &str| {
+            env(variable)
+                .map(PathBuf::from)
+                .or_else(|| home.as_deref().map(|home| home.join(".aws").join(default)))
+        };
+        AwsProfile::read(
+            &name,
+            file("AWS_SHARED_CREDENTIALS_FILE", "credentials").as_deref(),
+            file("AWS_CONFIG_FILE", "config").as_deref(),
+        )
+    }
+}
+
+/// A key that is not one of [`STORE_KEYS`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown object-store key '{0}'")]
+pub struct UnknownStoreKey(pub String);
+
+/// Parses durations like `500ms`, `10s`, `2m` or `1h`; a bare number is seconds. Must be positive.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let text = value.trim().to_ascii_lowercase();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let amount: f64 = number
+        .parse()
+        .map_err(|_| "expected a duration such as 500ms, 10s or 2m".to_string())?;
+    let seconds = match unit.trim() {
+        "ms" => amount / 1000.0,
+        "" | "s" => amount,
+        "m" | "min" => amount * 60.0,
+        "h" => amount * 3600.0,
+        other => return Err(format!("unknown unit '{other}'; use ms, s, m or h")),
+    };
+    if !(seconds > 0.0 && seconds.is_finite()) {
+        return Err("must be positive".into());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Prints every key, with credentials masked, so options can be logged.
+impl fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = self.values.iter().map(|(key, value)| {
+            let value = if SECRET_KEYS.contains(key) {
+                "***"
+            } else {
+                value.as_str()
+            };
+            (key, value)
+        });
+        f.debug_map().entries(shown).finish()
+    }
+}
+
+impl ExtensionOptions for StoreOptions {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn cloned(&self) -> Box<dyn ExtensionOptions> {
+        Box::new(self.clone())
+    }
+
+    /// `key` comes without the `ember.` prefix (DataFusion strips the extension's prefix).
+    fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        StoreOptions::set(self, &format!("{PREFIX}.{key}"), value)
+            .map_err(|unknown| DataFusionError::Configuration(unknown.to_string()))
+    }
+
+    fn entries(&self) -> Vec<ConfigEntry> {
+        self.values
+            .iter()
+            .map(|(key, value)| ConfigEntry {
+                key: key.to_string(),
+                value: Some(value.clone()),
+                description: "object-store setting (see Ember's configuration keys)",
+            })
+            .collect()
+    }
+}
+
+impl ConfigExtension for StoreOptions {
+    const PREFIX: &'static str = PREFIX;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| vars.get(name).cloned()
+    }
+
+    #[test]
+    fn configured_credentials_win_over_the_environment_as_a_whole() {
+        let mut options = StoreOptions::default();
+        options.set(S3_ACCESS_KEY_ID, "configured").unwrap();
+        let resolved = options.with_aws_environment(&env(&[
+            ("AWS_ACCESS_KEY_ID", "from-env"),
+            ("AWS_SECRET_ACCESS_KEY", "env-secret"),
+            ("AWS_REGION", "eu-west-1"),
+        ]));
+        assert_eq!(resolved.get(S3_ACCESS_KEY_ID), Some("configured"));
+        assert_eq!(resolved.get(S3_SECRET_ACCESS_KEY), None);
+        assert_eq!(resolved.get(S3_REGION), Some("eu-west-1"));
+    }
+
+    #[test]
+    fn profiles_fill_what_the_variables_leave_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let credentials = dir.path().join("credentials");
+        std::fs::write(
+            &credentials,
+            "[default]\naws_access_key_id = D\naws_secret_access_key = DS\n\
+             [analytics]\naws_access_key_id = A\naws_secret_access_key = AS\n",
+        )
+        .unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(
+            &config,
+            "[profile analytics]\nregion = us-east-2\nendpoint_url = http://10.0.0.1:9000\n",
+        )
+        .unwrap();
+        let files = [
+            ("AWS_SHARED_CREDENTIALS_FILE", credentials.to_str().unwrap()),
+            ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+            ("AWS_PROFILE", "analytics"),
+        ];
+        let resolved = StoreOptions::default().with_aws_environment(&env(&files));
+        assert_eq!(resolved.get(S3_ACCESS_KEY_ID), Some("A"));
+        assert_eq!(resolved.get(S3_SECRET_ACCESS_KEY), Some("AS"));
+        assert_eq!(resolved.get(S3_REGION), Some("us-east-2"));
+        assert_eq!(resolved.get(S3_ENDPOINT), Some("http://10.0.0.1:9000"));
+
+        let mut named = StoreOptions::default();
+        named.set(S3_PROFILE, "default").unwrap();
+        let resolved = named.with_aws_environment(&env(&files));
+        assert_eq!(resolved.get(S3_ACCESS_KEY_ID), Some("D"));
+    }
+
+    #[test]
+    fn secrets_are_masked_but_shipped() {
+        let mut options = StoreOptions::default();
+        options
+            .set("EMBER.S3.SECRET.ACCESS.KEY", "hunter2")
+            .unwrap();
+        options.set(S3_REGION, "us-east-1").unwrap();
+        let printed = format!("{options:?}");
+        assert!(
+            !printed.contains("hunter2") && printed.contains("us-east-1"),
+            "{printed}"
+        );
+        let shipped: Vec<_> = options.entries().into_iter().map(|e| e.key).collect();
+        assert_eq!(shipped, [S3_REGION, S3_SECRET_ACCESS_KEY]);
+        let mut received = StoreOptions::default();
+        ExtensionOptions::set(&mut received, "s3.secret.access.key", "hunter2").unwrap();
+        assert_eq!(received.get(S3_SECRET_ACCESS_KEY), Some("hunter2"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let mut options = StoreOptions::default();
+        assert_eq!(
+            options.set("ember.s3.bucket", "x").unwrap_err().to_string(),
+            "unknown object-store key 'ember.s3.bucket'"
+        );
+        options.set(STORE_CONNECT_TIMEOUT, "soon").unwrap();
+        let error = options.duration(STORE_CONNECT_TIMEOUT).unwrap_err();
+        assert!(error.to_string().contains(STORE_CONNECT_TIMEOUT), "{error}");
+    }
+}

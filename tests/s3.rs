@@ -1,0 +1,240 @@
+//! Reading `s3://` locations from a real S3-compatible server ([`S3Server`]): TPC-H answers,
+//! the same settings reaching a cluster's executors, and clear errors for every way a store or
+//! an object can be wrong.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::common::{generate_tpch, run_ember, stderr, stdout};
+use crate::s3_server::S3Server;
+use crate::tpch::check_all_queries_at;
+
+/// Uploads every file under `dir` to `bucket`, keyed by `prefix/` + its path relative to `dir`.
+fn upload_tree(server: &S3Server, bucket: &str, prefix: &str, dir: &Path) {
+    for entry in walk(dir) {
+        let relative = entry.strip_prefix(dir).unwrap().to_str().unwrap();
+        server.upload(bucket, &format!("{prefix}/{relative}"), &entry);
+    }
+}
+
+/// The name `ember gen tpch --parts N` gave table `table` in `data`: a directory `table` of
+/// part files, or the single file `table.parquet` (nation and region).
+fn file_name(data: &Path, table: &str) -> String {
+    if data.join(table).is_dir() {
+        table.to_string()
+    } else {
+        format!("{table}.parquet")
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn tpch_sf0_1_over_s3_matches_answers() {
+    let server = S3Server::start();
+    server.create_bucket("warehouse");
+    let data = tempfile::tempdir().unwrap();
+    // Two files per table, so every table but nation and region is a directory of objects.
+    generate_tpch(data.path(), "0.1", &["--parts", "2"]);
+    upload_tree(&server, "warehouse", "tpch/sf0.1", data.path());
+    let location = |table: &str| {
+        format!(
+            "s3://warehouse/tpch/sf0.1/{}",
+            file_name(data.path(), table)
+        )
+    };
+    let work = tempfile::tempdir().unwrap();
+    check_all_queries_at(work.path(), &location, "0.1", &server.conf());
+}
+
+/// One `ember sql -e` over `s3://` with the server's settings plus `extra` flags.
+fn sql_over_s3(query: &str, extra: &[String]) -> std::process::Output {
+    let work = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "sql".to_string(),
+        "--quiet".into(),
+        "--format".into(),
+        "csv".into(),
+        "-e".into(),
+        query.into(),
+    ];
+    args.extend_from_slice(extra);
+    run_ember(work.path(), &args)
+}
+
+/// A bucket holding `nation` as a single Parquet object, generated at SF 0.01.
+fn server_with_nation() -> (S3Server, tempfile::TempDir) {
+    let server = S3Server::start();
+    server.create_bucket("data");
+    let data = tempfile::tempdir().unwrap();
+    generate_tpch(data.path(), "0.01", &[]);
+    server.upload(
+        "data",
+        "nation.parquet",
+        &data.path().join("nation.parquet"),
+    );
+    (server, data)
+}
+
+#[test]
+fn s3_failures_name_the_object_and_fail_fast() {
+    let (server, _data) = server_with_nation();
+    let conf = server.conf();
+    let ok = sql_over_s3(
+        "SELECT count(*) AS n FROM 's3://data/nation.parquet'",
+        &conf,
+    );
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert_eq!(stdout(&ok), "n\n25\n");
+
+    let wrong_secret = sql_over_s3(
+        "SELECT count(*) FROM 's3://data/nation.parquet'",
+        &server.conf_with_secret("not-the-secret"),
+    );
+    assert_fails_naming(
+        &wrong_secret,
+        &["s3://data/nation.parquet", "403 Forbidden"],
+    );
+
+    let missing_bucket = sql_over_s3(
+        "SELECT count(*) FROM 's3://no-such-bucket/nation.parquet'",
+        &conf,
+    );
+    assert_fails_naming(
+        &missing_bucket,
+        &["s3://no-such-bucket/nation.parquet", "NoSuchBucket"],
+    );
+
+    let missing_key = sql_over_s3(
+        "SELECT count(*) FROM 's3://data/no-such-table.parquet'",
+        &conf,
+    );
+    assert_fails_naming(
+        &missing_key,
+        &["no such file or directory: s3://data/no-such-table.parquet"],
+    );
+
+    // Nothing listens on port 1: the request fails, is retried for at most the retry
+    // timeout, and the error names the location.
+    let unreachable = [
+        "--conf",
+        "ember.s3.endpoint=http://127.0.0.1:1",
+        "--conf",
+        "ember.store.retry.timeout=2s",
+        "--conf",
+        "ember.s3.access.key.id=x",
+        "--conf",
+        "ember.s3.secret.access.key=y",
+    ]
+    .map(String::from);
+    let started = Instant::now();
+    let output = sql_over_s3(
+        "SELECT count(*) FROM 's3://data/nation.parquet'",
+        &unreachable,
+    );
+    assert_fails_naming(
+        &output,
+        &["s3://data/nation.parquet", "error sending request"],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "an unreachable endpoint took {:?} to fail",
+        started.elapsed()
+    );
+}
+
+/// Asserts `output` failed with one message that contains every one of `names`.
+fn assert_fails_naming(output: &std::process::Output, names: &[&str]) {
+    let message = stderr(output);
+    assert!(
+        !output.status.success(),
+        "expected a failure, got {}",
+        stdout(output)
+    );
+    for name in names {
+        assert!(
+            message.contains(name),
+            "the error does not name {name}: {message}"
+        );
+    }
+    assert!(!message.contains("panicked"), "{message}");
+}
+
+#[test]
+fn corrupt_and_conflicting_objects_are_named() {
+    let (server, data) = server_with_nation();
+    let nation = data.path().join("nation.parquet");
+    server.upload("data", "mixed/part-0.parquet", &nation);
+    let truncated = data.path().join("truncated.parquet");
+    let bytes = std::fs::read(&nation).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    server.upload("data", "mixed/part-1.parquet", &truncated);
+    let output = sql_over_s3("SELECT count(*) FROM 's3://data/mixed/'", &server.conf());
+    assert_fails_naming(&output, &["mixed/part-1.parquet"]);
+
+    // The same column as an integer in one object and as text in the other.
+    let typed = tempfile::tempdir().unwrap();
+    for (name, value) in [("int", "1"), ("text", "'one'")] {
+        let file = typed.path().join(format!("{name}.parquet"));
+        let copy = format!("COPY (SELECT {value} AS id) TO '{}'", file.display());
+        let output = run_ember(typed.path(), ["sql", "--quiet", "-e", copy.as_str()]);
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    server.upload(
+        "data",
+        "conflict/part-0.parquet",
+        &typed.path().join("int.parquet"),
+    );
+    server.upload(
+        "data",
+        "conflict/part-1.parquet",
+        &typed.path().join("text.parquet"),
+    );
+    let output = sql_over_s3("SELECT id FROM 's3://data/conflict/'", &server.conf());
+    assert_fails_naming(&output, &["conflict/part-1.parquet", "id"]);
+}
+
+#[test]
+fn executors_read_s3_with_the_settings_the_client_sends() {
+    let server = S3Server::start();
+    server.create_bucket("warehouse");
+    let data = tempfile::tempdir().unwrap();
+    generate_tpch(data.path(), "0.01", &["--parts", "2"]);
+    upload_tree(&server, "warehouse", "sf0.01", data.path());
+    let cluster_dir = tempfile::tempdir().unwrap();
+    // The daemons get no S3 settings: the client's travel with each job.
+    let cluster = crate::cluster::Cluster::start(cluster_dir.path(), 2, crate::cluster::NO_CONF);
+    let mut flags = server.conf();
+    flags.extend(["--master".to_string(), cluster.master()]);
+    let output = sql_over_s3(
+        "SELECT l_returnflag, count(*) AS n FROM 's3://warehouse/sf0.01/lineitem' \
+         GROUP BY l_returnflag ORDER BY l_returnflag",
+        &flags,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let local = run_ember(
+        data.path(),
+        [
+            "sql",
+            "--quiet",
+            "--format",
+            "csv",
+            "-e",
+            "SELECT l_returnflag, count(*) AS n FROM 'lineitem' \
+             GROUP BY l_returnflag ORDER BY l_returnflag",
+        ],
+    );
+    assert_eq!(stdout(&output), stdout(&local));
+    assert_eq!(stdout(&output).lines().count(), 4, "{}", stdout(&output));
+}
