@@ -28,7 +28,7 @@
 //! - [`datafusion`]: the DataFusion version Ember is built on, re-exported so programs use the same.
 
 pub use datafusion;
-pub use ember_connectors::{ConnectorError, FileFormatKind};
+pub use ember_connectors::{ConnectorError, FileFormatKind, WriteMode};
 pub use ember_mllib as ml;
 pub use ember_planner::{
     available_cores, cluster_status, script, ClusterStatus, EmberError, InvalidMaster, Master,

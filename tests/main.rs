@@ -10,3 +10,4 @@ mod repl;
 mod s3;
 mod s3_server;
 mod tpch;
+mod write;

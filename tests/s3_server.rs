@@ -10,7 +10,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
 use tokio::sync::oneshot;
@@ -129,6 +129,29 @@ impl S3Server {
         runtime
             .block_on(client.put(&ObjectPath::from(key), PutPayload::from(bytes)))
             .unwrap_or_else(|e| panic!("upload of {key} failed: {e}"));
+    }
+}
+
+impl S3Server {
+    /// The keys under `prefix` in `bucket`, sorted.
+    pub fn list(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        use futures::TryStreamExt;
+        let client = self.client(bucket);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let prefix = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
+        let mut keys: Vec<String> = runtime
+            .block_on(
+                client
+                    .list(prefix.as_ref())
+                    .map_ok(|meta| meta.location.to_string())
+                    .try_collect(),
+            )
+            .expect("listing the test bucket");
+        keys.sort();
+        keys
     }
 }
 

@@ -52,6 +52,14 @@ pub enum ConnectorError {
         /// The reader's error.
         cause: DataFusionError,
     },
+    /// A write to `target` cannot start or be committed; `target` is left as it was.
+    #[error("cannot write {target}: {cause}")]
+    Write {
+        /// The target as given.
+        target: String,
+        /// Why.
+        cause: String,
+    },
     /// Listing, schema inference or partition inference failed.
     #[error("cannot open {location}: {cause}")]
     Open {

@@ -15,12 +15,14 @@
 //! sessions, SQL or the CLI.
 
 mod aws_profile;
+pub mod commit;
 pub mod dataset;
 pub mod format;
 pub mod store_options;
 pub mod stores;
 pub mod url_tables;
 
+pub use commit::{StagedWrite, WriteMode};
 pub use dataset::{open_dataset, ConnectorError};
 pub use format::{data_file_suffix, format_of_file_name, FileFormatKind, UnknownFormat};
 pub use store_options::{parse_duration, StoreOptions};

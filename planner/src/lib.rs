@@ -8,6 +8,7 @@
 //! - [`cluster_status`]: a cluster's executors and jobs, from its scheduler.
 //! - [`scratch`]: tables a cluster session materializes (`CREATE TABLE ... AS`,
 //!   [`Session::cache`]) as Parquet in `ember.scratch.dir`.
+//! - [`write`]: atomic `COPY ... TO` and [`Session::write`], with save modes.
 //! - [`tls`]: mutual TLS settings for Ballista's hooks, from `ember.tls.*`.
 //! - [`script`]: SQL scripts split into statements with their line numbers, for `ember sql -f`
 //!   and submitted jobs.
@@ -21,6 +22,7 @@ pub mod scratch;
 pub mod script;
 pub mod session;
 pub mod tls;
+pub mod write;
 
 pub use cluster_status::{cluster_status, ClusterStatus};
 pub use master::{available_cores, InvalidMaster, Master};

@@ -9,8 +9,16 @@ use ember_connectors::{open_dataset, with_dataset_urls, ConnectorError, FileForm
 use ember_sql::config::{BATCH_SIZE, MASTER, SHUFFLE_PARTITIONS};
 use ember_sql::{session_state, ConfigError, ConfigOrigin, EmberConfig};
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::UInt64Array;
+use datafusion::datasource::file_format::format_as_file_type;
+use ember_connectors::WriteMode;
+
 use crate::cluster::cluster_client_state;
 use crate::scratch::Scratch;
+use crate::write::{write_atomically, WriteRequest};
 
 use crate::master::{InvalidMaster, Master};
 
@@ -97,12 +105,16 @@ impl Session {
     /// result. Queries are lazy: rows are computed when the DataFrame is collected or streamed.
     ///
     /// On a cluster, `CREATE TABLE ... AS` writes the table to `ember.scratch.dir` (see
-    /// [`crate::scratch`]); in one process it is kept in memory.
+    /// [`crate::scratch`]); in one process it is kept in memory. `COPY ... TO` is atomic and
+    /// takes a save mode, `OPTIONS (mode 'error' | 'overwrite' | 'append')` (see [`crate::write`]).
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
         let plan = self.context.state().create_logical_plan(sql).await?;
         match (&self.scratch, &plan) {
             (Some(scratch), LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create))) => {
                 scratch.create_table(&self.context, create).await
+            }
+            (_, LogicalPlan::Copy(copy)) => {
+                write_atomically(&self.context, WriteRequest::from(copy)).await
             }
             (_, LogicalPlan::Statement(Statement::SetVariable(set)))
                 if set.variable.to_ascii_lowercase().starts_with("ember.") =>
@@ -177,6 +189,39 @@ impl Session {
     ) -> Result<DataFrame> {
         let table = open_dataset(&self.context.state(), location, format).await?;
         Ok(self.context.read_table(table)?)
+    }
+
+    /// Writes `rows` to `location` in `format` the way `COPY ... TO` does — atomically, with
+    /// `mode`, Hive-style directories for `partition_by` columns and DataFusion's format
+    /// `options` (e.g. `format.compression` = `zstd(3)`) — and returns the number of rows written.
+    pub async fn write(
+        &self,
+        rows: DataFrame,
+        location: &str,
+        format: FileFormatKind,
+        mode: WriteMode,
+        partition_by: &[&str],
+    ) -> Result<u64> {
+        let state = self.context.state();
+        let factory = state
+            .get_file_format_factory(format.name())
+            .ok_or_else(|| DataFusionError::Plan(format!("no writer for format {format}")))?;
+        let request = WriteRequest {
+            input: Arc::new(rows.into_unoptimized_plan()),
+            target: location.to_string(),
+            partition_by: partition_by.iter().map(|c| c.to_string()).collect(),
+            file_type: format_as_file_type(factory),
+            options: HashMap::from([("format.mode".to_string(), mode.to_string())]),
+        };
+        let batches = write_atomically(&self.context, request)
+            .await?
+            .collect()
+            .await?;
+        let count = batches
+            .first()
+            .and_then(|batch| batch.column(0).as_any().downcast_ref::<UInt64Array>())
+            .map_or(0, |counts| counts.value(0));
+        Ok(count)
     }
 
     /// Registers the dataset at `location` as table `name`; the format comes from the file names.

@@ -1,0 +1,362 @@
+//! Atomic dataset writes: a write lands under a hidden staging location beside its target and
+//! becomes visible only when [`StagedWrite::commit`] moves it into place, so a failed or killed
+//! job leaves the previous dataset readable and unchanged.
+//!
+//! - Local files: the staging directory is renamed onto the target (one atomic rename for a new
+//!   dataset; for `overwrite`, the old directory is renamed aside first and removed after). The
+//!   `_SUCCESS` marker is written into the staging directory, so it appears with the data.
+//! - Object stores, which cannot rename a prefix: every staged object is copied to its final key
+//!   (server-side), then `_SUCCESS` is written, then (for `overwrite`) the previous objects are
+//!   deleted. A job killed while it writes leaves nothing under the target; the commit itself is
+//!   short but not atomic: a reader listing the target during it can see part of the new objects
+//!   (and, for `overwrite`, the old ones), as with Spark's committers on S3.
+//!
+//! Staging locations are named `.NAME.ember-staging-ID` next to the target; a killed job leaves
+//! one behind (hidden by its leading dot from Spark and Hive; Ember never reads it).
+
+use std::fmt;
+use std::path::{Path as LocalPath, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SessionState;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use crate::dataset::ConnectorError;
+
+/// What a write does when its target already holds data (Spark's save modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WriteMode {
+    /// Fail, leaving the target unchanged (the default, as in Spark).
+    #[default]
+    ErrorIfExists,
+    /// Replace the target's data.
+    Overwrite,
+    /// Add files beside the target's data (directory targets only).
+    Append,
+}
+
+impl FromStr for WriteMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "error" | "errorifexists" => Ok(Self::ErrorIfExists),
+            "overwrite" => Ok(Self::Overwrite),
+            "append" => Ok(Self::Append),
+            other => Err(format!(
+                "unknown write mode '{other}' (expected error, overwrite or append)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for WriteMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ErrorIfExists => "error",
+            Self::Overwrite => "overwrite",
+            Self::Append => "append",
+        })
+    }
+}
+
+/// The marker a committed directory dataset holds (Spark's convention).
+pub const SUCCESS_MARKER: &str = "_SUCCESS";
+
+/// A write in progress: where to write ([`StagedWrite::staging_url`]) and how to publish it.
+#[derive(Debug)]
+pub struct StagedWrite {
+    /// The target as the user gave it (for messages).
+    target: String,
+    mode: WriteMode,
+    single_file: bool,
+    store: Arc<dyn ObjectStore>,
+    /// The target's key (a directory's prefix, without trailing `/`).
+    target_path: Path,
+    /// The staging directory's key.
+    staging_path: Path,
+    /// The staging location as a URL, in the shape DataFusion writes for the target.
+    staging_url: String,
+    /// Target and staging directory on the local filesystem, for file targets.
+    local: Option<(PathBuf, PathBuf)>,
+}
+
+impl StagedWrite {
+    /// Prepares a write of `target` (a file when `single_file`, else a directory) in `mode`,
+    /// failing now — before any work — when `mode` is [`WriteMode::ErrorIfExists`] and the target
+    /// holds data, or when appending to a single file.
+    pub async fn begin(
+        state: &SessionState,
+        target: &str,
+        mode: WriteMode,
+        single_file: bool,
+    ) -> Result<Self, ConnectorError> {
+        let failed = |cause: DataFusionError| ConnectorError::Write {
+            target: target.to_string(),
+            cause: cause.to_string(),
+        };
+        if single_file && mode == WriteMode::Append {
+            return Err(failed(DataFusionError::Plan(
+                "mode 'append' needs a directory target (end it with '/' or drop its extension)"
+                    .into(),
+            )));
+        }
+        let url = ListingTableUrl::parse(target).map_err(failed)?;
+        let store = state.runtime_env().object_store(&url).map_err(failed)?;
+        let trimmed = url.as_str().trim_end_matches('/');
+        let (parent, name) = trimmed.rsplit_once('/').ok_or_else(|| {
+            failed(DataFusionError::Plan(
+                "the target has no parent directory".into(),
+            ))
+        })?;
+        let staging_dir = format!("{parent}/.{name}.ember-staging-{}", unique_id());
+        let staging_url = if single_file {
+            format!("{staging_dir}/{name}")
+        } else {
+            format!("{staging_dir}/")
+        };
+        let staging_path = ListingTableUrl::parse(&staging_dir)
+            .map_err(failed)?
+            .prefix()
+            .clone();
+        let local = match url.as_str().starts_with("file://") {
+            true => Some((
+                local_path(trimmed).map_err(failed)?,
+                local_path(&staging_dir).map_err(failed)?,
+            )),
+            false => None,
+        };
+        let write = Self {
+            target: target.to_string(),
+            mode,
+            single_file,
+            store,
+            target_path: url.prefix().clone(),
+            staging_path,
+            staging_url,
+            local,
+        };
+        if mode == WriteMode::ErrorIfExists && write.target_has_data().await.map_err(failed)? {
+            return Err(ConnectorError::Write {
+                target: target.to_string(),
+                cause: "it already exists; add OPTIONS (mode 'overwrite') to replace it or \
+                        (mode 'append') to add to it"
+                    .into(),
+            });
+        }
+        Ok(write)
+    }
+
+    /// Where the job writes: a hidden sibling of the target, in the same store.
+    pub fn staging_url(&self) -> &str {
+        &self.staging_url
+    }
+
+    /// Publishes the staged data at the target (see the module documentation).
+    pub async fn commit(self) -> Result<(), ConnectorError> {
+        let result = match &self.local {
+            Some((target, staging)) => self.commit_local(target, staging).map_err(Into::into),
+            None => self.commit_objects().await,
+        };
+        result.map_err(|cause| ConnectorError::Write {
+            target: self.target.clone(),
+            cause: format!("commit failed: {cause}"),
+        })
+    }
+
+    /// Removes what the job staged, after it failed (best effort: the error that ended the
+    /// job matters more than one from cleaning up).
+    pub async fn abort(self) {
+        match &self.local {
+            Some((_, staging)) => {
+                let _ = std::fs::remove_dir_all(staging);
+            }
+            None => {
+                if let Ok(staged) = self.listing(&self.staging_path).await {
+                    let _ = self.delete_all(staged).await;
+                }
+            }
+        }
+    }
+
+    async fn target_has_data(&self) -> Result<bool, DataFusionError> {
+        if let Some((target, _)) = &self.local {
+            return Ok(match std::fs::read_dir(target) {
+                Ok(mut entries) => entries.next().is_some(),
+                Err(_) => target.is_file(),
+            });
+        }
+        if self.single_file {
+            return match self.store.head(&self.target_path).await {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(error) => Err(error.into()),
+            };
+        }
+        let mut objects = self.store.list(Some(&self.target_path));
+        Ok(objects.try_next().await?.is_some())
+    }
+
+    fn commit_local(&self, target: &LocalPath, staging: &LocalPath) -> std::io::Result<()> {
+        if self.single_file {
+            let staged = staging.join(target.file_name().unwrap_or_default());
+            std::fs::rename(staged, target)?;
+            return std::fs::remove_dir_all(staging);
+        }
+        // A job that wrote no rows may have created no directory.
+        std::fs::create_dir_all(staging)?;
+        std::fs::write(staging.join(SUCCESS_MARKER), b"")?;
+        let target_exists = target.exists();
+        match self.mode {
+            WriteMode::Append if target_exists => {
+                move_tree(staging, target)?;
+                std::fs::remove_dir_all(staging)
+            }
+            WriteMode::Overwrite if target_exists => {
+                let replaced = staging.with_file_name(format!(
+                    ".{}.ember-replaced-{}",
+                    target.file_name().unwrap_or_default().to_string_lossy(),
+                    unique_id()
+                ));
+                std::fs::rename(target, &replaced)?;
+                std::fs::rename(staging, target)?;
+                std::fs::remove_dir_all(replaced)
+            }
+            _ => {
+                // An empty directory is no dataset: `begin` let the write through.
+                if target_exists {
+                    std::fs::remove_dir(target)?;
+                }
+                std::fs::rename(staging, target)
+            }
+        }
+    }
+
+    async fn commit_objects(&self) -> Result<(), DataFusionError> {
+        let previous = match (self.mode, self.single_file) {
+            (WriteMode::Overwrite, false) => self.listing(&self.target_path).await?,
+            _ => Vec::new(),
+        };
+        let staged = self.listing(&self.staging_path).await?;
+        let destinations: Vec<(Path, Path)> = staged
+            .iter()
+            .map(|from| {
+                let relative = from
+                    .prefix_match(&self.staging_path)
+                    .map(|parts| parts.collect::<Vec<_>>())
+                    .unwrap_or_default();
+                let to = match self.single_file {
+                    true => self.target_path.clone(),
+                    false => relative
+                        .into_iter()
+                        .fold(self.target_path.clone(), |path, part| path.join(part)),
+                };
+                (from.clone(), to)
+            })
+            .collect();
+        futures::stream::iter(destinations.iter())
+            .map(|(from, to)| self.store.copy(from, to))
+            .buffer_unordered(COPY_CONCURRENCY)
+            .try_collect::<Vec<_>>()
+            .await?;
+        if !self.single_file {
+            let marker = self.target_path.clone().join(SUCCESS_MARKER);
+            self.store.put(&marker, PutPayload::default()).await?;
+        }
+        let written: std::collections::HashSet<&Path> =
+            destinations.iter().map(|(_, to)| to).collect();
+        let replaced = previous
+            .into_iter()
+            .filter(|old| !written.contains(old) && old.filename() != Some(SUCCESS_MARKER));
+        self.delete_all(replaced.collect()).await?;
+        self.delete_all(staged).await
+    }
+
+    /// Every key under `prefix`.
+    async fn listing(&self, prefix: &Path) -> Result<Vec<Path>, DataFusionError> {
+        Ok(self
+            .store
+            .list(Some(prefix))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await?)
+    }
+
+    async fn delete_all(&self, keys: Vec<Path>) -> Result<(), DataFusionError> {
+        futures::stream::iter(keys.iter())
+            .map(|key| self.store.delete(key))
+            .buffer_unordered(COPY_CONCURRENCY)
+            .try_collect::<Vec<_>>()
+            .await?;
+        Ok(())
+    }
+}
+
+/// Object copies and deletes in flight at once during a commit.
+const COPY_CONCURRENCY: usize = 16;
+
+/// An id that no other write of this or another process picks at the same moment.
+fn unique_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!("{nanos:x}-{:x}", std::process::id())
+}
+
+fn local_path(url: &str) -> Result<PathBuf, DataFusionError> {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|url| url.to_file_path().ok())
+        .ok_or_else(|| DataFusionError::Plan(format!("{url} is not a local path")))
+}
+
+/// Moves every file under `from` to the same relative path under `to`, creating directories.
+fn move_tree(from: &LocalPath, to: &LocalPath) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let destination = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            move_tree(&entry.path(), &destination)?;
+        } else {
+            std::fs::rename(entry.path(), destination)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_parse_like_spark() {
+        assert_eq!("ERROR".parse(), Ok(WriteMode::ErrorIfExists));
+        assert_eq!("errorifexists".parse(), Ok(WriteMode::ErrorIfExists));
+        assert_eq!("overwrite".parse(), Ok(WriteMode::Overwrite));
+        assert_eq!("append".parse(), Ok(WriteMode::Append));
+        assert!("ignore"
+            .parse::<WriteMode>()
+            .unwrap_err()
+            .contains("'ignore'"));
+    }
+
+    #[test]
+    fn move_tree_merges_partition_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("from"), dir.path().join("to"));
+        std::fs::create_dir_all(from.join("k=1")).unwrap();
+        std::fs::create_dir_all(to.join("k=1")).unwrap();
+        std::fs::write(from.join("k=1/new.parquet"), b"n").unwrap();
+        std::fs::write(to.join("k=1/old.parquet"), b"o").unwrap();
+        move_tree(&from, &to).unwrap();
+        assert!(to.join("k=1/new.parquet").is_file());
+        assert!(to.join("k=1/old.parquet").is_file());
+    }
+}

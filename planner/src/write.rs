@@ -1,0 +1,98 @@
+//! Writing datasets: `COPY (query) TO 'location' ... OPTIONS (mode '...')` and
+//! [`crate::Session::write`], both through [`write_atomically`].
+//!
+//! DataFusion's `COPY` writes straight into its target, so a failed or killed job leaves part of
+//! a dataset there, and it always appends. Here the job writes into a hidden staging location
+//! and [`StagedWrite`] publishes it when the job has succeeded, with Spark's save modes
+//! (`error`, the default, `overwrite`, `append`). Everything else — formats, `PARTITIONED BY`
+//! (Hive-style directories), compression and other format options — is DataFusion's `COPY`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::common::file_options::file_type::FileType;
+use datafusion::dataframe::DataFrame;
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::logical_expr::dml::CopyTo;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use ember_connectors::{ConnectorError, StagedWrite, WriteMode};
+
+use crate::session::Result;
+
+/// The `COPY` option that picks the [`WriteMode`] (DataFusion files unprefixed options under
+/// `format.`).
+const MODE_OPTION: &str = "format.mode";
+
+/// What a write stores, where, and how.
+#[derive(Clone)]
+pub struct WriteRequest {
+    /// The rows to write.
+    pub input: Arc<LogicalPlan>,
+    /// Where: a directory (ends with `/`, or has no file extension, or is partitioned) or a file.
+    pub target: String,
+    /// Columns whose values become `column=value/` directories.
+    pub partition_by: Vec<String>,
+    /// The file format.
+    pub file_type: Arc<dyn FileType>,
+    /// Format options as in `COPY ... OPTIONS (...)`, e.g. `format.compression`; `mode` among
+    /// them picks the [`WriteMode`].
+    pub options: HashMap<String, String>,
+}
+
+impl From<&CopyTo> for WriteRequest {
+    fn from(copy: &CopyTo) -> Self {
+        Self {
+            input: Arc::clone(&copy.input),
+            target: copy.output_url.clone(),
+            partition_by: copy.partition_by.clone(),
+            file_type: Arc::clone(&copy.file_type),
+            options: copy.options.clone(),
+        }
+    }
+}
+
+/// Runs `request` in `context` so that its target changes only if the whole job succeeds.
+/// Returns DataFusion's `COPY` result: one row, the `count` of rows written.
+pub async fn write_atomically(
+    context: &SessionContext,
+    mut request: WriteRequest,
+) -> Result<DataFrame> {
+    let mode = match request.options.remove(MODE_OPTION) {
+        Some(text) => text.parse().map_err(|cause| ConnectorError::Write {
+            target: request.target.clone(),
+            cause,
+        })?,
+        None => WriteMode::default(),
+    };
+    let single_file = request.partition_by.is_empty() && names_a_file(&request.target);
+    let staged = StagedWrite::begin(&context.state(), &request.target, mode, single_file).await?;
+    let plan = LogicalPlan::Copy(CopyTo::new(
+        request.input,
+        staged.staging_url().to_string(),
+        request.partition_by,
+        request.file_type,
+        request.options,
+    ));
+    let written = match context.execute_logical_plan(plan).await {
+        Ok(frame) => frame.collect().await,
+        Err(error) => Err(error),
+    };
+    match written {
+        Ok(count) => {
+            staged.commit().await?;
+            Ok(context.read_batches(count)?)
+        }
+        Err(error) => {
+            staged.abort().await;
+            Err(error.into())
+        }
+    }
+}
+
+/// Whether DataFusion writes `target` as one file: no trailing `/` and a file extension (its
+/// `FileOutputMode::Automatic`).
+fn names_a_file(target: &str) -> bool {
+    ListingTableUrl::parse(target)
+        .is_ok_and(|url| !url.is_collection() && url.file_extension().is_some())
+}

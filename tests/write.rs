@@ -1,0 +1,264 @@
+//! Atomic writes: `COPY ... TO` with save modes and Hive partitions, on local disk and on a real
+//! S3 server, and a writer killed mid-job leaving the previous dataset as it was.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{ember_binary, generate_tpch, run_ember, stderr, stdout};
+use crate::s3_server::S3Server;
+
+/// Runs `ember sql --quiet --format csv -e query` in `dir` with `extra` flags; panics on failure.
+fn sql(dir: &Path, query: &str, extra: &[String]) -> String {
+    let output = sql_output(dir, query, extra);
+    assert!(output.status.success(), "{query}: {}", stderr(&output));
+    stdout(&output)
+}
+
+fn sql_output(dir: &Path, query: &str, extra: &[String]) -> std::process::Output {
+    let mut args = vec!["sql", "--quiet", "--format", "csv", "-e", query];
+    args.extend(extra.iter().map(String::as_str));
+    run_ember(dir, &args)
+}
+
+#[test]
+fn partitioned_copy_round_trips_through_s3_and_modes_guard_the_target() {
+    let server = S3Server::start();
+    server.create_bucket("lake");
+    let data = tempfile::tempdir().unwrap();
+    generate_tpch(data.path(), "0.01", &[]);
+    server.upload(
+        "lake",
+        "tpch/lineitem.parquet",
+        &data.path().join("lineitem.parquet"),
+    );
+    let conf = server.conf();
+    let dir = data.path();
+    let summary = "SELECT l_returnflag, count(*) AS n, sum(l_quantity) AS q FROM '{}' \
+                   GROUP BY l_returnflag ORDER BY l_returnflag";
+    let expected = sql(
+        dir,
+        &summary.replace("{}", "s3://lake/tpch/lineitem.parquet"),
+        &conf,
+    );
+
+    let copy = "COPY (SELECT * FROM 's3://lake/tpch/lineitem.parquet') TO 's3://lake/by_flag/' \
+                STORED AS PARQUET PARTITIONED BY (l_returnflag) OPTIONS (compression 'zstd(3)')";
+    sql(dir, copy, &conf);
+    let keys = server.list("lake", "by_flag");
+    assert!(keys.contains(&"by_flag/_SUCCESS".to_string()), "{keys:?}");
+    for flag in ["A", "N", "R"] {
+        let prefix = format!("by_flag/l_returnflag={flag}/");
+        assert!(keys.iter().any(|k| k.starts_with(&prefix)), "{keys:?}");
+    }
+    let nothing_staged = server.list("lake", "");
+    assert!(
+        nothing_staged.iter().all(|k| !k.contains("ember-staging")),
+        "{nothing_staged:?}"
+    );
+    assert_eq!(
+        sql(dir, &summary.replace("{}", "s3://lake/by_flag/"), &conf),
+        expected
+    );
+
+    // The default mode refuses an existing target and leaves it as it was.
+    let refused = sql_output(dir, copy, &conf);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("s3://lake/by_flag/: it already exists"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(server.list("lake", "by_flag"), keys);
+
+    // Append adds files beside the old ones; overwrite replaces every old object.
+    let one_row = "COPY (SELECT 'A' AS l_returnflag, CAST(1 AS DECIMAL(15, 2)) AS l_quantity) TO 's3://lake/by_flag/' \
+                   STORED AS PARQUET PARTITIONED BY (l_returnflag) OPTIONS (mode '{}')";
+    sql(dir, &one_row.replace("{}", "append"), &conf);
+    let count = "SELECT count(*) AS n FROM 's3://lake/by_flag/'";
+    let total: usize = expected
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(sql(dir, count, &conf), format!("n\n{}\n", total + 1));
+    sql(dir, &one_row.replace("{}", "overwrite"), &conf);
+    assert_eq!(sql(dir, count, &conf), "n\n1\n");
+    let after = server.list("lake", "by_flag");
+    assert_eq!(after.len(), 2, "one data object and _SUCCESS: {after:?}");
+}
+
+#[test]
+fn local_copy_modes_replace_append_and_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = "COPY (SELECT v, v % 3 AS k FROM generate_series(1, 30) t(v)) TO 'out' \
+                STORED AS PARQUET PARTITIONED BY (k) OPTIONS (mode '{}')";
+    sql(dir.path(), &copy.replace("{}", "error"), &[]);
+    assert!(dir.path().join("out/_SUCCESS").is_file());
+    assert!(dir.path().join("out/k=2").is_dir());
+    let refused = sql_output(dir.path(), &copy.replace("{}", "error"), &[]);
+    assert!(
+        stderr(&refused).contains("already exists"),
+        "{}",
+        stderr(&refused)
+    );
+    sql(dir.path(), &copy.replace("{}", "append"), &[]);
+    let count = "SELECT count(*) AS n FROM 'out'";
+    assert_eq!(sql(dir.path(), count, &[]), "n\n60\n");
+    sql(dir.path(), &copy.replace("{}", "overwrite"), &[]);
+    assert_eq!(sql(dir.path(), count, &[]), "n\n30\n");
+    let single = "COPY (SELECT 1 AS v) TO 'one.parquet' OPTIONS (mode 'append')";
+    let refused = sql_output(dir.path(), single, &[]);
+    assert!(
+        stderr(&refused).contains("needs a directory target"),
+        "{}",
+        stderr(&refused)
+    );
+    let hidden: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "staging left behind: {hidden:?}");
+}
+
+/// A COPY that runs for minutes in a debug build, writing a new file every 100,000 rows.
+const LONG_COPY: &str =
+    "COPY (SELECT v, repeat('x', 40) AS pad FROM generate_series(1, 500000000) t(v)) \
+                         TO '{}' STORED AS PARQUET OPTIONS (mode 'overwrite')";
+
+/// Starts `LONG_COPY` to `target` in `dir`, waits until `staged()` reports data written to the
+/// staging location, kills the process (SIGKILL) and returns.
+fn kill_mid_copy(dir: &Path, target: &str, extra: &[String], staged: impl Fn() -> bool) {
+    let query = LONG_COPY.replace("{}", target);
+    let mut child = Command::new(ember_binary())
+        .current_dir(dir)
+        .args(["sql", "--quiet", "-e", &query])
+        .args([
+            "--conf",
+            "datafusion.execution.soft_max_rows_per_output_file=100000",
+        ])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ember starts");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !staged() {
+        assert!(
+            Instant::now() < deadline,
+            "the COPY staged nothing within 2 minutes"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the COPY ended before it was killed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_killed_copy_leaves_the_previous_dataset_unchanged() {
+    // Local disk: the previous dataset's files stay exactly as they were.
+    let dir = tempfile::tempdir().unwrap();
+    let previous = "COPY (SELECT v FROM generate_series(1, 5) t(v)) TO 'out/' STORED AS PARQUET";
+    sql(dir.path(), previous, &[]);
+    let files_before = list_local(&dir.path().join("out"));
+    let staged_locally = || {
+        std::fs::read_dir(dir.path()).unwrap().any(|entry| {
+            let entry = entry.unwrap();
+            entry
+                .file_name()
+                .to_string_lossy()
+                .contains("ember-staging")
+                && std::fs::read_dir(entry.path()).is_ok_and(|mut files| files.next().is_some())
+        })
+    };
+    kill_mid_copy(dir.path(), "out/", &[], staged_locally);
+    assert_eq!(list_local(&dir.path().join("out")), files_before);
+    assert_eq!(
+        sql(dir.path(), "SELECT count(*) AS n FROM 'out/'", &[]),
+        "n\n5\n"
+    );
+
+    // S3: no object of the killed job appears under the target.
+    let server = S3Server::start();
+    server.create_bucket("lake");
+    let conf = server.conf();
+    let previous =
+        "COPY (SELECT v FROM generate_series(1, 5) t(v)) TO 's3://lake/out/' STORED AS PARQUET";
+    sql(dir.path(), previous, &conf);
+    let objects_before = server.list("lake", "out");
+    let staged_on_s3 = || {
+        server
+            .list("lake", "")
+            .iter()
+            .any(|key| key.contains("ember-staging") && key.ends_with(".parquet"))
+    };
+    kill_mid_copy(dir.path(), "s3://lake/out/", &conf, staged_on_s3);
+    assert_eq!(server.list("lake", "out"), objects_before);
+    let count = sql(
+        dir.path(),
+        "SELECT count(*) AS n FROM 's3://lake/out/'",
+        &conf,
+    );
+    assert_eq!(count, "n\n5\n");
+}
+
+/// Every file under `dir`, relative and sorted.
+fn list_local(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(
+                list_local(&path)
+                    .into_iter()
+                    .map(|f| format!("{}/{f}", path.file_name().unwrap().to_string_lossy())),
+            );
+        } else {
+            files.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    files.sort();
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dataframes_write_through_the_same_atomic_path() {
+    use ember::{FileFormatKind, Session, WriteMode};
+    let dir = tempfile::tempdir().unwrap();
+    let session = Session::builder().master("local[2]").build().unwrap();
+    let rows = session
+        .sql("SELECT v, v % 2 AS parity FROM generate_series(1, 10) t(v)")
+        .await
+        .unwrap();
+    let target = dir.path().join("parity").display().to_string();
+    let written = session
+        .write(
+            rows.clone(),
+            &target,
+            FileFormatKind::Parquet,
+            WriteMode::ErrorIfExists,
+            &["parity"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, 10);
+    assert!(dir.path().join("parity/parity=0").is_dir());
+    let again = session
+        .write(
+            rows,
+            &target,
+            FileFormatKind::Parquet,
+            WriteMode::ErrorIfExists,
+            &["parity"],
+        )
+        .await
+        .unwrap_err();
+    assert!(again.to_string().contains("already exists"), "{again}");
+    let read = session.read(&target).await.unwrap().count().await.unwrap();
+    assert_eq!(read, 10);
+}
