@@ -32,6 +32,6 @@ pub use ember_connectors::{ConnectorError, FileFormatKind, WriteMode};
 pub use ember_mllib as ml;
 pub use ember_planner::{
     available_cores, cluster_status, script, ClusterStatus, EmberError, InvalidMaster, Master,
-    Result, Session, SessionBuilder,
+    Result, ScanStats, Session, SessionBuilder,
 };
 pub use ember_sql::{config, ConfigError, ConfigOrigin, EmberConfig};

@@ -6,6 +6,7 @@ mod common;
 mod example;
 mod gen;
 mod ml;
+mod pruning;
 mod repl;
 mod s3;
 mod s3_server;

@@ -6,6 +6,7 @@
 //!   `DataFrame`s, not wrappers. `ember://host:port` plans here and runs on an `ember scheduler`
 //!   and its executors ([`cluster`]), from the same configuration.
 //! - [`cluster_status`]: a cluster's executors and jobs, from its scheduler.
+//! - [`scan_stats`]: files, row groups and bytes a plan's scans read and skipped.
 //! - [`scratch`]: tables a cluster session materializes (`CREATE TABLE ... AS`,
 //!   [`Session::cache`]) as Parquet in `ember.scratch.dir`.
 //! - [`write`]: atomic `COPY ... TO` and [`Session::write`], with save modes.
@@ -18,6 +19,7 @@
 pub mod cluster;
 pub mod cluster_status;
 pub mod master;
+pub mod scan_stats;
 pub mod scratch;
 pub mod script;
 pub mod session;
@@ -26,5 +28,6 @@ pub mod write;
 
 pub use cluster_status::{cluster_status, ClusterStatus};
 pub use master::{available_cores, InvalidMaster, Master};
+pub use scan_stats::ScanStats;
 pub use script::{split_statements, ScriptStatement, ScriptSyntaxError};
 pub use session::{EmberError, Result, Session, SessionBuilder};

@@ -8,8 +8,8 @@ use ember::datafusion::arrow::csv::WriterBuilder as CsvWriterBuilder;
 use ember::datafusion::arrow::error::ArrowError;
 use ember::datafusion::arrow::json::{ArrayWriter, LineDelimitedWriter};
 use ember::datafusion::arrow::util::pretty::pretty_format_batches;
-use ember::datafusion::dataframe::DataFrame;
 use ember::datafusion::error::DataFusionError;
+use ember::datafusion::execution::SendableRecordBatchStream;
 use futures::StreamExt;
 
 /// How result rows are printed.
@@ -53,14 +53,13 @@ impl OutputError {
     }
 }
 
-/// Executes `frame` and writes its rows to `out` in `format`. Returns the number of rows. A
-/// result with no columns (DDL, `SET`) prints nothing.
+/// Writes the rows of `stream` to `out` in `format`. Returns the number of rows. A result with
+/// no columns (DDL, `SET`) prints nothing.
 pub async fn write_result(
-    frame: DataFrame,
+    mut stream: SendableRecordBatchStream,
     format: OutputFormat,
     out: &mut dyn Write,
 ) -> Result<usize, OutputError> {
-    let mut stream = frame.execute_stream().await?;
     let schema = stream.schema();
     if schema.fields().is_empty() {
         while let Some(batch) = stream.next().await {

@@ -4,11 +4,13 @@
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
+use ember::datafusion::physical_plan::{execute_stream, ExecutionPlan};
 use ember::script::{split_statements, ScriptStatement};
-use ember::{FileFormatKind, Session};
+use ember::{FileFormatKind, Master, ScanStats, Session};
 
 use crate::exit::Failure;
 use crate::output::{write_result, OutputFormat};
@@ -42,6 +44,10 @@ pub struct SqlArgs {
     /// Do not print timings to stderr.
     #[arg(short, long)]
     quiet: bool,
+    /// After each statement, print to stderr what its scans read and skipped: files, Parquet
+    /// row groups and pages, bytes (embedded sessions only).
+    #[arg(long)]
+    stats: bool,
 }
 
 /// Runs `ember sql`.
@@ -58,6 +64,7 @@ pub fn run(args: SqlArgs) -> Result<(), Failure> {
         format: args.format,
         out: open_output(args.output.as_ref())?,
         quiet: args.quiet,
+        stats: args.stats,
     };
     runtime.block_on(async {
         for table in &tables {
@@ -142,9 +149,19 @@ pub struct StatementRunner {
     format: OutputFormat,
     out: Box<dyn Write>,
     quiet: bool,
+    stats: bool,
 }
 
 impl StatementRunner {
+    /// What the scans of `plan`, which has run, read and skipped; on a cluster the scans ran
+    /// on executors, whose metrics do not come back to the client.
+    fn scan_summary(&self, plan: &Arc<dyn ExecutionPlan>) -> String {
+        match self.session.master() {
+            Master::Local { .. } => ScanStats::of(plan).to_string(),
+            Master::Cluster { .. } => "scan statistics are not available on a cluster".into(),
+        }
+    }
+
     /// Splits `script` into statements and runs them in order, stopping at the first failure.
     pub async fn run_script(&mut self, script: &str) -> Result<(), Failure> {
         let statements = split_statements(script)
@@ -176,11 +193,21 @@ impl StatementRunner {
             .sql(&statement.text)
             .await
             .map_err(|e| Failure::job(context(), e))?;
-        let rows = match write_result(frame, self.format, &mut self.out).await {
+        let task = Arc::new(frame.task_ctx());
+        let plan = frame
+            .create_physical_plan()
+            .await
+            .map_err(|e| Failure::job(context(), e))?;
+        let stream =
+            execute_stream(Arc::clone(&plan), task).map_err(|e| Failure::job(context(), e))?;
+        let rows = match write_result(stream, self.format, &mut self.out).await {
             Ok(rows) => rows,
             Err(e) if e.is_broken_pipe() => return Err(Failure::StdoutClosed),
             Err(e) => return Err(Failure::job(context(), e)),
         };
+        if self.stats {
+            eprintln!("-- {}", self.scan_summary(&plan));
+        }
         if !self.quiet {
             let plural = if rows == 1 { "" } else { "s" };
             eprintln!(
