@@ -8,14 +8,7 @@
 # them for SCALE, and prints per-query and total times with the ember/duckdb ratio.
 . "$(dirname "$0")/prepare.sh" "$@"
 
-venv=$root/.bench-venv
-peer=()
-if [ -x "$venv/bin/python" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q duckdb; }; then
-  if "$venv/bin/python" -c "import duckdb" 2>/dev/null; then
-    peer=(--duckdb-python "$venv/bin/python" --duckdb-threads 2)
-  fi
-fi
-[ ${#peer[@]} -gt 0 ] || echo "DuckDB is not installed; the peer run is skipped" >&2
+read -ra peer <<< "$(duckdb_peer)"
 
 "$tpch" --data "$data" --queries "$root/tests/data/tpch/queries" \
   --master 'local[2]' --iterations "$iterations" "${answers[@]}" "${peer[@]}" "${extra[@]}"
