@@ -154,6 +154,34 @@ fn s3_failures_name_the_object_and_fail_fast() {
     );
 }
 
+#[test]
+fn http_locations_read_single_files() {
+    let server = S3Server::start_public();
+    server.create_bucket("files");
+    let data = tempfile::tempdir().unwrap();
+    generate_tpch(data.path(), "0.01", &[]);
+    server.place(
+        "files",
+        "nation.parquet",
+        &data.path().join("nation.parquet"),
+    );
+    let url = format!("{}/files/nation.parquet", server.endpoint());
+    let output = sql_over_s3(
+        &format!("SELECT count(*) AS n FROM '{url}' WHERE n_regionkey = 1"),
+        &[],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "n\n5\n");
+    let missing = sql_over_s3(
+        &format!(
+            "SELECT count(*) FROM '{}/files/missing.parquet'",
+            server.endpoint()
+        ),
+        &[],
+    );
+    assert_fails_naming(&missing, &["/files/missing.parquet"]);
+}
+
 /// Asserts `output` failed with one message that contains every one of `names`.
 fn assert_fails_naming(output: &std::process::Output, names: &[&str]) {
     let message = stderr(output);
@@ -206,7 +234,7 @@ fn corrupt_and_conflicting_objects_are_named() {
 }
 
 #[test]
-fn executors_read_s3_with_the_settings_the_client_sends() {
+fn executors_read_and_write_s3_with_the_settings_the_client_sends() {
     let server = S3Server::start();
     server.create_bucket("warehouse");
     let data = tempfile::tempdir().unwrap();
@@ -237,4 +265,22 @@ fn executors_read_s3_with_the_settings_the_client_sends() {
     );
     assert_eq!(stdout(&output), stdout(&local));
     assert_eq!(stdout(&output).lines().count(), 4, "{}", stdout(&output));
+
+    // Executors write a partitioned COPY's files to S3; the client commits them.
+    let copy = "COPY (SELECT l_returnflag, l_quantity FROM 's3://warehouse/sf0.01/lineitem') \
+                TO 's3://warehouse/by_flag/' STORED AS PARQUET PARTITIONED BY (l_returnflag)";
+    let output = sql_over_s3(copy, &flags);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let read_back = sql_over_s3(
+        "SELECT l_returnflag, count(*) AS n FROM 's3://warehouse/by_flag/' \
+         GROUP BY l_returnflag ORDER BY l_returnflag",
+        &flags,
+    );
+    assert_eq!(stdout(&read_back), stdout(&local), "{}", stderr(&read_back));
+    let keys = server.list("warehouse", "");
+    assert!(keys.contains(&"by_flag/_SUCCESS".to_string()), "{keys:?}");
+    assert!(
+        keys.iter().all(|k| !k.contains("ember-staging")),
+        "{keys:?}"
+    );
 }

@@ -29,13 +29,26 @@ pub struct S3Server {
 }
 
 impl S3Server {
-    /// Starts a server with no buckets on a free port of 127.0.0.1.
+    /// Starts a server with no buckets on a free port of 127.0.0.1, accepting requests signed
+    /// with [`ACCESS_KEY_ID`] and [`SECRET_ACCESS_KEY`].
     pub fn start() -> Self {
+        Self::start_with_auth(true)
+    }
+
+    /// Starts a server that answers unsigned requests only: its objects are plain HTTP resources
+    /// at `http://127.0.0.1:PORT/BUCKET/KEY`, placed with [`S3Server::place`].
+    pub fn start_public() -> Self {
+        Self::start_with_auth(false)
+    }
+
+    fn start_with_auth(auth: bool) -> Self {
         let root = tempfile::tempdir().expect("a temporary directory for the S3 server");
         let service = {
             let store = s3s_fs::FileSystem::new(root.path()).expect("s3s-fs opens its root");
             let mut builder = S3ServiceBuilder::new(store);
-            builder.set_auth(SimpleAuth::from_single(ACCESS_KEY_ID, SECRET_ACCESS_KEY));
+            if auth {
+                builder.set_auth(SimpleAuth::from_single(ACCESS_KEY_ID, SECRET_ACCESS_KEY));
+            }
             builder.build()
         };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
@@ -75,6 +88,14 @@ impl S3Server {
             stop: Some(stop),
             thread: Some(thread),
         }
+    }
+
+    /// Copies `file` into the server's storage as `key` of `bucket`, without a request (a
+    /// server from [`S3Server::start_public`] refuses uploads).
+    pub fn place(&self, bucket: &str, key: &str, file: &Path) {
+        let destination = self.root.path().join(bucket).join(key);
+        std::fs::create_dir_all(destination.parent().unwrap()).expect("object directory");
+        std::fs::copy(file, destination).expect("the file to place");
     }
 
     /// `http://127.0.0.1:PORT`.

@@ -108,6 +108,19 @@ fn local_copy_modes_replace_append_and_refuse() {
     // One session: a statement after an overwrite reads the new files, not a cached listing.
     let script = format!("{count}; {}; {count}", copy.replace("{}", "overwrite"));
     assert_eq!(sql(dir.path(), &script, &[]), "n\n60\ncount\n30\nn\n30\n");
+    let capped =
+        "COPY (SELECT v FROM generate_series(1, 100) t(v)) TO 'capped/' STORED AS PARQUET \
+                  OPTIONS (max_records_per_file {})";
+    // Files close at the first batch boundary past the cap; without it DataFusion writes 4 files.
+    let small_batches = ["--conf".to_string(), "ember.batch.size=5".to_string()];
+    sql(dir.path(), &capped.replace("{}", "10"), &small_batches);
+    let files = list_local(&dir.path().join("capped"));
+    assert!(
+        files.len() > 10,
+        "at least 10 files of at most 10 rows: {files:?}"
+    );
+    let refused = sql_output(dir.path(), &capped.replace("{}", "0"), &[]);
+    assert!(stderr(&refused).contains("max_records_per_file must be a positive integer"));
     let single = "COPY (SELECT 1 AS v) TO 'one.parquet' OPTIONS (mode 'append')";
     let refused = sql_output(dir.path(), single, &[]);
     assert!(

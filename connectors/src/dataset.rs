@@ -176,6 +176,7 @@ async fn name_unreadable_file(
 /// Parses `location` into a listing URL. A plain local path (not a glob) must exist. On an
 /// object store, where directories are only key prefixes, a location without a trailing `/` is
 /// a directory if objects have it as prefix, else the object with that key, which must exist.
+/// An `http(s)://` location names one file (HTTP has no listing).
 async fn table_url(
     state: &SessionState,
     location: &str,
@@ -194,7 +195,11 @@ async fn table_url(
         return ListingTableUrl::parse(location).map_err(ConnectorError::open(location));
     }
     let url = ListingTableUrl::parse(location).map_err(ConnectorError::open(location))?;
-    if is_glob || url.is_collection() {
+    // Plain HTTP servers cannot list, so an http(s) location is always one file.
+    let is_http = ["http://", "https://"]
+        .iter()
+        .any(|s| location.starts_with(s));
+    if is_glob || is_http || url.is_collection() {
         return Ok(url);
     }
     let store = state

@@ -12,13 +12,12 @@ use ember_sql::{session_state, ConfigError, ConfigOrigin, EmberConfig};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::UInt64Array;
 use datafusion::datasource::file_format::format_as_file_type;
 use ember_connectors::WriteMode;
 
 use crate::cluster::cluster_client_state;
 use crate::scratch::Scratch;
-use crate::write::{write_atomically, WriteRequest};
+use crate::write::{count_frame, write_atomically, WriteRequest};
 
 use crate::master::{InvalidMaster, Master};
 
@@ -115,7 +114,8 @@ impl Session {
                 scratch.create_table(&self.context, create).await
             }
             (_, LogicalPlan::Copy(copy)) => {
-                write_atomically(&self.context, WriteRequest::from(copy)).await
+                let rows = write_atomically(&self.context, WriteRequest::from(copy)).await?;
+                Ok(count_frame(&self.context, rows)?)
             }
             (_, LogicalPlan::Statement(Statement::SetVariable(set)))
                 if set.variable.to_ascii_lowercase().starts_with("ember.") =>
@@ -215,15 +215,7 @@ impl Session {
             file_type: format_as_file_type(factory),
             options: HashMap::from([("format.mode".to_string(), mode.to_string())]),
         };
-        let batches = write_atomically(&self.context, request)
-            .await?
-            .collect()
-            .await?;
-        let count = batches
-            .first()
-            .and_then(|batch| batch.column(0).as_any().downcast_ref::<UInt64Array>())
-            .map_or(0, |counts| counts.value(0));
-        Ok(count)
+        write_atomically(&self.context, request).await
     }
 
     /// Registers the dataset at `location` as table `name`; the format comes from the file names.
