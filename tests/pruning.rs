@@ -1,12 +1,20 @@
 //! Planning over a big Hive-partitioned dataset: 1,000 Parquet files generated here; a selective
-//! query must read one file and one of its row groups, asserted from the plan's scan metrics.
+//! query must read one file and one of its row groups, asserted from the plan's scan metrics, and
+//! planning must list only the directory of the partition its filters fix.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ember::datafusion::arrow::array::AsArray;
 use ember::datafusion::arrow::datatypes::Int64Type;
 use ember::datafusion::physical_plan::collect;
 use ember::{ScanStats, Session};
+use futures::stream::BoxStream;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
 
 use crate::common::{run_ember, stderr, stdout};
 
@@ -14,6 +22,92 @@ use crate::common::{run_ember, stderr, stdout};
 const WRITE_EVENTS: &str = "COPY (SELECT v, (v / 20) % 50 AS day, v % 20 AS region \
      FROM generate_series(0, 1999999) t(v) ORDER BY v) TO '{}' STORED AS PARQUET \
      PARTITIONED BY (day, region) OPTIONS (max_row_group_size 500)";
+
+/// A local-file store that records every prefix listed, to show which directories planning
+/// visited.
+#[derive(Debug, Default)]
+struct ListingRecorder {
+    inner: LocalFileSystem,
+    listed: Mutex<Vec<String>>,
+}
+
+impl ListingRecorder {
+    fn record(&self, prefix: Option<&ObjectPath>) {
+        let prefix = prefix.map(|p| p.to_string()).unwrap_or_default();
+        self.listed.lock().unwrap().push(prefix);
+    }
+
+    /// The prefixes listed since the last call.
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.listed.lock().unwrap())
+    }
+}
+
+impl std::fmt::Display for ListingRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ListingRecorder({})", self.inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for ListingRecorder {
+    async fn put_opts(
+        &self,
+        location: &ObjectPath,
+        payload: PutPayload,
+        options: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.inner.put_opts(location, payload, options).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &ObjectPath,
+        options: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, options).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &ObjectPath,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<ObjectPath>>,
+    ) -> BoxStream<'static, object_store::Result<ObjectPath>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(
+        &self,
+        prefix: Option<&ObjectPath>,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.record(prefix);
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&ObjectPath>,
+    ) -> object_store::Result<ListResult> {
+        self.record(prefix);
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &ObjectPath,
+        to: &ObjectPath,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
 
 /// Runs `sql` and returns its first value as an integer, with the scan statistics of its plan.
 async fn run_with_stats(session: &Session, sql: &str) -> (i64, ScanStats) {
@@ -36,6 +130,11 @@ async fn a_selective_query_reads_one_of_a_thousand_files_and_one_row_group() {
         .register_table("events", events.to_str().unwrap())
         .await
         .unwrap();
+    let recorder = Arc::new(ListingRecorder::default());
+    let local_files = url::Url::parse("file://").unwrap();
+    session
+        .context()
+        .register_object_store(&local_files, Arc::clone(&recorder) as Arc<dyn ObjectStore>);
 
     // (A filter, so that the count comes from a scan rather than from file statistics.)
     let everything = "SELECT count(*) FROM events WHERE v >= 0";
@@ -47,8 +146,14 @@ async fn a_selective_query_reads_one_of_a_thousand_files_and_one_row_group() {
     // k in [100, 200) lies in its first row group.
     let selective = "SELECT count(*) FROM events WHERE day = 7 AND region = 3 \
                      AND v >= 20 * (50 * 100 + 7) + 3 AND v < 20 * (50 * 200 + 7) + 3";
+    recorder.take();
     let (rows, stats) = run_with_stats(&session, selective).await;
     assert_eq!(rows, 100);
+    let listed = recorder.take();
+    assert!(
+        !listed.is_empty() && listed.iter().all(|p| p.ends_with("events/day=7/region=3")),
+        "planning listed only the matching partition's directory: {listed:?}"
+    );
     assert_eq!(stats.files, 1, "partition pruning: {stats}");
     assert_eq!(stats.row_groups_matched, 1, "row-group pruning: {stats}");
     assert_eq!(stats.row_groups_pruned, 3, "row-group pruning: {stats}");
@@ -62,6 +167,14 @@ async fn a_selective_query_reads_one_of_a_thousand_files_and_one_row_group() {
         stats.bytes_scanned,
         full.file_bytes
     );
+
+    // A filter on the inner partition column only: the table is listed once, recursively (no
+    // prefix is fixed), and the files of other partitions are dropped before any is opened.
+    let inner_only = "SELECT count(*) FROM events WHERE region = 3 AND v >= 0";
+    let (rows, stats) = run_with_stats(&session, inner_only).await;
+    assert_eq!(rows, 100_000);
+    assert_eq!(stats.files, 50, "{stats}");
+    assert_eq!(recorder.take().len(), 1);
 
     // `ember sql --stats` prints the same figures.
     let output = run_ember(

@@ -15,6 +15,7 @@ use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 
 use crate::format::{data_file_suffix, format_of_file_name, FileFormatKind};
+use crate::partitions::typed_partition_columns;
 
 /// A dataset that cannot be opened. Every variant names the location.
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +117,9 @@ pub async fn open_dataset(
         .infer_partitions_from_path(state)
         .await
         .map_err(ConnectorError::open(location))?;
+    let config = with_typed_partitions(state, config, &url)
+        .await
+        .map_err(ConnectorError::open(location))?;
     let config = match config.infer_schema(state).await {
         Ok(config) => config,
         Err(cause) => {
@@ -124,6 +128,36 @@ pub async fn open_dataset(
     };
     let table = ListingTable::try_new(config).map_err(ConnectorError::open(location))?;
     Ok(Arc::new(table))
+}
+
+/// `config` with integer Hive partition columns typed `Int64` ([`typed_partition_columns`]),
+/// from one listing of the dataset's files.
+async fn with_typed_partitions(
+    state: &SessionState,
+    mut config: ListingTableConfig,
+    url: &ListingTableUrl,
+) -> Result<ListingTableConfig, DataFusionError> {
+    let Some(options) = config.options.as_mut() else {
+        return Ok(config);
+    };
+    if options.table_partition_cols.is_empty() {
+        return Ok(config);
+    }
+    let store = state.runtime_env().object_store(url)?;
+    let files: Vec<_> = url
+        .list_all_files(state, store.as_ref(), &options.file_extension)
+        .await?
+        .try_collect()
+        .await?;
+    let root = url.prefix().as_ref();
+    let relative = files.iter().map(|file| {
+        let path = file.location.as_ref();
+        path.strip_prefix(root)
+            .unwrap_or(path)
+            .trim_start_matches('/')
+    });
+    options.table_partition_cols = typed_partition_columns(&options.table_partition_cols, relative);
+    Ok(config)
 }
 
 /// Schema inference reads every file's metadata but its error does not say which file failed:

@@ -18,6 +18,7 @@ mod aws_profile;
 pub mod commit;
 pub mod dataset;
 pub mod format;
+pub mod partitions;
 pub mod store_options;
 pub mod stores;
 pub mod url_tables;

@@ -13,12 +13,11 @@ use ballista_core::RuntimeProducer;
 use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
 use ballista_executor::flight_service::BallistaFlightService;
 use ballista_executor::shutdown::Shutdown;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionConfig;
 use ember_planner::cluster::check_handshake;
 use ember_planner::tls::Tls;
 use ember_sql::config::TlsFiles;
-use ember_sql::state::store_registry;
+use ember_sql::state::runtime_builder;
 
 use crate::functions::ember_function_registry;
 use crate::ports::{free_port, socket_address, warn_if_exposed};
@@ -178,8 +177,7 @@ fn with_tls(config: &mut ExecutorProcessConfig, tls: &Tls, connect_timeout: Dura
 /// when given, and the object stores of the job's settings.
 fn runtime_producer(work_dir: Option<PathBuf>) -> RuntimeProducer {
     Arc::new(move |config: &SessionConfig| {
-        let mut runtime =
-            RuntimeEnvBuilder::new().with_object_store_registry(store_registry(config));
+        let mut runtime = runtime_builder(config);
         if let Some(dir) = &work_dir {
             runtime = runtime.with_temp_file_path(dir);
         }

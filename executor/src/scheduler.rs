@@ -11,14 +11,13 @@ use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
 use ballista_scheduler::scheduler_server::SchedulerServer;
 use datafusion::error::Result as DataFusionResult;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionState;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use ember_planner::tls::Tls;
 use ember_sql::config::TlsFiles;
-use ember_sql::state::{store_registry, with_ember_features};
+use ember_sql::state::{runtime_builder, with_ember_features};
 use ember_sql::Placement;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
@@ -165,9 +164,7 @@ fn listen_without_delay(address: SocketAddr) -> std::io::Result<tokio::net::TcpL
 /// physical rules for a cluster, and the job's object stores (it lists files and reads Parquet
 /// footers while planning).
 fn cluster_session_state(config: SessionConfig) -> DataFusionResult<SessionState> {
-    let runtime = RuntimeEnvBuilder::new()
-        .with_object_store_registry(store_registry(&config))
-        .build()?;
+    let runtime = runtime_builder(&config).build()?;
     let builder = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(Arc::new(runtime))

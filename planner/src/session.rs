@@ -107,7 +107,6 @@ impl Session {
     /// [`crate::scratch`]); in one process it is kept in memory. `COPY ... TO` is atomic and
     /// takes a save mode, `OPTIONS (mode 'error' | 'overwrite' | 'append')` (see [`crate::write`]).
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
-        self.forget_listings();
         let plan = self.context.state().create_logical_plan(sql).await?;
         match (&self.scratch, &plan) {
             (Some(scratch), LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create))) => {
@@ -188,7 +187,6 @@ impl Session {
         location: &str,
         format: Option<FileFormatKind>,
     ) -> Result<DataFrame> {
-        self.forget_listings();
         let table = open_dataset(&self.context.state(), location, format).await?;
         Ok(self.context.read_table(table)?)
     }
@@ -231,26 +229,10 @@ impl Session {
         location: &str,
         format: Option<FileFormatKind>,
     ) -> Result<()> {
-        self.forget_listings();
         let table = open_dataset(&self.context.state(), location, format).await?;
         self.context.deregister_table(name)?;
         self.context.register_table(name, table)?;
         Ok(())
-    }
-
-    /// Drops the file listings DataFusion cached for earlier statements, so that every
-    /// statement sees the files that exist when it starts (DataFusion keeps listings for the
-    /// whole session, so a dataset rewritten by `COPY`, or by another process, read stale:
-    /// deleted files, missing new ones). Within a statement, a listing is still made once.
-    fn forget_listings(&self) {
-        if let Some(cache) = self
-            .context
-            .runtime_env()
-            .cache_manager
-            .get_list_files_cache()
-        {
-            cache.clear();
-        }
     }
 
     /// The DataFusion context underneath, for APIs Ember does not wrap (UDF registration,

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::error::Result;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionState;
@@ -106,13 +107,12 @@ fn prefer_hash_joins(optimizer: &mut datafusion::config::OptimizerOptions) {
 }
 
 /// The runtime for `config`: a spilling memory pool limited to `ember.memory.limit`, spill files
-/// in `ember.local.dir`, object stores from the settings of `session_config` ([`store_registry`]).
+/// in `ember.local.dir`, on [`runtime_builder`] for `session_config`.
 pub fn runtime_env(
     config: &EmberConfig,
     session_config: &SessionConfig,
 ) -> Result<Arc<RuntimeEnv>> {
-    let mut runtime =
-        RuntimeEnvBuilder::new().with_object_store_registry(store_registry(session_config));
+    let mut runtime = runtime_builder(session_config);
     if let Some(limit) = config.memory_limit() {
         runtime = runtime.with_memory_limit(usize::try_from(limit).unwrap_or(usize::MAX), 1.0);
     }
@@ -126,9 +126,24 @@ pub fn runtime_env(
     Ok(Arc::new(runtime.build()?))
 }
 
+/// The runtime every Ember process runs a session's plans with, before memory settings: the
+/// object stores of `session_config` (its [`StoreOptions`] extension) and no list-files cache.
+///
+/// Why no cache: on a miss, DataFusion 55's list-files cache lists the *whole* table recursively
+/// (to cache it) even when equality filters on the leading Hive columns fix a partition prefix;
+/// without it, such a query lists only that prefix — on a 1,000-partition table, one small
+/// listing instead of all 1,000 files (`tests/pruning.rs` asserts the prefixes listed). The cache
+/// also kept listings for the whole session with no expiry, so a statement read stale files
+/// after a `COPY ... mode 'overwrite'` of the same dataset.
+pub fn runtime_builder(session_config: &SessionConfig) -> RuntimeEnvBuilder {
+    RuntimeEnvBuilder::new()
+        .with_object_store_registry(store_registry(session_config))
+        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+}
+
 /// The object stores of a session configured by `session_config`, built on first use from its
 /// [`StoreOptions`] extension (none registered: local files only).
-pub fn store_registry(session_config: &SessionConfig) -> Arc<StoreRegistry> {
+fn store_registry(session_config: &SessionConfig) -> Arc<StoreRegistry> {
     let options = session_config
         .options()
         .extensions
