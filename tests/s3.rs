@@ -182,6 +182,50 @@ fn http_locations_read_single_files() {
     assert_fails_naming(&missing, &["/files/missing.parquet"]);
 }
 
+#[test]
+fn csv_json_and_arrow_files_compressed_or_not_on_disk_and_s3() {
+    let server = S3Server::start();
+    server.create_bucket("formats");
+    let dir = tempfile::tempdir().unwrap();
+    let rows = "SELECT * FROM (VALUES (1, 'a;b'), (2, 'c')) AS t(id, s)";
+    let expected = "id,s\n1,a;b\n2,c\n";
+    for (file, stored) in [
+        ("rows.csv.gz", "CSV OPTIONS (compression 'gzip')"),
+        ("rows.json.zst", "JSON OPTIONS (compression 'zstd')"),
+        ("rows.arrow", "ARROW"),
+    ] {
+        let copy = format!("COPY ({rows}) TO '{file}' STORED AS {stored}");
+        let output = run_ember(dir.path(), ["sql", "--quiet", "-e", copy.as_str()]);
+        assert!(output.status.success(), "{copy}: {}", stderr(&output));
+        let local = format!("SELECT id, s FROM '{file}' ORDER BY id");
+        let output = run_ember(dir.path(), ["sql", "-q", "--format", "csv", "-e", &local]);
+        assert_eq!(stdout(&output), expected, "{file}: {}", stderr(&output));
+        server.upload("formats", file, &dir.path().join(file));
+        let remote = format!("SELECT id, s FROM 's3://formats/{file}' ORDER BY id");
+        let output = sql_over_s3(&remote, &server.conf());
+        if file.ends_with(".arrow") {
+            // Known limitation: DataFusion 55 infers an Arrow IPC file's schema from an object
+            // store's byte stream, and fails on the file it reads from local disk. The error
+            // names the object; this assertion flags the day it starts to work.
+            assert_fails_naming(
+                &output,
+                &["rows.arrow", "Unable to read IPC message schema"],
+            );
+            continue;
+        }
+        assert_eq!(stdout(&output), expected, "{file}: {}", stderr(&output));
+    }
+    // No header, `;` between fields, a quoted `;` inside one, and an explicit schema.
+    std::fs::write(dir.path().join("semi.csv"), "1;\"a;b\"\n2;c\n").unwrap();
+    server.upload("formats", "semi.csv", &dir.path().join("semi.csv"));
+    let script = "CREATE EXTERNAL TABLE semi (id INT, s VARCHAR) STORED AS CSV \
+                  LOCATION 's3://formats/semi.csv' \
+                  OPTIONS ('format.delimiter' ';', 'format.has_header' 'false'); \
+                  SELECT id, s FROM semi ORDER BY id";
+    let output = sql_over_s3(script, &server.conf());
+    assert_eq!(stdout(&output), expected, "{}", stderr(&output));
+}
+
 /// Asserts `output` failed with one message that contains every one of `names`.
 fn assert_fails_naming(output: &std::process::Output, names: &[&str]) {
     let message = stderr(output);
