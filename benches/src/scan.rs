@@ -77,6 +77,11 @@ fn main() -> anyhow::Result<()> {
         &s3_conf,
     ))?;
     results.push(("ember, S3 server on 127.0.0.1".to_string(), s3));
+    let transfer = runtime.block_on(fetch_whole_object(&server, args.iterations))?;
+    results.push((
+        "(raw GET of the object from the S3 server, no decoding)".to_string(),
+        (transfer, local.1),
+    ));
     match &args.duckdb_python {
         Some(python) => match scan_with_duckdb(&args, python, &file) {
             Ok(peer) => results.push((
@@ -132,6 +137,24 @@ async fn scan_with_ember(
     }
     eprintln!("ember {location}: {best:.3} s");
     Ok((best, rows))
+}
+
+/// Best seconds to fetch the whole object from the server: the transfer cost alone, which the
+/// server (in this process, on the same cores) and the client share.
+async fn fetch_whole_object(
+    server: &s3_server::S3Server,
+    iterations: usize,
+) -> anyhow::Result<f64> {
+    use object_store::ObjectStoreExt;
+    let client = server.client("bench");
+    let key = object_store::path::Path::from("lineitem.parquet");
+    let mut best = f64::INFINITY;
+    for _ in 0..iterations.max(1) {
+        let started = Instant::now();
+        client.get(&key).await?.bytes().await?;
+        best = best.min(started.elapsed().as_secs_f64());
+    }
+    Ok(best)
 }
 
 /// Best seconds and the row count of the same scan with DuckDB.
