@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::common::{ember_binary, generate_tpch, run_ember, stderr, stdout};
+use crate::common::{ember_binary, files_under, generate_tpch, run_ember, stderr, stdout};
 use crate::tpch::{check_all_queries, run_tpch_query};
 
 /// How long a daemon may take to print its address.
@@ -397,7 +397,7 @@ async fn session_cache_on_a_cluster_reads_parquet_from_the_scratch_dir() {
     let cached = session.cache(rows).await.unwrap();
     assert_eq!(cached.clone().count().await.unwrap(), 2);
     assert_eq!(cached.count().await.unwrap(), 2);
-    let parquet_files = walk(&scratch)
+    let parquet_files = files_under(&scratch)
         .into_iter()
         .filter(|path| path.extension().is_some_and(|e| e == "parquet"))
         .count();
@@ -408,23 +408,9 @@ async fn session_cache_on_a_cluster_reads_parquet_from_the_scratch_dir() {
     );
     drop(session);
     assert!(
-        walk(&scratch).is_empty(),
+        files_under(&scratch).is_empty(),
         "scratch files outlived the session"
     );
-}
-
-/// Every file under `dir`, recursively.
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 /// Writes `NAME.crt` and `NAME.key` (PEM) into `dir` for a certificate valid for 127.0.0.1 and

@@ -5,13 +5,13 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::{generate_tpch, run_ember, stderr, stdout};
+use crate::common::{files_under, generate_tpch, run_ember, stderr, stdout};
 use crate::s3_server::S3Server;
 use crate::tpch::check_all_queries_at;
 
 /// Uploads every file under `dir` to `bucket`, keyed by `prefix/` + its path relative to `dir`.
 fn upload_tree(server: &S3Server, bucket: &str, prefix: &str, dir: &Path) {
-    for entry in walk(dir) {
+    for entry in files_under(dir) {
         let relative = entry.strip_prefix(dir).unwrap().to_str().unwrap();
         server.upload(bucket, &format!("{prefix}/{relative}"), &entry);
     }
@@ -25,19 +25,6 @@ fn file_name(data: &Path, table: &str) -> String {
     } else {
         format!("{table}.parquet")
     }
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{ember_binary, generate_tpch, run_ember, stderr, stdout};
+use crate::common::{ember_binary, files_under, generate_tpch, run_ember, stderr, stdout};
 use crate::s3_server::S3Server;
 
 /// Runs `ember sql --quiet --format csv -e query` in `dir` with `extra` flags; panics on failure.
@@ -223,19 +223,10 @@ fn a_killed_copy_leaves_the_previous_dataset_unchanged() {
 
 /// Every file under `dir`, relative and sorted.
 fn list_local(dir: &Path) -> Vec<String> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(
-                list_local(&path)
-                    .into_iter()
-                    .map(|f| format!("{}/{f}", path.file_name().unwrap().to_string_lossy())),
-            );
-        } else {
-            files.push(path.file_name().unwrap().to_string_lossy().into_owned());
-        }
-    }
+    let mut files: Vec<String> = files_under(dir)
+        .iter()
+        .map(|file| file.strip_prefix(dir).unwrap().display().to_string())
+        .collect();
     files.sort();
     files
 }
