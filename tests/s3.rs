@@ -190,19 +190,23 @@ fn csv_json_and_arrow_files_compressed_or_not_on_disk_and_s3() {
         server.upload("formats", file, &dir.path().join(file));
         let remote = format!("SELECT id, s FROM 's3://formats/{file}' ORDER BY id");
         let output = sql_over_s3(&remote, &server.conf());
-        if file.ends_with(".arrow") {
-            // Known limitation: DataFusion 55 infers an Arrow IPC file's schema from an object
-            // store's byte stream assuming 2 padding bytes after the `ARROW1` magic; the files its
-            // own COPY writes have more, so it reads a metadata length of 0. Local reads use the
-            // footer. The error names the object; this assertion flags the day it works.
-            assert_fails_naming(
-                &output,
-                &["rows.arrow", "Unable to read IPC message schema"],
-            );
-            continue;
-        }
         assert_eq!(stdout(&output), expected, "{file}: {}", stderr(&output));
     }
+    // An Arrow IPC file cut short among good ones is named.
+    let arrow = std::fs::read(dir.path().join("rows.arrow")).unwrap();
+    std::fs::write(dir.path().join("cut.arrow"), &arrow[..arrow.len() - 20]).unwrap();
+    server.upload(
+        "formats",
+        "arrows/good.arrow",
+        &dir.path().join("rows.arrow"),
+    );
+    server.upload("formats", "arrows/cut.arrow", &dir.path().join("cut.arrow"));
+    let output = sql_over_s3(
+        "SELECT count(*) FROM 's3://formats/arrows/'",
+        &server.conf(),
+    );
+    assert_fails_naming(&output, &["arrows/cut.arrow", "footer"]);
+
     // No header, `;` between fields, a quoted `;` inside one, and an explicit schema.
     std::fs::write(dir.path().join("semi.csv"), "1;\"a;b\"\n2;c\n").unwrap();
     server.upload("formats", "semi.csv", &dir.path().join("semi.csv"));

@@ -14,6 +14,7 @@ use datafusion::execution::context::SessionState;
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 
+use crate::arrow_footer::footer_schema;
 use crate::format::{data_file_suffix, format_of_file_name, FileFormatKind};
 use crate::partitions::typed_partition_columns;
 
@@ -120,7 +121,22 @@ pub async fn open_dataset(
     let config = with_typed_partitions(state, config, &url)
         .await
         .map_err(ConnectorError::open(location))?;
-    let config = match config.infer_schema(state).await {
+    let config = match format {
+        FileFormatKind::Arrow if !url.as_str().starts_with("file://") => {
+            match arrow_files_schema(state, &url, &options).await {
+                Ok(schema) => Ok(config.with_schema(Arc::new(schema))),
+                Err((file, cause)) => {
+                    return Err(ConnectorError::UnreadableFile {
+                        location: location.to_string(),
+                        file,
+                        cause,
+                    })
+                }
+            }
+        }
+        _ => config.infer_schema(state).await,
+    };
+    let config = match config {
         Ok(config) => config,
         Err(cause) => {
             return Err(name_unreadable_file(state, &url, &options, location, cause).await)
@@ -158,6 +174,34 @@ async fn with_typed_partitions(
     });
     options.table_partition_cols = typed_partition_columns(&options.table_partition_cols, relative);
     Ok(config)
+}
+
+/// The merged schema of the Arrow IPC files of a dataset on an object store, from their footers
+/// (see [`crate::arrow_footer`]); the error names the file that cannot be read or merged.
+async fn arrow_files_schema(
+    state: &SessionState,
+    url: &ListingTableUrl,
+    options: &ListingOptions,
+) -> Result<Schema, (String, DataFusionError)> {
+    let listing_failed = |cause: DataFusionError| (url.to_string(), cause);
+    let store = state
+        .runtime_env()
+        .object_store(url)
+        .map_err(listing_failed)?;
+    let files: Vec<_> = url
+        .list_all_files(state, store.as_ref(), &options.file_extension)
+        .await
+        .map_err(listing_failed)?
+        .try_collect()
+        .await
+        .map_err(listing_failed)?;
+    let mut merged = Schema::empty();
+    for file in &files {
+        let named = |cause: DataFusionError| (file.location.to_string(), cause);
+        let schema = footer_schema(store.as_ref(), file).await.map_err(named)?;
+        merged = Schema::try_merge([merged, schema]).map_err(|e| named(e.into()))?;
+    }
+    Ok(merged)
 }
 
 /// Schema inference reads every file's metadata but its error does not say which file failed:

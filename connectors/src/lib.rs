@@ -14,6 +14,7 @@
 //! `ListingTable`; this crate only decides how a location maps onto one. It knows nothing of
 //! sessions, SQL or the CLI.
 
+mod arrow_footer;
 mod aws_profile;
 pub mod commit;
 pub mod dataset;
