@@ -25,6 +25,13 @@ where
     command.output().expect("the ember binary starts")
 }
 
+/// Runs `ember sql --quiet --format csv -e query` in `dir` with `extra` flags.
+pub fn run_sql(dir: &Path, query: &str, extra: &[String]) -> Output {
+    let mut args = vec!["sql", "--quiet", "--format", "csv", "-e", query];
+    args.extend(extra.iter().map(String::as_str));
+    run_ember(dir, &args)
+}
+
 /// The process's stdout as text.
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()

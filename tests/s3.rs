@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::{files_under, generate_tpch, run_ember, stderr, stdout};
+use crate::common::{files_under, generate_tpch, run_ember, run_sql, stderr, stdout};
 use crate::s3_server::S3Server;
 use crate::tpch::check_all_queries_at;
 
@@ -48,16 +48,7 @@ fn tpch_sf0_1_over_s3_matches_answers() {
 /// One `ember sql -e` over `s3://` with the server's settings plus `extra` flags.
 fn sql_over_s3(query: &str, extra: &[String]) -> std::process::Output {
     let work = tempfile::tempdir().unwrap();
-    let mut args = vec![
-        "sql".to_string(),
-        "--quiet".into(),
-        "--format".into(),
-        "csv".into(),
-        "-e".into(),
-        query.into(),
-    ];
-    args.extend_from_slice(extra);
-    run_ember(work.path(), &args)
+    run_sql(work.path(), query, extra)
 }
 
 /// A bucket holding `nation` as a single Parquet object, generated at SF 0.01.
@@ -185,7 +176,7 @@ fn csv_json_and_arrow_files_compressed_or_not_on_disk_and_s3() {
         let output = run_ember(dir.path(), ["sql", "--quiet", "-e", copy.as_str()]);
         assert!(output.status.success(), "{copy}: {}", stderr(&output));
         let local = format!("SELECT id, s FROM '{file}' ORDER BY id");
-        let output = run_ember(dir.path(), ["sql", "-q", "--format", "csv", "-e", &local]);
+        let output = run_sql(dir.path(), &local, &[]);
         assert_eq!(stdout(&output), expected, "{file}: {}", stderr(&output));
         server.upload("formats", file, &dir.path().join(file));
         let remote = format!("SELECT id, s FROM 's3://formats/{file}' ORDER BY id");
@@ -287,17 +278,11 @@ fn executors_read_and_write_s3_with_the_settings_the_client_sends() {
         &flags,
     );
     assert!(output.status.success(), "{}", stderr(&output));
-    let local = run_ember(
+    let local = run_sql(
         data.path(),
-        [
-            "sql",
-            "--quiet",
-            "--format",
-            "csv",
-            "-e",
-            "SELECT l_returnflag, count(*) AS n FROM 'lineitem' \
-             GROUP BY l_returnflag ORDER BY l_returnflag",
-        ],
+        "SELECT l_returnflag, count(*) AS n FROM 'lineitem' \
+         GROUP BY l_returnflag ORDER BY l_returnflag",
+        &[],
     );
     assert_eq!(stdout(&output), stdout(&local));
     assert_eq!(stdout(&output).lines().count(), 4, "{}", stdout(&output));

@@ -5,20 +5,14 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{ember_binary, files_under, generate_tpch, run_ember, stderr, stdout};
+use crate::common::{ember_binary, files_under, generate_tpch, run_sql, stderr, stdout};
 use crate::s3_server::S3Server;
 
 /// Runs `ember sql --quiet --format csv -e query` in `dir` with `extra` flags; panics on failure.
 fn sql(dir: &Path, query: &str, extra: &[String]) -> String {
-    let output = sql_output(dir, query, extra);
+    let output = run_sql(dir, query, extra);
     assert!(output.status.success(), "{query}: {}", stderr(&output));
     stdout(&output)
-}
-
-fn sql_output(dir: &Path, query: &str, extra: &[String]) -> std::process::Output {
-    let mut args = vec!["sql", "--quiet", "--format", "csv", "-e", query];
-    args.extend(extra.iter().map(String::as_str));
-    run_ember(dir, &args)
 }
 
 #[test]
@@ -62,7 +56,7 @@ fn partitioned_copy_round_trips_through_s3_and_modes_guard_the_target() {
     );
 
     // The default mode refuses an existing target and leaves it as it was.
-    let refused = sql_output(dir, copy, &conf);
+    let refused = run_sql(dir, copy, &conf);
     assert!(!refused.status.success());
     assert!(
         stderr(&refused).contains("s3://lake/by_flag/: it already exists"),
@@ -96,7 +90,7 @@ fn local_copy_modes_replace_append_and_refuse() {
     sql(dir.path(), &copy.replace("{}", "error"), &[]);
     assert!(dir.path().join("out/_SUCCESS").is_file());
     assert!(dir.path().join("out/k=2").is_dir());
-    let refused = sql_output(dir.path(), &copy.replace("{}", "error"), &[]);
+    let refused = run_sql(dir.path(), &copy.replace("{}", "error"), &[]);
     assert!(
         stderr(&refused).contains("already exists"),
         "{}",
@@ -119,10 +113,10 @@ fn local_copy_modes_replace_append_and_refuse() {
         files.len() > 10,
         "at least 10 files of at most 10 rows: {files:?}"
     );
-    let refused = sql_output(dir.path(), &capped.replace("{}", "0"), &[]);
+    let refused = run_sql(dir.path(), &capped.replace("{}", "0"), &[]);
     assert!(stderr(&refused).contains("max_records_per_file must be a positive integer"));
     let single = "COPY (SELECT 1 AS v) TO 'one.parquet' OPTIONS (mode 'append')";
-    let refused = sql_output(dir.path(), single, &[]);
+    let refused = run_sql(dir.path(), single, &[]);
     assert!(
         stderr(&refused).contains("needs a directory target"),
         "{}",
