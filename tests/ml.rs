@@ -1,11 +1,14 @@
 //! `ember::ml` over real Parquet files: a fit aggregates across files and partitions, and the
 //! fitted model transforms new data lazily.
 
-use ember::datafusion::arrow::array::Float64Array;
+use ember::datafusion::arrow::array::{AsArray, Float64Array};
+use ember::datafusion::arrow::datatypes::{Int32Type, Int64Type};
 use ember::datafusion::common::cast::as_float64_array;
 use ember::datafusion::prelude::{col, lit};
-use ember::ml::{Estimator, Model, StandardScaler};
+use ember::ml::{Estimator, KMeans, KMeansModel, Model, StandardScaler};
 use ember::Session;
+
+use crate::cluster::{Cluster, NO_CONF};
 
 /// Writes `v` = 1..=1000 (and `w` = 2v) as three Parquet files under `dir`.
 async fn write_dataset(session: &Session, dir: &std::path::Path) {
@@ -79,4 +82,79 @@ async fn fitting_on_a_text_column_names_it() {
         error.to_string().starts_with("column 'name' has type Utf8"),
         "{error}"
     );
+}
+
+/// Writes 3,000 points in three groups (columns `x`, `y`, and `id`) as three Parquet files.
+async fn write_points(session: &Session, dir: &std::path::Path) {
+    for part in 0..3 {
+        let path = dir.join(format!("part-{part}.parquet"));
+        let copy = format!(
+            "COPY (SELECT v AS id, \
+                      CASE v % 3 WHEN 0 THEN 0.0 WHEN 1 THEN 6.0 ELSE 2.0 END \
+                        + ((v * 37) % 101) / 101.0 * 3.0 AS x, \
+                      CASE v % 3 WHEN 0 THEN 0.0 WHEN 1 THEN 1.0 ELSE 7.0 END \
+                        + ((v * 53) % 97) / 97.0 * 3.0 AS y \
+                   FROM generate_series({}, {}) AS t(v)) TO '{}' STORED AS PARQUET",
+            part * 1000,
+            part * 1000 + 999,
+            path.display()
+        );
+        session.sql(&copy).await.unwrap().collect().await.unwrap();
+    }
+}
+
+/// Fits k-means on the points under `dir` through `session` and returns the model and each
+/// point's cluster, by id.
+async fn fit_k_means(session: &Session, dir: &std::path::Path) -> (KMeansModel, Vec<(i64, i32)>) {
+    let data = session.read_parquet(dir.to_str().unwrap()).await.unwrap();
+    let model = KMeans::new(["x", "y"])
+        .k(3)
+        .seed(11)
+        .fit(&data)
+        .await
+        .unwrap();
+    let labelled = model
+        .transform(data)
+        .unwrap()
+        .sort(vec![col("id").sort(true, false)])
+        .unwrap()
+        .select_columns(&["id", "prediction"])
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let mut labels = Vec::new();
+    for batch in &labelled {
+        let ids = batch.column(0).as_primitive::<Int64Type>();
+        let clusters = batch.column(1).as_primitive::<Int32Type>();
+        labels.extend(
+            ids.values()
+                .iter()
+                .copied()
+                .zip(clusters.values().iter().copied()),
+        );
+    }
+    (model, labels)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn k_means_on_a_cluster_equals_local_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("points");
+    std::fs::create_dir(&data_dir).unwrap();
+    let local = Session::builder().master("local[2]").build().unwrap();
+    write_points(&local, &data_dir).await;
+    let (local_model, local_labels) = fit_k_means(&local, &data_dir).await;
+    assert_eq!(local_model.cluster_sizes(), &[1000, 1000, 1000]);
+    assert_eq!(local_labels.len(), 3000);
+
+    let cluster = Cluster::start(dir.path(), 2, NO_CONF);
+    let remote = Session::builder()
+        .master(&cluster.master())
+        .build()
+        .unwrap();
+    let (cluster_model, cluster_labels) = fit_k_means(&remote, &data_dir).await;
+    assert_eq!(cluster_model.centers(), local_model.centers());
+    assert_eq!(cluster_model.training_cost(), local_model.training_cost());
+    assert_eq!(cluster_labels, local_labels);
 }

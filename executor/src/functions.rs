@@ -29,6 +29,8 @@ mod tests {
             assert!(registry.scalar_functions.contains_key(name), "{name}");
         }
         assert!(registry.aggregate_functions.contains_key("sum"));
+        assert!(registry.aggregate_functions.contains_key("ml_kmeans_step"));
+        assert!(registry.scalar_functions.contains_key("ml_kmeans_predict"));
         assert!(registry.window_functions.contains_key("row_number"));
     }
 }

@@ -41,6 +41,25 @@ pub enum MlError {
         /// Rows in the input.
         rows: u64,
     },
+    /// Rows whose features are null or NaN, met by a stage whose `handle_invalid` is `error`.
+    #[error(
+        "{rows} rows have a null or NaN value in the features ({columns}); \
+         filter them out or set handle_invalid to 'skip' or 'keep'"
+    )]
+    InvalidRows {
+        /// How many rows.
+        rows: u64,
+        /// The feature columns, comma-separated.
+        columns: String,
+    },
+    /// Too few rows with valid features to fit on.
+    #[error("cannot fit {estimator}: {reason}")]
+    NotEnoughRows {
+        /// The estimator, as its type is named.
+        estimator: &'static str,
+        /// How many rows there were and how many are needed.
+        reason: String,
+    },
     /// The query engine failed while fitting or transforming.
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),

@@ -2,21 +2,35 @@
 //!
 //! Every fit is a sequence of DataFusion aggregate queries over the caller's
 //! [`DataFrame`](datafusion::dataframe::DataFrame): partitions compute small partial states that
-//! merge (add, min, max), so the same code trains in one process or on a cluster of executors, and
-//! the training data is never collected into one place. Models apply themselves as ordinary
-//! expressions (or UDFs) appended to a DataFrame, so scoring is a distributed query too.
+//! merge, so the same code trains in one process or on a cluster of executors, and the training
+//! data is never collected into one place. Models apply themselves as ordinary expressions (or
+//! UDFs carrying the model) appended to a DataFrame, so scoring is a distributed query too.
 //!
 //! - [`Estimator`] and [`Model`]: Spark ML's shape — `fit(&DataFrame) -> Model`,
-//!   `transform(DataFrame) -> DataFrame` that appends output columns.
+//!   `transform(DataFrame) -> DataFrame` that appends output columns. [`HandleInvalid`]: what a
+//!   stage does with null or NaN features.
+//! - [`aggregate`]: a training step as a DataFusion aggregate function whose first argument
+//!   carries the model state; [`predict`]: a fitted model as a scalar function.
+//! - [`kernels`]: the computations themselves, over plain `f64` slices.
 //! - [`summary`]: per-column count, mean, variance, min and max in one aggregate — the statistics
 //!   scalers and imputers are fitted from.
-//! - [`StandardScaler`]: the first estimator, standardization by mean and standard deviation.
+//! - Estimators: [`StandardScaler`], [`KMeans`].
+//! - [`functions`]: the functions every Ember process registers so these plans run anywhere.
 //!
 //! Features are ordinary numeric columns named by the caller (no vector column). This layer knows
 //! nothing of sessions, masters or the CLI; it only needs a DataFrame.
 
+pub mod aggregate;
+pub mod codec;
 pub mod error;
 pub mod estimator;
+mod features;
+pub mod functions;
+pub mod kernels;
+pub mod kmeans;
+pub mod params;
+pub mod predict;
+pub mod random;
 pub mod scaler;
 pub mod summary;
 #[cfg(test)]
@@ -24,5 +38,7 @@ mod test_frames;
 
 pub use error::{MlError, Result};
 pub use estimator::{Estimator, Model};
+pub use kmeans::{KMeans, KMeansModel};
+pub use params::HandleInvalid;
 pub use scaler::{StandardScaler, StandardScalerModel};
 pub use summary::{summarize, ColumnSummary};

@@ -1,13 +1,12 @@
 //! `StandardScaler`: standardizes features by the mean and standard deviation of the training data.
 
-use std::collections::HashSet;
-
 use async_trait::async_trait;
 use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::lit;
 
 use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
+use crate::params::{check_absent, check_column_list, first_duplicate};
 use crate::summary::{numeric_column, summarize, ColumnSummary};
 
 /// Standardizes numeric columns: `(x - mean) / std_dev`, as Spark ML's `StandardScaler`.
@@ -74,18 +73,7 @@ impl StandardScaler {
 
     /// The output column names, after checking the parameters against each other.
     fn validated_output_columns(&self) -> Result<Vec<String>> {
-        if self.input_columns.is_empty() {
-            return Err(MlError::InvalidParam {
-                param: "input_columns",
-                reason: "name at least one column".to_string(),
-            });
-        }
-        if let Some(duplicate) = first_duplicate(&self.input_columns) {
-            return Err(MlError::InvalidParam {
-                param: "input_columns",
-                reason: format!("'{duplicate}' is named twice"),
-            });
-        }
+        check_column_list("input_columns", &self.input_columns)?;
         let outputs = match &self.output_columns {
             Some(outputs) if outputs.len() != self.input_columns.len() => {
                 return Err(MlError::InvalidParam {
@@ -120,7 +108,7 @@ impl Estimator for StandardScaler {
 
     async fn fit(&self, data: &DataFrame) -> Result<StandardScalerModel> {
         let outputs = self.validated_output_columns()?;
-        check_absent(data, &outputs)?;
+        check_absent(data, "output_columns", &outputs)?;
         let summaries = summarize(data, &self.input_columns).await?;
         if let Some(empty) = summaries.iter().find(|summary| summary.count == 0) {
             return Err(MlError::NoValidValues {
@@ -172,7 +160,7 @@ impl StandardScalerModel {
 
 impl Model for StandardScalerModel {
     fn transform(&self, data: DataFrame) -> Result<DataFrame> {
-        check_absent(&data, &self.output_columns)?;
+        check_absent(&data, "output_columns", &self.output_columns)?;
         let mut scaled = data;
         for (summary, output) in self.summaries.iter().zip(&self.output_columns) {
             let value = numeric_column(&scaled, &summary.column)?;
@@ -181,30 +169,6 @@ impl Model for StandardScalerModel {
         }
         Ok(scaled)
     }
-}
-
-/// Fails when `data` already has one of `outputs`, which would otherwise be silently replaced.
-fn check_absent(data: &DataFrame, outputs: &[String]) -> Result<()> {
-    match outputs.iter().find(|output| {
-        data.schema()
-            .fields()
-            .iter()
-            .any(|field| field.name() == *output)
-    }) {
-        Some(existing) => Err(MlError::InvalidParam {
-            param: "output_columns",
-            reason: format!("'{existing}' already exists in the input"),
-        }),
-        None => Ok(()),
-    }
-}
-
-fn first_duplicate(names: &[String]) -> Option<&str> {
-    let mut seen = HashSet::new();
-    names
-        .iter()
-        .find(|name| !seen.insert(name.as_str()))
-        .map(String::as_str)
 }
 
 #[cfg(test)]

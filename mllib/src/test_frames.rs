@@ -33,3 +33,32 @@ pub(crate) fn two_partition_frame() -> DataFrame {
     let table = MemTable::try_new(schema.clone(), vec![vec![first], vec![second]]).unwrap();
     SessionContext::new().read_table(Arc::new(table)).unwrap()
 }
+
+/// A DataFrame of Float64 columns `names` holding `rows`, split into `partitions` partitions of
+/// consecutive rows.
+pub(crate) fn rows_frame(
+    names: &[&str],
+    rows: &[Vec<Option<f64>>],
+    partitions: usize,
+) -> DataFrame {
+    let schema = Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|name| Field::new(*name, DataType::Float64, true))
+            .collect::<Vec<_>>(),
+    ));
+    let per_partition = rows.len().div_ceil(partitions).max(1);
+    let batches: Vec<Vec<RecordBatch>> = rows
+        .chunks(per_partition)
+        .map(|chunk| {
+            let columns = (0..names.len())
+                .map(|column| {
+                    Arc::new(Float64Array::from_iter(chunk.iter().map(|row| row[column]))) as _
+                })
+                .collect();
+            vec![RecordBatch::try_new(schema.clone(), columns).unwrap()]
+        })
+        .collect();
+    let table = MemTable::try_new(schema, batches).unwrap();
+    SessionContext::new().read_table(Arc::new(table)).unwrap()
+}

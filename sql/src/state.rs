@@ -155,7 +155,8 @@ fn store_registry(session_config: &SessionConfig) -> Arc<StoreRegistry> {
 
 /// Adds what every Ember session plans with to `builder`: DataFusion's built-in functions and
 /// formats, the Spark-compatible functions of `datafusion-spark` that DataFusion lacks
-/// ([`with_spark_functions`]), and Ember's physical optimizer
+/// ([`with_spark_functions`]), the ML functions of `ember-mllib` ([`with_ml_functions`]), and
+/// Ember's physical optimizer
 /// rules for `placement`:
 ///
 /// - [`SemiJoinsFirst`] (logical), which moves semi joins on `HAVING` subqueries below the inner
@@ -168,7 +169,7 @@ pub fn with_ember_features(
     builder: SessionStateBuilder,
     placement: Placement,
 ) -> SessionStateBuilder {
-    with_spark_functions(builder.with_default_features())
+    with_ml_functions(with_spark_functions(builder.with_default_features()))
         .with_optimizer_rule(Arc::new(SemiJoinsFirst))
         .with_physical_optimizer_rules(physical_optimizer_rules(placement))
 }
@@ -209,6 +210,20 @@ fn with_spark_functions(mut builder: SessionStateBuilder) -> SessionStateBuilder
             .entry(function.name().to_string())
             .or_insert(function);
     }
+    builder
+}
+
+/// Adds the ML functions of `ember-mllib` (fitting steps and model predictions), which plans
+/// built by estimators name and every process must resolve.
+fn with_ml_functions(mut builder: SessionStateBuilder) -> SessionStateBuilder {
+    builder
+        .aggregate_functions()
+        .get_or_insert_with(Vec::new)
+        .extend(ember_mllib::functions::aggregate_functions());
+    builder
+        .scalar_functions()
+        .get_or_insert_with(Vec::new)
+        .extend(ember_mllib::functions::scalar_functions());
     builder
 }
 

@@ -1,0 +1,406 @@
+//! The distributed aggregate every fit is made of.
+//!
+//! A training step is a [`PartialAggregate`]: what one partition computes from its rows (a flat
+//! `f64` vector: sums, counts, a sample...) and how two such partials merge. [`PartialAggregateUdaf`]
+//! turns it into a DataFusion aggregate function, `name(params, feature_1, ..., feature_n)`, whose
+//! first argument is the step's parameters (the model state it needs, e.g. the current centroids)
+//! as a `Binary` literal, so the plan is self-contained and crosses the wire to executors unchanged.
+//! [`run`] builds that query over a DataFrame and returns the merged result.
+//!
+//! Every step also counts rows and rows with a null or NaN feature; kernels only see valid rows.
+//!
+//! Determinism: floating-point addition depends on order, and partitions reach the final merge in
+//! whatever order they finish. So the final stage keeps every partition's partial and merges them
+//! in a canonical order (sorted by value), which makes a fit's result depend on the data and its
+//! partitioning only, not on timing.
+
+use std::fmt::Debug;
+use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, BinaryArray};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::cast::as_binary_array;
+use datafusion::common::{exec_err, internal_datafusion_err, plan_err, ScalarValue};
+use datafusion::dataframe::DataFrame;
+use datafusion::error::Result as DataFusionResult;
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{
+    lit, Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Signature, Volatility,
+};
+use datafusion::physical_expr::expressions::Literal;
+use datafusion::physical_expr::PhysicalExpr;
+
+use crate::codec::{decode_f64s, encode_f64s};
+use crate::error::Result;
+use crate::features::ValidFeatures;
+
+/// One distributed training step: the partial state of a partition and how partials merge.
+///
+/// Implementations are plain values decoded from the step's parameters; they must be pure, so
+/// that any executor computes the same partial from the same rows.
+pub trait PartialAggregate: Debug + Send + Sync + Sized + 'static {
+    /// The aggregate function's name in plans (`ml_...`).
+    const NAME: &'static str;
+
+    /// Decodes the step from its parameters, as [`PartialAggregate::encode`] wrote them.
+    fn decode(params: &[f64]) -> DataFusionResult<Self>;
+
+    /// The step's parameters, to ride in the plan.
+    fn encode(&self) -> Vec<f64>;
+
+    /// How many feature columns the step expects.
+    fn features(&self) -> usize;
+
+    /// The partial state before any row.
+    fn empty(&self) -> Vec<f64>;
+
+    /// Adds a batch of valid rows (one slice per feature, equal lengths) to `partial`.
+    fn update(&self, features: &[&[f64]], partial: &mut Vec<f64>);
+
+    /// Merges `other` into `into`. The default adds element by element.
+    fn merge(&self, into: &mut Vec<f64>, other: &[f64]) {
+        for (sum, value) in into.iter_mut().zip(other) {
+            *sum += value;
+        }
+    }
+}
+
+/// A step's state over some rows: over a whole DataFrame once merged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aggregated {
+    /// Rows read.
+    pub rows: u64,
+    /// Rows skipped because a feature was null or NaN.
+    pub invalid_rows: u64,
+    /// The merged partial state.
+    pub value: Vec<f64>,
+}
+
+impl Aggregated {
+    /// Rows whose features were all valid.
+    pub fn valid_rows(&self) -> u64 {
+        self.rows - self.invalid_rows
+    }
+}
+
+/// Runs `step` over `features` (`Float64` expressions over `data`) as one aggregate query and
+/// returns the merged state.
+pub async fn run<T: PartialAggregate>(
+    data: &DataFrame,
+    step: &T,
+    features: Vec<Expr>,
+) -> Result<Aggregated> {
+    let mut args = vec![lit(ScalarValue::Binary(Some(encode_f64s(&step.encode()))))];
+    args.extend(features);
+    let call = AggregateUDF::from(PartialAggregateUdaf::<T>::new())
+        .call(args)
+        .alias("state");
+    let batches = data
+        .clone()
+        .aggregate(vec![], vec![call])?
+        .collect()
+        .await?;
+    let batch = batches
+        .iter()
+        .find(|batch| batch.num_rows() > 0)
+        .ok_or_else(|| internal_datafusion_err!("{} returned no row", T::NAME))?;
+    let merged = as_binary_array(batch.column(0))?;
+    let mut partials = decode_partials(merged.value(0))?;
+    match (partials.pop(), partials.is_empty()) {
+        (Some(merged), true) => Ok(merged),
+        _ => Err(internal_datafusion_err!("{} returned other than one state", T::NAME).into()),
+    }
+}
+
+/// A [`PartialAggregate`] as a DataFusion aggregate function: `T::NAME(params, features...)`
+/// returning the merged state as `Binary` (see the module docs).
+#[derive(Debug)]
+pub struct PartialAggregateUdaf<T> {
+    signature: Signature,
+    step: PhantomData<fn() -> T>,
+}
+
+impl<T: PartialAggregate> PartialAggregateUdaf<T> {
+    /// The function, accepting the parameters and any number of numeric features.
+    pub fn new() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+            step: PhantomData,
+        }
+    }
+}
+
+impl<T: PartialAggregate> Default for PartialAggregateUdaf<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> PartialEq for PartialAggregateUdaf<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> Eq for PartialAggregateUdaf<T> {}
+
+impl<T: PartialAggregate> Hash for PartialAggregateUdaf<T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        T::NAME.hash(state);
+    }
+}
+
+impl<T: PartialAggregate> AggregateUDFImpl for PartialAggregateUdaf<T> {
+    fn name(&self) -> &str {
+        T::NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> DataFusionResult<Vec<DataType>> {
+        coerce_params_and_features(T::NAME, arg_types)
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DataFusionResult<DataType> {
+        Ok(DataType::Binary)
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> DataFusionResult<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new(
+            format!("{}[partials]", args.name),
+            DataType::Binary,
+            true,
+        ))])
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> DataFusionResult<Box<dyn Accumulator>> {
+        let params = literal_params(T::NAME, args.exprs.first())?;
+        let step = T::decode(&params)?;
+        let features = args.exprs.len() - 1;
+        if features != step.features() {
+            return plan_err!(
+                "{} expects {} feature columns, got {features}",
+                T::NAME,
+                step.features()
+            );
+        }
+        Ok(Box::new(PartialAccumulator {
+            step,
+            own: None,
+            received: Vec::new(),
+        }))
+    }
+}
+
+/// The argument types ML functions take: `Binary` parameters, then `Float64` features.
+pub(crate) fn coerce_params_and_features(
+    name: &str,
+    arg_types: &[DataType],
+) -> DataFusionResult<Vec<DataType>> {
+    let Some((params, features)) = arg_types.split_first() else {
+        return plan_err!("{name} needs its parameters and at least one feature column");
+    };
+    if !matches!(
+        params,
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+    ) {
+        return plan_err!("{name}: the first argument must be the binary parameters, got {params}");
+    }
+    if let Some(bad) = features.iter().find(|t| !t.is_numeric() && !t.is_null()) {
+        return plan_err!("{name}: features must be numeric, got {bad}");
+    }
+    let mut coerced = vec![DataType::Binary];
+    coerced.extend(features.iter().map(|_| DataType::Float64));
+    Ok(coerced)
+}
+
+/// The `f64` parameters in the literal first argument of an ML function.
+fn literal_params(name: &str, expr: Option<&Arc<dyn PhysicalExpr>>) -> DataFusionResult<Vec<f64>> {
+    match expr
+        .and_then(|expr| expr.downcast_ref::<Literal>())
+        .map(Literal::value)
+    {
+        Some(ScalarValue::Binary(Some(bytes))) => decode_f64s(bytes),
+        _ => plan_err!("{name}: the first argument must be a binary literal"),
+    }
+}
+
+/// One partition's (or the final stage's) state of a [`PartialAggregateUdaf`].
+#[derive(Debug)]
+struct PartialAccumulator<T> {
+    step: T,
+    /// The partial of the rows this accumulator read itself.
+    own: Option<Aggregated>,
+    /// Partials of other partitions, merged only in `evaluate`.
+    received: Vec<Aggregated>,
+}
+
+impl<T: PartialAggregate> Accumulator for PartialAccumulator<T> {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> DataFusionResult<()> {
+        let features = ValidFeatures::new(&values[1..])?;
+        let own = self.own.get_or_insert_with(|| Aggregated {
+            rows: 0,
+            invalid_rows: 0,
+            value: self.step.empty(),
+        });
+        own.rows += features.rows() as u64;
+        own.invalid_rows += features.invalid_rows() as u64;
+        self.step.update(&features.slices(), &mut own.value);
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> DataFusionResult<()> {
+        let states: &BinaryArray = as_binary_array(&states[0])?;
+        for state in states.iter().flatten() {
+            self.received.extend(decode_partials(state)?);
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> DataFusionResult<Vec<ScalarValue>> {
+        let partials = self.own.iter().chain(&self.received);
+        Ok(vec![ScalarValue::Binary(Some(encode_partials(partials)))])
+    }
+
+    fn evaluate(&mut self) -> DataFusionResult<ScalarValue> {
+        let mut partials: Vec<&Aggregated> = self.own.iter().chain(&self.received).collect();
+        partials.sort_by(|a, b| {
+            a.value
+                .iter()
+                .zip(&b.value)
+                .map(|(x, y)| x.total_cmp(y))
+                .find(|order| order.is_ne())
+                .unwrap_or(a.value.len().cmp(&b.value.len()))
+                .then(a.rows.cmp(&b.rows))
+        });
+        let mut merged = Aggregated {
+            rows: 0,
+            invalid_rows: 0,
+            value: self.step.empty(),
+        };
+        for partial in partials {
+            merged.rows += partial.rows;
+            merged.invalid_rows += partial.invalid_rows;
+            self.step.merge(&mut merged.value, &partial.value);
+        }
+        Ok(ScalarValue::Binary(Some(encode_partials([&merged]))))
+    }
+
+    fn size(&self) -> usize {
+        let values: usize = self
+            .own
+            .iter()
+            .chain(&self.received)
+            .map(|partial| partial.value.capacity())
+            .sum();
+        std::mem::size_of_val(self) + 8 * values
+    }
+}
+
+/// Partials as one byte string: for each, its value count, rows, invalid rows, then its values.
+fn encode_partials<'a>(partials: impl IntoIterator<Item = &'a Aggregated>) -> Vec<u8> {
+    let mut encoded = Vec::new();
+    for partial in partials {
+        encoded.extend([
+            partial.value.len() as f64,
+            partial.rows as f64,
+            partial.invalid_rows as f64,
+        ]);
+        encoded.extend_from_slice(&partial.value);
+    }
+    encode_f64s(&encoded)
+}
+
+/// The partials [`encode_partials`] wrote.
+fn decode_partials(bytes: &[u8]) -> DataFusionResult<Vec<Aggregated>> {
+    let values = decode_f64s(bytes)?;
+    let mut partials = Vec::new();
+    let mut rest = values.as_slice();
+    while !rest.is_empty() {
+        let [len, rows, invalid_rows, tail @ ..] = rest else {
+            return exec_err!("corrupt ML aggregate state: a partial without its header");
+        };
+        let len = *len as usize;
+        if len > tail.len() {
+            return exec_err!("corrupt ML aggregate state: a partial of {len} values");
+        }
+        partials.push(Aggregated {
+            rows: *rows as u64,
+            invalid_rows: *invalid_rows as u64,
+            value: tail[..len].to_vec(),
+        });
+        rest = &tail[len..];
+    }
+    Ok(partials)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_frames::two_partition_frame;
+    use datafusion::prelude::col;
+
+    /// Sums each feature and counts rows: enough to see partials merge.
+    #[derive(Debug)]
+    struct ColumnSums {
+        features: usize,
+    }
+
+    impl PartialAggregate for ColumnSums {
+        const NAME: &'static str = "test_column_sums";
+
+        fn decode(params: &[f64]) -> DataFusionResult<Self> {
+            Ok(Self {
+                features: params[0] as usize,
+            })
+        }
+
+        fn encode(&self) -> Vec<f64> {
+            vec![self.features as f64]
+        }
+
+        fn features(&self) -> usize {
+            self.features
+        }
+
+        fn empty(&self) -> Vec<f64> {
+            vec![0.0; self.features]
+        }
+
+        fn update(&self, features: &[&[f64]], partial: &mut Vec<f64>) {
+            for (sum, column) in partial.iter_mut().zip(features) {
+                *sum += column.iter().sum::<f64>();
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn partials_of_two_partitions_merge_and_invalid_rows_are_counted() {
+        let data = two_partition_frame();
+        let features = vec![
+            datafusion::logical_expr::cast(col("x"), DataType::Float64),
+            datafusion::logical_expr::cast(col("n"), DataType::Float64),
+        ];
+        let result = run(&data, &ColumnSums { features: 2 }, features)
+            .await
+            .unwrap();
+        assert_eq!(
+            result,
+            Aggregated {
+                rows: 6,
+                invalid_rows: 2,
+                value: vec![12.0, 4.0]
+            }
+        );
+    }
+
+    #[test]
+    fn corrupt_states_are_an_error() {
+        let bytes = encode_f64s(&[5.0, 1.0, 0.0, 2.0]);
+        assert!(decode_partials(&bytes).is_err());
+    }
+}

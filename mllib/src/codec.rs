@@ -1,0 +1,42 @@
+//! `f64` vectors as bytes (little endian), the form model state takes inside plans.
+
+use datafusion::common::exec_err;
+use datafusion::error::Result;
+
+/// `values` as little-endian bytes.
+pub fn encode_f64s(values: &[f64]) -> Vec<u8> {
+    values
+        .iter()
+        .flat_map(|value| value.to_le_bytes())
+        .collect()
+}
+
+/// The values [`encode_f64s`] wrote; fails when the length is not a multiple of 8.
+pub fn decode_f64s(bytes: &[u8]) -> Result<Vec<f64>> {
+    if !bytes.len().is_multiple_of(8) {
+        return exec_err!(
+            "corrupt ML parameters: {} bytes is not a whole number of f64 values",
+            bytes.len()
+        );
+    }
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|chunk| f64::from_le_bytes(chunk.try_into().expect("chunks of 8")))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_bit_for_bit() {
+        let values = [1.5, -0.0, f64::MAX, f64::MIN_POSITIVE, 1e-300];
+        let decoded = decode_f64s(&encode_f64s(&values)).unwrap();
+        assert_eq!(
+            decoded.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            values.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        assert!(decode_f64s(&[0; 7]).is_err());
+    }
+}

@@ -1,0 +1,8 @@
+//! Kernels: plain functions over feature slices, shared by every path that computes (the
+//! distributed aggregates on executors, local refinement in the driver, prediction UDFs). They
+//! know nothing of DataFrames or plans, so a GPU version can replace one without touching the
+//! estimators.
+//!
+//! - [`nearest`]: the nearest of a set of centers for each row, by blocked distance computation.
+
+pub mod nearest;

@@ -1,0 +1,158 @@
+//! Parameter checks every estimator shares: column lists, output names, invalid-value handling.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::str::FromStr;
+
+use datafusion::dataframe::DataFrame;
+use datafusion::logical_expr::Expr;
+
+use crate::error::{MlError, Result};
+use crate::summary::numeric_column;
+
+/// What a stage does with rows whose features are null or NaN (Spark ML's `handleInvalid`).
+///
+/// - `Error` (the default): fitting fails, naming how many rows are invalid; `transform` fails on
+///   the first invalid row it meets.
+/// - `Skip`: fitting ignores those rows; `transform` drops them from its output.
+/// - `Keep`: fitting ignores those rows; `transform` keeps them, with a null output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum HandleInvalid {
+    /// Fail on an invalid row.
+    #[default]
+    Error,
+    /// Drop invalid rows.
+    Skip,
+    /// Keep invalid rows, with null outputs.
+    Keep,
+}
+
+impl HandleInvalid {
+    /// The setting's name: `error`, `skip` or `keep`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandleInvalid::Error => "error",
+            HandleInvalid::Skip => "skip",
+            HandleInvalid::Keep => "keep",
+        }
+    }
+
+    /// Checks a fit's count of rows with a null or NaN feature against this setting.
+    pub(crate) fn check_fit(self, invalid_rows: u64, features: &[String]) -> Result<()> {
+        if self == HandleInvalid::Error && invalid_rows > 0 {
+            return Err(MlError::InvalidRows {
+                rows: invalid_rows,
+                columns: features.join(", "),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for HandleInvalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for HandleInvalid {
+    type Err = MlError;
+
+    fn from_str(value: &str) -> Result<Self> {
+        match value.to_ascii_lowercase().as_str() {
+            "error" => Ok(HandleInvalid::Error),
+            "skip" => Ok(HandleInvalid::Skip),
+            "keep" => Ok(HandleInvalid::Keep),
+            _ => Err(MlError::InvalidParam {
+                param: "handle_invalid",
+                reason: format!("'{value}' is not one of error, skip, keep"),
+            }),
+        }
+    }
+}
+
+/// Checks that `columns` (the parameter `param`) names at least one column, none twice.
+pub(crate) fn check_column_list(param: &'static str, columns: &[String]) -> Result<()> {
+    if columns.is_empty() {
+        return Err(MlError::InvalidParam {
+            param,
+            reason: "name at least one column".to_string(),
+        });
+    }
+    if let Some(duplicate) = first_duplicate(columns) {
+        return Err(MlError::InvalidParam {
+            param,
+            reason: format!("'{duplicate}' is named twice"),
+        });
+    }
+    Ok(())
+}
+
+/// The feature columns of `data` as `Float64` expressions, after checking the list and that each
+/// column exists and is numeric.
+pub(crate) fn feature_exprs(data: &DataFrame, features: &[String]) -> Result<Vec<Expr>> {
+    check_column_list("features", features)?;
+    features
+        .iter()
+        .map(|column| numeric_column(data, column))
+        .collect()
+}
+
+/// Fails when `data` already has one of `outputs` (the parameter `param`), which would otherwise
+/// be silently replaced.
+pub(crate) fn check_absent(
+    data: &DataFrame,
+    param: &'static str,
+    outputs: &[String],
+) -> Result<()> {
+    match outputs.iter().find(|output| {
+        data.schema()
+            .fields()
+            .iter()
+            .any(|field| field.name() == *output)
+    }) {
+        Some(existing) => Err(MlError::InvalidParam {
+            param,
+            reason: format!("'{existing}' already exists in the input"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The first name that occurs twice in `names`.
+pub(crate) fn first_duplicate(names: &[String]) -> Option<&str> {
+    let mut seen = HashSet::new();
+    names
+        .iter()
+        .find(|name| !seen.insert(name.as_str()))
+        .map(String::as_str)
+}
+
+/// Fails unless `low <= value <= high`, naming `param`.
+pub(crate) fn check_range<T: PartialOrd + fmt::Display>(
+    param: &'static str,
+    value: T,
+    low: T,
+    high: T,
+) -> Result<()> {
+    if value >= low && value <= high {
+        Ok(())
+    } else {
+        Err(MlError::InvalidParam {
+            param,
+            reason: format!("{value} is outside [{low}, {high}]"),
+        })
+    }
+}
+
+/// Fails unless `value` is finite and at least `low`, naming `param`.
+pub(crate) fn check_at_least(param: &'static str, value: f64, low: f64) -> Result<()> {
+    if value.is_finite() && value >= low {
+        Ok(())
+    } else {
+        Err(MlError::InvalidParam {
+            param,
+            reason: format!("{value} is not a finite number >= {low}"),
+        })
+    }
+}

@@ -1,0 +1,203 @@
+//! Models applied inside queries: a fitted model as a DataFusion scalar function that carries the
+//! model in its first argument.
+//!
+//! [`ModelUdf`] turns a [`RowModel`] into `name(params, feature_1, ..., feature_n)`, where
+//! `params` is a `Binary` literal holding the invalid-row policy and the model, so scoring is an
+//! ordinary expression: it runs wherever the query runs, on executors too, and needs nothing but
+//! the function's registration there. [`append_prediction`] is how models' `transform` uses it.
+
+use std::fmt::Debug;
+use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
+
+use datafusion::arrow::array::{ArrayRef, UInt32Array};
+use datafusion::arrow::compute::take;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{exec_err, plan_err, ScalarValue};
+use datafusion::dataframe::DataFrame;
+use datafusion::error::Result as DataFusionResult;
+use datafusion::functions::expr_fn::isnan;
+use datafusion::logical_expr::{
+    lit, ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+use crate::aggregate::coerce_params_and_features;
+use crate::codec::{decode_f64s, encode_f64s};
+use crate::error::Result;
+use crate::features::ValidFeatures;
+use crate::params::{check_absent, HandleInvalid};
+use crate::summary::numeric_column;
+
+/// A fitted model that maps each row's features to one output value.
+pub trait RowModel: Debug + Send + Sync + Sized + 'static {
+    /// The scalar function's name in plans (`ml_..._predict`).
+    const NAME: &'static str;
+
+    /// The output's type.
+    const OUTPUT: DataType;
+
+    /// Decodes the model, as [`RowModel::encode`] wrote it.
+    fn decode(params: &[f64]) -> DataFusionResult<Self>;
+
+    /// The model as parameters, to ride in the plan.
+    fn encode(&self) -> Vec<f64>;
+
+    /// How many feature columns the model reads.
+    fn features(&self) -> usize;
+
+    /// The outputs for rows whose features are all valid (one slice per feature), as an array of
+    /// [`RowModel::OUTPUT`] with one value per row.
+    fn predict(&self, features: &[&[f64]]) -> ArrayRef;
+}
+
+/// Returns `data` with `output` appended: `model`'s output for each row's `features`. Rows with a
+/// null or NaN feature fail the query (`Error`), are dropped (`Skip`) or get a null output
+/// (`Keep`).
+pub fn append_prediction<T: RowModel>(
+    data: DataFrame,
+    model: &T,
+    features: &[String],
+    output: &str,
+    handle_invalid: HandleInvalid,
+) -> Result<DataFrame> {
+    check_absent(&data, "prediction_column", &[output.to_string()])?;
+    let exprs = features
+        .iter()
+        .map(|column| numeric_column(&data, column))
+        .collect::<Result<Vec<_>>>()?;
+    let data = match handle_invalid {
+        HandleInvalid::Skip => data.filter(all_valid(&exprs))?,
+        HandleInvalid::Error | HandleInvalid::Keep => data,
+    };
+    Ok(data.with_column(output, model_call(model, handle_invalid, exprs))?)
+}
+
+/// `model` applied to `features` (`Float64` expressions) as an expression.
+pub fn model_call<T: RowModel>(
+    model: &T,
+    handle_invalid: HandleInvalid,
+    features: Vec<Expr>,
+) -> Expr {
+    let mut params = vec![f64::from(u8::from(handle_invalid == HandleInvalid::Error))];
+    params.extend(model.encode());
+    let mut args = vec![lit(ScalarValue::Binary(Some(encode_f64s(&params))))];
+    args.extend(features);
+    ScalarUDF::from(ModelUdf::<T>::new()).call(args)
+}
+
+/// True where every one of `features` is neither null nor NaN.
+fn all_valid(features: &[Expr]) -> Expr {
+    features
+        .iter()
+        .map(|feature| {
+            feature
+                .clone()
+                .is_not_null()
+                .and(Expr::Not(Box::new(isnan(feature.clone()))))
+        })
+        .reduce(Expr::and)
+        .unwrap_or(lit(true))
+}
+
+/// A [`RowModel`] as a DataFusion scalar function (see the module docs).
+#[derive(Debug)]
+pub struct ModelUdf<T> {
+    signature: Signature,
+    model: PhantomData<fn() -> T>,
+}
+
+impl<T: RowModel> ModelUdf<T> {
+    /// The function, accepting the parameters and any number of numeric features.
+    pub fn new() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+            model: PhantomData,
+        }
+    }
+}
+
+impl<T: RowModel> Default for ModelUdf<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> PartialEq for ModelUdf<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> Eq for ModelUdf<T> {}
+
+impl<T: RowModel> Hash for ModelUdf<T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        T::NAME.hash(state);
+    }
+}
+
+impl<T: RowModel> ScalarUDFImpl for ModelUdf<T> {
+    fn name(&self) -> &str {
+        T::NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> DataFusionResult<Vec<DataType>> {
+        coerce_params_and_features(T::NAME, arg_types)
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DataFusionResult<DataType> {
+        Ok(T::OUTPUT)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DataFusionResult<ColumnarValue> {
+        let ColumnarValue::Scalar(ScalarValue::Binary(Some(bytes))) = &args.args[0] else {
+            return plan_err!("{}: the first argument must be a binary literal", T::NAME);
+        };
+        let params = decode_f64s(bytes)?;
+        let Some((&fail_on_invalid, model)) = params.split_first() else {
+            return exec_err!("{}: empty parameters", T::NAME);
+        };
+        let model = T::decode(model)?;
+        if args.args.len() - 1 != model.features() {
+            return plan_err!(
+                "{} expects {} feature columns, got {}",
+                T::NAME,
+                model.features(),
+                args.args.len() - 1
+            );
+        }
+        let arrays = args.args[1..]
+            .iter()
+            .map(|arg| arg.to_array(args.number_rows))
+            .collect::<DataFusionResult<Vec<_>>>()?;
+        let features = ValidFeatures::new(&arrays)?;
+        let predictions = model.predict(&features.slices());
+        let Some(mask) = features.mask() else {
+            return Ok(ColumnarValue::Array(predictions));
+        };
+        if fail_on_invalid != 0.0 {
+            return exec_err!(
+                "{}: {} rows have a null or NaN feature; set handle_invalid to 'skip' or 'keep' \
+                 to score them",
+                T::NAME,
+                features.invalid_rows()
+            );
+        }
+        // Spread the valid rows' outputs back over the batch, null where a feature was invalid.
+        let mut next = 0;
+        let positions: UInt32Array = mask
+            .iter()
+            .map(|valid| {
+                valid.unwrap_or(false).then(|| {
+                    next += 1;
+                    next - 1
+                })
+            })
+            .collect();
+        Ok(ColumnarValue::Array(take(&predictions, &positions, None)?))
+    }
+}
