@@ -10,8 +10,7 @@ extra=("${@:3}")
 [ "${extra[0]:-}" = "--" ] && extra=("${extra[@]:1}")
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-target=${CARGO_TARGET_DIR:-$root/target}
-cargo build --release --bin ember --bin tpch --bin scan -p ember -p ember-benches
+. benches/build.sh
 ember=$target/release/ember
 tpch=$target/release/tpch
 scan=$target/release/scan
@@ -22,15 +21,11 @@ fi
 answers=()
 [ -d "$root/tests/data/tpch/answers/sf$scale" ] && answers=(--answers "$root/tests/data/tpch/answers/sf$scale")
 
-# Prints the DuckDB peer's flags for the runners (`--duckdb-python PATH --duckdb-threads 2`), with
-# DuckDB installed into .bench-venv on first use; prints nothing, and says so, when it cannot be.
+# Prints the DuckDB peer's flags for the runners (`--duckdb-python PATH --duckdb-threads 2`), or
+# nothing when DuckDB cannot be installed.
 duckdb_peer() {
-  local venv=$root/.bench-venv
-  if [ -x "$venv/bin/python" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q duckdb; } >&2; then
-    if "$venv/bin/python" -c "import duckdb" 2>/dev/null; then
-      echo --duckdb-python "$venv/bin/python" --duckdb-threads 2
-      return
-    fi
-  fi
-  echo "DuckDB is not installed; the peer run is skipped" >&2
+  local python
+  read -ra python <<< "$(python_peer duckdb duckdb)"
+  [ ${#python[@]} -eq 2 ] && echo --duckdb-python "${python[1]}" --duckdb-threads 2
+  return 0
 }

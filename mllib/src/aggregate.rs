@@ -35,6 +35,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use crate::codec::{decode_f64s, encode_f64s};
 use crate::error::Result;
 use crate::features::ValidFeatures;
+use rayon::prelude::*;
 
 /// One distributed training step: the partial state of a partition and how partials merge.
 ///
@@ -67,6 +68,32 @@ pub trait PartialAggregate: Debug + Send + Sync + Sized + 'static {
     }
 }
 
+/// Rows per parallel chunk; fixed, so that sums do not depend on the thread count.
+const CHUNK: usize = 4096;
+
+/// Sums `chunk_partial` over fixed-size chunks of the rows in parallel, adding the chunks'
+/// partials into `partial` in order (so the result does not depend on scheduling).
+pub(crate) fn add_in_chunks(
+    features: &[&[f64]],
+    partial: &mut [f64],
+    chunk_partial: impl Fn(&[&[f64]]) -> Vec<f64> + Sync,
+) {
+    let rows = features.first().map_or(0, |column| column.len());
+    let chunks: Vec<Vec<f64>> = (0..rows.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|chunk| {
+            let range = chunk * CHUNK..rows.min((chunk + 1) * CHUNK);
+            let columns: Vec<&[f64]> = features.iter().map(|c| &c[range.clone()]).collect();
+            chunk_partial(&columns)
+        })
+        .collect();
+    for chunk in chunks {
+        for (sum, value) in partial.iter_mut().zip(chunk) {
+            *sum += value;
+        }
+    }
+}
+
 /// A step's state over some rows: over a whole DataFrame once merged.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Aggregated {
@@ -92,7 +119,15 @@ pub async fn run<T: PartialAggregate>(
     step: &T,
     features: Vec<Expr>,
 ) -> Result<Aggregated> {
-    let mut args = vec![lit(ScalarValue::Binary(Some(encode_f64s(&step.encode()))))];
+    // A dictionary-encoded literal: aggregates expand literal arguments to one value per row,
+    // which for a binary value of kilobytes (the centroids) cost more than the step itself; a
+    // dictionary expands to one key per row. The accumulator reads the parameters from the plan,
+    // not from the rows.
+    let params = ScalarValue::Dictionary(
+        Box::new(DataType::Int32),
+        Box::new(ScalarValue::Binary(Some(encode_f64s(&step.encode())))),
+    );
+    let mut args = vec![lit(params)];
     args.extend(features);
     let call = AggregateUDF::from(PartialAggregateUdaf::<T>::new())
         .call(args)
@@ -196,7 +231,8 @@ impl<T: PartialAggregate> AggregateUDFImpl for PartialAggregateUdaf<T> {
     }
 }
 
-/// The argument types ML functions take: `Binary` parameters, then `Float64` features.
+/// The argument types ML functions take: `Binary` (or dictionary-encoded binary) parameters,
+/// then `Float64` features.
 pub(crate) fn coerce_params_and_features(
     name: &str,
     arg_types: &[DataType],
@@ -204,16 +240,18 @@ pub(crate) fn coerce_params_and_features(
     let Some((params, features)) = arg_types.split_first() else {
         return plan_err!("{name} needs its parameters and at least one feature column");
     };
-    if !matches!(
-        params,
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView
-    ) {
+    let binary = |t: &DataType| matches!(t, DataType::Binary);
+    let is_params = match params {
+        DataType::Dictionary(_, values) => binary(values),
+        other => binary(other),
+    };
+    if !is_params {
         return plan_err!("{name}: the first argument must be the binary parameters, got {params}");
     }
     if let Some(bad) = features.iter().find(|t| !t.is_numeric() && !t.is_null()) {
         return plan_err!("{name}: features must be numeric, got {bad}");
     }
-    let mut coerced = vec![DataType::Binary];
+    let mut coerced = vec![params.clone()];
     coerced.extend(features.iter().map(|_| DataType::Float64));
     Ok(coerced)
 }
@@ -225,6 +263,10 @@ fn literal_params(name: &str, expr: Option<&Arc<dyn PhysicalExpr>>) -> DataFusio
         .map(Literal::value)
     {
         Some(ScalarValue::Binary(Some(bytes))) => decode_f64s(bytes),
+        Some(ScalarValue::Dictionary(_, value)) => match value.as_ref() {
+            ScalarValue::Binary(Some(bytes)) => decode_f64s(bytes),
+            _ => plan_err!("{name}: the first argument must be a binary literal"),
+        },
         _ => plan_err!("{name}: the first argument must be a binary literal"),
     }
 }

@@ -52,12 +52,39 @@ pub enum MlError {
         /// The feature columns, comma-separated.
         columns: String,
     },
+    /// Null or NaN values in a column, met by a stage whose `handle_invalid` is `error`.
+    #[error(
+        "column '{column}' has {values} null or NaN values; filter them out or set \
+         handle_invalid to 'skip' or 'keep'"
+    )]
+    InvalidValues {
+        /// The column.
+        column: String,
+        /// How many values.
+        values: u64,
+    },
+    /// Label values the estimator cannot learn from.
+    #[error("invalid label column '{column}': {reason}")]
+    InvalidLabel {
+        /// The label column.
+        column: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Too few rows with valid features to fit on.
     #[error("cannot fit {estimator}: {reason}")]
     NotEnoughRows {
         /// The estimator, as its type is named.
         estimator: &'static str,
         /// How many rows there were and how many are needed.
+        reason: String,
+    },
+    /// A model could not be saved or loaded.
+    #[error("model at {location}: {reason}")]
+    Persist {
+        /// Where the model was to be saved or loaded.
+        location: String,
+        /// What went wrong.
         reason: String,
     },
     /// The query engine failed while fitting or transforming.

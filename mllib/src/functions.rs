@@ -7,8 +7,12 @@ use std::sync::Arc;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
 use crate::aggregate::PartialAggregateUdaf;
+use crate::evaluation::{BinaryMetricsStep, ConfusionStep, RegressionMetricsStep};
+use crate::kmeans::silhouette::{ClusterStatsStep, SilhouetteStep};
 use crate::kmeans::steps::{LloydStep, PrioritySample};
 use crate::kmeans::NearestCenter;
+use crate::linear::steps::{GramStep, LogisticLossStep};
+use crate::linear::{LinearPrediction, LogisticPrediction, LogisticProbability};
 use crate::predict::ModelUdf;
 
 /// The aggregate functions of distributed fitting steps.
@@ -16,10 +20,22 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     vec![
         Arc::new(PartialAggregateUdaf::<LloydStep>::new().into()),
         Arc::new(PartialAggregateUdaf::<PrioritySample>::new().into()),
+        Arc::new(PartialAggregateUdaf::<LogisticLossStep>::new().into()),
+        Arc::new(PartialAggregateUdaf::<GramStep>::new().into()),
+        Arc::new(PartialAggregateUdaf::<ClusterStatsStep>::new().into()),
+        Arc::new(PartialAggregateUdaf::<SilhouetteStep>::new().into()),
+        Arc::new(PartialAggregateUdaf::<RegressionMetricsStep>::new().into()),
+        Arc::new(PartialAggregateUdaf::<BinaryMetricsStep>::new().into()),
+        Arc::new(PartialAggregateUdaf::<ConfusionStep>::new().into()),
     ]
 }
 
 /// The scalar functions that apply fitted models.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
-    vec![Arc::new(ModelUdf::<NearestCenter>::new().into())]
+    vec![
+        Arc::new(ModelUdf::<NearestCenter>::new().into()),
+        Arc::new(ModelUdf::<LogisticPrediction>::new().into()),
+        Arc::new(ModelUdf::<LogisticProbability>::new().into()),
+        Arc::new(ModelUdf::<LinearPrediction>::new().into()),
+    ]
 }

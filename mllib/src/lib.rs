@@ -14,7 +14,8 @@
 //! - [`kernels`]: the computations themselves, over plain `f64` slices.
 //! - [`summary`]: per-column count, mean, variance, min and max in one aggregate — the statistics
 //!   scalers and imputers are fitted from.
-//! - Estimators: [`StandardScaler`], [`KMeans`].
+//! - Estimators: [`StandardScaler`], [`KMeans`], [`LogisticRegression`], [`LinearRegression`];
+//!   [`optim`]: the L-BFGS that drives iterative fits.
 //! - [`functions`]: the functions every Ember process registers so these plans run anywhere.
 //!
 //! Features are ordinary numeric columns named by the caller (no vector column). This layer knows
@@ -24,11 +25,15 @@ pub mod aggregate;
 pub mod codec;
 pub mod error;
 pub mod estimator;
+pub mod evaluation;
 mod features;
 pub mod functions;
 pub mod kernels;
 pub mod kmeans;
+pub mod linear;
+pub mod optim;
 pub mod params;
+pub mod persist;
 pub mod predict;
 pub mod random;
 pub mod scaler;
@@ -39,6 +44,9 @@ mod test_frames;
 pub use error::{MlError, Result};
 pub use estimator::{Estimator, Model};
 pub use kmeans::{KMeans, KMeansModel};
+pub use linear::{
+    Family, LinearRegression, LinearRegressionModel, LogisticRegression, LogisticRegressionModel,
+};
 pub use params::HandleInvalid;
 pub use scaler::{StandardScaler, StandardScalerModel};
 pub use summary::{summarize, ColumnSummary};

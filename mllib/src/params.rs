@@ -5,7 +5,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use datafusion::dataframe::DataFrame;
-use datafusion::logical_expr::Expr;
+use datafusion::functions::expr_fn::isnan;
+use datafusion::logical_expr::{lit, Expr};
 
 use crate::error::{MlError, Result};
 use crate::summary::numeric_column;
@@ -96,6 +97,20 @@ pub(crate) fn feature_exprs(data: &DataFrame, features: &[String]) -> Result<Vec
         .iter()
         .map(|column| numeric_column(data, column))
         .collect()
+}
+
+/// True where every one of `columns` is neither null nor NaN.
+pub(crate) fn all_valid(columns: &[Expr]) -> Expr {
+    columns
+        .iter()
+        .map(|column| {
+            column
+                .clone()
+                .is_not_null()
+                .and(Expr::Not(Box::new(isnan(column.clone()))))
+        })
+        .reduce(Expr::and)
+        .unwrap_or(lit(true))
 }
 
 /// Fails when `data` already has one of `outputs` (the parameter `param`), which would otherwise

@@ -16,7 +16,6 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{exec_err, plan_err, ScalarValue};
 use datafusion::dataframe::DataFrame;
 use datafusion::error::Result as DataFusionResult;
-use datafusion::functions::expr_fn::isnan;
 use datafusion::logical_expr::{
     lit, ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -25,7 +24,7 @@ use crate::aggregate::coerce_params_and_features;
 use crate::codec::{decode_f64s, encode_f64s};
 use crate::error::Result;
 use crate::features::ValidFeatures;
-use crate::params::{check_absent, HandleInvalid};
+use crate::params::{all_valid, check_absent, HandleInvalid};
 use crate::summary::numeric_column;
 
 /// A fitted model that maps each row's features to one output value.
@@ -83,20 +82,6 @@ pub fn model_call<T: RowModel>(
     let mut args = vec![lit(ScalarValue::Binary(Some(encode_f64s(&params))))];
     args.extend(features);
     ScalarUDF::from(ModelUdf::<T>::new()).call(args)
-}
-
-/// True where every one of `features` is neither null nor NaN.
-fn all_valid(features: &[Expr]) -> Expr {
-    features
-        .iter()
-        .map(|feature| {
-            feature
-                .clone()
-                .is_not_null()
-                .and(Expr::Not(Box::new(isnan(feature.clone()))))
-        })
-        .reduce(Expr::and)
-        .unwrap_or(lit(true))
 }
 
 /// A [`RowModel`] as a DataFusion scalar function (see the module docs).

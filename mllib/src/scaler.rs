@@ -3,10 +3,12 @@
 use async_trait::async_trait;
 use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::lit;
+use serde_json::json;
 
 use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
 use crate::params::{check_absent, check_column_list, first_duplicate};
+use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::summary::{numeric_column, summarize, ColumnSummary};
 
 /// Standardizes numeric columns: `(x - mean) / std_dev`, as Spark ML's `StandardScaler`.
@@ -168,6 +170,81 @@ impl Model for StandardScalerModel {
             scaled = scaled.with_column(output, (value - lit(shift)) * lit(factor))?;
         }
         Ok(scaled)
+    }
+}
+
+impl PersistentModel for StandardScalerModel {
+    const MODEL_TYPE: &'static str = "standard_scaler";
+
+    fn to_saved(&self) -> ModelParts {
+        let features = self.summaries.iter().map(|s| s.column.clone()).collect();
+        let params = json!({
+            "with_mean": self.with_mean,
+            "with_std": self.with_std,
+            "output_columns": self.output_columns,
+        });
+        let stat = |f: fn(&ColumnSummary) -> f64| self.summaries.iter().map(f).collect();
+        let arrays = vec![
+            ("rows", stat(|s| s.rows as f64)),
+            ("count", stat(|s| s.count as f64)),
+            ("null_count", stat(|s| s.null_count as f64)),
+            ("nan_count", stat(|s| s.nan_count as f64)),
+            ("mean", stat(|s| s.mean)),
+            ("variance", stat(|s| s.variance)),
+            ("min", stat(|s| s.min)),
+            ("max", stat(|s| s.max)),
+        ];
+        ModelParts {
+            features,
+            params,
+            arrays,
+        }
+    }
+
+    fn from_saved(saved: &SavedModel) -> Result<Self> {
+        let features = &saved.metadata.features;
+        let names = [
+            "rows",
+            "count",
+            "null_count",
+            "nan_count",
+            "mean",
+            "variance",
+            "min",
+            "max",
+        ];
+        let arrays = names
+            .iter()
+            .map(|name| {
+                let array = saved.array(name)?;
+                if array.len() == features.len() {
+                    Ok(array)
+                } else {
+                    Err(saved.corrupt(format!("'{name}' does not have one value per column")))
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let summaries = features
+            .iter()
+            .enumerate()
+            .map(|(i, column)| ColumnSummary {
+                column: column.clone(),
+                rows: arrays[0][i] as u64,
+                count: arrays[1][i] as u64,
+                null_count: arrays[2][i] as u64,
+                nan_count: arrays[3][i] as u64,
+                mean: arrays[4][i],
+                variance: arrays[5][i],
+                min: arrays[6][i],
+                max: arrays[7][i],
+            })
+            .collect();
+        Ok(Self {
+            summaries,
+            output_columns: saved.param("output_columns")?,
+            with_mean: saved.param("with_mean")?,
+            with_std: saved.param("with_std")?,
+        })
     }
 }
 

@@ -3,6 +3,8 @@
 //! know nothing of DataFrames or plans, so a GPU version can replace one without touching the
 //! estimators.
 //!
+//! - [`linear`]: margins, logistic losses with gradients, least-squares Gram matrices.
 //! - [`nearest`]: the nearest of a set of centers for each row, by blocked distance computation.
 
+pub mod linear;
 pub mod nearest;

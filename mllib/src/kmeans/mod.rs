@@ -7,6 +7,7 @@
 //! travel.
 
 mod init;
+pub mod silhouette;
 pub mod steps;
 
 use async_trait::async_trait;
@@ -14,13 +15,17 @@ use datafusion::arrow::array::{ArrayRef, Int32Array};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::Result as DataFusionResult;
+use serde_json::json;
 
 use crate::aggregate::{run, Aggregated};
 use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
+use crate::evaluation::Metrics;
 use crate::kernels::nearest::{nearest, squared_distance, Centers, NearestBuffers};
 use crate::params::{check_at_least, check_range, feature_exprs, HandleInvalid};
+use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::predict::{append_prediction, RowModel};
+use silhouette::{ClusterStatsStep, SilhouetteStep};
 use steps::{decode_centers, encode_centers, LloydStep};
 
 /// k-means clustering of rows by their numeric `features`, as Spark ML's `KMeans`.
@@ -280,6 +285,35 @@ impl KMeansModel {
         &self.cluster_sizes
     }
 
+    /// `inertia` (the sum of squared distances to the nearest center) and `silhouette` (mean,
+    /// squared Euclidean; see [`silhouette`]) of `data`'s rows, in two aggregates. Rows with a
+    /// null or NaN feature follow the model's `handle_invalid` (skipped unless it is `error`).
+    pub async fn evaluate(&self, data: &DataFrame) -> Result<Metrics> {
+        let features = feature_exprs(data, &self.features)?;
+        let stats_step = ClusterStatsStep {
+            centers: self.centers.clone(),
+        };
+        let stats = run(data, &stats_step, features.clone()).await?;
+        self.handle_invalid
+            .check_fit(stats.invalid_rows, &self.features)?;
+        if stats.valid_rows() == 0 {
+            return Err(MlError::NotEnoughRows {
+                estimator: "an evaluator",
+                reason: "no rows with valid features to compute clustering metrics on".to_string(),
+            });
+        }
+        let silhouette_step = SilhouetteStep::from_stats(self.centers.clone(), &stats.value);
+        let silhouettes = run(data, &silhouette_step, features).await?;
+        let inertia = self.compute_cost(data).await?;
+        Ok(Metrics(vec![
+            ("inertia", inertia),
+            (
+                "silhouette",
+                silhouettes.value[0] / stats.valid_rows() as f64,
+            ),
+        ]))
+    }
+
     /// The sum of squared distances of `data`'s rows to their nearest center, as one aggregate.
     /// Rows with a null or NaN feature follow the model's `handle_invalid` (skipped unless it is
     /// `error`).
@@ -307,6 +341,49 @@ impl Model for KMeansModel {
             &self.prediction_column,
             self.handle_invalid,
         )
+    }
+}
+
+impl PersistentModel for KMeansModel {
+    const MODEL_TYPE: &'static str = "kmeans";
+
+    fn to_saved(&self) -> ModelParts {
+        let params = json!({
+            "k": self.centers.len(),
+            "prediction_column": self.prediction_column,
+            "handle_invalid": self.handle_invalid.as_str(),
+            "training_cost": self.training_cost,
+            "iterations": self.iterations,
+            "cluster_sizes": self.cluster_sizes,
+        });
+        let arrays = vec![("centers", self.centers.values().to_vec())];
+        ModelParts {
+            features: self.features.clone(),
+            params,
+            arrays,
+        }
+    }
+
+    fn from_saved(saved: &SavedModel) -> Result<Self> {
+        let features = saved.metadata.features.clone();
+        let k: usize = saved.param("k")?;
+        let centers = saved.array("centers")?;
+        if features.is_empty() || centers.len() != k * features.len() {
+            return Err(saved.corrupt(format!(
+                "{} center values for k = {k} and {} features",
+                centers.len(),
+                features.len()
+            )));
+        }
+        Ok(Self {
+            centers: Centers::new(features.len(), centers.to_vec()),
+            features,
+            training_cost: saved.param("training_cost")?,
+            iterations: saved.param("iterations")?,
+            cluster_sizes: saved.param("cluster_sizes")?,
+            prediction_column: saved.param("prediction_column")?,
+            handle_invalid: saved.param::<String>("handle_invalid")?.parse()?,
+        })
     }
 }
 
@@ -416,6 +493,10 @@ mod tests {
             assert!((center[1] - expected[1]).abs() < 1e-12);
         }
         assert_eq!(model.cluster_sizes(), &[100, 100, 100]);
+        let metrics = model.evaluate(&three_groups(2)).await.unwrap();
+        // silhouette_score(X, labels_, metric='sqeuclidean') = 0.9234692919925048
+        assert!((metrics.get("silhouette").unwrap() - 0.9234692919925048).abs() < 1e-12);
+        assert!((metrics.get("inertia").unwrap() - 450.0497290039345).abs() < 1e-9);
     }
 
     #[tokio::test]

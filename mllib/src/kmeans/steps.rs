@@ -5,16 +5,11 @@
 //! - [`PrioritySample`]: a weighted sample of fixed size, each row weighted by its squared
 //!   distance to the current centers (or uniformly when there are none) — a k-means|| round.
 
-use datafusion::common::exec_err;
-use datafusion::error::Result;
-use rayon::prelude::*;
-
-use crate::aggregate::PartialAggregate;
+use crate::aggregate::{add_in_chunks, PartialAggregate};
 use crate::kernels::nearest::{nearest, Centers, NearestBuffers};
 use crate::random::hash_unit;
-
-/// Rows per parallel chunk; fixed, so that sums do not depend on the thread count.
-const CHUNK: usize = 4096;
+use datafusion::common::exec_err;
+use datafusion::error::Result;
 
 /// One Lloyd iteration. Partial state: per-center sums (`k * dim`, row-major), per-center counts
 /// (`k`), then the total squared distance (1).
@@ -56,21 +51,7 @@ impl PartialAggregate for LloydStep {
     }
 
     fn update(&self, features: &[&[f64]], partial: &mut Vec<f64>) {
-        let rows = features.first().map_or(0, |column| column.len());
-        let chunks: Vec<Vec<f64>> = (0..rows.div_ceil(CHUNK))
-            .into_par_iter()
-            .map(|chunk| {
-                let range = chunk * CHUNK..rows.min((chunk + 1) * CHUNK);
-                let columns: Vec<&[f64]> = features
-                    .iter()
-                    .map(|column| &column[range.clone()])
-                    .collect();
-                self.chunk_partial(&columns)
-            })
-            .collect();
-        for chunk in chunks {
-            self.merge(partial, &chunk);
-        }
+        add_in_chunks(features, partial, |columns| self.chunk_partial(columns));
     }
 }
 

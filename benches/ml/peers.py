@@ -1,0 +1,115 @@
+"""Peers of the ML benchmark (benches/ml.sh): the same fits with scikit-learn and, when pyspark is
+installed, Spark MLlib, on the Parquet file the runner wrote. Prints one JSON object per peer
+(fit_seconds and quality), or a {"peer", "skipped"} object saying why a peer did not run.
+
+    python peers.py TASK '{"data": ..., "features": [...], "threads": 2, ...}'
+
+TASK kmeans: "init" (centers), "max_iter"; reports inertia.
+TASK logistic: "label", "max_iter"; no regularization; reports the training log loss.
+"""
+
+import json
+import sys
+import time
+
+
+def load(path, columns):
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=columns)
+    return np.column_stack([table[name].to_numpy() for name in columns])
+
+
+def kmeans_sklearn(args):
+    import numpy as np
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
+    x = load(args["data"], args["features"])
+    centers = np.array(args["init"])
+    with threadpool_limits(limits=args["threads"]):
+        started = time.perf_counter()
+        model = KMeans(n_clusters=len(centers), init=centers, n_init=1, max_iter=args["max_iter"],
+                       tol=0.0, algorithm="lloyd").fit(x)
+        seconds = time.perf_counter() - started
+    return {"peer": "scikit-learn", "fit_seconds": seconds, "quality": float(model.inertia_),
+            "iterations": int(model.n_iter_)}
+
+
+def logistic_sklearn(args):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+    from threadpoolctl import threadpool_limits
+
+    x = load(args["data"], args["features"])
+    y = load(args["data"], [args["label"]])[:, 0]
+    with threadpool_limits(limits=args["threads"]):
+        started = time.perf_counter()
+        model = LogisticRegression(C=float("inf"), max_iter=args["max_iter"]).fit(x, y)
+        seconds = time.perf_counter() - started
+    return {"peer": "scikit-learn", "fit_seconds": seconds,
+            "quality": float(log_loss(y, model.predict_proba(x))),
+            "iterations": int(model.n_iter_[0])}
+
+
+def spark_frame(args, columns):
+    from pyspark.ml.feature import VectorAssembler
+    from pyspark.sql import SparkSession
+
+    spark = (SparkSession.builder.master(f"local[{args['threads']}]")
+             .config("spark.driver.memory", "8g").getOrCreate())
+    frame = VectorAssembler(inputCols=args["features"], outputCol="features").transform(
+        spark.read.parquet(args["data"])).select(*columns).cache()
+    frame.count()
+    return spark, frame
+
+
+def kmeans_spark(args):
+    """Spark ML cannot start from given centers, so it starts from its own k-means|| (its
+    default): its time includes that initialisation, and its inertia comes from another start."""
+    from pyspark.ml.clustering import KMeans
+
+    spark, frame = spark_frame(args, ["features"])
+    started = time.perf_counter()
+    model = KMeans(k=len(args["init"]), maxIter=args["max_iter"], tol=0.0, seed=1).fit(frame)
+    seconds = time.perf_counter() - started
+    result = {"peer": "spark-mllib (own k-means|| init)", "fit_seconds": seconds,
+              "quality": float(model.summary.trainingCost),
+              "iterations": int(model.summary.numIter)}
+    spark.stop()
+    return result
+
+
+def logistic_spark(args):
+    from pyspark.ml.classification import LogisticRegression
+
+    spark, frame = spark_frame(args, ["features", args["label"]])
+    started = time.perf_counter()
+    model = LogisticRegression(labelCol=args["label"], maxIter=args["max_iter"], regParam=0.0).fit(
+        frame)
+    seconds = time.perf_counter() - started
+    result = {"peer": "spark-mllib", "fit_seconds": seconds,
+              "quality": float(model.summary.objectiveHistory[-1]),
+              "iterations": int(model.summary.totalIterations)}
+    spark.stop()
+    return result
+
+
+PEERS = {
+    "kmeans": [("scikit-learn", kmeans_sklearn), ("spark-mllib", kmeans_spark)],
+    "logistic": [("scikit-learn", logistic_sklearn), ("spark-mllib", logistic_spark)],
+}
+
+
+def main():
+    task, args = sys.argv[1], json.loads(sys.argv[2])
+    for name, run in PEERS[task]:
+        try:
+            print(json.dumps(run(args)), flush=True)
+        except ImportError as missing:
+            print(json.dumps({"peer": name, "skipped": f"not installed ({missing})"}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,332 @@
+//! ML benchmark: fit time and quality of Ember's estimators against scikit-learn (and Spark MLlib
+//! when `pyspark` is installed) on the same generated data, measured in the same run.
+//!
+//! - `kmeans`: `--rows` x `--kmeans-features` points around `--k` random centers (unit normal
+//!   noise); every fitter starts from the same `k` rows as centers and runs `--iterations` Lloyd
+//!   iterations (tolerance 0). Quality: inertia.
+//! - `logistic`: `--rows` x `--logistic-features` standard normal features, a 0/1 label drawn
+//!   from a logistic model with random coefficients; no regularization, at most
+//!   `--logistic-max-iter` L-BFGS iterations. Quality: training log loss.
+//!
+//! Ember reads each Parquet file into memory first (`Session::cache`), as scikit-learn holds a
+//! NumPy array; the peers' load time is not counted either.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
+use ember::ml::random::SplitMix64;
+use ember::ml::{Estimator, KMeans, LogisticRegression};
+use ember::Session;
+use serde_json::json;
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Rows of each generated dataset.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: usize,
+    /// Which benchmarks to run.
+    #[arg(long, value_delimiter = ',', default_value = "kmeans,logistic")]
+    only: Vec<String>,
+    /// Feature columns of the k-means data.
+    #[arg(long, default_value_t = 16)]
+    kmeans_features: usize,
+    /// Clusters.
+    #[arg(long, default_value_t = 32)]
+    k: usize,
+    /// Lloyd iterations.
+    #[arg(long, default_value_t = 20)]
+    iterations: usize,
+    /// Feature columns of the logistic-regression data.
+    #[arg(long, default_value_t = 28)]
+    logistic_features: usize,
+    /// Most L-BFGS iterations of logistic regression.
+    #[arg(long, default_value_t = 100)]
+    logistic_max_iter: usize,
+    /// Threads for every fitter (Ember's `local[N]`).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Python with scikit-learn, pyarrow and threadpoolctl (and optionally pyspark) for the peers.
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// Directory for the generated data (default: a temporary one).
+    #[arg(long)]
+    work: Option<PathBuf>,
+}
+
+/// One fitter's result.
+#[derive(Debug)]
+struct Fit {
+    fitter: String,
+    seconds: f64,
+    quality: f64,
+    iterations: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let temporary = tempfile::tempdir()?;
+    let work = args.work.clone().unwrap_or(temporary.path().to_path_buf());
+    std::fs::create_dir_all(&work)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads)
+        .enable_all()
+        .build()?;
+    for task in &args.only {
+        match task.as_str() {
+            "kmeans" => runtime.block_on(kmeans(&args, &work))?,
+            "logistic" => runtime.block_on(logistic(&args, &work))?,
+            other => bail!("unknown benchmark {other}; choose kmeans, logistic"),
+        }
+    }
+    Ok(())
+}
+
+async fn kmeans(args: &Args, work: &Path) -> anyhow::Result<()> {
+    let features = names("f", args.kmeans_features);
+    let mut random = SplitMix64::new(2026);
+    let centers: Vec<Vec<f64>> = (0..args.k)
+        .map(|_| {
+            (0..features.len())
+                .map(|_| random.next_f64() * 20.0 - 10.0)
+                .collect()
+        })
+        .collect();
+    let mut columns = vec![Vec::with_capacity(args.rows); features.len()];
+    for _ in 0..args.rows {
+        let center = &centers[(random.next_u64() % args.k as u64) as usize];
+        for (column, mean) in columns.iter_mut().zip(center) {
+            column.push(mean + normal(&mut random));
+        }
+    }
+    let init: Vec<Vec<f64>> = (0..args.k)
+        .map(|i| {
+            let row = (i * args.rows) / args.k + 17;
+            columns.iter().map(|column| column[row]).collect()
+        })
+        .collect();
+    let path = work.join(format!("blobs-{}x{}.parquet", args.rows, features.len()));
+    write_parquet(&features, columns, &path).await?;
+
+    let points = cached(args, &path).await?;
+    let started = Instant::now();
+    let model = KMeans::new(&features)
+        .k(args.k)
+        .max_iter(args.iterations)
+        .tol(0.0)
+        .initial_centers(init.clone())
+        .fit(&points)
+        .await?;
+    let mut fits = vec![ember_fit(
+        args,
+        started,
+        model.training_cost(),
+        model.iterations(),
+    )];
+    let peer_args = json!({
+        "data": path, "features": features, "threads": args.threads,
+        "init": init, "max_iter": args.iterations,
+    });
+    fits.extend(run_peers(args, "kmeans", &peer_args)?);
+    print_table(
+        &format!(
+            "KMeans: {} rows x {} features, k = {}, {} iterations from the same {} rows as \
+             centers, {} threads",
+            args.rows,
+            features.len(),
+            args.k,
+            args.iterations,
+            args.k,
+            args.threads
+        ),
+        "inertia",
+        &fits,
+    );
+    Ok(())
+}
+
+async fn logistic(args: &Args, work: &Path) -> anyhow::Result<()> {
+    let features = names("x", args.logistic_features);
+    let mut random = SplitMix64::new(7);
+    let weights: Vec<f64> = (0..features.len())
+        .map(|_| random.next_f64() * 2.0 - 1.0)
+        .collect();
+    let mut columns = vec![Vec::with_capacity(args.rows); features.len() + 1];
+    for _ in 0..args.rows {
+        let mut margin = 0.3;
+        for (column, weight) in columns.iter_mut().zip(&weights) {
+            let value = normal(&mut random);
+            margin += weight * value;
+            column.push(value);
+        }
+        let positive = random.next_f64() < 1.0 / (1.0 + (-margin).exp());
+        columns[features.len()].push(f64::from(u8::from(positive)));
+    }
+    let mut all = features.clone();
+    all.push("label".to_string());
+    let path = work.join(format!("logistic-{}x{}.parquet", args.rows, features.len()));
+    write_parquet(&all, columns, &path).await?;
+
+    let data = cached(args, &path).await?;
+    let started = Instant::now();
+    let model = LogisticRegression::new(&features)
+        .max_iter(args.logistic_max_iter)
+        .fit(&data)
+        .await?;
+    let log_loss = *model.objective_history().last().context("no objective")?;
+    let mut fits = vec![ember_fit(args, started, log_loss, model.iterations())];
+    let peer_args = json!({
+        "data": path, "features": features, "threads": args.threads,
+        "label": "label", "max_iter": args.logistic_max_iter,
+    });
+    fits.extend(run_peers(args, "logistic", &peer_args)?);
+    print_table(
+        &format!(
+            "LogisticRegression: {} rows x {} features, no regularization, {} threads",
+            args.rows,
+            features.len(),
+            args.threads
+        ),
+        "log loss",
+        &fits,
+    );
+    Ok(())
+}
+
+/// `prefix0`, `prefix1`, ...
+fn names(prefix: &str, count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("{prefix}{i}")).collect()
+}
+
+/// A standard normal value (Box-Muller).
+fn normal(random: &mut SplitMix64) -> f64 {
+    let u = 1.0 - random.next_f64();
+    let v = random.next_f64();
+    (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+}
+
+/// Writes `columns` (Float64, named `names`) as one Parquet file.
+async fn write_parquet(
+    names: &[String],
+    columns: Vec<Vec<f64>>,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let schema = Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|name| Field::new(name, DataType::Float64, false))
+            .collect::<Vec<_>>(),
+    ));
+    let arrays: Vec<ArrayRef> = columns
+        .into_iter()
+        .map(|column| Arc::new(Float64Array::from(column)) as ArrayRef)
+        .collect();
+    let batch = RecordBatch::try_new(schema, arrays)?;
+    let session = Session::builder().master("local[1]").build()?;
+    session
+        .context()
+        .read_batch(batch)?
+        .write_parquet(
+            &path.display().to_string(),
+            DataFrameWriteOptions::new().with_single_file_output(true),
+            None,
+        )
+        .await?;
+    Ok(())
+}
+
+/// The Parquet file read into memory by an Ember session with `--threads` cores.
+async fn cached(args: &Args, path: &Path) -> anyhow::Result<DataFrame> {
+    let session = Session::builder()
+        .master(&format!("local[{}]", args.threads))
+        .build()?;
+    let data = session.read_parquet(&path.display().to_string()).await?;
+    Ok(session.cache(data).await?)
+}
+
+fn ember_fit(args: &Args, started: Instant, quality: f64, iterations: usize) -> Fit {
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!("ember: {seconds:.3} s");
+    Fit {
+        fitter: format!("ember local[{}]", args.threads),
+        seconds,
+        quality,
+        iterations,
+    }
+}
+
+/// The peers' fits of `task`, from `benches/ml/peers.py`; a skipped peer is reported on stderr.
+fn run_peers(args: &Args, task: &str, peer_args: &serde_json::Value) -> anyhow::Result<Vec<Fit>> {
+    let Some(python) = &args.python else {
+        eprintln!("peers skipped: no --python given");
+        return Ok(Vec::new());
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("ml/peers.py");
+    let output = Command::new(python)
+        .arg(&script)
+        .args([task, &peer_args.to_string()])
+        .output()
+        .with_context(|| format!("cannot run {}", python.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let mut fits = Vec::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let result: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("a peer printed {line}"))?;
+        let fitter = result["peer"]
+            .as_str()
+            .context("a peer printed no name")?
+            .to_string();
+        if let Some(why) = result["skipped"].as_str() {
+            eprintln!("{fitter} skipped: {why}");
+            continue;
+        }
+        let number = |name: &str| -> anyhow::Result<f64> {
+            result[name]
+                .as_f64()
+                .with_context(|| format!("{fitter} printed no {name}"))
+        };
+        fits.push(Fit {
+            seconds: number("fit_seconds")?,
+            quality: number("quality")?,
+            iterations: number("iterations")? as usize,
+            fitter,
+        });
+    }
+    Ok(fits)
+}
+
+/// Prints `fits` as a table with time and quality ratios against scikit-learn's (or the first
+/// fit's when scikit-learn did not run).
+fn print_table(title: &str, quality: &str, fits: &[Fit]) {
+    let baseline = fits
+        .iter()
+        .find(|fit| fit.fitter == "scikit-learn")
+        .unwrap_or(&fits[0]);
+    println!("{title}; ratios against {}", baseline.fitter);
+    println!("| fitter | fit seconds | time ratio | {quality} | {quality} ratio | iterations |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for fit in fits {
+        println!(
+            "| {} | {:.3} | {:.2} | {:.6e} | {:.6} | {} |",
+            fit.fitter,
+            fit.seconds,
+            fit.seconds / baseline.seconds,
+            fit.quality,
+            fit.quality / baseline.quality,
+            fit.iterations
+        );
+    }
+    println!();
+}

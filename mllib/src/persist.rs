@@ -1,0 +1,393 @@
+//! Saving and loading fitted models, to local paths or object stores (any URL the session's
+//! object-store registry resolves: `s3://`, `gs://`, `file://`, ...).
+//!
+//! A saved model is a directory:
+//!
+//! - `data.arrow`: the model's arrays (centers, coefficients...) as an Arrow IPC file with one row
+//!   per array, columns `name` (Utf8) and `values` (List<Float64>), so every value round-trips
+//!   bit for bit and a loaded model predicts exactly what the saved one did;
+//! - `metadata.json`, written last (its presence marks a complete save):
+//!
+//! ```json
+//! {"format": "ember-model", "format_version": 1, "model_type": "kmeans",
+//!  "ember_version": "0.1.0", "features": ["x", "y"], "params": {"k": 3, ...}}
+//! ```
+//!
+//! Loading checks the format, its version and the model type, naming the location on failure.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Float64Builder, ListBuilder, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::ipc::reader::FileReader;
+use datafusion::arrow::ipc::writer::FileWriter;
+use datafusion::common::cast::{as_float64_array, as_list_array, as_string_array};
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::execution::context::SessionContext;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{MlError, Result};
+
+/// The `format` field of every saved model.
+pub const FORMAT: &str = "ember-model";
+/// The current format version; loading accepts this version only.
+pub const FORMAT_VERSION: u32 = 1;
+
+const METADATA: &str = "metadata.json";
+const DATA: &str = "data.arrow";
+
+/// The contents of `metadata.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMetadata {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// [`FORMAT_VERSION`] when written.
+    pub format_version: u32,
+    /// What kind of model: `kmeans`, `logistic_regression`, ...
+    pub model_type: String,
+    /// The Ember version that saved it.
+    pub ember_version: String,
+    /// The feature columns the model reads, in order.
+    pub features: Vec<String>,
+    /// The model's parameters and scalar results, by name.
+    pub params: Value,
+}
+
+/// A saved model read back: metadata and named arrays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedModel {
+    /// Where it was read from.
+    pub location: String,
+    /// `metadata.json`.
+    pub metadata: ModelMetadata,
+    /// `data.arrow`, by array name.
+    pub arrays: BTreeMap<String, Vec<f64>>,
+}
+
+impl SavedModel {
+    /// The array `name`.
+    pub fn array(&self, name: &str) -> Result<&[f64]> {
+        self.arrays
+            .get(name)
+            .map(Vec::as_slice)
+            .ok_or_else(|| self.corrupt(format!("it has no array '{name}'")))
+    }
+
+    /// The parameter `name`, deserialized.
+    pub fn param<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
+        let value = self
+            .metadata
+            .params
+            .get(name)
+            .ok_or_else(|| self.corrupt(format!("its metadata has no parameter '{name}'")))?;
+        serde_json::from_value(value.clone())
+            .map_err(|error| self.corrupt(format!("parameter '{name}': {error}")))
+    }
+
+    /// An error saying what is wrong with this saved model.
+    pub fn corrupt(&self, reason: String) -> MlError {
+        MlError::Persist {
+            location: self.location.clone(),
+            reason,
+        }
+    }
+}
+
+/// What a model saves: the metadata's `features` and `params`, and the named arrays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelParts {
+    /// The feature columns, in order.
+    pub features: Vec<String>,
+    /// Parameters and scalar results, a JSON object.
+    pub params: Value,
+    /// Arrays by name, for `data.arrow`.
+    pub arrays: Vec<(&'static str, Vec<f64>)>,
+}
+
+/// A model that can be saved and loaded.
+pub trait PersistentModel: Sized {
+    /// The `model_type` in its metadata.
+    const MODEL_TYPE: &'static str;
+
+    /// What to save.
+    fn to_saved(&self) -> ModelParts;
+
+    /// The model from what [`PersistentModel::to_saved`] produced.
+    fn from_saved(saved: &SavedModel) -> Result<Self>;
+}
+
+/// Writes `model` to the directory `location`. Fails when a model is already there unless
+/// `overwrite`.
+pub async fn save_model<M: PersistentModel>(
+    context: &SessionContext,
+    model: &M,
+    location: &str,
+    overwrite: bool,
+) -> Result<()> {
+    let (store, dir) = resolve(context, location, true)?;
+    let error = |reason: String| MlError::Persist {
+        location: location.to_string(),
+        reason,
+    };
+    let metadata_path = dir.clone().join(METADATA);
+    if !overwrite && store.head(&metadata_path).await.is_ok() {
+        return Err(error("a model is already saved there".to_string()));
+    }
+    let ModelParts {
+        features,
+        params,
+        arrays,
+    } = model.to_saved();
+    let data = arrays_to_ipc(&arrays).map_err(|e| error(e.to_string()))?;
+    store
+        .put(&dir.clone().join(DATA), PutPayload::from(data))
+        .await
+        .map_err(|e| error(e.to_string()))?;
+    let metadata = ModelMetadata {
+        format: FORMAT.to_string(),
+        format_version: FORMAT_VERSION,
+        model_type: M::MODEL_TYPE.to_string(),
+        ember_version: env!("CARGO_PKG_VERSION").to_string(),
+        features,
+        params,
+    };
+    let json = serde_json::to_vec_pretty(&metadata).map_err(|e| error(e.to_string()))?;
+    store
+        .put(&metadata_path, PutPayload::from(json))
+        .await
+        .map_err(|e| error(e.to_string()))?;
+    Ok(())
+}
+
+/// Reads the saved model at `location`, whatever its type.
+pub async fn read_saved(context: &SessionContext, location: &str) -> Result<SavedModel> {
+    let (store, dir) = resolve(context, location, false)?;
+    let error = |reason: String| MlError::Persist {
+        location: location.to_string(),
+        reason,
+    };
+    let metadata = read_object(&store, &dir.clone().join(METADATA))
+        .await
+        .map_err(|e| error(format!("cannot read {METADATA}: {e}")))?;
+    let metadata: ModelMetadata = serde_json::from_slice(&metadata)
+        .map_err(|e| error(format!("{METADATA} is not ember model metadata: {e}")))?;
+    if metadata.format != FORMAT || metadata.format_version != FORMAT_VERSION {
+        return Err(error(format!(
+            "format {} version {}; this Ember reads {FORMAT} version {FORMAT_VERSION}",
+            metadata.format, metadata.format_version
+        )));
+    }
+    let data = read_object(&store, &dir.clone().join(DATA))
+        .await
+        .map_err(|e| error(format!("cannot read {DATA}: {e}")))?;
+    let arrays = ipc_to_arrays(data).map_err(|e| error(format!("corrupt {DATA}: {e}")))?;
+    Ok(SavedModel {
+        location: location.to_string(),
+        metadata,
+        arrays,
+    })
+}
+
+/// Reads the saved model at `location` as an `M`, failing when it is another type.
+pub async fn load_model<M: PersistentModel>(context: &SessionContext, location: &str) -> Result<M> {
+    let saved = read_saved(context, location).await?;
+    if saved.metadata.model_type != M::MODEL_TYPE {
+        return Err(saved.corrupt(format!(
+            "it is a {} model, not {}",
+            saved.metadata.model_type,
+            M::MODEL_TYPE
+        )));
+    }
+    M::from_saved(&saved)
+}
+
+/// Removes the saved model at `location` (its two files).
+pub async fn delete_model(context: &SessionContext, location: &str) -> Result<()> {
+    let (store, dir) = resolve(context, location, false)?;
+    for file in [METADATA, DATA] {
+        store
+            .delete(&dir.clone().join(file))
+            .await
+            .map_err(|e| MlError::Persist {
+                location: location.to_string(),
+                reason: e.to_string(),
+            })?;
+    }
+    Ok(())
+}
+
+/// The object store and directory of `location`; a local directory is created when `create`
+/// (object stores have no directories to create).
+fn resolve(
+    context: &SessionContext,
+    location: &str,
+    create: bool,
+) -> Result<(Arc<dyn ObjectStore>, Path)> {
+    let error = |reason: String| MlError::Persist {
+        location: location.to_string(),
+        reason,
+    };
+    if create && (location.starts_with("file://") || !location.contains("://")) {
+        let local = location.strip_prefix("file://").unwrap_or(location);
+        std::fs::create_dir_all(local).map_err(|e| error(e.to_string()))?;
+    }
+    let directory = if location.ends_with('/') {
+        location.to_string()
+    } else {
+        format!("{location}/")
+    };
+    let url = ListingTableUrl::parse(&directory).map_err(|e| error(e.to_string()))?;
+    let store = context
+        .runtime_env()
+        .object_store(url.object_store())
+        .map_err(|e| error(e.to_string()))?;
+    Ok((store, url.prefix().clone()))
+}
+
+async fn read_object(store: &Arc<dyn ObjectStore>, path: &Path) -> object_store::Result<Vec<u8>> {
+    Ok(store.get(path).await?.bytes().await?.to_vec())
+}
+
+fn arrays_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new(
+            "values",
+            DataType::List(Arc::new(Field::new_list_field(DataType::Float64, false))),
+            false,
+        ),
+    ]))
+}
+
+fn arrays_to_ipc(arrays: &[(&str, Vec<f64>)]) -> datafusion::error::Result<Vec<u8>> {
+    let names: ArrayRef = Arc::new(StringArray::from_iter_values(arrays.iter().map(|a| a.0)));
+    let mut values = ListBuilder::new(Float64Builder::new())
+        .with_field(Arc::new(Field::new_list_field(DataType::Float64, false)));
+    for (_, array) in arrays {
+        values.values().append_slice(array);
+        values.append(true);
+    }
+    let schema = arrays_schema();
+    let batch = RecordBatch::try_new(schema.clone(), vec![names, Arc::new(values.finish())])?;
+    let mut bytes = Vec::new();
+    let mut writer = FileWriter::try_new(&mut bytes, &schema)?;
+    writer.write(&batch)?;
+    writer.finish()?;
+    drop(writer);
+    Ok(bytes)
+}
+
+fn ipc_to_arrays(bytes: Vec<u8>) -> datafusion::error::Result<BTreeMap<String, Vec<f64>>> {
+    let reader = FileReader::try_new(std::io::Cursor::new(bytes), None)?;
+    let mut arrays = BTreeMap::new();
+    for batch in reader {
+        let batch = batch?;
+        let names = as_string_array(batch.column(0))?;
+        let lists = as_list_array(batch.column(1))?;
+        for row in 0..batch.num_rows() {
+            let values = lists.value(row);
+            let values = as_float64_array(&values)?;
+            arrays.insert(names.value(row).to_string(), values.values().to_vec());
+        }
+    }
+    Ok(arrays)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::estimator::Estimator;
+    use crate::test_frames::rows_frame;
+    use crate::StandardScalerModel;
+    use crate::{KMeans, KMeansModel, LinearRegression, LinearRegressionModel, StandardScaler};
+
+    #[tokio::test]
+    async fn models_round_trip_and_mismatches_are_named() {
+        let rows: Vec<Vec<Option<f64>>> = (0..50)
+            .map(|i| {
+                vec![
+                    Some(i as f64),
+                    Some((i % 7) as f64),
+                    Some(2.0 * i as f64 + 1.0),
+                ]
+            })
+            .collect();
+        let data = rows_frame(&["a", "b", "y"], &rows, 2);
+        let context = SessionContext::new();
+        let dir = std::env::temp_dir().join(format!("ember-persist-{}", std::process::id()));
+        let location = |name: &str| dir.join(name).display().to_string();
+
+        let k_means = KMeans::new(["a", "b"]).k(3).fit(&data).await.unwrap();
+        save_model(&context, &k_means, &location("k"), false)
+            .await
+            .unwrap();
+        let loaded: KMeansModel = load_model(&context, &location("k")).await.unwrap();
+        assert_eq!(loaded, k_means);
+
+        let linear = LinearRegression::new(["a", "b"])
+            .label("y")
+            .fit(&data)
+            .await
+            .unwrap();
+        save_model(&context, &linear, &location("l"), false)
+            .await
+            .unwrap();
+        let loaded: LinearRegressionModel = load_model(&context, &location("l")).await.unwrap();
+        assert_eq!(loaded, linear);
+
+        let scaler = StandardScaler::new(["a"]).fit(&data).await.unwrap();
+        save_model(&context, &scaler, &location("s"), false)
+            .await
+            .unwrap();
+        let loaded: StandardScalerModel = load_model(&context, &location("s")).await.unwrap();
+        assert_eq!(loaded, scaler);
+
+        let again = save_model(&context, &k_means, &location("k"), false)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            again.to_string(),
+            format!("model at {}: a model is already saved there", location("k"))
+        );
+        save_model(&context, &k_means, &location("k"), true)
+            .await
+            .unwrap();
+        let wrong = load_model::<LinearRegressionModel>(&context, &location("k"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            wrong.to_string(),
+            format!(
+                "model at {}: it is a kmeans model, not linear_regression",
+                location("k")
+            )
+        );
+        let missing = read_saved(&context, &location("none")).await.unwrap_err();
+        assert!(
+            missing.to_string().starts_with(&format!(
+                "model at {}: cannot read metadata.json",
+                location("none")
+            )),
+            "{missing}"
+        );
+        delete_model(&context, &location("k")).await.unwrap();
+        assert!(read_saved(&context, &location("k")).await.is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn arrays_round_trip_bit_for_bit() {
+        let arrays = vec![("a", vec![0.1, -0.0, f64::MIN_POSITIVE]), ("empty", vec![])];
+        let back = ipc_to_arrays(arrays_to_ipc(&arrays).unwrap()).unwrap();
+        assert_eq!(
+            back["a"].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            arrays[0].1.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        assert!(back["empty"].is_empty());
+    }
+}
