@@ -12,7 +12,10 @@ use ember::ml::{
 };
 use ember::Session;
 
+use ember::ml::persist::load_model;
+
 use crate::cluster::{Cluster, NO_CONF};
+use crate::common::{run_sql, stderr, stdout};
 
 /// Writes `v` = 1..=1000 (and `w` = 2v) as three Parquet files under `dir`.
 async fn write_dataset(session: &Session, dir: &std::path::Path) {
@@ -192,4 +195,173 @@ async fn models_fitted_on_a_cluster_equal_local_mode_ones() {
         .build()
         .unwrap();
     assert_eq!(fit_all(&remote, &data_dir).await, local_fits);
+}
+
+/// Runs `ember sql` on `query` in `dir` (models in `dir/ember-models`, the default), expecting
+/// success, and returns the CSV rows after the header.
+fn sql_rows(dir: &std::path::Path, query: &str) -> Vec<Vec<String>> {
+    let output = run_sql(dir, query, &[]);
+    assert!(output.status.success(), "{query}: {}", stderr(&output));
+    let text = stdout(&output);
+    csv::Reader::from_reader(text.as_bytes())
+        .records()
+        .map(|record| record.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_models_are_created_used_and_dropped_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let points = dir.path().join("points");
+    std::fs::create_dir(&points).unwrap();
+    let session = Session::builder()
+        .master("local[2]")
+        .config(
+            "ember.ml.model.dir",
+            &dir.path().join("ember-models").display().to_string(),
+        )
+        .build()
+        .unwrap();
+    write_points(&session, &points).await;
+    let table = format!("'{}'", points.display());
+
+    // Train in one process...
+    let created = sql_rows(
+        dir.path(),
+        &format!(
+            "CREATE MODEL clusters OPTIONS (model_type = 'kmeans', k = 3, seed = 5, \
+             features = ['x', 'y']) AS SELECT x, y FROM {table}"
+        ),
+    );
+    assert!(created.contains(&vec!["model_type".to_string(), "kmeans".to_string()]));
+    sql_rows(
+        dir.path(),
+        &format!(
+            "CREATE MODEL middle OPTIONS (model_type = 'logistic_regression', label = 'middle', \
+             reg_param = 0.1, features = ['x', 'y']) AS SELECT x, y, middle FROM {table}"
+        ),
+    );
+    let models = sql_rows(dir.path(), "SHOW MODELS");
+    assert_eq!(
+        models,
+        vec![
+            vec![
+                "clusters".to_string(),
+                "kmeans".to_string(),
+                "x, y".to_string()
+            ],
+            vec![
+                "middle".to_string(),
+                "logistic_regression".to_string(),
+                "x, y".to_string()
+            ],
+        ]
+    );
+
+    // ...score in another: the same probabilities, bit for bit, as this process computes.
+    let input = format!("SELECT id, x, y FROM {}", table.replace('\'', "''"));
+    let scored = sql_rows(
+        dir.path(),
+        &format!("SELECT id, probability FROM ml_predict('middle', '{input}') ORDER BY id"),
+    );
+    let loaded: LogisticRegressionModel = load_model(
+        session.context(),
+        &dir.path().join("ember-models/middle").display().to_string(),
+    )
+    .await
+    .unwrap();
+    let data = session
+        .read_parquet(points.to_str().unwrap())
+        .await
+        .unwrap();
+    let here = loaded
+        .transform(data.clone())
+        .unwrap()
+        .sort(vec![col("id").sort(true, false)])
+        .unwrap()
+        .select_columns(&["probability"])
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let here: Vec<f64> = here
+        .iter()
+        .flat_map(|batch| as_float64_array(batch.column(0)).unwrap().values().to_vec())
+        .collect();
+    let there: Vec<f64> = scored.iter().map(|row| row[1].parse().unwrap()).collect();
+    assert_eq!(there.len(), 3000);
+    assert_eq!(
+        there.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        here.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+
+    // The scalar form inside an ordinary query agrees with ml_predict.
+    let clusters = sql_rows(
+        dir.path(),
+        &format!("SELECT id, prediction FROM ml_predict('clusters', '{input}') ORDER BY id"),
+    );
+    let inline = sql_rows(
+        dir.path(),
+        &format!("SELECT id, ml_predict_value('clusters', x, y) + 0 AS c FROM {table} ORDER BY id"),
+    );
+    assert_eq!(inline, clusters);
+
+    let metrics = run_sql(
+        dir.path(),
+        &format!(
+            "SELECT * FROM ml_evaluate('middle', 'SELECT * FROM {}')",
+            table.replace('\'', "''")
+        ),
+        &[],
+    );
+    let header = stdout(&metrics)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        header,
+        "roc_auc,pr_auc,log_loss,accuracy,f1,precision,recall"
+    );
+    let described = sql_rows(dir.path(), "DESCRIBE MODEL clusters");
+    assert!(described.contains(&vec!["k".to_string(), "3".to_string()]));
+
+    // Errors name what is wrong.
+    let again = run_sql(
+        dir.path(),
+        &format!(
+            "CREATE MODEL clusters OPTIONS (model_type = 'kmeans') AS SELECT x, y FROM {table}"
+        ),
+        &[],
+    );
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("model 'clusters' already exists"),
+        "{}",
+        stderr(&again)
+    );
+    let unknown = run_sql(
+        dir.path(),
+        &format!(
+            "CREATE MODEL m OPTIONS (model_type = 'kmeans', kk = 3) AS SELECT x, y FROM {table}"
+        ),
+        &[],
+    );
+    assert!(
+        stderr(&unknown).contains("invalid option kk: not an option of kmeans"),
+        "{}",
+        stderr(&unknown)
+    );
+    sql_rows(dir.path(), "DROP MODEL clusters");
+    let missing = run_sql(
+        dir.path(),
+        &format!("SELECT * FROM ml_predict('clusters', '{input}')"),
+        &[],
+    );
+    assert!(
+        stderr(&missing).contains("model 'clusters' does not exist in ember-models"),
+        "{}",
+        stderr(&missing)
+    );
+    sql_rows(dir.path(), "DROP MODEL IF EXISTS clusters");
 }

@@ -79,6 +79,14 @@ pub enum MlError {
         /// How many rows there were and how many are needed.
         reason: String,
     },
+    /// An option of `CREATE MODEL ... OPTIONS (...)` that is unknown or of the wrong kind.
+    #[error("invalid option {option}: {reason}")]
+    InvalidOption {
+        /// The option's name.
+        option: String,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
     /// A model could not be saved or loaded.
     #[error("model at {location}: {reason}")]
     Persist {

@@ -31,6 +31,7 @@ pub mod functions;
 pub mod kernels;
 pub mod kmeans;
 pub mod linear;
+pub mod model;
 pub mod optim;
 pub mod params;
 pub mod persist;
@@ -47,6 +48,7 @@ pub use kmeans::{KMeans, KMeansModel};
 pub use linear::{
     Family, LinearRegression, LinearRegressionModel, LogisticRegression, LogisticRegressionModel,
 };
+pub use model::{fit_from_options, FittedModel, OptionValue};
 pub use params::HandleInvalid;
 pub use scaler::{StandardScaler, StandardScalerModel};
 pub use summary::{summarize, ColumnSummary};

@@ -206,6 +206,43 @@ pub async fn load_model<M: PersistentModel>(context: &SessionContext, location: 
     M::from_saved(&saved)
 }
 
+/// Whether a complete model (its `metadata.json`) is saved at `location`.
+pub async fn model_exists(context: &SessionContext, location: &str) -> Result<bool> {
+    let (store, dir) = resolve(context, location, false)?;
+    match store.head(&dir.clone().join(METADATA)).await {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::NotFound { .. }) => Ok(false),
+        Err(error) => Err(MlError::Persist {
+            location: location.to_string(),
+            reason: error.to_string(),
+        }),
+    }
+}
+
+/// The names of the models saved directly under the directory `location`, sorted (an absent
+/// directory has none).
+pub async fn list_models(context: &SessionContext, location: &str) -> Result<Vec<String>> {
+    let (store, dir) = resolve(context, location, false)?;
+    let listing = match store.list_with_delimiter(Some(&dir)).await {
+        Ok(listing) => listing,
+        Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
+        Err(error) => {
+            return Err(MlError::Persist {
+                location: location.to_string(),
+                reason: error.to_string(),
+            })
+        }
+    };
+    let mut names = Vec::new();
+    for prefix in listing.common_prefixes {
+        if store.head(&prefix.clone().join(METADATA)).await.is_ok() {
+            names.extend(prefix.filename().map(str::to_string));
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
 /// Removes the saved model at `location` (its two files).
 pub async fn delete_model(context: &SessionContext, location: &str) -> Result<()> {
     let (store, dir) = resolve(context, location, false)?;

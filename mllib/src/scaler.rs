@@ -119,6 +119,7 @@ impl Estimator for StandardScaler {
             });
         }
         Ok(StandardScalerModel {
+            inputs: self.input_columns.clone(),
             summaries,
             output_columns: outputs,
             with_mean: self.with_mean,
@@ -130,6 +131,7 @@ impl Estimator for StandardScaler {
 /// A fitted [`StandardScaler`]: the statistics of each input column.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StandardScalerModel {
+    inputs: Vec<String>,
     summaries: Vec<ColumnSummary>,
     output_columns: Vec<String>,
     with_mean: bool,
@@ -140,6 +142,11 @@ impl StandardScalerModel {
     /// The training statistics, one per input column, in input order.
     pub fn summaries(&self) -> &[ColumnSummary] {
         &self.summaries
+    }
+
+    /// The columns it scales, in order.
+    pub fn input_columns(&self) -> &[String] {
+        &self.inputs
     }
 
     /// The columns `transform` appends, in input order.
@@ -240,6 +247,7 @@ impl PersistentModel for StandardScalerModel {
             })
             .collect();
         Ok(Self {
+            inputs: features.clone(),
             summaries,
             output_columns: saved.param("output_columns")?,
             with_mean: saved.param("with_mean")?,

@@ -9,6 +9,8 @@
 //! - [`scan_stats`]: files, row groups and bytes a plan's scans read and skipped.
 //! - [`scratch`]: tables a cluster session materializes (`CREATE TABLE ... AS`,
 //!   [`Session::cache`]) as Parquet in `ember.scratch.dir`.
+//! - [`models`]: ML from SQL — `CREATE MODEL`, `SHOW MODELS`, `DESCRIBE MODEL`, `DROP MODEL`,
+//!   `ml_predict`, `ml_evaluate`, `ml_predict_value` — over saved models in `ember.ml.model.dir`.
 //! - [`write`]: atomic `COPY ... TO` and [`Session::write`], with save modes.
 //! - [`tls`]: mutual TLS settings for Ballista's hooks, from `ember.tls.*`.
 //! - [`script`]: SQL scripts split into statements with their line numbers, for `ember sql -f`
@@ -19,6 +21,7 @@
 pub mod cluster;
 pub mod cluster_status;
 pub mod master;
+pub mod models;
 pub mod scan_stats;
 pub mod scratch;
 pub mod script;

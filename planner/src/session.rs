@@ -16,6 +16,8 @@ use datafusion::datasource::file_format::format_as_file_type;
 use ember_connectors::WriteMode;
 
 use crate::cluster::cluster_client_state;
+use crate::models::statement::parse_model_statement;
+use crate::models::ModelCatalog;
 use crate::scratch::Scratch;
 use crate::write::{count_frame, write_atomically, WriteRequest};
 
@@ -67,6 +69,12 @@ pub enum EmberError {
     /// Planning or execution failed.
     #[error("{}", .0.message())]
     DataFusion(#[from] DataFusionError),
+    /// Fitting, applying, saving or loading a model failed.
+    #[error(transparent)]
+    Ml(#[from] ember_mllib::MlError),
+    /// A model statement or ML function is wrong, or names a model that does not exist.
+    #[error("{0}")]
+    ModelSql(String),
 }
 
 /// Ember's `Result`.
@@ -92,6 +100,8 @@ pub struct Session {
     master: Master,
     /// Where a cluster session materializes tables; `None` in one process.
     scratch: Option<Scratch>,
+    /// Saved models, for SQL.
+    models: ModelCatalog,
 }
 
 impl Session {
@@ -100,14 +110,20 @@ impl Session {
         SessionBuilder::default()
     }
 
-    /// Runs `sql` (a query, DDL, `COPY`, `SET` or `EXPLAIN`) and returns the DataFrame of its
-    /// result. Queries are lazy: rows are computed when the DataFrame is collected or streamed.
+    /// Runs `sql` (a query, DDL, `COPY`, `SET`, `EXPLAIN`, or a model statement — `CREATE
+    /// MODEL`, `SHOW MODELS`, `DESCRIBE MODEL`, `DROP MODEL`, see [`crate::models`]) and returns
+    /// the DataFrame of its result. Queries are lazy: rows are computed when the DataFrame is collected or streamed.
     ///
     /// On a cluster, `CREATE TABLE ... AS` writes the table to `ember.scratch.dir` (see
     /// [`crate::scratch`]); in one process it is kept in memory. `COPY ... TO` is atomic and
     /// takes a save mode, `OPTIONS (mode 'error' | 'overwrite' | 'append')` (see [`crate::write`]).
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        if let Some(statement) = parse_model_statement(sql)? {
+            return self.run_model_statement(statement).await;
+        }
+        self.models.prepare(self, sql).await?;
         let plan = self.context.state().create_logical_plan(sql).await?;
+        let plan = self.models.rewrite(plan)?;
         match (&self.scratch, &plan) {
             (Some(scratch), LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create))) => {
                 scratch.create_table(&self.context, create).await
@@ -236,6 +252,11 @@ impl Session {
     }
 
     /// The DataFusion context underneath, for APIs Ember does not wrap (UDF registration,
+    /// The catalog of saved models (`ember.ml.model.dir`).
+    pub(crate) fn models(&self) -> &ModelCatalog {
+        &self.models
+    }
+
     /// catalogs, `register_object_store`).
     pub fn context(&self) -> &SessionContext {
         &self.context
@@ -300,11 +321,13 @@ impl SessionBuilder {
                 &context.session_id(),
             )?),
         };
+        let models = ModelCatalog::new(self.config.ml_model_dir(), &context);
         Ok(Session {
             context,
             config: self.config,
             master,
             scratch,
+            models,
         })
     }
 }

@@ -68,6 +68,8 @@ pub const MEMORY_LIMIT: &str = "ember.memory.limit";
 pub const LOCAL_DIR: &str = "ember.local.dir";
 /// Key for where a cluster session materializes tables (`CREATE TABLE ... AS`).
 pub const SCRATCH_DIR: &str = "ember.scratch.dir";
+/// Key for where `CREATE MODEL` saves models.
+pub const ML_MODEL_DIR: &str = "ember.ml.model.dir";
 /// Key for the number of rows per record batch.
 pub const BATCH_SIZE: &str = "ember.batch.size";
 /// Key for how long a client waits to reach a cluster's scheduler.
@@ -118,6 +120,12 @@ pub const KEYS: &[ConfigKey] = &[
         kind: ValueKind::Path,
         default: None,
         doc: "Cluster mode: directory, shared by the client, scheduler and every executor, where CREATE TABLE ... AS writes its Parquet files (removed when the session ends; default: ember-scratch in the system temporary directory)",
+    },
+    ConfigKey {
+        name: ML_MODEL_DIR,
+        kind: ValueKind::Text,
+        default: Some("ember-models"),
+        doc: "Where CREATE MODEL saves models, one directory each: a local path or an object-store URL such as s3://bucket/models",
     },
     ConfigKey {
         name: BATCH_SIZE,
@@ -406,6 +414,7 @@ pub struct EmberConfig {
     memory_limit: Option<u64>,
     local_dir: Option<PathBuf>,
     scratch_dir: Option<PathBuf>,
+    ml_model_dir: String,
     batch_size: usize,
     cluster_connect_timeout: Duration,
     cluster_executor_timeout: Duration,
@@ -428,6 +437,7 @@ impl Default for EmberConfig {
             memory_limit: None,
             local_dir: None,
             scratch_dir: None,
+            ml_model_dir: "ember-models".to_string(),
             batch_size: 8192,
             cluster_connect_timeout: Duration::from_secs(10),
             cluster_executor_timeout: Duration::from_secs(30),
@@ -570,6 +580,7 @@ impl EmberConfig {
             (MEMORY_LIMIT, Value::Bytes(bytes)) => self.memory_limit = Some(bytes),
             (LOCAL_DIR, Value::Path(dir)) => self.local_dir = Some(dir),
             (SCRATCH_DIR, Value::Path(dir)) => self.scratch_dir = Some(dir),
+            (ML_MODEL_DIR, Value::Text(dir)) => self.ml_model_dir = dir,
             (BATCH_SIZE, Value::Count(n)) => self.batch_size = n,
             (CLUSTER_CONNECT_TIMEOUT, Value::Duration(timeout)) => {
                 self.cluster_connect_timeout = timeout
@@ -615,6 +626,11 @@ impl EmberConfig {
         self.scratch_dir
             .clone()
             .unwrap_or_else(|| std::env::temp_dir().join("ember-scratch"))
+    }
+
+    /// `ember.ml.model.dir`.
+    pub fn ml_model_dir(&self) -> &str {
+        &self.ml_model_dir
     }
 
     /// `ember.batch.size`.

@@ -329,14 +329,20 @@ impl KMeansModel {
     }
 }
 
+impl KMeansModel {
+    /// The prediction function's model.
+    pub(crate) fn scorer(&self) -> NearestCenter {
+        NearestCenter {
+            centers: self.centers.clone(),
+        }
+    }
+}
+
 impl Model for KMeansModel {
     fn transform(&self, data: DataFrame) -> Result<DataFrame> {
-        let model = NearestCenter {
-            centers: self.centers.clone(),
-        };
         append_prediction(
             data,
-            &model,
+            &self.scorer(),
             &self.features,
             &self.prediction_column,
             self.handle_invalid,

@@ -15,11 +15,13 @@ use super::{prepare, validate_common, LinearParams};
 use crate::aggregate::run;
 use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
+use crate::evaluation::{binary_metrics, multiclass_metrics, Metrics};
 use crate::kernels::linear::{margins, sigmoid};
 use crate::optim::lbfgs::{minimize, LbfgsSettings};
-use crate::params::{check_range, HandleInvalid};
+use crate::params::{check_range, feature_exprs, HandleInvalid};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::predict::{append_prediction, RowModel};
+use crate::summary::numeric_column;
 
 /// Whether to model two classes with one output (`Binomial`) or each class with its own
 /// (`Multinomial`, softmax); `Auto` picks binomial for two classes.
@@ -242,6 +244,7 @@ impl Estimator for LogisticRegression {
         let (coefficients, intercepts) = scaling.to_raw(standardized, &intercepts);
         Ok(LogisticRegressionModel {
             features: self.params.features.clone(),
+            label: self.params.label.clone(),
             scorer: LogisticScorer {
                 multinomial,
                 classes,
@@ -262,6 +265,7 @@ impl Estimator for LogisticRegression {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogisticRegressionModel {
     features: Vec<String>,
+    label: String,
     scorer: LogisticScorer,
     objective_history: Vec<f64>,
     iterations: usize,
@@ -305,6 +309,43 @@ impl LogisticRegressionModel {
     pub fn features(&self) -> &[String] {
         &self.features
     }
+
+    /// The prediction functions' model.
+    pub(crate) fn scorer(&self) -> &LogisticScorer {
+        &self.scorer
+    }
+
+    /// The label column it was trained on, which `evaluate` compares against.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Metrics of the model on `data` (which has the label column), in aggregates over the
+    /// scored rows: binary models `roc_auc`, `pr_auc`, `log_loss`, `accuracy`, `f1`,
+    /// `precision`, `recall`; multinomial ones `accuracy`, `f1` (macro) and `log_loss`.
+    pub async fn evaluate(&self, data: &DataFrame) -> Result<Metrics> {
+        let scored = self.transform(data.clone())?;
+        let (prediction, probability) = (&self.prediction_column, &self.probability_column);
+        if !self.scorer.multinomial {
+            return binary_metrics(&scored, &self.label, probability, prediction).await;
+        }
+        let mut metrics =
+            multiclass_metrics(&scored, &self.label, prediction, self.scorer.classes).await?;
+        let mut columns = feature_exprs(data, &self.features)?;
+        columns.push(numeric_column(data, &self.label)?);
+        let step = LogisticLossStep {
+            multinomial: true,
+            dim: self.features.len(),
+            coefficients: self.scorer.coefficients.clone(),
+            intercepts: self.scorer.intercepts.clone(),
+        };
+        let pass = run(data, &step, columns).await?;
+        let loss = step.split(&pass.value).0;
+        metrics
+            .0
+            .push(("log_loss", loss / pass.valid_rows().max(1) as f64));
+        Ok(metrics)
+    }
 }
 
 impl Model for LogisticRegressionModel {
@@ -331,6 +372,7 @@ impl PersistentModel for LogisticRegressionModel {
 
     fn to_saved(&self) -> ModelParts {
         let params = json!({
+            "label": self.label,
             "multinomial": self.scorer.multinomial,
             "classes": self.scorer.classes,
             "threshold": self.scorer.threshold,
@@ -365,6 +407,7 @@ impl PersistentModel for LogisticRegressionModel {
         }
         Ok(Self {
             features,
+            label: saved.param("label")?,
             scorer: LogisticScorer {
                 multinomial: saved.param("multinomial")?,
                 classes: saved.param("classes")?,

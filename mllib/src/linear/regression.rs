@@ -17,6 +17,7 @@ use super::{training_columns, validate_common, LinearParams};
 use crate::aggregate::run;
 use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
+use crate::evaluation::{regression_metrics, Metrics};
 use crate::kernels::linear::margins;
 use crate::params::{check_range, HandleInvalid};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
@@ -131,6 +132,7 @@ impl Estimator for LinearRegression {
         let (rmse, r2) = gram.fit_quality(&coefficients, intercept);
         Ok(LinearRegressionModel {
             features: self.params.features.clone(),
+            label: self.params.label.clone(),
             coefficients,
             intercept,
             training_rmse: rmse,
@@ -332,6 +334,7 @@ fn coordinate_descent(
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinearRegressionModel {
     features: Vec<String>,
+    label: String,
     coefficients: Vec<f64>,
     intercept: f64,
     training_rmse: f64,
@@ -365,17 +368,35 @@ impl LinearRegressionModel {
     pub fn features(&self) -> &[String] {
         &self.features
     }
+
+    /// The label column it was trained on, which `evaluate` compares against.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// `rmse`, `mse`, `mae` and `r2` of the model's predictions on `data` (which has the label
+    /// column), as one aggregate.
+    pub async fn evaluate(&self, data: &DataFrame) -> Result<Metrics> {
+        let scored = self.transform(data.clone())?;
+        regression_metrics(&scored, &self.label, &self.prediction_column).await
+    }
+}
+
+impl LinearRegressionModel {
+    /// The prediction function's model.
+    pub(crate) fn scorer(&self) -> LinearPrediction {
+        LinearPrediction {
+            coefficients: self.coefficients.clone(),
+            intercept: self.intercept,
+        }
+    }
 }
 
 impl Model for LinearRegressionModel {
     fn transform(&self, data: DataFrame) -> Result<DataFrame> {
-        let model = LinearPrediction {
-            coefficients: self.coefficients.clone(),
-            intercept: self.intercept,
-        };
         append_prediction(
             data,
-            &model,
+            &self.scorer(),
             &self.features,
             &self.prediction_column,
             self.handle_invalid,
@@ -388,6 +409,7 @@ impl PersistentModel for LinearRegressionModel {
 
     fn to_saved(&self) -> ModelParts {
         let params = json!({
+            "label": self.label,
             "prediction_column": self.prediction_column,
             "handle_invalid": self.handle_invalid.as_str(),
             "training_rmse": self.training_rmse,
@@ -419,6 +441,7 @@ impl PersistentModel for LinearRegressionModel {
         }
         Ok(Self {
             features,
+            label: saved.param("label")?,
             coefficients,
             intercept,
             training_rmse: saved.param("training_rmse")?,
