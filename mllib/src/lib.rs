@@ -14,8 +14,11 @@
 //! - [`kernels`]: the computations themselves, over plain `f64` slices.
 //! - [`summary`]: per-column count, mean, variance, min and max in one aggregate — the statistics
 //!   scalers and imputers are fitted from.
-//! - Estimators: [`StandardScaler`], [`KMeans`], [`LogisticRegression`], [`LinearRegression`];
-//!   [`optim`]: the L-BFGS that drives iterative fits.
+//! - Estimators: [`StandardScaler`], [`KMeans`], [`LogisticRegression`], [`LinearRegression`],
+//!   [`Pipeline`] (stages fitted in order); [`optim`]: the L-BFGS that drives iterative fits.
+//! - [`evaluation`]: regression, binary, multiclass and clustering metrics, each an aggregate.
+//! - [`persist`]: saving and loading models (JSON metadata + Arrow IPC arrays) on any store;
+//!   [`model`]: a model of any type, and estimators built from SQL `OPTIONS`.
 //! - [`functions`]: the functions every Ember process registers so these plans run anywhere.
 //!
 //! Features are ordinary numeric columns named by the caller (no vector column). This layer knows
@@ -35,6 +38,7 @@ pub mod model;
 pub mod optim;
 pub mod params;
 pub mod persist;
+pub mod pipeline;
 pub mod predict;
 pub mod random;
 pub mod scaler;
@@ -50,5 +54,6 @@ pub use linear::{
 };
 pub use model::{fit_from_options, FittedModel, OptionValue};
 pub use params::HandleInvalid;
+pub use pipeline::{Pipeline, PipelineModel, Stage};
 pub use scaler::{StandardScaler, StandardScalerModel};
 pub use summary::{summarize, ColumnSummary};
