@@ -102,9 +102,11 @@ impl FittedModel {
         let keep = HandleInvalid::Keep;
         Ok(match self {
             FittedModel::KMeans(model) => model_call(&model.scorer(), keep, features),
-            FittedModel::LogisticRegression(model) => {
-                model_call(&LogisticPrediction(model.scorer().clone()), keep, features)
-            }
+            FittedModel::LogisticRegression(model) => model_call(
+                &LogisticPrediction::from(model.scorer().clone()),
+                keep,
+                features,
+            ),
             FittedModel::LinearRegression(model) => model_call(&model.scorer(), keep, features),
             FittedModel::StandardScaler(_) => {
                 return Err(MlError::InvalidParam {

@@ -352,14 +352,14 @@ impl Model for LogisticRegressionModel {
     fn transform(&self, data: DataFrame) -> Result<DataFrame> {
         let predicted = append_prediction(
             data,
-            &LogisticPrediction(self.scorer.clone()),
+            &LogisticPrediction::from(self.scorer.clone()),
             &self.features,
             &self.prediction_column,
             self.handle_invalid,
         )?;
         append_prediction(
             predicted,
-            &LogisticProbability(self.scorer.clone()),
+            &LogisticProbability::from(self.scorer.clone()),
             &self.features,
             &self.probability_column,
             self.handle_invalid,
@@ -495,37 +495,29 @@ impl LogisticScorer {
     }
 }
 
-/// Prediction: the class, as `Float64`.
+/// One output of a logistic model as a row function: the class (`PROBABILITY = false`) or the
+/// probability of class 1 (binomial) or of the predicted class (multinomial), as `Float64`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LogisticPrediction(pub LogisticScorer);
+pub struct LogisticOutput<const PROBABILITY: bool>(pub LogisticScorer);
 
-/// Prediction: the probability of class 1 (binomial) or of the predicted class (multinomial).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogisticProbability(pub LogisticScorer);
+/// The predicted class.
+pub type LogisticPrediction = LogisticOutput<false>;
 
-impl RowModel for LogisticPrediction {
-    const NAME: &'static str = "ml_logistic_predict";
-    const OUTPUT: DataType = DataType::Float64;
+/// The probability.
+pub type LogisticProbability = LogisticOutput<true>;
 
-    fn decode(params: &[f64]) -> DataFusionResult<Self> {
-        LogisticScorer::decode(Self::NAME, params).map(Self)
-    }
-
-    fn encode(&self) -> Vec<f64> {
-        self.0.encode()
-    }
-
-    fn features(&self) -> usize {
-        self.0.dim()
-    }
-
-    fn predict(&self, features: &[&[f64]]) -> ArrayRef {
-        std::sync::Arc::new(Float64Array::from(self.0.score(features).0))
+impl<const PROBABILITY: bool> From<LogisticScorer> for LogisticOutput<PROBABILITY> {
+    fn from(scorer: LogisticScorer) -> Self {
+        Self(scorer)
     }
 }
 
-impl RowModel for LogisticProbability {
-    const NAME: &'static str = "ml_logistic_probability";
+impl<const PROBABILITY: bool> RowModel for LogisticOutput<PROBABILITY> {
+    const NAME: &'static str = if PROBABILITY {
+        "ml_logistic_probability"
+    } else {
+        "ml_logistic_predict"
+    };
     const OUTPUT: DataType = DataType::Float64;
 
     fn decode(params: &[f64]) -> DataFusionResult<Self> {
@@ -541,6 +533,8 @@ impl RowModel for LogisticProbability {
     }
 
     fn predict(&self, features: &[&[f64]]) -> ArrayRef {
-        std::sync::Arc::new(Float64Array::from(self.0.score(features).1))
+        let (class, probability) = self.0.score(features);
+        let output = if PROBABILITY { probability } else { class };
+        std::sync::Arc::new(Float64Array::from(output))
     }
 }

@@ -13,8 +13,8 @@ use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::Expr;
 
 pub use logistic::{
-    Family, LogisticPrediction, LogisticProbability, LogisticRegression, LogisticRegressionModel,
-    LogisticScorer,
+    Family, LogisticOutput, LogisticPrediction, LogisticProbability, LogisticRegression,
+    LogisticRegressionModel, LogisticScorer,
 };
 pub use regression::{LinearPrediction, LinearRegression, LinearRegressionModel};
 
