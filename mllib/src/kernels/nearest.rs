@@ -206,6 +206,16 @@ fn nearest_portable(
 /// rounding error is about 1e-16 of that sum).
 const CANCELLATION: f64 = 1e-4;
 
+/// Each row's nearest center and squared distance to it, as new vectors ([`nearest`] with
+/// fresh buffers).
+pub fn assign(centers: &Centers, columns: &[&[f64]]) -> (Vec<u32>, Vec<f64>) {
+    let rows = columns.first().map_or(0, |column| column.len());
+    let (mut assigned, mut distances) = (vec![0u32; rows], vec![0.0; rows]);
+    let buffers = &mut NearestBuffers::default();
+    nearest(centers, columns, buffers, &mut assigned, &mut distances);
+    (assigned, distances)
+}
+
 /// The squared Euclidean distance between `a` and `b`.
 pub fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()

@@ -21,7 +21,7 @@ use crate::aggregate::{run, Aggregated};
 use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
 use crate::evaluation::Metrics;
-use crate::kernels::nearest::{nearest, squared_distance, Centers, NearestBuffers};
+use crate::kernels::nearest::{assign, squared_distance, Centers};
 use crate::params::{check_at_least, check_range, feature_exprs, HandleInvalid};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::predict::{append_prediction, RowModel};
@@ -419,16 +419,7 @@ impl RowModel for NearestCenter {
     }
 
     fn predict(&self, features: &[&[f64]]) -> ArrayRef {
-        let rows = features.first().map_or(0, |column| column.len());
-        let mut assigned = vec![0u32; rows];
-        let mut distances = vec![0.0; rows];
-        nearest(
-            &self.centers,
-            features,
-            &mut NearestBuffers::default(),
-            &mut assigned,
-            &mut distances,
-        );
+        let (assigned, _) = assign(&self.centers, features);
         std::sync::Arc::new(Int32Array::from_iter_values(
             assigned.into_iter().map(|center| center as i32),
         ))

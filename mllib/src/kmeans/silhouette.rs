@@ -11,7 +11,7 @@ use datafusion::common::exec_err;
 use datafusion::error::Result;
 
 use crate::aggregate::{add_in_chunks, PartialAggregate};
-use crate::kernels::nearest::{nearest, squared_distance, Centers, NearestBuffers};
+use crate::kernels::nearest::{assign, squared_distance, Centers};
 
 /// Per-cluster `[counts (k), sums (k x dim), squared norms (k)]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,16 +44,7 @@ impl PartialAggregate for ClusterStatsStep {
     fn update(&self, features: &[&[f64]], partial: &mut Vec<f64>) {
         let (k, dim) = (self.centers.len(), self.centers.dim());
         add_in_chunks(features, partial, |columns| {
-            let rows = columns[0].len();
-            let (mut assigned, mut distances) = (vec![0u32; rows], vec![0.0; rows]);
-            let buffers = &mut NearestBuffers::default();
-            nearest(
-                &self.centers,
-                columns,
-                buffers,
-                &mut assigned,
-                &mut distances,
-            );
+            let (assigned, _) = assign(&self.centers, columns);
             let mut stats = self.empty();
             for (row, cluster) in assigned.iter().enumerate() {
                 let cluster = *cluster as usize;
@@ -157,16 +148,7 @@ impl PartialAggregate for SilhouetteStep {
 
     fn update(&self, features: &[&[f64]], partial: &mut Vec<f64>) {
         add_in_chunks(features, partial, |columns| {
-            let rows = columns[0].len();
-            let (mut assigned, mut distances) = (vec![0u32; rows], vec![0.0; rows]);
-            let buffers = &mut NearestBuffers::default();
-            nearest(
-                &self.centers,
-                columns,
-                buffers,
-                &mut assigned,
-                &mut distances,
-            );
+            let (assigned, _) = assign(&self.centers, columns);
             let mut point = vec![0.0; columns.len()];
             let mut total = 0.0;
             for (row, own) in assigned.iter().enumerate() {

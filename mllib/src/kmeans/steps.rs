@@ -6,7 +6,7 @@
 //!   distance to the current centers (or uniformly when there are none) — a k-means|| round.
 
 use crate::aggregate::{add_in_chunks, PartialAggregate};
-use crate::kernels::nearest::{nearest, Centers, NearestBuffers};
+use crate::kernels::nearest::{assign, nearest, Centers, NearestBuffers};
 use crate::random::hash_unit;
 use datafusion::common::exec_err;
 use datafusion::error::Result;
@@ -58,17 +58,8 @@ impl PartialAggregate for LloydStep {
 impl LloydStep {
     /// The partial state of one chunk of rows.
     fn chunk_partial(&self, columns: &[&[f64]]) -> Vec<f64> {
-        let rows = columns[0].len();
         let dim = self.centers.dim();
-        let mut assigned = vec![0u32; rows];
-        let mut distances = vec![0.0; rows];
-        nearest(
-            &self.centers,
-            columns,
-            &mut NearestBuffers::default(),
-            &mut assigned,
-            &mut distances,
-        );
+        let (assigned, distances) = assign(&self.centers, columns);
         let mut partial = self.empty();
         let (sums, rest) = partial.split_at_mut(self.centers.len() * dim);
         for (feature, column) in columns.iter().enumerate() {
