@@ -365,3 +365,162 @@ async fn sql_models_are_created_used_and_dropped_across_processes() {
     );
     sql_rows(dir.path(), "DROP MODEL IF EXISTS clusters");
 }
+
+/// The rows of `query` run in `session`, each value as its display string.
+async fn session_rows(session: &Session, query: &str) -> Vec<Vec<String>> {
+    let batches = session
+        .sql(query)
+        .await
+        .unwrap_or_else(|e| panic!("{query}: {e}"))
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("{query}: {e}"));
+    let mut rows = Vec::new();
+    for batch in &batches {
+        for row in 0..batch.num_rows() {
+            rows.push(
+                batch
+                    .columns()
+                    .iter()
+                    .map(|column| {
+                        ember::datafusion::arrow::util::display::array_value_to_string(column, row)
+                            .unwrap()
+                    })
+                    .collect(),
+            );
+        }
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_models_carry_their_preprocessing_and_transformers_stand_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let points = dir.path().join("points");
+    std::fs::create_dir(&points).unwrap();
+    let session = Session::builder()
+        .master("local[2]")
+        .config(
+            "ember.ml.model.dir",
+            &dir.path().join("models").display().to_string(),
+        )
+        .build()
+        .unwrap();
+    write_points(&session, &points).await;
+    let rows = format!(
+        "SELECT id, x, y, middle, CASE id % 3 WHEN 0 THEN 'a' WHEN 1 THEN 'b' ELSE 'c' END \
+         AS kind FROM '{}'",
+        points.display()
+    );
+    session
+        .sql(&format!("CREATE VIEW pts AS {rows}"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+
+    // A classifier over a one-hot encoded string column and standardized numbers: the
+    // preprocessing is fitted with it, saved with it, and applied when it predicts.
+    session_rows(
+        &session,
+        "CREATE MODEL kinds OPTIONS (model_type = 'logistic_regression', label = 'middle', \
+         features = ['x', 'y', 'kind'], one_hot = ['kind'], standardize = true, impute = 'mean', \
+         reg_param = 0.01) AS SELECT * FROM pts",
+    )
+    .await;
+    let described = session_rows(&session, "DESCRIBE MODEL kinds").await;
+    assert!(
+        described.contains(&vec!["model_type".to_string(), "pipeline".to_string()]),
+        "{described:?}"
+    );
+    let predicted = session
+        .sql("SELECT * FROM ml_predict('kinds', 'SELECT id, x, y, kind FROM pts')")
+        .await
+        .unwrap();
+    let names: Vec<String> = predicted
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(names, ["id", "x", "y", "kind", "prediction", "probability"]);
+    let metrics = session_rows(&session, "SELECT accuracy FROM ml_evaluate('kinds', 'pts')").await;
+    assert_eq!(metrics, [["1.0"]], "'kind' alone tells the label");
+    // The scalar form composes the preprocessing into one expression, equal to ml_predict's.
+    let disagreements = session_rows(
+        &session,
+        "SELECT count(*) FROM ml_predict('kinds', 'pts') \
+         WHERE prediction <> ml_predict_value('kinds', x, y, kind)",
+    )
+    .await;
+    assert_eq!(disagreements, [["0"]]);
+    // An unseen category goes to the extra category instead of failing.
+    let unseen = session_rows(
+        &session,
+        "SELECT count(*) FROM ml_predict('kinds', \
+         'SELECT x, y, ''zzz'' AS kind FROM pts') WHERE prediction IS NOT NULL",
+    )
+    .await;
+    assert_eq!(unseen, [["3000"]]);
+
+    // Preprocessing stages on their own.
+    session_rows(
+        &session,
+        "CREATE MODEL quartiles OPTIONS (model_type = 'quantile_discretizer', \
+         features = ['x'], num_buckets = 4) AS SELECT x FROM pts",
+    )
+    .await;
+    let counts = session_rows(
+        &session,
+        "SELECT x_bucket, count(*) FROM ml_predict('quartiles', 'pts') \
+         GROUP BY x_bucket ORDER BY x_bucket",
+    )
+    .await;
+    assert_eq!(counts.len(), 4, "{counts:?}");
+    for row in &counts {
+        let count: f64 = row[1].parse().unwrap();
+        assert!((count - 750.0).abs() <= 15.0, "{counts:?}");
+    }
+    session_rows(
+        &session,
+        "CREATE MODEL halves OPTIONS (model_type = 'bucketizer', features = ['y'], \
+         splits = ['-inf', 4, 'inf']) AS SELECT y FROM pts",
+    )
+    .await;
+    let halves = session_rows(
+        &session,
+        "SELECT count(*) FROM ml_predict('halves', 'pts') WHERE (y < 4) <> (y_bucket = 0)",
+    )
+    .await;
+    assert_eq!(halves, [["0"]]);
+    let error = session
+        .sql(
+            "CREATE MODEL bad OPTIONS (model_type = 'imputer', strategy = 'avg') \
+             AS SELECT x FROM pts",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains(
+            "invalid parameter strategy: 'avg' is not one of mean, median, most_frequent"
+        ),
+        "{error}"
+    );
+    // A one-column transformer's value works as the scalar form too.
+    let disagreements = session_rows(
+        &session,
+        "SELECT count(*) FROM ml_predict('quartiles', 'pts') \
+         WHERE x_bucket <> ml_predict_value('quartiles', x)",
+    )
+    .await;
+    assert_eq!(disagreements, [["0"]]);
+    let error = session
+        .sql("SELECT ml_predict_value('kinds_index', x) FROM pts")
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("model 'kinds_index' does not exist"),
+        "{error}"
+    );
+}

@@ -119,6 +119,49 @@ pub async fn run<T: PartialAggregate>(
     step: &T,
     features: Vec<Expr>,
 ) -> Result<Aggregated> {
+    let mut merged = run_each(data, vec![(step, features)]).await?;
+    merged
+        .pop()
+        .ok_or_else(|| internal_datafusion_err!("{} returned no state", T::NAME).into())
+}
+
+/// Runs each step over its own features in one aggregate query (one pass over `data`), and
+/// returns their merged states in order. Each step skips only the rows where *its* features are
+/// null or NaN.
+pub(crate) async fn run_each<T: PartialAggregate>(
+    data: &DataFrame,
+    steps: Vec<(&T, Vec<Expr>)>,
+) -> Result<Vec<Aggregated>> {
+    if steps.is_empty() {
+        return Ok(Vec::new());
+    }
+    let calls: Vec<Expr> = steps
+        .into_iter()
+        .enumerate()
+        .map(|(index, (step, features))| call(step, features).alias(format!("state_{index}")))
+        .collect();
+    let count = calls.len();
+    let batches = data.clone().aggregate(vec![], calls)?.collect().await?;
+    let batch = batches
+        .iter()
+        .find(|batch| batch.num_rows() > 0)
+        .ok_or_else(|| internal_datafusion_err!("{} returned no row", T::NAME))?;
+    (0..count)
+        .map(|index| {
+            let merged = as_binary_array(batch.column(index))?;
+            let mut partials = decode_partials(merged.value(0))?;
+            match (partials.pop(), partials.is_empty()) {
+                (Some(merged), true) => Ok(merged),
+                _ => Err(
+                    internal_datafusion_err!("{} returned other than one state", T::NAME).into(),
+                ),
+            }
+        })
+        .collect()
+}
+
+/// The call `T::NAME(params, features...)` of `step` over `features`.
+fn call<T: PartialAggregate>(step: &T, features: Vec<Expr>) -> Expr {
     // A dictionary-encoded literal: aggregates expand literal arguments to one value per row,
     // which for a binary value of kilobytes (the centroids) cost more than the step itself; a
     // dictionary expands to one key per row. The accumulator reads the parameters from the plan,
@@ -129,24 +172,7 @@ pub async fn run<T: PartialAggregate>(
     );
     let mut args = vec![lit(params)];
     args.extend(features);
-    let call = AggregateUDF::from(PartialAggregateUdaf::<T>::new())
-        .call(args)
-        .alias("state");
-    let batches = data
-        .clone()
-        .aggregate(vec![], vec![call])?
-        .collect()
-        .await?;
-    let batch = batches
-        .iter()
-        .find(|batch| batch.num_rows() > 0)
-        .ok_or_else(|| internal_datafusion_err!("{} returned no row", T::NAME))?;
-    let merged = as_binary_array(batch.column(0))?;
-    let mut partials = decode_partials(merged.value(0))?;
-    match (partials.pop(), partials.is_empty()) {
-        (Some(merged), true) => Ok(merged),
-        _ => Err(internal_datafusion_err!("{} returned other than one state", T::NAME).into()),
-    }
+    AggregateUDF::from(PartialAggregateUdaf::<T>::new()).call(args)
 }
 
 /// A [`PartialAggregate`] as a DataFusion aggregate function: `T::NAME(params, features...)`

@@ -63,6 +63,14 @@ pub enum MlError {
         /// How many values.
         values: u64,
     },
+    /// Values a stage cannot learn from in a (non-label) column.
+    #[error("invalid values in column '{column}': {reason}")]
+    InvalidColumn {
+        /// The column.
+        column: String,
+        /// What is wrong with its values.
+        reason: String,
+    },
     /// Label values the estimator cannot learn from.
     #[error("invalid label column '{column}': {reason}")]
     InvalidLabel {

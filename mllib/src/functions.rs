@@ -14,6 +14,10 @@ use crate::kmeans::NearestCenter;
 use crate::linear::steps::{GramStep, LogisticLossStep};
 use crate::linear::{LinearPrediction, LogisticPrediction, LogisticProbability};
 use crate::predict::ModelUdf;
+use crate::preprocessing::bucketizer::Buckets;
+use crate::preprocessing::one_hot_encoder::Category;
+use crate::preprocessing::string_indexer::StringIndexUdf;
+use crate::quantiles::QuantileSketchStep;
 
 /// The aggregate functions of distributed fitting steps.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
@@ -27,6 +31,7 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
         Arc::new(PartialAggregateUdaf::<RegressionMetricsStep>::new().into()),
         Arc::new(PartialAggregateUdaf::<BinaryMetricsStep>::new().into()),
         Arc::new(PartialAggregateUdaf::<ConfusionStep>::new().into()),
+        Arc::new(PartialAggregateUdaf::<QuantileSketchStep>::new().into()),
     ]
 }
 
@@ -37,5 +42,8 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ModelUdf::<LogisticPrediction>::new().into()),
         Arc::new(ModelUdf::<LogisticProbability>::new().into()),
         Arc::new(ModelUdf::<LinearPrediction>::new().into()),
+        Arc::new(ModelUdf::<Buckets>::new().into()),
+        Arc::new(ModelUdf::<Category>::new().into()),
+        Arc::new(StringIndexUdf::new().into()),
     ]
 }

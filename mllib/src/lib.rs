@@ -14,6 +14,8 @@
 //! - [`kernels`]: the computations themselves, over plain `f64` slices.
 //! - [`summary`]: per-column count, mean, variance, min and max in one aggregate — the statistics
 //!   scalers and imputers are fitted from.
+//! - [`quantiles`]: per-column approximate quantiles within a reported rank error bound, in one
+//!   aggregate of mergeable sketches.
 //! - Estimators: [`StandardScaler`], [`KMeans`], [`LogisticRegression`], [`LinearRegression`],
 //!   [`Pipeline`] (stages fitted in order); [`optim`]: the L-BFGS that drives iterative fits.
 //! - [`evaluation`]: regression, binary, multiclass and clustering metrics, each an aggregate.
@@ -36,12 +38,14 @@ pub mod kmeans;
 pub mod linear;
 pub mod model;
 pub mod optim;
+pub mod options;
 pub mod params;
 pub mod persist;
 pub mod pipeline;
 pub mod predict;
+pub mod preprocessing;
+pub mod quantiles;
 pub mod random;
-pub mod scaler;
 pub mod summary;
 #[cfg(test)]
 mod test_frames;
@@ -52,8 +56,13 @@ pub use kmeans::{KMeans, KMeansModel};
 pub use linear::{
     Family, LinearRegression, LinearRegressionModel, LogisticRegression, LogisticRegressionModel,
 };
-pub use model::{fit_from_options, FittedModel, OptionValue};
+pub use model::{AnyModel, FittedModel};
+pub use options::{fit_from_options, OptionValue};
 pub use params::HandleInvalid;
 pub use pipeline::{Pipeline, PipelineModel, Stage};
-pub use scaler::{StandardScaler, StandardScalerModel};
+pub use preprocessing::{
+    Bucketizer, BucketizerModel, ImputeStrategy, Imputer, ImputerModel, MinMaxScaler,
+    MinMaxScalerModel, OneHotEncoder, OneHotEncoderModel, QuantileDiscretizer, StandardScaler,
+    StandardScalerModel, StringIndexer, StringIndexerModel, StringOrder,
+};
 pub use summary::{summarize, ColumnSummary};

@@ -171,3 +171,37 @@ pub(crate) fn check_at_least(param: &'static str, value: f64, low: f64) -> Resul
         })
     }
 }
+
+/// The output columns of a stage over `inputs` (the parameter `input_columns`): `outputs` when
+/// given (one per input, none twice), else `<input>_<suffix>` for each input.
+pub(crate) fn output_names(
+    inputs: &[String],
+    outputs: Option<&[String]>,
+    suffix: &str,
+) -> Result<Vec<String>> {
+    check_column_list("input_columns", inputs)?;
+    let outputs = match outputs {
+        Some(outputs) if outputs.len() != inputs.len() => {
+            return Err(MlError::InvalidParam {
+                param: "output_columns",
+                reason: format!(
+                    "{} names given for {} input columns",
+                    outputs.len(),
+                    inputs.len()
+                ),
+            })
+        }
+        Some(outputs) => outputs.to_vec(),
+        None => inputs
+            .iter()
+            .map(|input| format!("{input}_{suffix}"))
+            .collect(),
+    };
+    if let Some(duplicate) = first_duplicate(&outputs) {
+        return Err(MlError::InvalidParam {
+            param: "output_columns",
+            reason: format!("'{duplicate}' is named twice"),
+        });
+    }
+    Ok(outputs)
+}

@@ -25,6 +25,7 @@ use datafusion::arrow::ipc::writer::FileWriter;
 use datafusion::common::cast::{as_float64_array, as_list_array, as_string_array};
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::context::SessionContext;
+use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::de::DeserializeOwned;
@@ -32,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{MlError, Result};
+use crate::model::AnyModel;
 
 /// The `format` field of every saved model.
 pub const FORMAT: &str = "ember-model";
@@ -78,6 +80,19 @@ impl SavedModel {
             .ok_or_else(|| self.corrupt(format!("it has no array '{name}'")))
     }
 
+    /// The array `name`, which must hold `len` values (one per feature, say).
+    pub fn array_of_len(&self, name: &str, len: usize) -> Result<Vec<f64>> {
+        let array = self.array(name)?;
+        if array.len() == len {
+            Ok(array.to_vec())
+        } else {
+            Err(self.corrupt(format!(
+                "array '{name}' has {} values, {len} expected",
+                array.len()
+            )))
+        }
+    }
+
     /// The parameter `name`, deserialized.
     pub fn param<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
         let value = self
@@ -121,11 +136,11 @@ pub trait PersistentModel: Sized {
     fn from_saved(saved: &SavedModel) -> Result<Self>;
 }
 
-/// Writes `model` to the directory `location`. Fails when a model is already there unless
-/// `overwrite`.
-pub async fn save_model<M: PersistentModel>(
+/// Writes `model` to the directory `location`, its stages (if any) to `stage-0`, `stage-1`, ...
+/// inside it first. Fails when a model is already there unless `overwrite`, which replaces it.
+pub async fn save_model(
     context: &SessionContext,
-    model: &M,
+    model: &dyn AnyModel,
     location: &str,
     overwrite: bool,
 ) -> Result<()> {
@@ -135,14 +150,21 @@ pub async fn save_model<M: PersistentModel>(
         reason,
     };
     let metadata_path = dir.clone().join(METADATA);
-    if !overwrite && store.head(&metadata_path).await.is_ok() {
-        return Err(error("a model is already saved there".to_string()));
+    if store.head(&metadata_path).await.is_ok() {
+        if !overwrite {
+            return Err(error("a model is already saved there".to_string()));
+        }
+        delete_model(context, location).await?;
+    }
+    for (index, stage) in model.stages().into_iter().enumerate() {
+        let stage_location = stage_location(location, index);
+        Box::pin(save_model(context, stage, &stage_location, overwrite)).await?;
     }
     let ModelParts {
         features,
         params,
         arrays,
-    } = model.to_saved();
+    } = model.parts();
     let data = arrays_to_ipc(&arrays).map_err(|e| error(e.to_string()))?;
     store
         .put(&dir.clone().join(DATA), PutPayload::from(data))
@@ -151,7 +173,7 @@ pub async fn save_model<M: PersistentModel>(
     let metadata = ModelMetadata {
         format: FORMAT.to_string(),
         format_version: FORMAT_VERSION,
-        model_type: M::MODEL_TYPE.to_string(),
+        model_type: model.model_type().to_string(),
         ember_version: env!("CARGO_PKG_VERSION").to_string(),
         features,
         params,
@@ -162,6 +184,11 @@ pub async fn save_model<M: PersistentModel>(
         .await
         .map_err(|e| error(e.to_string()))?;
     Ok(())
+}
+
+/// Where the stage `index` of the model saved at `location` is saved.
+pub(crate) fn stage_location(location: &str, index: usize) -> String {
+    format!("{}/stage-{index}", location.trim_end_matches('/'))
 }
 
 /// Reads the saved model at `location`, whatever its type.
@@ -243,17 +270,21 @@ pub async fn list_models(context: &SessionContext, location: &str) -> Result<Vec
     Ok(names)
 }
 
-/// Removes the saved model at `location` (its two files).
+/// Removes the saved model at `location`: every file under its directory (stages included).
 pub async fn delete_model(context: &SessionContext, location: &str) -> Result<()> {
     let (store, dir) = resolve(context, location, false)?;
-    for file in [METADATA, DATA] {
-        store
-            .delete(&dir.clone().join(file))
-            .await
-            .map_err(|e| MlError::Persist {
-                location: location.to_string(),
-                reason: e.to_string(),
-            })?;
+    let error = |e: object_store::Error| MlError::Persist {
+        location: location.to_string(),
+        reason: e.to_string(),
+    };
+    let files: Vec<Path> = store
+        .list(Some(&dir))
+        .map_ok(|meta| meta.location)
+        .try_collect()
+        .await
+        .map_err(error)?;
+    for file in files {
+        store.delete(&file).await.map_err(error)?;
     }
     Ok(())
 }

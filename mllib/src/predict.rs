@@ -45,8 +45,9 @@ pub trait RowModel: Debug + Send + Sync + Sized + 'static {
     fn features(&self) -> usize;
 
     /// The outputs for rows whose features are all valid (one slice per feature), as an array of
-    /// [`RowModel::OUTPUT`] with one value per row.
-    fn predict(&self, features: &[&[f64]]) -> ArrayRef;
+    /// [`RowModel::OUTPUT`] with one value per row; an error when a value is outside what the
+    /// model accepts (and the model says which).
+    fn predict(&self, features: &[&[f64]]) -> DataFusionResult<ArrayRef>;
 }
 
 /// Returns `data` with `output` appended: `model`'s output for each row's `features`. Rows with a
@@ -160,7 +161,7 @@ impl<T: RowModel> ScalarUDFImpl for ModelUdf<T> {
             .map(|arg| arg.to_array(args.number_rows))
             .collect::<DataFusionResult<Vec<_>>>()?;
         let features = ValidFeatures::new(&arrays)?;
-        let predictions = model.predict(&features.slices());
+        let predictions = model.predict(&features.slices())?;
         let Some(mask) = features.mask() else {
             return Ok(ColumnarValue::Array(predictions));
         };

@@ -101,26 +101,37 @@ pub async fn summarize(data: &DataFrame, columns: &[String]) -> Result<Vec<Colum
 
 /// `column` of `data` as a `Float64` expression, after checking that it exists and is numeric.
 pub(crate) fn numeric_column(data: &DataFrame, column: &str) -> Result<Expr> {
-    let schema = data.schema();
-    let Some(field) = schema.fields().iter().find(|field| field.name() == column) else {
-        let available = schema
-            .fields()
-            .iter()
-            .map(|field| field.name().as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(MlError::UnknownColumn {
-            column: column.to_string(),
-            available,
-        });
-    };
-    if !field.data_type().is_numeric() {
+    let data_type = column_type(data, column)?;
+    if !data_type.is_numeric() {
         return Err(MlError::NotNumeric {
             column: column.to_string(),
-            data_type: field.data_type().clone(),
+            data_type,
         });
     }
     Ok(cast(ident(column), DataType::Float64))
+}
+
+/// `column` of `data` as an expression of its own type, after checking that it exists.
+pub(crate) fn column_of(data: &DataFrame, column: &str) -> Result<Expr> {
+    column_type(data, column)?;
+    Ok(ident(column))
+}
+
+/// The type of `column` in `data`; an error listing the columns when there is no such column.
+fn column_type(data: &DataFrame, column: &str) -> Result<DataType> {
+    let schema = data.schema();
+    match schema.fields().iter().find(|field| field.name() == column) {
+        Some(field) => Ok(field.data_type().clone()),
+        None => Err(MlError::UnknownColumn {
+            column: column.to_string(),
+            available: schema
+                .fields()
+                .iter()
+                .map(|field| field.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
 }
 
 /// The one row a global aggregate returns, read by column name.

@@ -62,3 +62,26 @@ pub(crate) fn rows_frame(
     let table = MemTable::try_new(schema, batches).unwrap();
     SessionContext::new().read_table(Arc::new(table)).unwrap()
 }
+
+/// The values of `column` (cast to `Float64`) in `frame`, partitions in order (each partition's
+/// rows in input order, so the order is deterministic for the frames above).
+pub(crate) async fn column_values(frame: &DataFrame, column: &str) -> Vec<Option<f64>> {
+    let partitions = frame
+        .clone()
+        .select(vec![datafusion::logical_expr::cast(
+            datafusion::prelude::ident(column),
+            DataType::Float64,
+        )])
+        .unwrap()
+        .collect_partitioned()
+        .await
+        .unwrap();
+    partitions
+        .iter()
+        .flatten()
+        .flat_map(|batch| {
+            let array = datafusion::common::cast::as_float64_array(batch.column(0)).unwrap();
+            array.iter().collect::<Vec<_>>()
+        })
+        .collect()
+}

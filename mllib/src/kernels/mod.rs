@@ -5,6 +5,8 @@
 //!
 //! - [`linear`]: margins, logistic losses with gradients, least-squares Gram matrices.
 //! - [`nearest`]: the nearest of a set of centers for each row, by blocked distance computation.
+//! - [`quantile`]: a mergeable quantile sketch that reports a worst-case rank error bound.
 
 pub mod linear;
 pub mod nearest;
+pub mod quantile;

@@ -15,6 +15,7 @@ use datafusion::arrow::array::{ArrayRef, Int32Array};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::Result as DataFusionResult;
+use datafusion::logical_expr::Expr;
 use serde_json::json;
 
 use crate::aggregate::{run, Aggregated};
@@ -22,9 +23,10 @@ use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
 use crate::evaluation::Metrics;
 use crate::kernels::nearest::{assign, squared_distance, Centers};
+use crate::model::{as_float64, AnyModel};
 use crate::params::{check_at_least, check_range, feature_exprs, HandleInvalid};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
-use crate::predict::{append_prediction, RowModel};
+use crate::predict::{append_prediction, model_call, RowModel};
 use silhouette::{ClusterStatsStep, SilhouetteStep};
 use steps::{decode_centers, encode_centers, LloydStep};
 
@@ -338,6 +340,30 @@ impl KMeansModel {
     }
 }
 
+#[async_trait]
+impl AnyModel for KMeansModel {
+    fn input_columns(&self) -> &[String] {
+        &self.features
+    }
+
+    fn output_columns(&self) -> Vec<String> {
+        vec![self.prediction_column.clone()]
+    }
+
+    async fn evaluate(&self, data: &DataFrame) -> Result<Metrics> {
+        KMeansModel::evaluate(self, data).await
+    }
+
+    fn prediction(&self, features: Vec<Expr>) -> Result<Expr> {
+        let call = model_call(&self.scorer(), HandleInvalid::Keep, as_float64(features));
+        Ok(call)
+    }
+
+    fn prediction_type(&self) -> DataType {
+        DataType::Int32
+    }
+}
+
 impl Model for KMeansModel {
     fn transform(&self, data: DataFrame) -> Result<DataFrame> {
         append_prediction(
@@ -418,11 +444,11 @@ impl RowModel for NearestCenter {
         self.centers.dim()
     }
 
-    fn predict(&self, features: &[&[f64]]) -> ArrayRef {
+    fn predict(&self, features: &[&[f64]]) -> DataFusionResult<ArrayRef> {
         let (assigned, _) = assign(&self.centers, features);
-        std::sync::Arc::new(Int32Array::from_iter_values(
+        Ok(std::sync::Arc::new(Int32Array::from_iter_values(
             assigned.into_iter().map(|center| center as i32),
-        ))
+        )))
     }
 }
 

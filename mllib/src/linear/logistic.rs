@@ -7,6 +7,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::exec_err;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::Result as DataFusionResult;
+use datafusion::logical_expr::Expr;
 use serde_json::json;
 
 use super::scaling::Scaling;
@@ -17,10 +18,11 @@ use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
 use crate::evaluation::{binary_metrics, multiclass_metrics, Metrics};
 use crate::kernels::linear::{margins, sigmoid};
+use crate::model::{as_float64, AnyModel};
 use crate::optim::lbfgs::{minimize, LbfgsSettings};
 use crate::params::{check_range, feature_exprs, HandleInvalid};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
-use crate::predict::{append_prediction, RowModel};
+use crate::predict::{append_prediction, model_call, RowModel};
 use crate::summary::numeric_column;
 
 /// Whether to model two classes with one output (`Binomial`) or each class with its own
@@ -310,11 +312,6 @@ impl LogisticRegressionModel {
         &self.features
     }
 
-    /// The prediction functions' model.
-    pub(crate) fn scorer(&self) -> &LogisticScorer {
-        &self.scorer
-    }
-
     /// The label column it was trained on, which `evaluate` compares against.
     pub fn label(&self) -> &str {
         &self.label
@@ -345,6 +342,30 @@ impl LogisticRegressionModel {
             .0
             .push(("log_loss", loss / pass.valid_rows().max(1) as f64));
         Ok(metrics)
+    }
+}
+
+#[async_trait]
+impl AnyModel for LogisticRegressionModel {
+    fn input_columns(&self) -> &[String] {
+        &self.features
+    }
+
+    fn output_columns(&self) -> Vec<String> {
+        vec![
+            self.prediction_column.clone(),
+            self.probability_column.clone(),
+        ]
+    }
+
+    async fn evaluate(&self, data: &DataFrame) -> Result<Metrics> {
+        LogisticRegressionModel::evaluate(self, data).await
+    }
+
+    fn prediction(&self, features: Vec<Expr>) -> Result<Expr> {
+        let scorer = LogisticPrediction::from(self.scorer.clone());
+        let call = model_call(&scorer, HandleInvalid::Keep, as_float64(features));
+        Ok(call)
     }
 }
 
@@ -532,9 +553,9 @@ impl<const PROBABILITY: bool> RowModel for LogisticOutput<PROBABILITY> {
         self.0.dim()
     }
 
-    fn predict(&self, features: &[&[f64]]) -> ArrayRef {
+    fn predict(&self, features: &[&[f64]]) -> DataFusionResult<ArrayRef> {
         let (class, probability) = self.0.score(features);
         let output = if PROBABILITY { probability } else { class };
-        std::sync::Arc::new(Float64Array::from(output))
+        Ok(std::sync::Arc::new(Float64Array::from(output)))
     }
 }

@@ -145,10 +145,7 @@ impl ScalarUDFImpl for PredictValue {
         let model = prepared.models.get(model).ok_or_else(|| {
             plan_datafusion_err!("{PREDICT_VALUE}: model '{model}' was not loaded")
         })?;
-        let data_type = match model.as_ref() {
-            FittedModel::KMeans(_) => DataType::Int32,
-            _ => DataType::Float64,
-        };
+        let data_type = model.prediction_type();
         Ok(Arc::new(Field::new(PREDICT_VALUE, data_type, true)))
     }
 

@@ -89,7 +89,7 @@ impl ModelCatalog {
         let mut predictions = std::collections::HashMap::new();
         for (model, table) in &calls.predict {
             let rows = input_rows(context, table).await?;
-            let scored = loaded[model].transform(rows)?;
+            let scored = loaded[model].predict(rows)?;
             predictions.insert(
                 (model.clone(), table.clone()),
                 scored.into_unoptimized_plan(),

@@ -2,14 +2,15 @@
 
 use async_trait::async_trait;
 use datafusion::dataframe::DataFrame;
-use datafusion::logical_expr::lit;
+use datafusion::logical_expr::{lit, Expr};
 use serde_json::json;
 
 use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
-use crate::params::{check_absent, check_column_list, first_duplicate};
+use crate::model::{append_columns, as_float64, AnyModel};
+use crate::params::{check_absent, feature_exprs, output_names};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
-use crate::summary::{numeric_column, summarize, ColumnSummary};
+use crate::summary::{summarize, ColumnSummary};
 
 /// Standardizes numeric columns: `(x - mean) / std_dev`, as Spark ML's `StandardScaler`.
 ///
@@ -72,36 +73,6 @@ impl StandardScaler {
         self.with_std = with_std;
         self
     }
-
-    /// The output column names, after checking the parameters against each other.
-    fn validated_output_columns(&self) -> Result<Vec<String>> {
-        check_column_list("input_columns", &self.input_columns)?;
-        let outputs = match &self.output_columns {
-            Some(outputs) if outputs.len() != self.input_columns.len() => {
-                return Err(MlError::InvalidParam {
-                    param: "output_columns",
-                    reason: format!(
-                        "{} names given for {} input columns",
-                        outputs.len(),
-                        self.input_columns.len()
-                    ),
-                })
-            }
-            Some(outputs) => outputs.clone(),
-            None => self
-                .input_columns
-                .iter()
-                .map(|input| format!("{input}_scaled"))
-                .collect(),
-        };
-        if let Some(duplicate) = first_duplicate(&outputs) {
-            return Err(MlError::InvalidParam {
-                param: "output_columns",
-                reason: format!("'{duplicate}' is named twice"),
-            });
-        }
-        Ok(outputs)
-    }
 }
 
 #[async_trait]
@@ -109,7 +80,11 @@ impl Estimator for StandardScaler {
     type Model = StandardScalerModel;
 
     async fn fit(&self, data: &DataFrame) -> Result<StandardScalerModel> {
-        let outputs = self.validated_output_columns()?;
+        let outputs = output_names(
+            &self.input_columns,
+            self.output_columns.as_deref(),
+            "scaled",
+        )?;
         check_absent(data, "output_columns", &outputs)?;
         let summaries = summarize(data, &self.input_columns).await?;
         if let Some(empty) = summaries.iter().find(|summary| summary.count == 0) {
@@ -169,14 +144,30 @@ impl StandardScalerModel {
 
 impl Model for StandardScalerModel {
     fn transform(&self, data: DataFrame) -> Result<DataFrame> {
-        check_absent(&data, "output_columns", &self.output_columns)?;
-        let mut scaled = data;
-        for (summary, output) in self.summaries.iter().zip(&self.output_columns) {
-            let value = numeric_column(&scaled, &summary.column)?;
-            let (shift, factor) = self.affine(summary);
-            scaled = scaled.with_column(output, (value - lit(shift)) * lit(factor))?;
-        }
-        Ok(scaled)
+        let inputs = feature_exprs(&data, &self.inputs)?;
+        append_columns(data, self, inputs)
+    }
+}
+
+#[async_trait]
+impl AnyModel for StandardScalerModel {
+    fn input_columns(&self) -> &[String] {
+        &self.inputs
+    }
+
+    fn output_columns(&self) -> Vec<String> {
+        self.output_columns.clone()
+    }
+
+    fn column_exprs(&self, inputs: Vec<Expr>) -> Result<Vec<Expr>> {
+        Ok(as_float64(inputs)
+            .into_iter()
+            .zip(&self.summaries)
+            .map(|(value, summary)| {
+                let (shift, factor) = self.affine(summary);
+                (value - lit(shift)) * lit(factor)
+            })
+            .collect())
     }
 }
 
@@ -222,14 +213,7 @@ impl PersistentModel for StandardScalerModel {
         ];
         let arrays = names
             .iter()
-            .map(|name| {
-                let array = saved.array(name)?;
-                if array.len() == features.len() {
-                    Ok(array)
-                } else {
-                    Err(saved.corrupt(format!("'{name}' does not have one value per column")))
-                }
-            })
+            .map(|name| saved.array_of_len(name, features.len()))
             .collect::<Result<Vec<_>>>()?;
         let summaries = features
             .iter()
@@ -258,29 +242,12 @@ impl PersistentModel for StandardScalerModel {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::arrow::array::Float64Array;
-    use datafusion::common::cast::as_float64_array;
-
     use super::*;
-    use crate::test_frames::two_partition_frame;
+    use crate::test_frames::{column_values, two_partition_frame};
 
-    /// The values of `column` after `model` transforms the test frame, in input order
-    /// (partitions are kept apart, so the order is deterministic).
+    /// The values of `column` after `model` transforms the test frame, in input order.
     async fn transformed(model: &StandardScalerModel, column: &str) -> Vec<Option<f64>> {
-        let partitions = model
-            .transform(two_partition_frame())
-            .unwrap()
-            .select_columns(&[column])
-            .unwrap()
-            .collect_partitioned()
-            .await
-            .unwrap();
-        let mut values = Vec::new();
-        for batch in partitions.iter().flatten() {
-            let array: &Float64Array = as_float64_array(batch.column(0)).unwrap();
-            values.extend(array.iter());
-        }
-        values
+        column_values(&model.transform(two_partition_frame()).unwrap(), column).await
     }
 
     #[tokio::test]
