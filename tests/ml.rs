@@ -7,8 +7,9 @@ use ember::datafusion::common::cast::as_float64_array;
 use ember::datafusion::dataframe::DataFrame;
 use ember::datafusion::prelude::{col, lit};
 use ember::ml::{
-    Estimator, KMeans, KMeansModel, LinearRegression, LinearRegressionModel, LogisticRegression,
-    LogisticRegressionModel, Model, StandardScaler,
+    Estimator, ImputeStrategy, Imputer, KMeans, KMeansModel, LinearRegression,
+    LinearRegressionModel, LogisticRegression, LogisticRegressionModel, Model, QuantileDiscretizer,
+    StandardScaler, StringIndexer,
 };
 use ember::Session;
 
@@ -120,6 +121,10 @@ struct Fits {
     clusters_by_id: Vec<(i64, i32)>,
     logistic: LogisticRegressionModel,
     linear: LinearRegressionModel,
+    /// Preprocessing: quartile splits of x and y (sketch), medians (sketch), labels by frequency.
+    quartiles: Vec<Vec<f64>>,
+    medians: Vec<f64>,
+    labels: Vec<Vec<String>>,
 }
 
 /// Fits k-means, logistic and linear regression on the points under `dir` through `session`.
@@ -137,11 +142,34 @@ async fn fit_all(session: &Session, dir: &std::path::Path) -> Fits {
         .fit(&data)
         .await
         .unwrap();
+    let quartiles = QuantileDiscretizer::new(["x", "y"])
+        .num_buckets(4)
+        .fit(&data)
+        .await
+        .unwrap()
+        .splits()
+        .to_vec();
+    let medians = Imputer::new(["x", "y"])
+        .strategy(ImputeStrategy::Median)
+        .fit(&data)
+        .await
+        .unwrap()
+        .surrogates()
+        .to_vec();
+    let labels = StringIndexer::new(["middle"])
+        .fit(&data)
+        .await
+        .unwrap()
+        .labels()
+        .to_vec();
     Fits {
         k_means,
         clusters_by_id,
         logistic,
         linear,
+        quartiles,
+        medians,
+        labels,
     }
 }
 
@@ -188,6 +216,7 @@ async fn models_fitted_on_a_cluster_equal_local_mode_ones() {
     assert_eq!(local_fits.k_means.cluster_sizes(), &[1000, 1000, 1000]);
     assert_eq!(local_fits.clusters_by_id.len(), 3000);
     assert!(local_fits.linear.training_r2() > 0.0);
+    assert_eq!(local_fits.labels, [vec!["0.0", "1.0"]]);
 
     let cluster = Cluster::start(dir.path(), 2, NO_CONF);
     let remote = Session::builder()
@@ -520,7 +549,9 @@ async fn sql_models_carry_their_preprocessing_and_transformers_stand_alone() {
         .await
         .unwrap_err();
     assert!(
-        error.to_string().contains("model 'kinds_index' does not exist"),
+        error
+            .to_string()
+            .contains("model 'kinds_index' does not exist"),
         "{error}"
     );
 }

@@ -276,3 +276,90 @@ pub(crate) fn append_columns(
     );
     Ok(data.select(projection)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::estimator::Estimator;
+    use crate::params::HandleInvalid;
+    use crate::test_frames::two_partition_frame;
+    use crate::{
+        Bucketizer, ImputeStrategy, Imputer, MinMaxScaler, OneHotEncoder, QuantileDiscretizer,
+        StringIndexer,
+    };
+
+    /// What `model` saves, with arrays as bits (NaN compares equal to itself).
+    fn saved_bits(model: &FittedModel) -> (Vec<String>, serde_json::Value, Vec<(&str, Vec<u64>)>) {
+        let parts = model.get().parts();
+        let arrays = parts
+            .arrays
+            .into_iter()
+            .map(|(name, values)| (name, values.iter().map(|v| v.to_bits()).collect()))
+            .collect();
+        (parts.features, parts.params, arrays)
+    }
+
+    #[tokio::test]
+    async fn every_preprocessing_model_round_trips_through_save_and_load() {
+        let data = two_partition_frame();
+        let models = vec![
+            FittedModel::new(MinMaxScaler::new(["x"]).fit(&data).await.unwrap()),
+            FittedModel::new(
+                Imputer::new(["x"])
+                    .strategy(ImputeStrategy::Median)
+                    .fit(&data)
+                    .await
+                    .unwrap(),
+            ),
+            FittedModel::new(StringIndexer::new(["s"]).fit(&data).await.unwrap()),
+            FittedModel::new(OneHotEncoder::new(["n"]).fit(&data).await.unwrap()),
+            FittedModel::new(
+                Bucketizer::new(["x"], vec![vec![f64::NEG_INFINITY, 2.0, f64::INFINITY]])
+                    .fit(&data)
+                    .await
+                    .unwrap(),
+            ),
+            FittedModel::new(
+                QuantileDiscretizer::new(["x"])
+                    .handle_invalid(HandleInvalid::Keep)
+                    .fit(&data)
+                    .await
+                    .unwrap(),
+            ),
+        ];
+        let context = SessionContext::new();
+        let dir = std::env::temp_dir().join(format!("ember-model-types-{}", std::process::id()));
+        for (index, model) in models.iter().enumerate() {
+            let location = dir.join(index.to_string()).display().to_string();
+            model.save(&context, &location, false).await.unwrap();
+            let loaded = FittedModel::load(&context, &location).await.unwrap();
+            assert_eq!(loaded.model_type(), model.model_type());
+            assert_eq!(
+                saved_bits(&loaded),
+                saved_bits(model),
+                "{}",
+                model.model_type()
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn transformers_with_several_outputs_have_no_single_prediction() {
+        let data = two_partition_frame();
+        let encoder = OneHotEncoder::new(["n"])
+            .drop_last(false)
+            .handle_invalid(HandleInvalid::Keep)
+            .fit(&data)
+            .await
+            .unwrap();
+        let error = FittedModel::new(encoder)
+            .prediction(vec![datafusion::prelude::col("n")])
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid parameter model_type: a one_hot_encoder has 3 output columns, not one \
+             prediction"
+        );
+    }
+}
