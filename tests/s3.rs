@@ -305,3 +305,46 @@ fn executors_read_and_write_s3_with_the_settings_the_client_sends() {
         "{keys:?}"
     );
 }
+
+#[test]
+fn sql_models_save_load_and_drop_on_s3() {
+    let server = S3Server::start();
+    server.create_bucket("models");
+    let mut flags = server.conf();
+    flags.extend([
+        "--conf".to_string(),
+        "ember.ml.model.dir=s3://models/catalog".to_string(),
+    ]);
+    let rows = "SELECT v AS id, CAST(v % 10 AS DOUBLE) AS x, CASE WHEN v % 10 < 5 THEN 'low' \
+                ELSE 'high' END AS kind, CASE WHEN v % 10 < 5 THEN 0.0 ELSE 1.0 END AS label \
+                FROM generate_series(1, 1000) AS t(v)";
+    // A pipeline (indexer, encoder, scaler, classifier): five model directories on S3.
+    let created = sql_over_s3(
+        &format!(
+            "CREATE MODEL kinds OPTIONS (model_type = 'logistic_regression', \
+             features = ['x', 'kind'], one_hot = ['kind'], standardize = true) AS {rows}"
+        ),
+        &flags,
+    );
+    assert!(created.status.success(), "{}", stderr(&created));
+    let keys = server.list("models", "catalog/kinds/");
+    assert!(
+        keys.contains(&"catalog/kinds/metadata.json".to_string())
+            && keys.contains(&"catalog/kinds/stage-2/data.arrow".to_string()),
+        "{keys:?}"
+    );
+    // Another process loads it from S3 and scores with it.
+    let shown = sql_over_s3("SHOW MODELS", &flags);
+    assert!(stdout(&shown).contains("kinds,pipeline"), "{}", stdout(&shown));
+    let predicted = sql_over_s3(
+        &format!(
+            "SELECT count(*) AS right FROM ml_predict('kinds', '{}') WHERE prediction = label",
+            rows.replace('\'', "''")
+        ),
+        &flags,
+    );
+    assert_eq!(stdout(&predicted), "right\n1000\n", "{}", stderr(&predicted));
+    let dropped = sql_over_s3("DROP MODEL kinds", &flags);
+    assert!(dropped.status.success(), "{}", stderr(&dropped));
+    assert_eq!(server.list("models", "catalog/"), Vec::<String>::new());
+}
