@@ -172,6 +172,59 @@ pub(crate) fn check_at_least(param: &'static str, value: f64, low: f64) -> Resul
     }
 }
 
+/// The input and output columns of a column-wise stage (a scaler, an encoder...): each input
+/// column gets an output column, named by the caller or after the input.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Columns {
+    /// The columns read, in order.
+    pub(crate) inputs: Vec<String>,
+    /// The output names, when the caller gave them.
+    pub(crate) outputs: Option<Vec<String>>,
+}
+
+impl Columns {
+    /// `inputs`, outputs named after them.
+    pub(crate) fn new(inputs: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self {
+            inputs: inputs.into_iter().map(Into::into).collect(),
+            outputs: None,
+        }
+    }
+
+    /// The output names (see [`output_names`]).
+    pub(crate) fn output_names(&self, suffix: &str) -> Result<Vec<String>> {
+        output_names(&self.inputs, self.outputs.as_deref(), suffix)
+    }
+}
+
+/// The builder method `output_columns` of a stage with a `columns: Columns` field.
+macro_rules! output_columns_builder {
+    () => {
+        /// Names the output columns, one per input column in the same order.
+        pub fn output_columns(
+            mut self,
+            output_columns: impl IntoIterator<Item = impl Into<String>>,
+        ) -> Self {
+            self.columns.outputs = Some(output_columns.into_iter().map(Into::into).collect());
+            self
+        }
+    };
+}
+pub(crate) use output_columns_builder;
+
+/// The builder method `handle_invalid` of a stage with a `handle_invalid` field, documented by
+/// `$doc`.
+macro_rules! handle_invalid_builder {
+    ($doc:literal) => {
+        #[doc = $doc]
+        pub fn handle_invalid(mut self, handle_invalid: $crate::params::HandleInvalid) -> Self {
+            self.handle_invalid = handle_invalid;
+            self
+        }
+    };
+}
+pub(crate) use handle_invalid_builder;
+
 /// The output columns of a stage over `inputs` (the parameter `input_columns`): `outputs` when
 /// given (one per input, none twice), else `<input>_<suffix>` for each input.
 pub(crate) fn output_names(

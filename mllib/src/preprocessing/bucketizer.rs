@@ -13,7 +13,10 @@ use serde_json::json;
 use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
 use crate::model::{append_columns, as_float64, AnyModel};
-use crate::params::{all_valid, check_absent, feature_exprs, output_names, HandleInvalid};
+use crate::params::{
+    all_valid, check_absent, feature_exprs, handle_invalid_builder, output_columns_builder,
+    Columns, HandleInvalid,
+};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::predict::{model_call, RowModel};
 
@@ -31,67 +34,48 @@ use crate::predict::{model_call, RowModel};
 /// Fitting only validates: the splits are given, not learned.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bucketizer {
-    input_columns: Vec<String>,
-    output_columns: Option<Vec<String>>,
+    columns: Columns,
     splits: Vec<Vec<f64>>,
     handle_invalid: HandleInvalid,
 }
 
 impl Bucketizer {
     /// Buckets `input_columns` by `splits`, one list of split points per input column.
-    pub fn new<I, S>(input_columns: I, splits: Vec<Vec<f64>>) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
+    pub fn new(
+        input_columns: impl IntoIterator<Item = impl Into<String>>,
+        splits: Vec<Vec<f64>>,
+    ) -> Self {
         Self {
-            input_columns: input_columns.into_iter().map(Into::into).collect(),
-            output_columns: None,
+            columns: Columns::new(input_columns),
             splits,
             handle_invalid: HandleInvalid::Error,
         }
     }
 
-    /// Names the output columns, one per input column in the same order.
-    pub fn output_columns<I, S>(mut self, output_columns: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.output_columns = Some(output_columns.into_iter().map(Into::into).collect());
-        self
-    }
+    output_columns_builder!();
 
-    /// What to do with null and NaN values (default `error`).
-    pub fn handle_invalid(mut self, handle_invalid: HandleInvalid) -> Self {
-        self.handle_invalid = handle_invalid;
-        self
-    }
+    handle_invalid_builder!("What to do with null and NaN values (default `error`).");
 
     /// The model, after checking the parameters against each other and `data`'s schema.
     pub(crate) fn validated(&self, data: &DataFrame) -> Result<BucketizerModel> {
-        let outputs = output_names(
-            &self.input_columns,
-            self.output_columns.as_deref(),
-            "bucket",
-        )?;
-        if self.splits.len() != self.input_columns.len() {
+        let outputs = self.columns.output_names("bucket")?;
+        if self.splits.len() != self.columns.inputs.len() {
             return Err(MlError::InvalidParam {
                 param: "splits",
                 reason: format!(
                     "{} lists of splits given for {} input columns",
                     self.splits.len(),
-                    self.input_columns.len()
+                    self.columns.inputs.len()
                 ),
             });
         }
-        for (column, splits) in self.input_columns.iter().zip(&self.splits) {
+        for (column, splits) in self.columns.inputs.iter().zip(&self.splits) {
             check_splits(column, splits)?;
         }
-        feature_exprs(data, &self.input_columns)?;
+        feature_exprs(data, &self.columns.inputs)?;
         check_absent(data, "output_columns", &outputs)?;
         Ok(BucketizerModel {
-            inputs: self.input_columns.clone(),
+            inputs: self.columns.inputs.clone(),
             output_columns: outputs,
             splits: self.splits.clone(),
             handle_invalid: self.handle_invalid,

@@ -12,7 +12,7 @@ use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
 use crate::kernels::quantile::DEFAULT_K;
 use crate::model::{append_columns, as_float64, AnyModel};
-use crate::params::{check_absent, feature_exprs, output_names};
+use crate::params::{check_absent, feature_exprs, output_columns_builder, Columns};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::quantiles::approx_quantiles;
 use crate::summary::summarize;
@@ -66,36 +66,22 @@ impl std::str::FromStr for ImputeStrategy {
 /// to `<input>_imputed`; a column without any present value fails the fit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Imputer {
-    input_columns: Vec<String>,
-    output_columns: Option<Vec<String>>,
+    columns: Columns,
     strategy: ImputeStrategy,
     missing_value: f64,
 }
 
 impl Imputer {
     /// An imputer of `input_columns` by their means.
-    pub fn new<I, S>(input_columns: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
+    pub fn new(input_columns: impl IntoIterator<Item = impl Into<String>>) -> Self {
         Self {
-            input_columns: input_columns.into_iter().map(Into::into).collect(),
-            output_columns: None,
+            columns: Columns::new(input_columns),
             strategy: ImputeStrategy::default(),
             missing_value: f64::NAN,
         }
     }
 
-    /// Names the output columns, one per input column in the same order.
-    pub fn output_columns<I, S>(mut self, output_columns: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.output_columns = Some(output_columns.into_iter().map(Into::into).collect());
-        self
-    }
+    output_columns_builder!();
 
     /// How the fill value is chosen (default the mean).
     pub fn strategy(mut self, strategy: ImputeStrategy) -> Self {
@@ -115,18 +101,14 @@ impl Estimator for Imputer {
     type Model = ImputerModel;
 
     async fn fit(&self, data: &DataFrame) -> Result<ImputerModel> {
-        let outputs = output_names(
-            &self.input_columns,
-            self.output_columns.as_deref(),
-            "imputed",
-        )?;
+        let outputs = self.columns.output_names("imputed")?;
         check_absent(data, "output_columns", &outputs)?;
-        let inputs = feature_exprs(data, &self.input_columns)?;
+        let inputs = feature_exprs(data, &self.columns.inputs)?;
         // The present values only: missing ones become null, which every pass below ignores.
         let present = data.clone().select(
             inputs
                 .into_iter()
-                .zip(&self.input_columns)
+                .zip(&self.columns.inputs)
                 .map(|(value, name)| {
                     let missing = is_missing(value.clone(), self.missing_value);
                     Ok(when(missing, lit(f64::NAN)).otherwise(value)?.alias(name))
@@ -134,7 +116,7 @@ impl Estimator for Imputer {
                 .collect::<Result<Vec<_>>>()?,
         )?;
         let surrogates = match self.strategy {
-            ImputeStrategy::Mean => summarize(&present, &self.input_columns)
+            ImputeStrategy::Mean => summarize(&present, &self.columns.inputs)
                 .await?
                 .into_iter()
                 .map(|summary| {
@@ -143,22 +125,22 @@ impl Estimator for Imputer {
                 })
                 .collect::<Result<Vec<_>>>()?,
             ImputeStrategy::Median => {
-                approx_quantiles(&present, &self.input_columns, &[0.5], DEFAULT_K)
+                approx_quantiles(&present, &self.columns.inputs, &[0.5], DEFAULT_K)
                     .await?
                     .into_iter()
                     .map(|quantiles| quantiles.values[0])
                     .collect()
             }
             ImputeStrategy::MostFrequent => {
-                let mut modes = Vec::with_capacity(self.input_columns.len());
-                for column in &self.input_columns {
+                let mut modes = Vec::with_capacity(self.columns.inputs.len());
+                for column in &self.columns.inputs {
                     modes.push(most_frequent(&present, column).await?);
                 }
                 modes
             }
         };
         Ok(ImputerModel {
-            inputs: self.input_columns.clone(),
+            inputs: self.columns.inputs.clone(),
             output_columns: outputs,
             surrogates,
             strategy: self.strategy,

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
 use crate::model::{append_columns, as_float64, AnyModel};
-use crate::params::{check_absent, feature_exprs, output_names};
+use crate::params::{check_absent, feature_exprs, output_columns_builder, Columns};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::summary::summarize;
 
@@ -22,36 +22,22 @@ use crate::summary::summarize;
 /// default to `<input>_scaled`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MinMaxScaler {
-    input_columns: Vec<String>,
-    output_columns: Option<Vec<String>>,
+    columns: Columns,
     min: f64,
     max: f64,
 }
 
 impl MinMaxScaler {
     /// A scaler of `input_columns` to `[0, 1]`.
-    pub fn new<I, S>(input_columns: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
+    pub fn new(input_columns: impl IntoIterator<Item = impl Into<String>>) -> Self {
         Self {
-            input_columns: input_columns.into_iter().map(Into::into).collect(),
-            output_columns: None,
+            columns: Columns::new(input_columns),
             min: 0.0,
             max: 1.0,
         }
     }
 
-    /// Names the output columns, one per input column in the same order.
-    pub fn output_columns<I, S>(mut self, output_columns: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.output_columns = Some(output_columns.into_iter().map(Into::into).collect());
-        self
-    }
+    output_columns_builder!();
 
     /// The lower end of the target range (default 0).
     pub fn min(mut self, min: f64) -> Self {
@@ -71,11 +57,7 @@ impl Estimator for MinMaxScaler {
     type Model = MinMaxScalerModel;
 
     async fn fit(&self, data: &DataFrame) -> Result<MinMaxScalerModel> {
-        let outputs = output_names(
-            &self.input_columns,
-            self.output_columns.as_deref(),
-            "scaled",
-        )?;
+        let outputs = self.columns.output_names("scaled")?;
         if !(self.min.is_finite() && self.max.is_finite() && self.min < self.max) {
             return Err(MlError::InvalidParam {
                 param: "min",
@@ -86,7 +68,7 @@ impl Estimator for MinMaxScaler {
             });
         }
         check_absent(data, "output_columns", &outputs)?;
-        let summaries = summarize(data, &self.input_columns).await?;
+        let summaries = summarize(data, &self.columns.inputs).await?;
         if let Some(empty) = summaries.iter().find(|summary| summary.count == 0) {
             return Err(MlError::NoValidValues {
                 column: empty.column.clone(),
@@ -94,7 +76,7 @@ impl Estimator for MinMaxScaler {
             });
         }
         Ok(MinMaxScalerModel {
-            inputs: self.input_columns.clone(),
+            inputs: self.columns.inputs.clone(),
             output_columns: outputs,
             original_min: summaries.iter().map(|s| s.min).collect(),
             original_max: summaries.iter().map(|s| s.max).collect(),

@@ -12,7 +12,10 @@ use serde_json::json;
 use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
 use crate::model::{append_columns, as_float64, AnyModel};
-use crate::params::{all_valid, check_absent, feature_exprs, output_names, HandleInvalid};
+use crate::params::{
+    all_valid, check_absent, feature_exprs, handle_invalid_builder, output_columns_builder,
+    Columns, HandleInvalid,
+};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::predict::{model_call, RowModel};
 use crate::summary::summarize;
@@ -30,36 +33,22 @@ use crate::summary::summarize;
 /// column).
 #[derive(Debug, Clone, PartialEq)]
 pub struct OneHotEncoder {
-    input_columns: Vec<String>,
-    output_columns: Option<Vec<String>>,
+    columns: Columns,
     drop_last: bool,
     handle_invalid: HandleInvalid,
 }
 
 impl OneHotEncoder {
     /// An encoder of `input_columns`.
-    pub fn new<I, S>(input_columns: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
+    pub fn new(input_columns: impl IntoIterator<Item = impl Into<String>>) -> Self {
         Self {
-            input_columns: input_columns.into_iter().map(Into::into).collect(),
-            output_columns: None,
+            columns: Columns::new(input_columns),
             drop_last: true,
             handle_invalid: HandleInvalid::Error,
         }
     }
 
-    /// Names the output column prefixes, one per input column in the same order.
-    pub fn output_columns<I, S>(mut self, output_columns: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.output_columns = Some(output_columns.into_iter().map(Into::into).collect());
-        self
-    }
+    output_columns_builder!();
 
     /// Whether to leave out the last category's column (default `true`).
     pub fn drop_last(mut self, drop_last: bool) -> Self {
@@ -67,11 +56,7 @@ impl OneHotEncoder {
         self
     }
 
-    /// What to do with values that are not categories (default `error`).
-    pub fn handle_invalid(mut self, handle_invalid: HandleInvalid) -> Self {
-        self.handle_invalid = handle_invalid;
-        self
-    }
+    handle_invalid_builder!("What to do with values that are not categories (default `error`).");
 }
 
 /// The most categories one column may have: each is a column.
@@ -82,11 +67,13 @@ impl Estimator for OneHotEncoder {
     type Model = OneHotEncoderModel;
 
     async fn fit(&self, data: &DataFrame) -> Result<OneHotEncoderModel> {
-        let prefixes = match &self.output_columns {
-            Some(prefixes) => output_names(&self.input_columns, Some(prefixes), "")?,
-            None => self.input_columns.clone(),
+        // The output names are the prefixes of the 0/1 columns: the inputs' own by default.
+        let prefixes = self.columns.output_names("")?;
+        let prefixes = match self.columns.outputs {
+            Some(_) => prefixes,
+            None => self.columns.inputs.clone(),
         };
-        let summaries = summarize(data, &self.input_columns).await?;
+        let summaries = summarize(data, &self.columns.inputs).await?;
         let mut sizes = Vec::with_capacity(summaries.len());
         for summary in &summaries {
             if summary.count == 0 {
@@ -108,7 +95,7 @@ impl Estimator for OneHotEncoder {
             sizes.push(summary.max as usize + 1);
         }
         let model = OneHotEncoderModel {
-            inputs: self.input_columns.clone(),
+            inputs: self.columns.inputs.clone(),
             prefixes,
             sizes,
             drop_last: self.drop_last,

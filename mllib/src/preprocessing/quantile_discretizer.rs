@@ -6,7 +6,10 @@ use datafusion::dataframe::DataFrame;
 use crate::error::{MlError, Result};
 use crate::estimator::Estimator;
 use crate::kernels::quantile::DEFAULT_K;
-use crate::params::{check_absent, check_at_least, output_names, HandleInvalid};
+use crate::params::{
+    check_absent, check_at_least, handle_invalid_builder, output_columns_builder, Columns,
+    HandleInvalid,
+};
 use crate::preprocessing::bucketizer::BucketizerModel;
 use crate::quantiles::approx_quantiles;
 
@@ -21,36 +24,22 @@ use crate::quantiles::approx_quantiles;
 /// [`crate::Bucketizer`]). Output columns default to `<input>_bucket`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuantileDiscretizer {
-    input_columns: Vec<String>,
-    output_columns: Option<Vec<String>>,
+    columns: Columns,
     num_buckets: usize,
     handle_invalid: HandleInvalid,
 }
 
 impl QuantileDiscretizer {
     /// A discretizer of `input_columns` into 2 buckets each (Spark's default).
-    pub fn new<I, S>(input_columns: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
+    pub fn new(input_columns: impl IntoIterator<Item = impl Into<String>>) -> Self {
         Self {
-            input_columns: input_columns.into_iter().map(Into::into).collect(),
-            output_columns: None,
+            columns: Columns::new(input_columns),
             num_buckets: 2,
             handle_invalid: HandleInvalid::Error,
         }
     }
 
-    /// Names the output columns, one per input column in the same order.
-    pub fn output_columns<I, S>(mut self, output_columns: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.output_columns = Some(output_columns.into_iter().map(Into::into).collect());
-        self
-    }
+    output_columns_builder!();
 
     /// How many buckets (at least 2, default 2).
     pub fn num_buckets(mut self, num_buckets: usize) -> Self {
@@ -58,11 +47,7 @@ impl QuantileDiscretizer {
         self
     }
 
-    /// What the model does with null and NaN values (default `error`).
-    pub fn handle_invalid(mut self, handle_invalid: HandleInvalid) -> Self {
-        self.handle_invalid = handle_invalid;
-        self
-    }
+    handle_invalid_builder!("What the model does with null and NaN values (default `error`).");
 }
 
 #[async_trait]
@@ -70,11 +55,7 @@ impl Estimator for QuantileDiscretizer {
     type Model = BucketizerModel;
 
     async fn fit(&self, data: &DataFrame) -> Result<BucketizerModel> {
-        let outputs = output_names(
-            &self.input_columns,
-            self.output_columns.as_deref(),
-            "bucket",
-        )?;
+        let outputs = self.columns.output_names("bucket")?;
         check_at_least("num_buckets", self.num_buckets as f64, 2.0)?;
         if self.num_buckets > 1 << 16 {
             return Err(MlError::InvalidParam {
@@ -87,7 +68,7 @@ impl Estimator for QuantileDiscretizer {
             .map(|i| i as f64 / self.num_buckets as f64)
             .collect();
         let quantiles =
-            approx_quantiles(data, &self.input_columns, &probabilities, DEFAULT_K).await?;
+            approx_quantiles(data, &self.columns.inputs, &probabilities, DEFAULT_K).await?;
         let splits = quantiles
             .into_iter()
             .map(|column| {
@@ -99,7 +80,7 @@ impl Estimator for QuantileDiscretizer {
             })
             .collect();
         Ok(BucketizerModel::from_parts(
-            self.input_columns.clone(),
+            self.columns.inputs.clone(),
             outputs,
             splits,
             self.handle_invalid,

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
 use crate::model::{append_columns, as_float64, AnyModel};
-use crate::params::{check_absent, feature_exprs, output_names};
+use crate::params::{check_absent, feature_exprs, output_columns_builder, Columns};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::summary::{summarize, ColumnSummary};
 
@@ -31,36 +31,22 @@ use crate::summary::{summarize, ColumnSummary};
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct StandardScaler {
-    input_columns: Vec<String>,
-    output_columns: Option<Vec<String>>,
+    columns: Columns,
     with_mean: bool,
     with_std: bool,
 }
 
 impl StandardScaler {
     /// A scaler of `input_columns` with Spark's defaults.
-    pub fn new<I, S>(input_columns: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
+    pub fn new(input_columns: impl IntoIterator<Item = impl Into<String>>) -> Self {
         Self {
-            input_columns: input_columns.into_iter().map(Into::into).collect(),
-            output_columns: None,
+            columns: Columns::new(input_columns),
             with_mean: false,
             with_std: true,
         }
     }
 
-    /// Names the output columns, one per input column in the same order.
-    pub fn output_columns<I, S>(mut self, output_columns: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.output_columns = Some(output_columns.into_iter().map(Into::into).collect());
-        self
-    }
+    output_columns_builder!();
 
     /// Whether to subtract the mean (default `false`).
     pub fn with_mean(mut self, with_mean: bool) -> Self {
@@ -80,13 +66,9 @@ impl Estimator for StandardScaler {
     type Model = StandardScalerModel;
 
     async fn fit(&self, data: &DataFrame) -> Result<StandardScalerModel> {
-        let outputs = output_names(
-            &self.input_columns,
-            self.output_columns.as_deref(),
-            "scaled",
-        )?;
+        let outputs = self.columns.output_names("scaled")?;
         check_absent(data, "output_columns", &outputs)?;
-        let summaries = summarize(data, &self.input_columns).await?;
+        let summaries = summarize(data, &self.columns.inputs).await?;
         if let Some(empty) = summaries.iter().find(|summary| summary.count == 0) {
             return Err(MlError::NoValidValues {
                 column: empty.column.clone(),
@@ -94,7 +76,7 @@ impl Estimator for StandardScaler {
             });
         }
         Ok(StandardScalerModel {
-            inputs: self.input_columns.clone(),
+            inputs: self.columns.inputs.clone(),
             summaries,
             output_columns: outputs,
             with_mean: self.with_mean,

@@ -21,7 +21,10 @@ use serde_json::json;
 use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
 use crate::model::{append_columns, AnyModel};
-use crate::params::{check_absent, check_column_list, output_names, HandleInvalid};
+use crate::params::{
+    check_absent, check_column_list, handle_invalid_builder, output_columns_builder, Columns,
+    HandleInvalid,
+};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::summary::column_of;
 
@@ -69,36 +72,22 @@ impl std::str::FromStr for StringOrder {
 /// gives it the index `labels.len()`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StringIndexer {
-    input_columns: Vec<String>,
-    output_columns: Option<Vec<String>>,
+    columns: Columns,
     order: StringOrder,
     handle_invalid: HandleInvalid,
 }
 
 impl StringIndexer {
     /// An indexer of `input_columns`, most frequent value first.
-    pub fn new<I, S>(input_columns: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
+    pub fn new(input_columns: impl IntoIterator<Item = impl Into<String>>) -> Self {
         Self {
-            input_columns: input_columns.into_iter().map(Into::into).collect(),
-            output_columns: None,
+            columns: Columns::new(input_columns),
             order: StringOrder::default(),
             handle_invalid: HandleInvalid::Error,
         }
     }
 
-    /// Names the output columns, one per input column in the same order.
-    pub fn output_columns<I, S>(mut self, output_columns: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.output_columns = Some(output_columns.into_iter().map(Into::into).collect());
-        self
-    }
+    output_columns_builder!();
 
     /// The order of the labels (default most frequent first).
     pub fn string_order(mut self, order: StringOrder) -> Self {
@@ -106,11 +95,9 @@ impl StringIndexer {
         self
     }
 
-    /// What to do with nulls and unseen values at `transform` (default `error`).
-    pub fn handle_invalid(mut self, handle_invalid: HandleInvalid) -> Self {
-        self.handle_invalid = handle_invalid;
-        self
-    }
+    handle_invalid_builder!(
+        "What to do with nulls and unseen values at `transform` (default `error`)."
+    );
 }
 
 #[async_trait]
@@ -118,16 +105,16 @@ impl Estimator for StringIndexer {
     type Model = StringIndexerModel;
 
     async fn fit(&self, data: &DataFrame) -> Result<StringIndexerModel> {
-        check_column_list("input_columns", &self.input_columns)?;
-        let outputs = output_names(&self.input_columns, self.output_columns.as_deref(), "index")?;
+        check_column_list("input_columns", &self.columns.inputs)?;
+        let outputs = self.columns.output_names("index")?;
         check_absent(data, "output_columns", &outputs)?;
-        let mut labels = Vec::with_capacity(self.input_columns.len());
-        for column in &self.input_columns {
+        let mut labels = Vec::with_capacity(self.columns.inputs.len());
+        for column in &self.columns.inputs {
             let value = column_of(data, column)?;
             labels.push(self.labels(data, column, value).await?);
         }
         Ok(StringIndexerModel {
-            inputs: self.input_columns.clone(),
+            inputs: self.columns.inputs.clone(),
             output_columns: outputs,
             labels,
             handle_invalid: self.handle_invalid,
