@@ -335,7 +335,11 @@ fn sql_models_save_load_and_drop_on_s3() {
     );
     // Another process loads it from S3 and scores with it.
     let shown = sql_over_s3("SHOW MODELS", &flags);
-    assert!(stdout(&shown).contains("kinds,pipeline"), "{}", stdout(&shown));
+    assert!(
+        stdout(&shown).contains("kinds,pipeline"),
+        "{}",
+        stdout(&shown)
+    );
     let predicted = sql_over_s3(
         &format!(
             "SELECT count(*) AS right FROM ml_predict('kinds', '{}') WHERE prediction = label",
@@ -343,7 +347,12 @@ fn sql_models_save_load_and_drop_on_s3() {
         ),
         &flags,
     );
-    assert_eq!(stdout(&predicted), "right\n1000\n", "{}", stderr(&predicted));
+    assert_eq!(
+        stdout(&predicted),
+        "right\n1000\n",
+        "{}",
+        stderr(&predicted)
+    );
     let dropped = sql_over_s3("DROP MODEL kinds", &flags);
     assert!(dropped.status.success(), "{}", stderr(&dropped));
     assert_eq!(server.list("models", "catalog/"), Vec::<String>::new());
