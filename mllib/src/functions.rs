@@ -18,6 +18,7 @@ use crate::preprocessing::bucketizer::Buckets;
 use crate::preprocessing::one_hot_encoder::Category;
 use crate::preprocessing::string_indexer::StringIndexUdf;
 use crate::quantiles::QuantileSketchStep;
+use crate::tuning::RowUnitUdf;
 
 /// The aggregate functions of distributed fitting steps.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
@@ -35,7 +36,7 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     ]
 }
 
-/// The scalar functions that apply fitted models.
+/// The scalar functions that apply fitted models, and the per-row random value of splits.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     vec![
         Arc::new(ModelUdf::<NearestCenter>::new().into()),
@@ -45,5 +46,6 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ModelUdf::<Buckets>::new().into()),
         Arc::new(ModelUdf::<Category>::new().into()),
         Arc::new(StringIndexUdf::new().into()),
+        Arc::new(RowUnitUdf::new().into()),
     ]
 }

@@ -19,6 +19,9 @@
 //! - Estimators: [`StandardScaler`], [`KMeans`], [`LogisticRegression`], [`LinearRegression`],
 //!   [`Pipeline`] (stages fitted in order); [`optim`]: the L-BFGS that drives iterative fits.
 //! - [`evaluation`]: regression, binary, multiclass and clustering metrics, each an aggregate.
+//! - [`tuning`]: [`random_split`], and model selection over a param grid
+//!   by a metric: [`TrainValidationSplit`] and k-fold [`CrossValidator`], fitting candidates
+//!   concurrently.
 //! - [`persist`]: saving and loading models (JSON metadata + Arrow IPC arrays) on any store;
 //!   [`model`]: a model of any type, and estimators built from SQL `OPTIONS`.
 //! - [`functions`]: the functions every Ember process registers so these plans run anywhere.
@@ -49,6 +52,7 @@ pub mod random;
 pub mod summary;
 #[cfg(test)]
 mod test_frames;
+pub mod tuning;
 
 pub use error::{MlError, Result};
 pub use estimator::{Estimator, Model};
@@ -66,3 +70,7 @@ pub use preprocessing::{
     StandardScalerModel, StringIndexer, StringIndexerModel, StringOrder,
 };
 pub use summary::{summarize, ColumnSummary};
+pub use tuning::{
+    param_grid, random_split, CrossValidator, CrossValidatorModel, Metric, TrainValidationSplit,
+    TrainValidationSplitModel,
+};

@@ -46,6 +46,17 @@ pub fn hash_unit(seed: u64, stream: u64, values: impl IntoIterator<Item = f64>) 
     ((hash >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
 }
 
+/// A uniform value in `[0, 1)` determined by `seed` and `bytes` (53 random bits).
+pub fn bytes_unit(seed: u64, bytes: &[u8]) -> f64 {
+    let mut hash = mix(seed ^ mix((bytes.len() as u64).wrapping_add(0x9E37_79B9_7F4A_7C15)));
+    for chunk in bytes.chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        hash = mix(hash ^ u64::from_le_bytes(word));
+    }
+    (hash >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +77,15 @@ mod tests {
         assert_ne!(base, hash_unit(8, 1, [1.0, 2.0]));
         assert_ne!(base, hash_unit(7, 2, [1.0, 2.0]));
         assert_ne!(base, hash_unit(7, 1, [2.0, 1.0]));
+    }
+
+    #[test]
+    fn bytes_unit_is_in_the_unit_interval_and_depends_on_every_input() {
+        let base = bytes_unit(7, b"row bytes");
+        assert!((0.0..1.0).contains(&base));
+        assert_eq!(base, bytes_unit(7, b"row bytes"));
+        assert_ne!(base, bytes_unit(8, b"row bytes"));
+        assert_ne!(base, bytes_unit(7, b"row byteS"));
+        assert_ne!(bytes_unit(7, b"a"), bytes_unit(7, b"a\0"));
     }
 }
