@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, BinaryArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::cast::as_binary_array;
+use datafusion::common::cast::{as_binary_array, as_float64_array};
 use datafusion::common::{exec_err, internal_datafusion_err, plan_err, ScalarValue};
 use datafusion::dataframe::DataFrame;
 use datafusion::error::Result as DataFusionResult;
@@ -50,6 +50,13 @@ pub trait PartialAggregate: Debug + Send + Sync + Sized + 'static {
 
     /// The step's parameters, to ride in the plan.
     fn encode(&self) -> Vec<f64>;
+
+    /// Whether a NaN feature in a row always makes [`PartialAggregate::update`]'s partial hold a
+    /// NaN (sums over rows do: a NaN reaches a sum). Such steps skip the scan for NaN on every
+    /// batch without nulls: the batch is computed on as it is, and only when its partial shows a
+    /// NaN is it computed again over its valid rows. The scan reads all the data once more,
+    /// which costs a fit as much as a sixth of its time.
+    const NAN_SHOWS_IN_PARTIAL: bool = false;
 
     /// How many feature columns the step expects.
     fn features(&self) -> usize;
@@ -309,15 +316,30 @@ struct PartialAccumulator<T> {
 
 impl<T: PartialAggregate> Accumulator for PartialAccumulator<T> {
     fn update_batch(&mut self, values: &[ArrayRef]) -> DataFusionResult<()> {
-        let features = ValidFeatures::new(&values[1..])?;
+        let step = &self.step;
         let own = self.own.get_or_insert_with(|| Aggregated {
             rows: 0,
             invalid_rows: 0,
-            value: self.step.empty(),
+            value: step.empty(),
         });
+        let arrays = &values[1..];
+        if T::NAN_SHOWS_IN_PARTIAL && arrays.iter().all(|array| array.null_count() == 0) {
+            let columns = arrays
+                .iter()
+                .map(|array| Ok(as_float64_array(array)?.values().as_ref()))
+                .collect::<DataFusionResult<Vec<&[f64]>>>()?;
+            let mut partial = step.empty();
+            step.update(&columns, &mut partial);
+            if !partial.iter().any(|value| value.is_nan()) {
+                own.rows += columns.first().map_or(0, |column| column.len()) as u64;
+                step.merge(&mut own.value, &partial);
+                return Ok(());
+            }
+        }
+        let features = ValidFeatures::new(arrays)?;
         own.rows += features.rows() as u64;
         own.invalid_rows += features.invalid_rows() as u64;
-        self.step.update(&features.slices(), &mut own.value);
+        step.update(&features.slices(), &mut own.value);
         Ok(())
     }
 
@@ -410,16 +432,18 @@ fn decode_partials(bytes: &[u8]) -> DataFusionResult<Vec<Aggregated>> {
 mod tests {
     use super::*;
     use crate::test_frames::two_partition_frame;
-    use datafusion::prelude::col;
+    use datafusion::prelude::{col, lit};
 
-    /// Sums each feature and counts rows: enough to see partials merge.
+    /// Sums each feature and counts rows: enough to see partials merge. `SKIP_SCAN` sets
+    /// [`PartialAggregate::NAN_SHOWS_IN_PARTIAL`].
     #[derive(Debug)]
-    struct ColumnSums {
+    struct ColumnSums<const SKIP_SCAN: bool> {
         features: usize,
     }
 
-    impl PartialAggregate for ColumnSums {
+    impl<const SKIP_SCAN: bool> PartialAggregate for ColumnSums<SKIP_SCAN> {
         const NAME: &'static str = "test_column_sums";
+        const NAN_SHOWS_IN_PARTIAL: bool = SKIP_SCAN;
 
         fn decode(params: &[f64]) -> DataFusionResult<Self> {
             Ok(Self {
@@ -449,19 +473,32 @@ mod tests {
     #[tokio::test]
     async fn partials_of_two_partitions_merge_and_invalid_rows_are_counted() {
         let data = two_partition_frame();
-        let features = vec![
-            datafusion::logical_expr::cast(col("x"), DataType::Float64),
-            datafusion::logical_expr::cast(col("n"), DataType::Float64),
-        ];
-        let result = run(&data, &ColumnSums { features: 2 }, features)
-            .await
+        let features = || {
+            vec![
+                datafusion::logical_expr::cast(col("x"), DataType::Float64),
+                datafusion::logical_expr::cast(col("n"), DataType::Float64),
+            ]
+        };
+        let expected = Aggregated {
+            rows: 6,
+            invalid_rows: 2,
+            value: vec![12.0, 4.0],
+        };
+        let scanned = run(&data, &ColumnSums::<false> { features: 2 }, features());
+        assert_eq!(scanned.await.unwrap(), expected);
+        // Without the NaN scan, the batch holding a NaN (and a null) is computed again.
+        let optimistic = run(&data, &ColumnSums::<true> { features: 2 }, features());
+        assert_eq!(optimistic.await.unwrap(), expected);
+        let clean = data
+            .filter(col("x").gt(lit(1.5)).and(col("x").lt(lit(100.0))))
             .unwrap();
+        let clean_sums = run(&clean, &ColumnSums::<true> { features: 2 }, features());
         assert_eq!(
-            result,
+            clean_sums.await.unwrap(),
             Aggregated {
-                rows: 6,
-                invalid_rows: 2,
-                value: vec![12.0, 4.0]
+                rows: 3,
+                invalid_rows: 0,
+                value: vec![11.0, 3.0]
             }
         );
     }

@@ -31,6 +31,8 @@ impl LloydStep {
 
 impl PartialAggregate for LloydStep {
     const NAME: &'static str = "ml_kmeans_step";
+    // A NaN feature makes the row's distances, or products, NaN, and they are summed.
+    const NAN_SHOWS_IN_PARTIAL: bool = true;
 
     fn decode(params: &[f64]) -> Result<Self> {
         Ok(Self {

@@ -38,6 +38,8 @@ impl LogisticLossStep {
 
 impl PartialAggregate for LogisticLossStep {
     const NAME: &'static str = "ml_logistic_loss";
+    // A NaN feature makes the row's distances, or products, NaN, and they are summed.
+    const NAN_SHOWS_IN_PARTIAL: bool = true;
 
     fn decode(params: &[f64]) -> Result<Self> {
         let [multinomial, outputs, dim, rest @ ..] = params else {
@@ -101,6 +103,8 @@ pub struct GramStep {
 
 impl PartialAggregate for GramStep {
     const NAME: &'static str = "ml_gram";
+    // A NaN feature makes the row's distances, or products, NaN, and they are summed.
+    const NAN_SHOWS_IN_PARTIAL: bool = true;
 
     fn decode(params: &[f64]) -> Result<Self> {
         match params {
