@@ -13,7 +13,9 @@ use ember::ml::{
 };
 use ember::Session;
 
+use ember::datafusion::functions_aggregate::expr_fn::{count, sum};
 use ember::ml::persist::load_model;
+use ember::ml::tuning::{param_grid, random_split, CrossValidator};
 
 use crate::cluster::{Cluster, NO_CONF};
 use crate::common::{run_sql, stderr, stdout};
@@ -125,6 +127,9 @@ struct Fits {
     quartiles: Vec<Vec<f64>>,
     medians: Vec<f64>,
     labels: Vec<Vec<String>>,
+    /// Tuning: each random split's row count and id sum; cross-validated metrics per candidate.
+    splits: Vec<(usize, i64)>,
+    cross_validated: Vec<f64>,
 }
 
 /// Fits k-means, logistic and linear regression on the points under `dir` through `session`.
@@ -162,6 +167,27 @@ async fn fit_all(session: &Session, dir: &std::path::Path) -> Fits {
         .unwrap()
         .labels()
         .to_vec();
+    let mut splits = Vec::new();
+    for split in random_split(&data, &[0.7, 0.2, 0.1], 3).unwrap() {
+        let batches = split
+            .aggregate(vec![], vec![count(lit(1)), sum(col("id"))])
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let rows = batches[0].column(0).as_primitive::<Int64Type>().value(0);
+        let ids = batches[0].column(1).as_primitive::<Int64Type>().value(0);
+        splits.push((rows as usize, ids));
+    }
+    let base = LinearRegression::new(["x", "y"]).label("target");
+    let candidates = param_grid([base], &[0.0, 1.0], LinearRegression::reg_param);
+    let cross_validated = CrossValidator::new(candidates, "rmse")
+        .parallelism(2)
+        .fit(&data)
+        .await
+        .unwrap()
+        .average_metrics()
+        .to_vec();
     Fits {
         k_means,
         clusters_by_id,
@@ -170,6 +196,8 @@ async fn fit_all(session: &Session, dir: &std::path::Path) -> Fits {
         quartiles,
         medians,
         labels,
+        splits,
+        cross_validated,
     }
 }
 
@@ -217,6 +245,8 @@ async fn models_fitted_on_a_cluster_equal_local_mode_ones() {
     assert_eq!(local_fits.clusters_by_id.len(), 3000);
     assert!(local_fits.linear.training_r2() > 0.0);
     assert_eq!(local_fits.labels, [vec!["0.0", "1.0"]]);
+    let split_rows: usize = local_fits.splits.iter().map(|(rows, _)| rows).sum();
+    assert_eq!(split_rows, 3000);
 
     let cluster = Cluster::start(dir.path(), 2, NO_CONF);
     let remote = Session::builder()
