@@ -19,6 +19,8 @@
 //! - Estimators: [`StandardScaler`], [`KMeans`], [`LogisticRegression`], [`LinearRegression`],
 //!   [`Pipeline`] (stages fitted in order); [`optim`]: the L-BFGS that drives iterative fits.
 //! - [`evaluation`]: regression, binary, multiclass and clustering metrics, each an aggregate.
+//! - [`trees`]: binning of features for histogram tree learners (per-feature bin edges from one
+//!   aggregate of quantile sketches, and the binned working set).
 //! - [`tuning`]: [`random_split`], and model selection over a param grid
 //!   by a metric: [`TrainValidationSplit`] and k-fold [`CrossValidator`], fitting candidates
 //!   concurrently.
@@ -52,6 +54,7 @@ pub mod random;
 pub mod summary;
 #[cfg(test)]
 mod test_frames;
+pub mod trees;
 pub mod tuning;
 
 pub use error::{MlError, Result};

@@ -1,0 +1,593 @@
+//! The best split of a node from its gradient histogram, by second-order gain.
+//!
+//! # Gain
+//!
+//! A node with gradient sum `G` and hessian sum `H` takes the leaf value `-G / (H + λ)`, which
+//! lowers the second-order approximation of the loss by `½ G² / (H + λ)`; call `G² / (H + λ)`
+//! its *score*. A split into `L` and `R` is worth
+//!
+//! ```text
+//! gain = ½ (score(L) + score(R) - score(parent))
+//! ```
+//!
+//! the decrease of the approximate loss when the node becomes two leaves (the formula of
+//! XGBoost and LightGBM; some implementations report it without the ½).
+//!
+//! # Candidates
+//!
+//! For each candidate feature, thresholds `t` run over its value bins from left to right: rows
+//! with bins `1..=t` go left, the other value bins right, and the missing bin (bin 0) goes to
+//! whichever side gains more (XGBoost's learned default direction). On equal gains missing goes
+//! right, so where the missing bin is empty it goes right. The last threshold with missing
+//! right separates present from missing values; with missing left it would send every row left,
+//! so it is not a candidate. Both children must hold at least
+//! [`SplitParams::min_child_weight`] of hessian and [`SplitParams::min_samples_leaf`] of count
+//! (and a positive count), and the gain must exceed [`SplitParams::min_split_gain`]. The best
+//! gain wins; equal gains go to the lower feature, then the lower threshold.
+//!
+//! # Random forests
+//!
+//! Regression by variance reduction is this gain with gradient `-y` and hessian `1` per row (or
+//! `-w·y` and `w` with row weights) and `λ = 0`: then `score = G² / H = (Σy)² / n`, and a
+//! node's sum of squared errors is `Σy² - (Σy)² / n`, so the split's reduction of the summed
+//! squared error is `score(L) + score(R) - score(parent)` (the `Σy²` terms cancel), twice the
+//! gain; the leaf value `-G / H` is the mean of `y`. Classification by Gini or entropy needs
+//! per-class counts in each bin, which these histograms do not hold; it is not covered here.
+
+use std::ops::{Add, Sub};
+
+use rayon::prelude::*;
+
+use super::histogram::{histogram_len, HistogramLayout, STATS_PER_BIN};
+
+/// What a split must satisfy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SplitParams {
+    /// L2 regularization `λ` of leaf values, added to every hessian sum. Default 0.
+    pub lambda_l2: f64,
+    /// The least hessian sum of each child. Default `1e-3` (LightGBM's).
+    pub min_child_weight: f64,
+    /// The least count of each child. The count is weighted: the sum of the rows' weights (the
+    /// number of rows without weights). Default 20 (LightGBM's).
+    pub min_samples_leaf: f64,
+    /// A split's gain must exceed this. Default 0.
+    pub min_split_gain: f64,
+}
+
+impl Default for SplitParams {
+    fn default() -> Self {
+        Self {
+            lambda_l2: 0.0,
+            min_child_weight: 1e-3,
+            min_samples_leaf: 20.0,
+            min_split_gain: 0.0,
+        }
+    }
+}
+
+/// The sums over a node's rows (or a bin's, or a child's).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct NodeSums {
+    /// Sum of the gradients.
+    pub gradient: f64,
+    /// Sum of the hessians.
+    pub hessian: f64,
+    /// Sum of the row weights (the number of rows without weights).
+    pub count: f64,
+}
+
+impl NodeSums {
+    /// The sums of the bin at position `bin` (among all bins) of `histogram`.
+    fn of_bin(histogram: &[f64], bin: usize) -> Self {
+        let cell = &histogram[STATS_PER_BIN * bin..STATS_PER_BIN * (bin + 1)];
+        Self {
+            gradient: cell[0],
+            hessian: cell[1],
+            count: cell[2],
+        }
+    }
+
+    /// The sums over all bins of feature `feature` in `histogram`: the node's sums, as every
+    /// row falls in one bin of each feature (up to the order of the additions).
+    pub fn of_feature(layout: &HistogramLayout, histogram: &[f64], feature: usize) -> Self {
+        layout
+            .range(feature)
+            .map(|bin| Self::of_bin(histogram, bin))
+            .fold(Self::default(), Add::add)
+    }
+
+    /// The leaf value minimizing the second-order loss, `-G / (H + λ)`; 0 where `H + λ <= 0`.
+    pub fn leaf_value(&self, lambda: f64) -> f64 {
+        let denominator = self.hessian + lambda;
+        if denominator > 0.0 {
+            -self.gradient / denominator
+        } else {
+            0.0
+        }
+    }
+
+    /// `G² / (H + λ)`, twice the loss decrease of the leaf value; 0 where `H + λ <= 0`.
+    pub fn score(&self, lambda: f64) -> f64 {
+        let denominator = self.hessian + lambda;
+        if denominator > 0.0 {
+            self.gradient * self.gradient / denominator
+        } else {
+            0.0
+        }
+    }
+
+    /// Whether a child with these sums is allowed by `params`.
+    fn admissible(&self, params: &SplitParams) -> bool {
+        self.count > 0.0
+            && self.count >= params.min_samples_leaf
+            && self.hessian >= params.min_child_weight
+    }
+}
+
+impl Add for NodeSums {
+    type Output = Self;
+
+    fn add(self, other: Self) -> Self {
+        Self {
+            gradient: self.gradient + other.gradient,
+            hessian: self.hessian + other.hessian,
+            count: self.count + other.count,
+        }
+    }
+}
+
+impl Sub for NodeSums {
+    type Output = Self;
+
+    fn sub(self, other: Self) -> Self {
+        Self {
+            gradient: self.gradient - other.gradient,
+            hessian: self.hessian - other.hessian,
+            count: self.count - other.count,
+        }
+    }
+}
+
+/// A node's split on one feature.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Split {
+    /// The feature split on.
+    pub feature: usize,
+    /// Rows with bins `1..=threshold` go left, higher bins right.
+    pub threshold: u8,
+    /// Whether rows in the missing bin (0) go left.
+    pub missing_left: bool,
+    /// `½ (score(left) + score(right) - score(parent))`.
+    pub gain: f64,
+    /// Sums of the left child.
+    pub left: NodeSums,
+    /// Sums of the right child (the parent's less the left child's).
+    pub right: NodeSums,
+}
+
+impl Split {
+    /// Whether a row in bin `bin` of the split's feature goes left.
+    pub fn goes_left(&self, bin: u8) -> bool {
+        if bin == 0 {
+            self.missing_left
+        } else {
+            bin <= self.threshold
+        }
+    }
+
+    /// Whether `self` is preferred to `other`: a higher gain, or an equal one with a lower
+    /// feature, then a lower threshold, then missing right.
+    fn beats(&self, other: &Split) -> bool {
+        let key = |split: &Split| (split.feature, split.threshold, split.missing_left);
+        self.gain > other.gain || (self.gain == other.gain && key(self) < key(other))
+    }
+}
+
+/// The better of `best` and `candidate` by [`Split::beats`].
+fn better(best: Option<Split>, candidate: Option<Split>) -> Option<Split> {
+    match (best, candidate) {
+        (Some(best), Some(candidate)) if !candidate.beats(&best) => Some(best),
+        (best, None) => best,
+        (_, candidate) => candidate,
+    }
+}
+
+/// The best split of a node with histogram `histogram` (of `layout`) and sums `total`, over
+/// the features in `features` (all of them when `None`; a subset for per-node feature sampling
+/// in random forests, or per-tree column sampling), or `None` if no split satisfies `params`.
+///
+/// `total` is the parent's sums for every feature: each candidate's right child is `total`
+/// less its left child. See the module documentation for the candidates and the gain.
+///
+/// # Panics
+/// If `histogram` is not [`histogram_len`] long or a feature is out of range.
+pub fn best_split(
+    layout: &HistogramLayout,
+    histogram: &[f64],
+    total: NodeSums,
+    params: &SplitParams,
+    features: Option<&[usize]>,
+) -> Option<Split> {
+    assert_eq!(histogram.len(), histogram_len(layout), "histogram length");
+    let parent_score = total.score(params.lambda_l2);
+    let best_of = |feature: usize| {
+        let node = Node {
+            cells: layout.feature_histogram(histogram, feature),
+            total,
+            parent_score,
+            params,
+        };
+        node.best_on(feature)
+    };
+    match features {
+        Some(features) => features.iter().map(|&f| best_of(f)).fold(None, better),
+        None => (0..layout.features()).map(best_of).fold(None, better),
+    }
+}
+
+/// One open node of a frontier, for [`best_splits_parallel`].
+#[derive(Debug, Clone, Copy)]
+pub struct NodeHistogram<'a> {
+    /// The node's histogram ([`histogram_len`] values).
+    pub histogram: &'a [f64],
+    /// The node's sums.
+    pub total: NodeSums,
+    /// The node's candidate features (all when `None`).
+    pub features: Option<&'a [usize]>,
+}
+
+/// [`best_split`] of every node of a frontier, in parallel (rayon), in the nodes' order.
+///
+/// # Panics
+/// As [`best_split`].
+pub fn best_splits_parallel(
+    layout: &HistogramLayout,
+    nodes: &[NodeHistogram],
+    params: &SplitParams,
+) -> Vec<Option<Split>> {
+    nodes
+        .par_iter()
+        .map(|node| best_split(layout, node.histogram, node.total, params, node.features))
+        .collect()
+}
+
+/// What scanning one feature of a node needs.
+struct Node<'a> {
+    /// The feature's part of the node's histogram.
+    cells: &'a [f64],
+    total: NodeSums,
+    parent_score: f64,
+    params: &'a SplitParams,
+}
+
+impl Node<'_> {
+    /// The best split on `feature`, scanning thresholds left to right.
+    fn best_on(&self, feature: usize) -> Option<Split> {
+        let bins = self.cells.len() / STATS_PER_BIN;
+        let missing = NodeSums::of_bin(self.cells, 0);
+        let mut values_left = NodeSums::default();
+        let mut best = None;
+        for threshold in 1..bins {
+            values_left = values_left + NodeSums::of_bin(self.cells, threshold);
+            // Threshold `bins - 1` with missing left would send every row left.
+            let directions: &[bool] = if threshold + 1 < bins {
+                &[false, true]
+            } else {
+                &[false]
+            };
+            for &missing_left in directions {
+                let left = if missing_left {
+                    values_left + missing
+                } else {
+                    values_left
+                };
+                let candidate = self.evaluate(feature, threshold as u8, missing_left, left);
+                best = better(best, candidate);
+            }
+        }
+        best
+    }
+
+    /// The split with left child `left`, if `params` allow it.
+    fn evaluate(
+        &self,
+        feature: usize,
+        threshold: u8,
+        missing_left: bool,
+        left: NodeSums,
+    ) -> Option<Split> {
+        let params = self.params;
+        let right = self.total - left;
+        if !(left.admissible(params) && right.admissible(params)) {
+            return None;
+        }
+        let lambda = params.lambda_l2;
+        let gain = 0.5 * (left.score(lambda) + right.score(lambda) - self.parent_score);
+        (gain > params.min_split_gain).then_some(Split {
+            feature,
+            threshold,
+            missing_left,
+            gain,
+            left,
+            right,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::histogram::build_histogram_all;
+
+    /// Lets every split with a positive gain through.
+    const PERMISSIVE: SplitParams = SplitParams {
+        lambda_l2: 0.0,
+        min_child_weight: 0.0,
+        min_samples_leaf: 1.0,
+        min_split_gain: 0.0,
+    };
+
+    /// A node's histogram over every row, with its sums.
+    fn node(
+        bins: &[usize],
+        columns: &[&[u8]],
+        gradients: &[f64],
+        hessians: &[f64],
+    ) -> (HistogramLayout, Vec<f64>, NodeSums) {
+        let layout = HistogramLayout::new(bins);
+        let mut histogram = vec![0.0; histogram_len(&layout)];
+        build_histogram_all(&layout, columns, gradients, hessians, None, &mut histogram);
+        let total = NodeSums {
+            gradient: gradients.iter().sum(),
+            hessian: hessians.iter().sum(),
+            count: gradients.len() as f64,
+        };
+        (layout, histogram, total)
+    }
+
+    /// Feature 1 separates negative gradients (bins 1, 2) from positive ones (bins 3, 4);
+    /// feature 0 carries no information.
+    fn obvious() -> (HistogramLayout, Vec<f64>, NodeSums) {
+        node(
+            &[3, 5],
+            &[&[1, 1, 2, 2, 1, 1, 2, 2], &[1, 2, 1, 2, 3, 4, 3, 4]],
+            &[-1.0, -1.0, -1.0, -1.0, 1.0, 1.0, 1.0, 1.0],
+            &[1.0; 8],
+        )
+    }
+
+    /// One value feature: two rows at -1 in bin 1, two at +1 in bin 2, one missing row.
+    fn with_missing(missing_gradient: f64) -> (HistogramLayout, Vec<f64>, NodeSums) {
+        node(
+            &[3],
+            &[&[1, 1, 2, 2, 0]],
+            &[-1.0, -1.0, 1.0, 1.0, missing_gradient],
+            &[1.0; 5],
+        )
+    }
+
+    fn sums(gradient: f64, hessian: f64, count: f64) -> NodeSums {
+        NodeSums {
+            gradient,
+            hessian,
+            count,
+        }
+    }
+
+    #[test]
+    fn finds_the_obvious_split_with_its_gain_and_child_sums() {
+        let (layout, histogram, total) = obvious();
+        let split = best_split(&layout, &histogram, total, &PERMISSIVE, None).unwrap();
+        assert_eq!(
+            split,
+            Split {
+                feature: 1,
+                threshold: 2,
+                missing_left: false,
+                gain: 0.5 * (16.0 / 4.0 + 16.0 / 4.0),
+                left: sums(-4.0, 4.0, 4.0),
+                right: sums(4.0, 4.0, 4.0),
+            }
+        );
+        let params = SplitParams {
+            lambda_l2: 1.0,
+            ..PERMISSIVE
+        };
+        let split = best_split(&layout, &histogram, total, &params, None).unwrap();
+        assert_eq!((split.feature, split.threshold), (1, 2));
+        assert!((split.gain - 0.5 * (16.0 / 5.0 + 16.0 / 5.0)).abs() < 1e-12);
+        assert_eq!(split.left.leaf_value(1.0), 0.8);
+    }
+
+    #[test]
+    fn missing_values_go_to_the_side_that_gains_more() {
+        // Missing with a large positive gradient joins the positive side (right)...
+        let (layout, histogram, total) = with_missing(3.0);
+        let split = best_split(&layout, &histogram, total, &PERMISSIVE, None).unwrap();
+        assert_eq!((split.threshold, split.missing_left), (1, false));
+        assert_eq!(
+            (split.left, split.right),
+            (sums(-2.0, 2.0, 2.0), sums(5.0, 3.0, 3.0))
+        );
+        let gain = 0.5 * (4.0 / 2.0 + 25.0 / 3.0 - 9.0 / 5.0);
+        assert!((split.gain - gain).abs() < 1e-12);
+        // ... and with a large negative one, the negative side (left).
+        let (layout, histogram, total) = with_missing(-3.0);
+        let split = best_split(&layout, &histogram, total, &PERMISSIVE, None).unwrap();
+        assert_eq!((split.threshold, split.missing_left), (1, true));
+        assert_eq!(
+            (split.left, split.right),
+            (sums(-5.0, 3.0, 3.0), sums(2.0, 2.0, 2.0))
+        );
+        assert!(split.goes_left(0) && split.goes_left(1) && !split.goes_left(2));
+    }
+
+    #[test]
+    fn present_against_missing_is_a_candidate() {
+        // Values carry nothing; only missing differs.
+        let (layout, histogram, total) = node(
+            &[3],
+            &[&[1, 2, 1, 2, 0, 0]],
+            &[0.0, 0.0, 0.0, 0.0, 2.0, 2.0],
+            &[1.0; 6],
+        );
+        let split = best_split(&layout, &histogram, total, &PERMISSIVE, None).unwrap();
+        assert_eq!((split.threshold, split.missing_left), (2, false));
+        assert_eq!(split.right, sums(4.0, 2.0, 2.0));
+    }
+
+    #[test]
+    fn an_empty_missing_bin_goes_right() {
+        let (layout, histogram, total) = obvious();
+        assert_eq!(
+            NodeSums::of_bin(layout.feature_histogram(&histogram, 1), 0),
+            sums(0.0, 0.0, 0.0)
+        );
+        let split = best_split(&layout, &histogram, total, &PERMISSIVE, None).unwrap();
+        assert!(!split.missing_left);
+    }
+
+    #[test]
+    fn limits_reject_splits() {
+        let (layout, histogram, total) = obvious();
+        let with = |params: SplitParams| best_split(&layout, &histogram, total, &params, None);
+        // Each child of the best split has 4 rows, a hessian of 4 and the gain is 4.
+        for (samples, weight, gain) in [(5.0, 0.0, 0.0), (1.0, 4.5, 0.0), (1.0, 0.0, 4.0)] {
+            let params = SplitParams {
+                min_samples_leaf: samples,
+                min_child_weight: weight,
+                min_split_gain: gain,
+                ..PERMISSIVE
+            };
+            assert_eq!(with(params), None, "{params:?}");
+        }
+        let (samples, weight, gain) = (4.0, 4.0, 3.99);
+        let params = SplitParams {
+            min_samples_leaf: samples,
+            min_child_weight: weight,
+            min_split_gain: gain,
+            ..PERMISSIVE
+        };
+        assert_eq!(with(params).map(|split| split.threshold), Some(2));
+    }
+
+    #[test]
+    fn only_candidate_features_are_split_on() {
+        let (layout, histogram, total) = obvious();
+        let on = |features: &[usize]| {
+            best_split(&layout, &histogram, total, &PERMISSIVE, Some(features))
+        };
+        assert_eq!(on(&[0]), None);
+        assert_eq!(on(&[]), None);
+        assert_eq!(on(&[1]).map(|split| split.feature), Some(1));
+    }
+
+    #[test]
+    fn ties_go_to_the_lower_feature_then_the_lower_threshold() {
+        // Features 0 and 1 are the same column; bin 2 is empty, so thresholds 1 and 2 give the
+        // same partition.
+        let column: &[u8] = &[1, 1, 3, 3];
+        let (layout, histogram, total) = node(
+            &[4, 4],
+            &[column, column],
+            &[-1.0, -1.0, 1.0, 1.0],
+            &[1.0; 4],
+        );
+        for features in [None, Some(&[1, 0][..])] {
+            let split = best_split(&layout, &histogram, total, &PERMISSIVE, features).unwrap();
+            assert_eq!(
+                (split.feature, split.threshold, split.missing_left),
+                (0, 1, false)
+            );
+        }
+    }
+
+    #[test]
+    fn a_constant_feature_gives_no_split() {
+        let (layout, histogram, total) =
+            node(&[4], &[&[2, 2, 2, 2]], &[-1.0, 3.0, 0.5, 2.0], &[1.0; 4]);
+        assert_eq!(
+            best_split(&layout, &histogram, total, &PERMISSIVE, None),
+            None
+        );
+    }
+
+    #[test]
+    fn a_frontier_in_parallel_equals_node_by_node() {
+        let (layout, first, first_total) = obvious();
+        // Same columns, gradients that feature 0 separates (bin 1 against bin 2).
+        let (_, second, second_total) = node(
+            &[3, 5],
+            &[&[1, 1, 2, 2, 1, 1, 2, 2], &[1, 2, 1, 2, 3, 4, 3, 4]],
+            &[-1.0, -1.0, 2.0, 2.0, -1.0, -1.0, 2.0, 2.0],
+            &[1.0; 8],
+        );
+        let only_feature_0 = [0];
+        let frontier = [
+            NodeHistogram {
+                histogram: &first,
+                total: first_total,
+                features: None,
+            },
+            NodeHistogram {
+                histogram: &second,
+                total: second_total,
+                features: None,
+            },
+            NodeHistogram {
+                histogram: &first,
+                total: first_total,
+                features: Some(&only_feature_0),
+            },
+        ];
+        let splits = best_splits_parallel(&layout, &frontier, &PERMISSIVE);
+        let expected: Vec<Option<Split>> = frontier
+            .iter()
+            .map(|node| {
+                best_split(
+                    &layout,
+                    node.histogram,
+                    node.total,
+                    &PERMISSIVE,
+                    node.features,
+                )
+            })
+            .collect();
+        assert_eq!(splits, expected);
+        let chosen: Vec<_> = splits
+            .iter()
+            .map(|split| split.map(|split| (split.feature, split.threshold)))
+            .collect();
+        assert_eq!(chosen, [Some((1, 2)), Some((0, 1)), None]);
+    }
+
+    #[test]
+    fn leaf_value_and_score_are_zero_without_positive_denominator() {
+        let node = sums(3.0, 0.0, 2.0);
+        assert_eq!((node.leaf_value(0.0), node.score(0.0)), (0.0, 0.0));
+        assert_eq!((node.leaf_value(-1.0), node.score(-1.0)), (0.0, 0.0));
+        assert_eq!((node.leaf_value(2.0), node.score(2.0)), (-1.5, 4.5));
+    }
+
+    #[test]
+    fn variance_reduction_is_twice_the_gain_with_unit_hessians() {
+        let y = [1.0, 2.5, 0.5, 7.0, 8.0, 6.5];
+        let gradients: Vec<f64> = y.iter().map(|y| -y).collect();
+        let (layout, histogram, total) = node(&[4], &[&[1, 1, 1, 3, 3, 2]], &gradients, &[1.0; 6]);
+        let split = best_split(&layout, &histogram, total, &PERMISSIVE, None).unwrap();
+        let squared_error = |ys: &[f64]| {
+            let mean = ys.iter().sum::<f64>() / ys.len() as f64;
+            ys.iter().map(|y| (y - mean) * (y - mean)).sum::<f64>()
+        };
+        assert_eq!(split.threshold, 1);
+        let reduction = squared_error(&y) - squared_error(&y[..3]) - squared_error(&y[3..]);
+        assert!((reduction - 2.0 * split.gain).abs() < 1e-9);
+        assert!((split.left.leaf_value(0.0) - 4.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn feature_sums_equal_the_node_sums() {
+        let (layout, histogram, total) = with_missing(3.0);
+        assert_eq!(NodeSums::of_feature(&layout, &histogram, 0), total);
+    }
+}

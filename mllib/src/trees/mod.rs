@@ -1,0 +1,10 @@
+//! Trees: binning of numeric features for histogram tree learners (gradient-boosted trees and
+//! random forests in the style of LightGBM and XGBoost's `hist`).
+//!
+//! - [`binning`]: per-feature bin edges fitted from one distributed pass of mergeable quantile
+//!   sketches, and the binned working set (one `u8` bin per feature and row, with the label and
+//!   weight) that a learner builds once per fit and reuses for every tree.
+//! - [`tree`]: a fitted tree, applied to binned rows while training and to raw values after.
+
+pub mod binning;
+pub mod tree;
