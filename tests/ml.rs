@@ -585,3 +585,66 @@ async fn sql_models_carry_their_preprocessing_and_transformers_stand_alone() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gradient_boosted_trees_from_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let points = dir.path().join("points");
+    std::fs::create_dir(&points).unwrap();
+    let session = Session::builder()
+        .master("local[2]")
+        .config(
+            "ember.ml.model.dir",
+            &dir.path().join("models").display().to_string(),
+        )
+        .build()
+        .unwrap();
+    write_points(&session, &points).await;
+    let table = format!("'{}'", points.display());
+    session_rows(
+        &session,
+        &format!(
+            "CREATE MODEL middle OPTIONS (model_type = 'gbt_classifier', label = 'middle', \
+             features = ['x', 'y'], num_trees = 20, max_depth = 3, learning_rate = 0.3) \
+             AS SELECT x, y, middle FROM {table}"
+        ),
+    )
+    .await;
+    let shown = session_rows(&session, "SHOW MODELS").await;
+    assert_eq!(
+        shown[0][..2],
+        ["middle".to_string(), "gbt_classifier".to_string()]
+    );
+    let metrics = session_rows(
+        &session,
+        &format!(
+            "SELECT accuracy FROM ml_evaluate('middle', 'SELECT * FROM {}')",
+            table.replace('\'', "''")
+        ),
+    )
+    .await;
+    assert_eq!(metrics, [["1.0"]], "the groups are separable");
+    let disagreements = session_rows(
+        &session,
+        &format!(
+            "SELECT count(*) FROM ml_predict('middle', 'SELECT * FROM {}') \
+             WHERE prediction <> ml_predict_value('middle', x, y)",
+            table.replace('\'', "''")
+        ),
+    )
+    .await;
+    assert_eq!(disagreements, [["0"]]);
+    let error = session
+        .sql(&format!(
+            "CREATE MODEL bad OPTIONS (model_type = 'gbt_regressor', label = 'target', \
+             max_iter = 3) AS SELECT x, y, target FROM {table}"
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("invalid option max_iter: not an option of gbt_regressor"),
+        "{error}"
+    );
+}

@@ -18,6 +18,7 @@ use crate::preprocessing::bucketizer::Buckets;
 use crate::preprocessing::one_hot_encoder::Category;
 use crate::preprocessing::string_indexer::StringIndexUdf;
 use crate::quantiles::QuantileSketchStep;
+use crate::trees::gbt::TreesOutput;
 use crate::tuning::RowUnitUdf;
 
 /// The aggregate functions of distributed fitting steps.
@@ -44,6 +45,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ModelUdf::<LogisticProbability>::new().into()),
         Arc::new(ModelUdf::<LinearPrediction>::new().into()),
         Arc::new(ModelUdf::<Buckets>::new().into()),
+        Arc::new(ModelUdf::<TreesOutput>::new().into()),
         Arc::new(ModelUdf::<Category>::new().into()),
         Arc::new(StringIndexUdf::new().into()),
         Arc::new(RowUnitUdf::new().into()),

@@ -73,6 +73,7 @@ pub use preprocessing::{
     StandardScalerModel, StringIndexer, StringIndexerModel, StringOrder,
 };
 pub use summary::{summarize, ColumnSummary};
+pub use trees::gbt::{GradientBoostedTrees, GradientBoostedTreesModel};
 pub use tuning::{
     param_grid, random_split, CrossValidator, CrossValidatorModel, Metric, TrainValidationSplit,
     TrainValidationSplitModel,

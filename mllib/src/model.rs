@@ -21,15 +21,18 @@ use crate::params::check_absent;
 use crate::persist::{read_saved, save_model, ModelParts, PersistentModel, SavedModel};
 use crate::pipeline::PipelineModel;
 use crate::{
-    BucketizerModel, ImputerModel, KMeansModel, LinearRegressionModel, LogisticRegressionModel,
-    MinMaxScalerModel, OneHotEncoderModel, StandardScalerModel, StringIndexerModel,
+    BucketizerModel, GradientBoostedTreesModel, ImputerModel, KMeansModel, LinearRegressionModel,
+    LogisticRegressionModel, MinMaxScalerModel, OneHotEncoderModel, StandardScalerModel,
+    StringIndexerModel,
 };
 
 /// The model types SQL can create, by their `model_type` names.
-pub const MODEL_TYPES: [&str; 10] = [
+pub const MODEL_TYPES: [&str; 12] = [
     "kmeans",
     "logistic_regression",
     "linear_regression",
+    "gbt_classifier",
+    "gbt_regressor",
     "standard_scaler",
     "min_max_scaler",
     "imputer",
@@ -50,7 +53,7 @@ pub trait SavedParts {
 
 impl<T: PersistentModel> SavedParts for T {
     fn model_type(&self) -> &'static str {
-        T::MODEL_TYPE
+        self.saved_type()
     }
 
     fn parts(&self) -> ModelParts {
@@ -238,6 +241,7 @@ pub(crate) async fn load_saved(
         StringIndexerModel::MODEL_TYPE => of::<StringIndexerModel>(saved),
         OneHotEncoderModel::MODEL_TYPE => of::<OneHotEncoderModel>(saved),
         BucketizerModel::MODEL_TYPE => of::<BucketizerModel>(saved),
+        other if GradientBoostedTreesModel::loads(other) => of::<GradientBoostedTreesModel>(saved),
         PipelineModel::MODEL_TYPE => Ok(Arc::new(PipelineModel::load(context, saved).await?)),
         other => Err(saved.corrupt(format!("unknown model type '{other}'"))),
     }

@@ -14,8 +14,8 @@ use crate::model::{AnyModel, FittedModel, MODEL_TYPES};
 use crate::params::HandleInvalid;
 use crate::pipeline::{PipelineModel, Stage};
 use crate::{
-    Bucketizer, Imputer, KMeans, LinearRegression, LogisticRegression, MinMaxScaler, OneHotEncoder,
-    QuantileDiscretizer, StandardScaler, StringIndexer,
+    Bucketizer, GradientBoostedTrees, Imputer, KMeans, LinearRegression, LogisticRegression,
+    MinMaxScaler, OneHotEncoder, QuantileDiscretizer, StandardScaler, StringIndexer,
 };
 
 /// A value in `OPTIONS (...)`.
@@ -62,9 +62,11 @@ pub async fn fit_from_options(
 ) -> Result<FittedModel> {
     let mut reader = OptionReader::new(model_type, options);
     match model_type {
-        "kmeans" | "logistic_regression" | "linear_regression" => {
-            fit_predictor(model_type, reader, data).await
-        }
+        "kmeans"
+        | "logistic_regression"
+        | "linear_regression"
+        | "gbt_classifier"
+        | "gbt_regressor" => fit_predictor(model_type, reader, data).await,
         _ => {
             let stage = transformer(model_type, &mut reader, data)?;
             reader.finish()?;
@@ -245,6 +247,9 @@ fn predictor(
     label: Option<String>,
 ) -> Result<Box<dyn Stage>> {
     let label = label.unwrap_or_default();
+    if model_type.starts_with("gbt_") {
+        return gbt_predictor(model_type, reader, features, &label);
+    }
     let handle_invalid = reader.handle_invalid()?.unwrap_or_default();
     let max_iter = reader.count("max_iter")?;
     let tol = reader.number("tol")?;
@@ -319,6 +324,57 @@ fn predictor(
             Box::new(linear)
         }
     })
+}
+
+/// The gradient-boosted trees estimator of `model_type` over `features`.
+fn gbt_predictor(
+    model_type: &str,
+    reader: &mut OptionReader<'_>,
+    features: Vec<String>,
+    label: &str,
+) -> Result<Box<dyn Stage>> {
+    let mut gbt = if model_type == "gbt_classifier" {
+        GradientBoostedTrees::classifier(features)
+    } else {
+        GradientBoostedTrees::regressor(features)
+    }
+    .label(label);
+    for (option, set) in [
+        (
+            "num_trees",
+            GradientBoostedTrees::num_trees as fn(_, _) -> _,
+        ),
+        ("max_depth", GradientBoostedTrees::max_depth),
+        ("max_leaves", GradientBoostedTrees::max_leaves),
+        ("max_bins", GradientBoostedTrees::max_bins),
+    ] {
+        if let Some(value) = reader.count(option)? {
+            gbt = set(gbt, value);
+        }
+    }
+    for (option, set) in [
+        (
+            "learning_rate",
+            GradientBoostedTrees::learning_rate as fn(_, _) -> _,
+        ),
+        ("min_child_weight", GradientBoostedTrees::min_child_weight),
+        ("min_samples_leaf", GradientBoostedTrees::min_samples_leaf),
+        ("lambda_l2", GradientBoostedTrees::lambda_l2),
+        ("min_split_gain", GradientBoostedTrees::min_split_gain),
+        ("subsample", GradientBoostedTrees::subsample),
+        ("colsample_bytree", GradientBoostedTrees::colsample_bytree),
+    ] {
+        if let Some(value) = reader.number(option)? {
+            gbt = set(gbt, value);
+        }
+    }
+    if let Some(seed) = reader.count("seed")? {
+        gbt = gbt.seed(seed as u64);
+    }
+    if let Some(weight) = reader.text("weight_column")? {
+        gbt = gbt.weight_column(weight);
+    }
+    Ok(Box::new(gbt))
 }
 
 /// Reads typed options, remembering which were used so that the rest can be reported.

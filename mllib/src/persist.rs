@@ -129,6 +129,17 @@ pub trait PersistentModel: Sized {
     /// The `model_type` in its metadata.
     const MODEL_TYPE: &'static str;
 
+    /// This model's `model_type` when saved: [`PersistentModel::MODEL_TYPE`] unless one Rust
+    /// type saves as several model types (a classifier and a regressor, say).
+    fn saved_type(&self) -> &'static str {
+        Self::MODEL_TYPE
+    }
+
+    /// Whether a saved `model_type` is one this type loads.
+    fn loads(model_type: &str) -> bool {
+        model_type == Self::MODEL_TYPE
+    }
+
     /// What to save.
     fn to_saved(&self) -> ModelParts;
 
@@ -223,7 +234,7 @@ pub async fn read_saved(context: &SessionContext, location: &str) -> Result<Save
 /// Reads the saved model at `location` as an `M`, failing when it is another type.
 pub async fn load_model<M: PersistentModel>(context: &SessionContext, location: &str) -> Result<M> {
     let saved = read_saved(context, location).await?;
-    if saved.metadata.model_type != M::MODEL_TYPE {
+    if !M::loads(&saved.metadata.model_type) {
         return Err(saved.corrupt(format!(
             "it is a {} model, not {}",
             saved.metadata.model_type,

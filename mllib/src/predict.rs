@@ -10,9 +10,10 @@ use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 
-use datafusion::arrow::array::{ArrayRef, UInt32Array};
+use datafusion::arrow::array::{Array, ArrayRef, Float64Array, UInt32Array};
 use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::DataType;
+use datafusion::common::cast::as_float64_array;
 use datafusion::common::{exec_err, plan_err, ScalarValue};
 use datafusion::dataframe::DataFrame;
 use datafusion::error::Result as DataFusionResult;
@@ -40,6 +41,10 @@ pub trait RowModel: Debug + Send + Sync + Sized + 'static {
 
     /// The model as parameters, to ride in the plan.
     fn encode(&self) -> Vec<f64>;
+
+    /// Whether the model takes missing features (null or NaN, passed as NaN) as they are, as
+    /// trees do; otherwise rows with one are invalid and follow the caller's handle_invalid.
+    const ACCEPTS_MISSING: bool = false;
 
     /// How many feature columns the model reads.
     fn features(&self) -> usize;
@@ -160,6 +165,11 @@ impl<T: RowModel> ScalarUDFImpl for ModelUdf<T> {
             .iter()
             .map(|arg| arg.to_array(args.number_rows))
             .collect::<DataFusionResult<Vec<_>>>()?;
+        if T::ACCEPTS_MISSING {
+            let columns = nulls_as_nan(&arrays)?;
+            let slices: Vec<&[f64]> = columns.iter().map(|c| c.values().as_ref()).collect();
+            return Ok(ColumnarValue::Array(model.predict(&slices)?));
+        }
         let features = ValidFeatures::new(&arrays)?;
         let predictions = model.predict(&features.slices())?;
         let Some(mask) = features.mask() else {
@@ -186,4 +196,22 @@ impl<T: RowModel> ScalarUDFImpl for ModelUdf<T> {
             .collect();
         Ok(ColumnarValue::Array(take(&predictions, &positions, None)?))
     }
+}
+
+/// `Float64` arrays with their null slots set to NaN (the arrays themselves when they have none).
+fn nulls_as_nan(arrays: &[ArrayRef]) -> DataFusionResult<Vec<Float64Array>> {
+    arrays
+        .iter()
+        .map(|array| {
+            let values = as_float64_array(array)?;
+            Ok(if values.null_count() == 0 {
+                values.clone()
+            } else {
+                values
+                    .iter()
+                    .map(|value| value.unwrap_or(f64::NAN))
+                    .collect()
+            })
+        })
+        .collect()
 }

@@ -1,0 +1,813 @@
+//! Gradient-boosted trees (second order, as LightGBM and XGBoost): each tree fits the Newton
+//! step of the loss at the current scores over histograms of the binned features.
+//!
+//! The fit bins the features once (one distributed sketch pass), builds the binned working set,
+//! and then grows `num_trees` trees on it; each tree's leaves carry their rows, so the scores are
+//! updated in place and the gradients of the next tree come from them, never from re-scoring
+//! the ensemble. The working set is built where the DataFrame runs and held by the fitting
+//! process (see [`crate::trees::binning::bin_partitions`]); the distributed learner that holds
+//! it per executor is the next step of the trees work.
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{ArrayRef, Float64Array};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::plan_err;
+use datafusion::dataframe::DataFrame;
+use datafusion::error::Result as DataFusionResult;
+use datafusion::logical_expr::Expr;
+use rayon::prelude::*;
+use serde_json::json;
+
+use crate::error::{MlError, Result};
+use crate::estimator::{Estimator, Model};
+use crate::evaluation::{binary_metrics, regression_metrics, Metrics};
+use crate::kernels::histogram::HistogramLayout;
+use crate::kernels::linear::sigmoid;
+use crate::kernels::split::SplitParams;
+use crate::model::{as_float64, AnyModel};
+use crate::params::{check_at_least, check_column_list, check_range, HandleInvalid};
+use crate::persist::{ModelParts, PersistentModel, SavedModel};
+use crate::predict::{append_prediction, model_call, RowModel};
+use crate::random::{hash_unit, SplitMix64};
+use crate::trees::binning::{bin_partitions, BinnedBatch, FeatureBins, MAX_BINS};
+use crate::trees::grow::{grow, GrowParams, PartitionStats, Rows};
+use crate::trees::tree::{Node, Tree};
+
+/// What the trees minimize.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Objective {
+    /// Binary log loss on labels 0 and 1; scores are log-odds.
+    BinaryLogistic,
+    /// Squared error; scores are the predicted values.
+    SquaredError,
+}
+
+impl Objective {
+    /// The model type: `gbt_classifier` or `gbt_regressor`.
+    fn model_type(self) -> &'static str {
+        match self {
+            Objective::BinaryLogistic => "gbt_classifier",
+            Objective::SquaredError => "gbt_regressor",
+        }
+    }
+
+    /// The gradient and hessian of the loss at `score` for `label`.
+    fn derivatives(self, score: f64, label: f64) -> (f64, f64) {
+        match self {
+            Objective::BinaryLogistic => {
+                let p = sigmoid(score);
+                (p - label, (p * (1.0 - p)).max(1e-16))
+            }
+            Objective::SquaredError => (score - label, 1.0),
+        }
+    }
+
+    /// The constant score that minimizes the loss for a weighted label mean.
+    fn base_score(self, mean: f64) -> f64 {
+        match self {
+            Objective::BinaryLogistic => (mean / (1.0 - mean)).ln(),
+            Objective::SquaredError => mean,
+        }
+    }
+}
+
+/// Gradient-boosted trees: [`GradientBoostedTrees::classifier`] (binary log loss) or
+/// [`GradientBoostedTrees::regressor`] (squared error).
+///
+/// Parameters and defaults (LightGBM's where they exist): `num_trees = 100`,
+/// `learning_rate = 0.1`, `max_depth = 6`, `max_leaves = 31`, `min_child_weight = 1e-3`
+/// (hessian sum per leaf), `min_samples_leaf = 20` (weighted rows per leaf), `lambda_l2 = 0`,
+/// `min_split_gain = 0`, `subsample = 1` (share of rows per tree), `colsample_bytree = 1`
+/// (share of features per tree), `max_bins = 255`, `seed = 42`, label column `label`, optional
+/// `weight_column`; outputs `prediction` (the class or value) and, for classifiers,
+/// `probability` (P(label = 1)). Trees grow level by level; within a level the larger gains
+/// split first while leaves remain.
+///
+/// Missing feature values (null, NaN) have their own bin: each split learns which side they go
+/// to, so they need no `handle_invalid`. Labels must be present (and 0 or 1 for a classifier);
+/// a row with a missing label or weight fails the fit, naming the column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GradientBoostedTrees {
+    objective: Objective,
+    features: Vec<String>,
+    label: String,
+    weight_column: Option<String>,
+    num_trees: usize,
+    learning_rate: f64,
+    max_depth: usize,
+    max_leaves: usize,
+    split: SplitParams,
+    subsample: f64,
+    colsample_bytree: f64,
+    max_bins: usize,
+    seed: u64,
+    prediction_column: String,
+    probability_column: String,
+}
+
+impl GradientBoostedTrees {
+    /// A binary classifier over `features`.
+    pub fn classifier(features: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self::new(Objective::BinaryLogistic, features)
+    }
+
+    /// A regressor over `features`.
+    pub fn regressor(features: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self::new(Objective::SquaredError, features)
+    }
+
+    fn new(objective: Objective, features: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self {
+            objective,
+            features: features.into_iter().map(Into::into).collect(),
+            label: "label".to_string(),
+            weight_column: None,
+            num_trees: 100,
+            learning_rate: 0.1,
+            max_depth: 6,
+            max_leaves: 31,
+            split: SplitParams {
+                lambda_l2: 0.0,
+                min_child_weight: 1e-3,
+                min_samples_leaf: 20.0,
+                min_split_gain: 0.0,
+            },
+            subsample: 1.0,
+            colsample_bytree: 1.0,
+            max_bins: MAX_BINS,
+            seed: 42,
+            prediction_column: "prediction".to_string(),
+            probability_column: "probability".to_string(),
+        }
+    }
+}
+
+/// Builder methods that set one field each.
+macro_rules! setters {
+    ($($(#[doc = $doc:literal])* $name:ident $(. $inner:ident)? : $type:ty;)*) => {
+        impl GradientBoostedTrees {
+            $(
+                $(#[doc = $doc])*
+                pub fn $name(mut self, value: $type) -> Self {
+                    self $(.$inner)? .$name = value.into();
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    /// The label column (default `label`).
+    label: &str;
+    /// Trees to grow (default 100).
+    num_trees: usize;
+    /// Shrinkage of each tree's leaves (default 0.1).
+    learning_rate: f64;
+    /// Levels below the root, at most (default 6).
+    max_depth: usize;
+    /// Leaves per tree, at most (default 31).
+    max_leaves: usize;
+    /// Smallest hessian sum of a leaf (default 1e-3).
+    min_child_weight.split: f64;
+    /// Smallest weighted row count of a leaf (default 20).
+    min_samples_leaf.split: f64;
+    /// L2 regularization of leaf values (default 0).
+    lambda_l2.split: f64;
+    /// Smallest gain of a split (default 0).
+    min_split_gain.split: f64;
+    /// Share of rows each tree trains on, in (0, 1] (default 1).
+    subsample: f64;
+    /// Share of features each tree may split on, in (0, 1] (default 1).
+    colsample_bytree: f64;
+    /// Value bins per feature, in [2, 255] (default 255).
+    max_bins: usize;
+    /// Seed of row and feature sampling (default 42).
+    seed: u64;
+    /// The column `transform` appends with the class or value (default `prediction`).
+    prediction_column: &str;
+    /// The probability column of a classifier (default `probability`).
+    probability_column: &str;
+}
+
+impl GradientBoostedTrees {
+    /// A column of per-row weights (default: every row weighs 1).
+    pub fn weight_column(mut self, column: impl Into<String>) -> Self {
+        self.weight_column = Some(column.into());
+        self
+    }
+
+    /// Checks every parameter, naming the first one out of range.
+    fn validate(&self) -> Result<()> {
+        check_column_list("features", &self.features)?;
+        check_range("num_trees", self.num_trees, 1, 100_000)?;
+        check_range("max_depth", self.max_depth, 1, 64)?;
+        check_range("max_leaves", self.max_leaves, 2, 1 << 20)?;
+        check_at_least("learning_rate", self.learning_rate, f64::MIN_POSITIVE)?;
+        check_at_least("min_child_weight", self.split.min_child_weight, 0.0)?;
+        check_at_least("min_samples_leaf", self.split.min_samples_leaf, 0.0)?;
+        check_at_least("lambda_l2", self.split.lambda_l2, 0.0)?;
+        check_at_least("min_split_gain", self.split.min_split_gain, 0.0)?;
+        for (param, share) in [
+            ("subsample", self.subsample),
+            ("colsample_bytree", self.colsample_bytree),
+        ] {
+            if !(share > 0.0 && share <= 1.0) {
+                return Err(MlError::InvalidParam {
+                    param,
+                    reason: format!("{share} is outside (0, 1]"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Fails on a missing label or weight, a classifier label other than 0 or 1, or one class.
+    fn check_labels(&self, working: &[BinnedBatch]) -> Result<f64> {
+        let (mut total, mut weighted, mut invalid) = (0.0, 0.0, 0u64);
+        let mut bad_class = None;
+        for batch in working {
+            for row in 0..batch.rows {
+                let (label, weight) = (batch.label[row], row_weight(batch, row));
+                if label.is_nan() || !weight.is_finite() || weight < 0.0 {
+                    invalid += 1;
+                    continue;
+                }
+                if self.objective == Objective::BinaryLogistic && label != 0.0 && label != 1.0 {
+                    bad_class.get_or_insert(label);
+                }
+                total += weight;
+                weighted += weight * label;
+            }
+        }
+        let label_error = |reason: String| MlError::InvalidLabel {
+            column: self.label.clone(),
+            reason,
+        };
+        if invalid > 0 {
+            return Err(label_error(format!(
+                "{invalid} rows have a null or NaN label, or a null, negative or non-finite weight"
+            )));
+        }
+        if let Some(label) = bad_class {
+            return Err(label_error(format!(
+                "{label} is not a class; labels must be 0 or 1"
+            )));
+        }
+        if total <= 0.0 {
+            return Err(MlError::NotEnoughRows {
+                estimator: "GradientBoostedTrees",
+                reason: "no rows with a positive weight".to_string(),
+            });
+        }
+        let mean = weighted / total;
+        if self.objective == Objective::BinaryLogistic && (mean == 0.0 || mean == 1.0) {
+            return Err(label_error(format!("every row is of class {mean}")));
+        }
+        Ok(mean)
+    }
+
+    /// The features tree `tree` may split on, all when `colsample_bytree` is 1.
+    fn tree_features(&self, tree: usize) -> Option<Vec<usize>> {
+        if self.colsample_bytree >= 1.0 {
+            return None;
+        }
+        let count = self.features.len();
+        let take = ((self.colsample_bytree * count as f64).ceil() as usize).clamp(1, count);
+        let mut order: Vec<usize> = (0..count).collect();
+        let mut random = SplitMix64::new(self.seed ^ (tree as u64).wrapping_mul(0x9E37_79B9));
+        for i in 0..take {
+            let j = i + (random.next_u64() % (count - i) as u64) as usize;
+            order.swap(i, j);
+        }
+        let mut chosen = order[..take].to_vec();
+        chosen.sort_unstable();
+        Some(chosen)
+    }
+
+    /// The rows tree `tree` trains on, per partition.
+    fn tree_rows(&self, tree: usize, working: &[BinnedBatch]) -> Rows {
+        working
+            .iter()
+            .enumerate()
+            .map(|(partition, batch)| {
+                (0..batch.rows as u32)
+                    .filter(|&row| {
+                        self.subsample >= 1.0
+                            || hash_unit(self.seed, tree as u64, [partition as f64, f64::from(row)])
+                                < self.subsample
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// The weight of `row`, 1 without a weight column.
+fn row_weight(batch: &BinnedBatch, row: usize) -> f64 {
+    batch.weight.as_ref().map_or(1.0, |weights| weights[row])
+}
+
+#[async_trait]
+impl Estimator for GradientBoostedTrees {
+    type Model = GradientBoostedTreesModel;
+
+    async fn fit(&self, data: &DataFrame) -> Result<GradientBoostedTreesModel> {
+        self.validate()?;
+        let bins = FeatureBins::fit(data, &self.features, self.max_bins).await?;
+        let working =
+            bin_partitions(data, &bins, &self.label, self.weight_column.as_deref()).await?;
+        let base_score = self.objective.base_score(self.check_labels(&working)?);
+        let layout = HistogramLayout::new(
+            &bins
+                .features()
+                .iter()
+                .map(|edges| edges.bins())
+                .collect::<Vec<_>>(),
+        );
+        let params = GrowParams {
+            max_depth: self.max_depth,
+            max_leaves: self.max_leaves,
+            split: self.split,
+            learning_rate: self.learning_rate,
+        };
+        let mut scores: Vec<Vec<f64>> = working.iter().map(|b| vec![base_score; b.rows]).collect();
+        let mut trees = Vec::with_capacity(self.num_trees);
+        for tree in 0..self.num_trees {
+            let derivatives: Vec<(Vec<f64>, Vec<f64>)> = working
+                .par_iter()
+                .zip(&scores)
+                .map(|(batch, scores)| self.derivatives(batch, scores))
+                .collect();
+            let partitions: Vec<PartitionStats<'_>> = working
+                .iter()
+                .zip(&derivatives)
+                .map(|(batch, (gradients, hessians))| PartitionStats {
+                    bins: batch.bins.iter().map(Vec::as_slice).collect(),
+                    gradients,
+                    hessians,
+                })
+                .collect();
+            let features = self.tree_features(tree);
+            let rows = self.tree_rows(tree, &working);
+            let grown = grow(
+                &layout,
+                &bins,
+                &partitions,
+                rows,
+                features.as_deref(),
+                &params,
+            );
+            if self.subsample >= 1.0 {
+                for (leaf, rows) in &grown.leaves {
+                    let Node::Leaf { value } = grown.tree.nodes()[*leaf] else {
+                        unreachable!("grow lists leaves")
+                    };
+                    for (scores, rows) in scores.iter_mut().zip(rows) {
+                        for &row in rows {
+                            scores[row as usize] += value;
+                        }
+                    }
+                }
+            } else {
+                // Rows left out of this tree still get its output.
+                for (scores, partition) in scores.iter_mut().zip(&partitions) {
+                    for (row, score) in scores.iter_mut().enumerate() {
+                        let leaf = grown.tree.leaf_of_binned(&partition.bins, row);
+                        if let Node::Leaf { value } = grown.tree.nodes()[leaf] {
+                            *score += value;
+                        }
+                    }
+                }
+            }
+            trees.push(grown.tree);
+        }
+        Ok(GradientBoostedTreesModel {
+            objective: self.objective,
+            features: self.features.clone(),
+            label: self.label.clone(),
+            ensemble: Ensemble { base_score, trees },
+            prediction_column: self.prediction_column.clone(),
+            probability_column: self.probability_column.clone(),
+        })
+    }
+}
+
+impl GradientBoostedTrees {
+    /// Each row's weighted gradient and hessian at its score.
+    fn derivatives(&self, batch: &BinnedBatch, scores: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        (0..batch.rows)
+            .map(|row| {
+                let (g, h) = self.objective.derivatives(scores[row], batch.label[row]);
+                let weight = row_weight(batch, row);
+                (g * weight, h * weight)
+            })
+            .unzip()
+    }
+}
+
+/// The trees and the constant score they start from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ensemble {
+    base_score: f64,
+    trees: Vec<Tree>,
+}
+
+impl Ensemble {
+    /// The raw score (log-odds or value) of one row.
+    fn score(&self, value: impl Fn(usize) -> f64 + Copy) -> f64 {
+        self.base_score
+            + self
+                .trees
+                .iter()
+                .map(|tree| tree.predict_row(value))
+                .sum::<f64>()
+    }
+
+    fn encode(&self, out: &mut Vec<f64>) {
+        out.extend([self.base_score, self.trees.len() as f64]);
+        for tree in &self.trees {
+            tree.encode(out);
+        }
+    }
+
+    fn decode(values: &[f64], features: usize) -> DataFusionResult<Self> {
+        let [base_score, count, trees @ ..] = values else {
+            return plan_err!("corrupt tree ensemble: no header");
+        };
+        let mut rest = trees;
+        let mut trees = Vec::with_capacity(*count as usize);
+        for _ in 0..*count as usize {
+            let (tree, after) = Tree::decode(rest, features)?;
+            trees.push(tree);
+            rest = after;
+        }
+        if !rest.is_empty() {
+            return plan_err!(
+                "corrupt tree ensemble: {} values after the trees",
+                rest.len()
+            );
+        }
+        Ok(Self {
+            base_score: *base_score,
+            trees,
+        })
+    }
+}
+
+/// A fitted [`GradientBoostedTrees`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct GradientBoostedTreesModel {
+    objective: Objective,
+    features: Vec<String>,
+    label: String,
+    ensemble: Ensemble,
+    prediction_column: String,
+    probability_column: String,
+}
+
+/// Which output a [`TreesOutput`] computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OutputKind {
+    /// The score itself: a regressor's value.
+    Value,
+    /// P(label = 1) of a classifier.
+    Probability,
+    /// A classifier's class: 1 when P(label = 1) > 0.5.
+    Class,
+}
+
+impl GradientBoostedTreesModel {
+    /// The trees, in boosting order.
+    pub fn trees(&self) -> &[Tree] {
+        &self.ensemble.trees
+    }
+
+    /// The feature columns, in the order trees refer to them.
+    pub fn features(&self) -> &[String] {
+        &self.features
+    }
+
+    /// Total split gain per feature (LightGBM's `importance_type = "gain"`).
+    pub fn gain_importance(&self) -> Vec<f64> {
+        self.importance(|gain| gain)
+    }
+
+    /// Number of splits per feature (LightGBM's `importance_type = "split"`).
+    pub fn split_importance(&self) -> Vec<f64> {
+        self.importance(|_| 1.0)
+    }
+
+    fn importance(&self, of_split: impl Fn(f64) -> f64) -> Vec<f64> {
+        let mut importance = vec![0.0; self.features.len()];
+        for node in self.ensemble.trees.iter().flat_map(Tree::nodes) {
+            if let Node::Split { feature, gain, .. } = node {
+                importance[*feature] += of_split(*gain);
+            }
+        }
+        importance
+    }
+
+    fn output(&self, kind: OutputKind) -> TreesOutput {
+        TreesOutput {
+            kind,
+            features: self.features.len(),
+            ensemble: self.ensemble.clone(),
+        }
+    }
+
+    /// The prediction column's output.
+    fn prediction_kind(&self) -> OutputKind {
+        match self.objective {
+            Objective::BinaryLogistic => OutputKind::Class,
+            Objective::SquaredError => OutputKind::Value,
+        }
+    }
+
+    /// Metrics on `data` (with the label): a classifier's binary metrics, a regressor's
+    /// `rmse`, `mse`, `mae`, `r2`.
+    pub async fn evaluate(&self, data: &DataFrame) -> Result<Metrics> {
+        let scored = self.transform(data.clone())?;
+        match self.objective {
+            Objective::BinaryLogistic => {
+                binary_metrics(
+                    &scored,
+                    &self.label,
+                    &self.probability_column,
+                    &self.prediction_column,
+                )
+                .await
+            }
+            Objective::SquaredError => {
+                regression_metrics(&scored, &self.label, &self.prediction_column).await
+            }
+        }
+    }
+}
+
+impl Model for GradientBoostedTreesModel {
+    fn transform(&self, data: DataFrame) -> Result<DataFrame> {
+        // Trees route missing values themselves: no row is invalid.
+        let keep = HandleInvalid::Keep;
+        let output = |data, kind, column: &str| {
+            append_prediction(data, &self.output(kind), &self.features, column, keep)
+        };
+        let predicted = output(data, self.prediction_kind(), &self.prediction_column)?;
+        match self.objective {
+            Objective::BinaryLogistic => {
+                output(predicted, OutputKind::Probability, &self.probability_column)
+            }
+            Objective::SquaredError => Ok(predicted),
+        }
+    }
+}
+
+#[async_trait]
+impl AnyModel for GradientBoostedTreesModel {
+    fn input_columns(&self) -> &[String] {
+        &self.features
+    }
+
+    fn output_columns(&self) -> Vec<String> {
+        match self.objective {
+            Objective::BinaryLogistic => {
+                vec![
+                    self.prediction_column.clone(),
+                    self.probability_column.clone(),
+                ]
+            }
+            Objective::SquaredError => vec![self.prediction_column.clone()],
+        }
+    }
+
+    async fn evaluate(&self, data: &DataFrame) -> Result<Metrics> {
+        GradientBoostedTreesModel::evaluate(self, data).await
+    }
+
+    fn prediction(&self, features: Vec<Expr>) -> Result<Expr> {
+        let output = self.output(self.prediction_kind());
+        Ok(model_call(
+            &output,
+            HandleInvalid::Keep,
+            as_float64(features),
+        ))
+    }
+}
+
+impl PersistentModel for GradientBoostedTreesModel {
+    const MODEL_TYPE: &'static str = "gbt_classifier";
+
+    fn saved_type(&self) -> &'static str {
+        self.objective.model_type()
+    }
+
+    fn loads(model_type: &str) -> bool {
+        ["gbt_classifier", "gbt_regressor"].contains(&model_type)
+    }
+
+    fn to_saved(&self) -> ModelParts {
+        let mut ensemble = Vec::new();
+        self.ensemble.encode(&mut ensemble);
+        ModelParts {
+            features: self.features.clone(),
+            params: json!({
+                "objective": self.objective.model_type(),
+                "label": self.label,
+                "prediction_column": self.prediction_column,
+                "probability_column": self.probability_column,
+                "num_trees": self.ensemble.trees.len(),
+            }),
+            arrays: vec![("ensemble", ensemble)],
+        }
+    }
+
+    fn from_saved(saved: &SavedModel) -> Result<Self> {
+        let features = saved.metadata.features.clone();
+        let objective = match saved.param::<String>("objective")?.as_str() {
+            "gbt_classifier" => Objective::BinaryLogistic,
+            "gbt_regressor" => Objective::SquaredError,
+            other => return Err(saved.corrupt(format!("unknown objective '{other}'"))),
+        };
+        let ensemble = Ensemble::decode(saved.array("ensemble")?, features.len())
+            .map_err(|e| saved.corrupt(e.to_string()))?;
+        Ok(Self {
+            objective,
+            label: saved.param("label")?,
+            prediction_column: saved.param("prediction_column")?,
+            probability_column: saved.param("probability_column")?,
+            ensemble,
+            features,
+        })
+    }
+}
+
+/// A tree ensemble as a row function: one of its outputs for each row; missing features
+/// (NaN, nulls) follow each split's learned direction.
+#[derive(Debug)]
+pub(crate) struct TreesOutput {
+    kind: OutputKind,
+    features: usize,
+    ensemble: Ensemble,
+}
+
+impl RowModel for TreesOutput {
+    const NAME: &'static str = "ml_trees_predict";
+    const OUTPUT: DataType = DataType::Float64;
+    const ACCEPTS_MISSING: bool = true;
+
+    fn decode(params: &[f64]) -> DataFusionResult<Self> {
+        let [kind, features, ensemble @ ..] = params else {
+            return plan_err!("{}: no parameters", Self::NAME);
+        };
+        let kind = match *kind as u8 {
+            0 => OutputKind::Value,
+            1 => OutputKind::Probability,
+            2 => OutputKind::Class,
+            other => return plan_err!("{}: unknown output {other}", Self::NAME),
+        };
+        let features = *features as usize;
+        Ok(Self {
+            kind,
+            features,
+            ensemble: Ensemble::decode(ensemble, features)?,
+        })
+    }
+
+    fn encode(&self) -> Vec<f64> {
+        let mut params = vec![f64::from(self.kind as u8), self.features as f64];
+        self.ensemble.encode(&mut params);
+        params
+    }
+
+    fn features(&self) -> usize {
+        self.features
+    }
+
+    fn predict(&self, features: &[&[f64]]) -> DataFusionResult<ArrayRef> {
+        let rows = features.first().map_or(0, |column| column.len());
+        let outputs: Vec<f64> = (0..rows)
+            .into_par_iter()
+            .with_min_len(1024)
+            .map(|row| {
+                let score = self.ensemble.score(|feature| features[feature][row]);
+                match self.kind {
+                    OutputKind::Value => score,
+                    OutputKind::Probability => sigmoid(score),
+                    OutputKind::Class => f64::from(u8::from(score > 0.0)),
+                }
+            })
+            .collect();
+        Ok(std::sync::Arc::new(Float64Array::from(outputs)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_frames::{column_values, rows_frame};
+
+    /// `rows` rows of x0, x1 uniform in [0, 100) and a noise feature, in 3 partitions, with
+    /// labels from `label(x0, x1)`; every 10th row has x0 missing.
+    fn frame(rows: usize, label: impl Fn(f64, f64) -> f64) -> DataFrame {
+        let data: Vec<Vec<Option<f64>>> = (0..rows)
+            .map(|i| {
+                let u = |stream| 100.0 * hash_unit(7, stream, [i as f64]);
+                let (x0, x1, noise) = (u(0), u(1), u(2));
+                let x0 = if i % 10 == 0 { None } else { Some(x0) };
+                let y = label(x0.unwrap_or(f64::NAN), x1);
+                vec![x0, Some(x1), Some(noise), Some(y)]
+            })
+            .collect();
+        rows_frame(&["x0", "x1", "noise", "label"], &data, 3)
+    }
+
+    #[tokio::test]
+    async fn a_classifier_learns_a_boundary_and_where_missing_values_belong() {
+        // Missing x0 always means class 1, which the splits learn to route.
+        let data = frame(3000, |x0, x1| {
+            f64::from(u8::from(x0.is_nan() || x0 + x1 > 100.0))
+        });
+        let gbt = GradientBoostedTrees::classifier(["x0", "x1", "noise"])
+            .num_trees(40)
+            .max_depth(4);
+        let model = gbt.fit(&data).await.unwrap();
+        assert_eq!(model.trees().len(), 40);
+        let metrics = model.evaluate(&data).await.unwrap();
+        assert!(metrics.get("accuracy").unwrap() > 0.97, "{metrics:?}");
+        assert!(metrics.get("roc_auc").unwrap() > 0.995, "{metrics:?}");
+        let importance = model.gain_importance();
+        assert!(importance[2] < importance[0] / 10.0, "{importance:?}");
+        let out = model.transform(data.clone()).unwrap();
+        let predictions = column_values(&out, "prediction").await;
+        assert_eq!(predictions[0], Some(1.0), "row 0 has x0 missing");
+        // The same data and partitioning give the same model.
+        assert_eq!(gbt.fit(&data).await.unwrap(), model);
+    }
+
+    #[tokio::test]
+    async fn a_regressor_fits_steps_and_round_trips_through_save_and_load() {
+        let data = frame(2000, |_, x1| if x1 > 50.0 { 10.0 } else { -5.0 });
+        let model = GradientBoostedTrees::regressor(["x0", "x1"])
+            .num_trees(30)
+            .learning_rate(0.3)
+            .subsample(0.8)
+            .colsample_bytree(0.5)
+            .fit(&data)
+            .await
+            .unwrap();
+        let rmse = model.evaluate(&data).await.unwrap().get("rmse").unwrap();
+        assert!(rmse < 0.5, "rmse {rmse}");
+
+        let context = datafusion::prelude::SessionContext::new();
+        let dir = std::env::temp_dir().join(format!("ember-gbt-{}", std::process::id()));
+        let location = dir.display().to_string();
+        crate::persist::save_model(&context, &model, &location, false)
+            .await
+            .unwrap();
+        let loaded = crate::model::FittedModel::load(&context, &location)
+            .await
+            .unwrap();
+        assert_eq!(loaded.model_type(), "gbt_regressor");
+        let before = column_values(&model.transform(data.clone()).unwrap(), "prediction").await;
+        let after = column_values(&loaded.transform(data).unwrap(), "prediction").await;
+        assert_eq!(before, after);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn bad_labels_parameters_and_features_are_named() {
+        let error = |gbt: GradientBoostedTrees, data: DataFrame| async move {
+            gbt.fit(&data).await.unwrap_err().to_string()
+        };
+        let classifier = GradientBoostedTrees::classifier(["x0", "x1"]);
+        assert_eq!(
+            error(classifier.clone(), frame(100, |_, _| 2.0)).await,
+            "invalid label column 'label': 2 is not a class; labels must be 0 or 1"
+        );
+        assert_eq!(
+            error(classifier.clone(), frame(100, |_, _| 1.0)).await,
+            "invalid label column 'label': every row is of class 1"
+        );
+        assert_eq!(
+            error(
+                GradientBoostedTrees::regressor(["x0"]),
+                frame(100, |x0, _| x0)
+            )
+            .await,
+            "invalid label column 'label': 10 rows have a null or NaN label, or a null, \
+             negative or non-finite weight"
+        );
+        assert_eq!(
+            error(classifier.clone().subsample(0.0), frame(10, |_, _| 1.0)).await,
+            "invalid parameter subsample: 0 is outside (0, 1]"
+        );
+        assert_eq!(
+            error(
+                GradientBoostedTrees::classifier(["x0", "nope"]),
+                frame(10, |_, _| 1.0)
+            )
+            .await,
+            "column 'nope' not found; available columns: x0, x1, noise, label"
+        );
+    }
+}

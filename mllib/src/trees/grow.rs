@@ -1,0 +1,227 @@
+//! Growing one tree on the binned working set from per-row gradients and hessians, level by
+//! level: every open node's best split comes from its histogram; of the two children only the
+//! smaller one's histogram is built, the other is the parent's minus it (the subtraction trick).
+//!
+//! The working set is a list of partitions; each node keeps its rows per partition, and a
+//! node's histogram is the sum of its partitions' histograms, added in partition order (so a
+//! tree depends on the partitioning, never on timing). The learner that calls this keeps each
+//! leaf's rows, so scores are updated without walking the tree.
+
+use crate::kernels::histogram::{
+    build_histogram, histogram_len, subtract_histogram, HistogramLayout,
+};
+use crate::kernels::split::{best_splits_parallel, NodeHistogram, NodeSums, Split, SplitParams};
+use crate::trees::binning::FeatureBins;
+use crate::trees::tree::{Node, Tree};
+
+/// How a tree grows.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct GrowParams {
+    /// Levels below the root, at most.
+    pub max_depth: usize,
+    /// Leaves, at most: within a level, the splits with the larger gains go first.
+    pub max_leaves: usize,
+    /// What a split must achieve.
+    pub split: SplitParams,
+    /// Each leaf's value is `learning_rate` times its Newton step `-G / (H + lambda)`.
+    pub learning_rate: f64,
+}
+
+/// One partition of the working set with this tree's per-row statistics (already multiplied
+/// by the row weights).
+#[derive(Debug)]
+pub(crate) struct PartitionStats<'a> {
+    /// One bin column per feature.
+    pub bins: Vec<&'a [u8]>,
+    /// First derivatives of the loss at each row's current score.
+    pub gradients: &'a [f64],
+    /// Second derivatives.
+    pub hessians: &'a [f64],
+}
+
+/// Row indices, one list per partition.
+pub(crate) type Rows = Vec<Vec<u32>>;
+
+/// A grown tree and, for each leaf, its node index and the rows that reached it.
+pub(crate) struct Grown {
+    pub tree: Tree,
+    pub leaves: Vec<(usize, Rows)>,
+}
+
+/// A node still to split or close.
+struct Open {
+    node: usize,
+    rows: Rows,
+    histogram: Vec<f64>,
+    total: NodeSums,
+}
+
+/// Grows one tree over `roots` (the rows this tree trains on, per partition), splitting only on
+/// `features` when given (column sampling).
+pub(crate) fn grow(
+    layout: &HistogramLayout,
+    edges: &FeatureBins,
+    partitions: &[PartitionStats<'_>],
+    roots: Rows,
+    features: Option<&[usize]>,
+    params: &GrowParams,
+) -> Grown {
+    let histogram = histogram_of(layout, partitions, &roots);
+    let total = NodeSums::of_feature(layout, &histogram, 0);
+    let mut nodes = vec![Node::Leaf { value: 0.0 }];
+    let mut frontier = vec![Open {
+        node: 0,
+        rows: roots,
+        histogram,
+        total,
+    }];
+    let mut leaves = Vec::new();
+    let mut leaf_count = 1;
+    for depth in 0..=params.max_depth {
+        if frontier.is_empty() {
+            break;
+        }
+        let splits = if depth < params.max_depth {
+            let nodes: Vec<NodeHistogram<'_>> = frontier
+                .iter()
+                .map(|open| NodeHistogram {
+                    histogram: &open.histogram,
+                    total: open.total,
+                    features,
+                })
+                .collect();
+            best_splits_parallel(layout, &nodes, &params.split)
+        } else {
+            vec![None; frontier.len()]
+        };
+        let chosen = within_leaf_budget(&splits, &mut leaf_count, params.max_leaves);
+        let mut next = Vec::new();
+        for ((open, split), chosen) in frontier.into_iter().zip(splits).zip(chosen) {
+            match split.filter(|_| chosen) {
+                Some(split) => {
+                    let (left, right) = (nodes.len(), nodes.len() + 1);
+                    nodes.extend([Node::Leaf { value: 0.0 }; 2]);
+                    nodes[open.node] = Node::Split {
+                        feature: split.feature,
+                        threshold_bin: split.threshold,
+                        threshold: edges.features()[split.feature].threshold_value(split.threshold),
+                        missing_left: split.missing_left,
+                        left,
+                        right,
+                        gain: split.gain,
+                    };
+                    next.extend(children(layout, partitions, open, &split, left, right));
+                }
+                None => {
+                    let value =
+                        params.learning_rate * open.total.leaf_value(params.split.lambda_l2);
+                    nodes[open.node] = Node::Leaf { value };
+                    leaves.push((open.node, open.rows));
+                }
+            }
+        }
+        frontier = next;
+    }
+    Grown {
+        tree: Tree::new(nodes),
+        leaves,
+    }
+}
+
+/// Which of a level's splits to make: all that exist while leaves remain, larger gains first
+/// (each split adds one leaf). Ties go to the earlier node.
+fn within_leaf_budget(
+    splits: &[Option<Split>],
+    leaves: &mut usize,
+    max_leaves: usize,
+) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..splits.len()).filter(|&i| splits[i].is_some()).collect();
+    let gain = |i: usize| {
+        splits[i]
+            .as_ref()
+            .map_or(f64::NEG_INFINITY, |split| split.gain)
+    };
+    order.sort_by(|&a, &b| gain(b).total_cmp(&gain(a)).then(a.cmp(&b)));
+    let mut chosen = vec![false; splits.len()];
+    for index in order {
+        if *leaves >= max_leaves {
+            break;
+        }
+        chosen[index] = true;
+        *leaves += 1;
+    }
+    chosen
+}
+
+/// The two children of `open` under `split`: rows divided by the split, the smaller child's
+/// histogram built and the larger's derived from the parent's.
+fn children(
+    layout: &HistogramLayout,
+    partitions: &[PartitionStats<'_>],
+    open: Open,
+    split: &Split,
+    left: usize,
+    right: usize,
+) -> [Open; 2] {
+    let (mut left_rows, mut right_rows) = (Vec::new(), Vec::new());
+    for (partition, rows) in partitions.iter().zip(&open.rows) {
+        let bins = partition.bins[split.feature];
+        let (goes_left, goes_right): (Vec<u32>, Vec<u32>) = rows
+            .iter()
+            .partition(|&&row| split.goes_left(bins[row as usize]));
+        left_rows.push(goes_left);
+        right_rows.push(goes_right);
+    }
+    let left_smaller = split.left.count <= split.right.count;
+    let small = histogram_of(
+        layout,
+        partitions,
+        if left_smaller {
+            &left_rows
+        } else {
+            &right_rows
+        },
+    );
+    let mut large = vec![0.0; small.len()];
+    subtract_histogram(&open.histogram, &small, &mut large);
+    let (left_histogram, right_histogram) = if left_smaller {
+        (small, large)
+    } else {
+        (large, small)
+    };
+    [
+        Open {
+            node: left,
+            rows: left_rows,
+            histogram: left_histogram,
+            total: split.left,
+        },
+        Open {
+            node: right,
+            rows: right_rows,
+            histogram: right_histogram,
+            total: split.right,
+        },
+    ]
+}
+
+/// The histogram of `rows` (per partition), partitions added in order.
+fn histogram_of(
+    layout: &HistogramLayout,
+    partitions: &[PartitionStats<'_>],
+    rows: &Rows,
+) -> Vec<f64> {
+    let mut histogram = vec![0.0; histogram_len(layout)];
+    for (partition, rows) in partitions.iter().zip(rows) {
+        build_histogram(
+            layout,
+            &partition.bins,
+            rows,
+            partition.gradients,
+            partition.hessians,
+            None,
+            &mut histogram,
+        );
+    }
+    histogram
+}
