@@ -6,6 +6,9 @@ installed, Spark MLlib, on the Parquet file the runner wrote. Prints one JSON ob
 
 TASK kmeans: "init" (centers), "max_iter"; reports inertia.
 TASK logistic: "label", "max_iter"; no regularization; reports the training log loss.
+TASK gbt: "test" (held-out Parquet file), "label", "trees"; LightGBM and XGBoost (hist) with
+Ember's settings (depth 6, 31 leaves, learning rate 0.1, 255 bins, no L2, min 20 rows and 1e-3
+hessian per leaf); reports the test AUC.
 """
 
 import json
@@ -96,7 +99,48 @@ def logistic_spark(args):
     return result
 
 
+def gbt_data(args):
+    x = load(args["data"], args["features"])
+    y = load(args["data"], [args["label"]])[:, 0]
+    x_test = load(args["test"], args["features"])
+    y_test = load(args["test"], [args["label"]])[:, 0]
+    return x, y, x_test, y_test
+
+
+def gbt_lightgbm(args):
+    import lightgbm
+    from sklearn.metrics import roc_auc_score
+
+    x, y, x_test, y_test = gbt_data(args)
+    started = time.perf_counter()
+    model = lightgbm.LGBMClassifier(
+        n_estimators=args["trees"], learning_rate=0.1, max_depth=6, num_leaves=31, max_bin=255,
+        min_child_samples=20, min_child_weight=1e-3, reg_lambda=0.0, subsample=1.0,
+        colsample_bytree=1.0, n_jobs=args["threads"], verbose=-1).fit(x, y)
+    seconds = time.perf_counter() - started
+    return {"peer": "lightgbm", "fit_seconds": seconds,
+            "quality": float(roc_auc_score(y_test, model.predict_proba(x_test)[:, 1])),
+            "iterations": args["trees"]}
+
+
+def gbt_xgboost(args):
+    import xgboost
+    from sklearn.metrics import roc_auc_score
+
+    x, y, x_test, y_test = gbt_data(args)
+    started = time.perf_counter()
+    model = xgboost.XGBClassifier(
+        n_estimators=args["trees"], learning_rate=0.1, max_depth=6, max_leaves=31, max_bin=256,
+        tree_method="hist", grow_policy="depthwise", reg_lambda=0.0, min_child_weight=1e-3,
+        n_jobs=args["threads"]).fit(x, y)
+    seconds = time.perf_counter() - started
+    return {"peer": "xgboost", "fit_seconds": seconds,
+            "quality": float(roc_auc_score(y_test, model.predict_proba(x_test)[:, 1])),
+            "iterations": args["trees"]}
+
+
 PEERS = {
+    "gbt": [("lightgbm", gbt_lightgbm), ("xgboost", gbt_xgboost)],
     "kmeans": [("scikit-learn", kmeans_sklearn), ("spark-mllib", kmeans_spark)],
     "logistic": [("scikit-learn", logistic_sklearn), ("spark-mllib", logistic_spark)],
 }

@@ -7,6 +7,10 @@
 //! - `logistic`: `--rows` x `--logistic-features` standard normal features, a 0/1 label drawn
 //!   from a logistic model with random coefficients; no regularization, at most
 //!   `--logistic-max-iter` L-BFGS iterations. Quality: training log loss.
+//! - `gbt`: `--rows` x `--logistic-features` standard normal features, a 0/1 label drawn from a
+//!   non-linear model (a linear part, an interaction and steps); every fifth row is held out.
+//!   Gradient-boosted trees with `--trees` trees, depth 6, at most 31 leaves, learning rate 0.1,
+//!   255 bins, against LightGBM and XGBoost (`hist`) with the same settings. Quality: test AUC.
 //!
 //! Ember reads each Parquet file into memory first (`Session::cache`), as scikit-learn holds a
 //! NumPy array; the peers' load time is not counted either.
@@ -22,7 +26,7 @@ use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
 use ember::ml::random::SplitMix64;
-use ember::ml::{Estimator, KMeans, LogisticRegression};
+use ember::ml::{Estimator, GradientBoostedTrees, KMeans, LogisticRegression};
 use ember::Session;
 use serde_json::json;
 
@@ -49,6 +53,9 @@ struct Args {
     /// Most L-BFGS iterations of logistic regression.
     #[arg(long, default_value_t = 100)]
     logistic_max_iter: usize,
+    /// Trees of the gradient-boosting benchmark.
+    #[arg(long, default_value_t = 100)]
+    trees: usize,
     /// Threads for every fitter (Ember's `local[N]`).
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -82,7 +89,8 @@ fn main() -> anyhow::Result<()> {
         match task.as_str() {
             "kmeans" => runtime.block_on(kmeans(&args, &work))?,
             "logistic" => runtime.block_on(logistic(&args, &work))?,
-            other => bail!("unknown benchmark {other}; choose kmeans, logistic"),
+            "gbt" => runtime.block_on(gbt(&args, &work))?,
+            other => bail!("unknown benchmark {other}; choose kmeans, logistic, gbt"),
         }
     }
     Ok(())
@@ -199,6 +207,81 @@ async fn logistic(args: &Args, work: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn gbt(args: &Args, work: &Path) -> anyhow::Result<()> {
+    let features = names("x", args.logistic_features);
+    let mut random = SplitMix64::new(11);
+    let weights: Vec<f64> = (0..features.len())
+        .map(|_| random.next_f64() * 2.0 - 1.0)
+        .collect();
+    let [mut train, mut test] = [0, 1].map(|_| vec![Vec::new(); features.len() + 1]);
+    for row in 0..args.rows {
+        let values: Vec<f64> = (0..features.len()).map(|_| normal(&mut random)).collect();
+        let linear: f64 = values.iter().zip(&weights).map(|(x, w)| x * w).sum();
+        let steps =
+            if values[2] > 0.5 { 1.5 } else { -0.5 } + if values[3] < -1.0 { 1.0 } else { 0.0 };
+        let margin = 0.5 * linear + values[0] * values[1] + steps;
+        let positive = random.next_f64() < 1.0 / (1.0 + (-margin).exp());
+        let columns = if row % 5 == 0 { &mut test } else { &mut train };
+        for (column, value) in columns.iter_mut().zip(values) {
+            column.push(value);
+        }
+        columns[features.len()].push(f64::from(u8::from(positive)));
+    }
+    let mut all = features.clone();
+    all.push("label".to_string());
+    let name = |part: &str| {
+        work.join(format!(
+            "gbt-{part}-{}x{}.parquet",
+            args.rows,
+            features.len()
+        ))
+    };
+    write_parquet(&all, train, &name("train")).await?;
+    write_parquet(&all, test, &name("test")).await?;
+
+    let data = cached(args, &name("train")).await?;
+    let started = Instant::now();
+    let model = GradientBoostedTrees::classifier(&features)
+        .num_trees(args.trees)
+        .max_depth(6)
+        .max_leaves(31)
+        .learning_rate(0.1)
+        .fit(&data)
+        .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let test_data = cached(args, &name("test")).await?;
+    let auc = model
+        .evaluate(&test_data)
+        .await?
+        .get("roc_auc")
+        .context("no AUC")?;
+    let mut fits = vec![Fit {
+        fitter: format!("ember local[{}]", args.threads),
+        seconds,
+        quality: auc,
+        iterations: model.trees().len(),
+    }];
+    eprintln!("ember: {seconds:.3} s");
+    let peer_args = json!({
+        "data": name("train"), "test": name("test"), "features": features,
+        "threads": args.threads, "label": "label", "trees": args.trees,
+    });
+    fits.extend(run_peers(args, "gbt", &peer_args)?);
+    print_table(
+        &format!(
+            "Gradient-boosted trees: {} rows (4/5 train, 1/5 test) x {} features, {} trees, \
+             depth 6, 31 leaves, learning rate 0.1, 255 bins, {} threads",
+            args.rows,
+            features.len(),
+            args.trees,
+            args.threads
+        ),
+        "test AUC",
+        &fits,
+    );
+    Ok(())
+}
+
 /// `prefix0`, `prefix1`, ...
 fn names(prefix: &str, count: usize) -> Vec<String> {
     (0..count).map(|i| format!("{prefix}{i}")).collect()
@@ -307,12 +390,12 @@ fn run_peers(args: &Args, task: &str, peer_args: &serde_json::Value) -> anyhow::
     Ok(fits)
 }
 
-/// Prints `fits` as a table with time and quality ratios against scikit-learn's (or the first
-/// fit's when scikit-learn did not run).
+/// Prints `fits` as a table with time and quality ratios against scikit-learn's or LightGBM's
+/// (or the first fit's when neither ran).
 fn print_table(title: &str, quality: &str, fits: &[Fit]) {
     let baseline = fits
         .iter()
-        .find(|fit| fit.fitter == "scikit-learn")
+        .find(|fit| fit.fitter == "scikit-learn" || fit.fitter == "lightgbm")
         .unwrap_or(&fits[0]);
     println!("{title}; ratios against {}", baseline.fitter);
     println!("| fitter | fit seconds | time ratio | {quality} | {quality} ratio | iterations |");

@@ -80,8 +80,8 @@ impl Objective {
 /// `min_split_gain = 0`, `subsample = 1` (share of rows per tree), `colsample_bytree = 1`
 /// (share of features per tree), `max_bins = 255`, `seed = 42`, label column `label`, optional
 /// `weight_column`; outputs `prediction` (the class or value) and, for classifiers,
-/// `probability` (P(label = 1)). Trees grow level by level; within a level the larger gains
-/// split first while leaves remain.
+/// `probability` (P(label = 1)). Trees grow leaf by leaf, LightGBM's best-first way: the leaf
+/// whose best split gains most splits next.
 ///
 /// Missing feature values (null, NaN) have their own bin: each split learns which side they go
 /// to, so they need no `handle_invalid`. Labels must be present (and 0 or 1 for a classifier);

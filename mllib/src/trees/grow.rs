@@ -1,6 +1,8 @@
-//! Growing one tree on the binned working set from per-row gradients and hessians, level by
-//! level: every open node's best split comes from its histogram; of the two children only the
-//! smaller one's histogram is built, the other is the parent's minus it (the subtraction trick).
+//! Growing one tree on the binned working set from per-row gradients and hessians, leaf by leaf
+//! (LightGBM's best-first growth): the open node whose best split gains most splits next, until
+//! `max_leaves` leaves or no split gains; `max_depth` bounds every path. Each node's best split
+//! comes from its histogram; of two children only the smaller one's histogram is built, the
+//! other is the parent's minus it (the subtraction trick).
 //!
 //! The working set is a list of partitions; each node keeps its rows per partition, and a
 //! node's histogram is the sum of its partitions' histograms, added in partition order (so a
@@ -19,7 +21,7 @@ use crate::trees::tree::{Node, Tree};
 pub(crate) struct GrowParams {
     /// Levels below the root, at most.
     pub max_depth: usize,
-    /// Leaves, at most: within a level, the splits with the larger gains go first.
+    /// Leaves, at most.
     pub max_leaves: usize,
     /// What a split must achieve.
     pub split: SplitParams,
@@ -54,6 +56,9 @@ struct Open {
     rows: Rows,
     histogram: Vec<f64>,
     total: NodeSums,
+    depth: usize,
+    /// Its best split, when it may split (above `max_depth`) and one gains.
+    split: Option<Split>,
 }
 
 /// Grows one tree over `roots` (the rows this tree trains on, per partition), splitting only on
@@ -69,58 +74,43 @@ pub(crate) fn grow(
     let histogram = histogram_of(layout, partitions, &roots);
     let total = NodeSums::of_feature(layout, &histogram, 0);
     let mut nodes = vec![Node::Leaf { value: 0.0 }];
-    let mut frontier = vec![Open {
+    let mut open = vec![Open {
         node: 0,
         rows: roots,
         histogram,
         total,
+        depth: 0,
+        split: None,
     }];
-    let mut leaves = Vec::new();
+    find_splits(layout, &mut open, features, params);
     let mut leaf_count = 1;
-    for depth in 0..=params.max_depth {
-        if frontier.is_empty() {
+    while leaf_count < params.max_leaves {
+        let Some(next) = best_open(&open) else {
             break;
-        }
-        let splits = if depth < params.max_depth {
-            let nodes: Vec<NodeHistogram<'_>> = frontier
-                .iter()
-                .map(|open| NodeHistogram {
-                    histogram: &open.histogram,
-                    total: open.total,
-                    features,
-                })
-                .collect();
-            best_splits_parallel(layout, &nodes, &params.split)
-        } else {
-            vec![None; frontier.len()]
         };
-        let chosen = within_leaf_budget(&splits, &mut leaf_count, params.max_leaves);
-        let mut next = Vec::new();
-        for ((open, split), chosen) in frontier.into_iter().zip(splits).zip(chosen) {
-            match split.filter(|_| chosen) {
-                Some(split) => {
-                    let (left, right) = (nodes.len(), nodes.len() + 1);
-                    nodes.extend([Node::Leaf { value: 0.0 }; 2]);
-                    nodes[open.node] = Node::Split {
-                        feature: split.feature,
-                        threshold_bin: split.threshold,
-                        threshold: edges.features()[split.feature].threshold_value(split.threshold),
-                        missing_left: split.missing_left,
-                        left,
-                        right,
-                        gain: split.gain,
-                    };
-                    next.extend(children(layout, partitions, open, &split, left, right));
-                }
-                None => {
-                    let value =
-                        params.learning_rate * open.total.leaf_value(params.split.lambda_l2);
-                    nodes[open.node] = Node::Leaf { value };
-                    leaves.push((open.node, open.rows));
-                }
-            }
-        }
-        frontier = next;
+        let parent = open.swap_remove(next);
+        let split = parent.split.expect("best_open picks nodes with a split");
+        let (left, right) = (nodes.len(), nodes.len() + 1);
+        nodes.extend([Node::Leaf { value: 0.0 }; 2]);
+        nodes[parent.node] = Node::Split {
+            feature: split.feature,
+            threshold_bin: split.threshold,
+            threshold: edges.features()[split.feature].threshold_value(split.threshold),
+            missing_left: split.missing_left,
+            left,
+            right,
+            gain: split.gain,
+        };
+        let mut children = children(layout, partitions, parent, &split, left, right);
+        find_splits(layout, &mut children, features, params);
+        open.extend(children);
+        leaf_count += 1;
+    }
+    let mut leaves = Vec::with_capacity(open.len());
+    for node in open {
+        let value = params.learning_rate * node.total.leaf_value(params.split.lambda_l2);
+        nodes[node.node] = Node::Leaf { value };
+        leaves.push((node.node, node.rows));
     }
     Grown {
         tree: Tree::new(nodes),
@@ -128,29 +118,38 @@ pub(crate) fn grow(
     }
 }
 
-/// Which of a level's splits to make: all that exist while leaves remain, larger gains first
-/// (each split adds one leaf). Ties go to the earlier node.
-fn within_leaf_budget(
-    splits: &[Option<Split>],
-    leaves: &mut usize,
-    max_leaves: usize,
-) -> Vec<bool> {
-    let mut order: Vec<usize> = (0..splits.len()).filter(|&i| splits[i].is_some()).collect();
-    let gain = |i: usize| {
-        splits[i]
-            .as_ref()
-            .map_or(f64::NEG_INFINITY, |split| split.gain)
-    };
-    order.sort_by(|&a, &b| gain(b).total_cmp(&gain(a)).then(a.cmp(&b)));
-    let mut chosen = vec![false; splits.len()];
-    for index in order {
-        if *leaves >= max_leaves {
-            break;
-        }
-        chosen[index] = true;
-        *leaves += 1;
+/// Sets the best split of each of `nodes` that is above `max_depth` (in parallel).
+fn find_splits(
+    layout: &HistogramLayout,
+    nodes: &mut [Open],
+    features: Option<&[usize]>,
+    params: &GrowParams,
+) {
+    let splittable: Vec<usize> = (0..nodes.len())
+        .filter(|&i| nodes[i].depth < params.max_depth)
+        .collect();
+    let histograms: Vec<NodeHistogram<'_>> = splittable
+        .iter()
+        .map(|&i| NodeHistogram {
+            histogram: &nodes[i].histogram,
+            total: nodes[i].total,
+            features,
+        })
+        .collect();
+    let splits = best_splits_parallel(layout, &histograms, &params.split);
+    for (i, split) in splittable.into_iter().zip(splits) {
+        nodes[i].split = split;
     }
-    chosen
+}
+
+/// The open node to split next: the largest gain; ties go to the earliest node, so growth does
+/// not depend on the order of `open`.
+fn best_open(open: &[Open]) -> Option<usize> {
+    open.iter()
+        .enumerate()
+        .filter_map(|(i, node)| node.split.as_ref().map(|split| (i, split.gain, node.node)))
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.2.cmp(&a.2)))
+        .map(|(i, _, _)| i)
 }
 
 /// The two children of `open` under `split`: rows divided by the split, the smaller child's
@@ -195,12 +194,16 @@ fn children(
             rows: left_rows,
             histogram: left_histogram,
             total: split.left,
+            depth: open.depth + 1,
+            split: None,
         },
         Open {
             node: right,
             rows: right_rows,
             histogram: right_histogram,
             total: split.right,
+            depth: open.depth + 1,
+            split: None,
         },
     ]
 }

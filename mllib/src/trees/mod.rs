@@ -4,8 +4,8 @@
 //! - [`binning`]: per-feature bin edges fitted from one distributed pass of mergeable quantile
 //!   sketches, and the binned working set (one `u8` bin per feature and row, with the label and
 //!   weight) that a learner builds once per fit and reuses for every tree.
-//! - [`gbt`]: gradient-boosted trees (binary classifier, regressor), second order, grown level
-//!   by level on histograms with the subtraction trick.
+//! - [`gbt`]: gradient-boosted trees (binary classifier, regressor), second order, grown leaf
+//!   by leaf on histograms with the subtraction trick.
 //! - [`tree`]: a fitted tree, applied to binned rows while training and to raw values after.
 
 pub mod binning;
