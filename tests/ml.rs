@@ -116,6 +116,24 @@ async fn write_points(session: &Session, dir: &std::path::Path) {
     }
 }
 
+/// A `local[2]` session whose model catalog is `models` in a new temporary directory, and the
+/// points of [`write_points`] written under its `points/`.
+async fn session_with_points(models: &str) -> (tempfile::TempDir, Session, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let points = dir.path().join("points");
+    std::fs::create_dir(&points).unwrap();
+    let session = Session::builder()
+        .master("local[2]")
+        .config(
+            "ember.ml.model.dir",
+            &dir.path().join(models).display().to_string(),
+        )
+        .build()
+        .unwrap();
+    write_points(&session, &points).await;
+    (dir, session, points)
+}
+
 /// What fitting each estimator on the points under a directory gave.
 #[derive(Debug, PartialEq)]
 struct Fits {
@@ -270,18 +288,7 @@ fn sql_rows(dir: &std::path::Path, query: &str) -> Vec<Vec<String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_models_are_created_used_and_dropped_across_processes() {
-    let dir = tempfile::tempdir().unwrap();
-    let points = dir.path().join("points");
-    std::fs::create_dir(&points).unwrap();
-    let session = Session::builder()
-        .master("local[2]")
-        .config(
-            "ember.ml.model.dir",
-            &dir.path().join("ember-models").display().to_string(),
-        )
-        .build()
-        .unwrap();
-    write_points(&session, &points).await;
+    let (dir, session, points) = session_with_points("ember-models").await;
     let table = format!("'{}'", points.display());
 
     // Train in one process...
@@ -454,18 +461,7 @@ async fn session_rows(session: &Session, query: &str) -> Vec<Vec<String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_models_carry_their_preprocessing_and_transformers_stand_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let points = dir.path().join("points");
-    std::fs::create_dir(&points).unwrap();
-    let session = Session::builder()
-        .master("local[2]")
-        .config(
-            "ember.ml.model.dir",
-            &dir.path().join("models").display().to_string(),
-        )
-        .build()
-        .unwrap();
-    write_points(&session, &points).await;
+    let (_dir, session, points) = session_with_points("models").await;
     let rows = format!(
         "SELECT id, x, y, middle, CASE id % 3 WHEN 0 THEN 'a' WHEN 1 THEN 'b' ELSE 'c' END \
          AS kind FROM '{}'",
@@ -588,18 +584,7 @@ async fn sql_models_carry_their_preprocessing_and_transformers_stand_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gradient_boosted_trees_from_sql() {
-    let dir = tempfile::tempdir().unwrap();
-    let points = dir.path().join("points");
-    std::fs::create_dir(&points).unwrap();
-    let session = Session::builder()
-        .master("local[2]")
-        .config(
-            "ember.ml.model.dir",
-            &dir.path().join("models").display().to_string(),
-        )
-        .build()
-        .unwrap();
-    write_points(&session, &points).await;
+    let (_dir, session, points) = session_with_points("models").await;
     let table = format!("'{}'", points.display());
     session_rows(
         &session,

@@ -8,7 +8,7 @@ TASK kmeans: "init" (centers), "max_iter"; reports inertia.
 TASK logistic: "label", "max_iter"; no regularization; reports the training log loss.
 TASK gbt: "test" (held-out Parquet file), "label", "trees"; LightGBM and XGBoost (hist) with
 Ember's settings (depth 6, 31 leaves, learning rate 0.1, 255 bins, no L2, min 20 rows and 1e-3
-hessian per leaf); reports the test AUC.
+hessian per leaf) and Spark's GBTClassifier (depth 6, step 0.1, 255 bins); reports the test AUC.
 """
 
 import json
@@ -139,8 +139,27 @@ def gbt_xgboost(args):
             "iterations": args["trees"]}
 
 
+def gbt_spark(args):
+    """Spark's GBTClassifier: first order, depth-wise; the same trees, depth, step and bins."""
+    from pyspark.ml.classification import GBTClassifier
+    from pyspark.ml.evaluation import BinaryClassificationEvaluator
+    from pyspark.ml.feature import VectorAssembler
+
+    spark, frame = spark_frame(args, ["features", args["label"]])
+    started = time.perf_counter()
+    model = GBTClassifier(labelCol=args["label"], maxIter=args["trees"], maxDepth=6,
+                          stepSize=0.1, maxBins=255, seed=1).fit(frame)
+    seconds = time.perf_counter() - started
+    test = VectorAssembler(inputCols=args["features"], outputCol="features").transform(
+        spark.read.parquet(args["test"]))
+    auc = BinaryClassificationEvaluator(labelCol=args["label"]).evaluate(model.transform(test))
+    spark.stop()
+    return {"peer": "spark-mllib", "fit_seconds": seconds, "quality": float(auc),
+            "iterations": args["trees"]}
+
+
 PEERS = {
-    "gbt": [("lightgbm", gbt_lightgbm), ("xgboost", gbt_xgboost)],
+    "gbt": [("lightgbm", gbt_lightgbm), ("xgboost", gbt_xgboost), ("spark-mllib", gbt_spark)],
     "kmeans": [("scikit-learn", kmeans_sklearn), ("spark-mllib", kmeans_spark)],
     "logistic": [("scikit-learn", logistic_sklearn), ("spark-mllib", logistic_spark)],
 }
