@@ -374,6 +374,15 @@ fn gbt_predictor(
     if let Some(weight) = reader.text("weight_column")? {
         gbt = gbt.weight_column(weight);
     }
+    if let Some(column) = reader.text("validation_column")? {
+        gbt = gbt.validation_column(column);
+    }
+    if let Some(fraction) = reader.number("validation_fraction")? {
+        gbt = gbt.validation_fraction(fraction);
+    }
+    if let Some(rounds) = reader.count("early_stopping_rounds")? {
+        gbt = gbt.early_stopping_rounds(rounds);
+    }
     Ok(Box::new(gbt))
 }
 

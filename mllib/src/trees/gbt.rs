@@ -62,6 +62,16 @@ impl Objective {
         }
     }
 
+    /// The loss at `score` for `label` (log loss in its stable form; half the squared error).
+    fn loss(self, score: f64, label: f64) -> f64 {
+        match self {
+            Objective::BinaryLogistic => {
+                score.max(0.0) + (-score.abs()).exp().ln_1p() - label * score
+            }
+            Objective::SquaredError => 0.5 * (score - label).powi(2),
+        }
+    }
+
     /// The constant score that minimizes the loss for a weighted label mean.
     fn base_score(self, mean: f64) -> f64 {
         match self {
@@ -103,6 +113,17 @@ pub struct GradientBoostedTrees {
     seed: u64,
     prediction_column: String,
     probability_column: String,
+    validation: Option<Validation>,
+    early_stopping_rounds: usize,
+}
+
+/// Which rows a fit holds out to stop on.
+#[derive(Debug, Clone, PartialEq)]
+enum Validation {
+    /// Rows where this boolean column is true (Spark's `validationIndicatorCol`).
+    Column(String),
+    /// This share of rows, chosen per row from the seed ([`crate::tuning::random_split`]).
+    Fraction(f64),
 }
 
 impl GradientBoostedTrees {
@@ -138,6 +159,8 @@ impl GradientBoostedTrees {
             seed: 42,
             prediction_column: "prediction".to_string(),
             probability_column: "probability".to_string(),
+            validation: None,
+            early_stopping_rounds: 10,
         }
     }
 }
@@ -191,6 +214,53 @@ setters! {
 }
 
 impl GradientBoostedTrees {
+    /// Stops early on the rows where the boolean `column` is true: they are held out of
+    /// training, and boosting stops once `early_stopping_rounds` trees in a row have not lowered
+    /// the loss on them; the model keeps the trees up to the best one.
+    pub fn validation_column(mut self, column: impl Into<String>) -> Self {
+        self.validation = Some(Validation::Column(column.into()));
+        self
+    }
+
+    /// Stops early on a held-out share of the rows, in (0, 1), chosen per row from `seed` (as
+    /// [`GradientBoostedTrees::validation_column`] otherwise).
+    pub fn validation_fraction(mut self, fraction: f64) -> Self {
+        self.validation = Some(Validation::Fraction(fraction));
+        self
+    }
+
+    /// Trees without improvement on the validation rows before boosting stops (default 10).
+    pub fn early_stopping_rounds(mut self, rounds: usize) -> Self {
+        self.early_stopping_rounds = rounds;
+        self
+    }
+
+    /// The training rows and, when early stopping, the validation rows.
+    fn split_validation(&self, data: &DataFrame) -> Result<(DataFrame, Option<DataFrame>)> {
+        match &self.validation {
+            None => Ok((data.clone(), None)),
+            Some(Validation::Column(column)) => {
+                let indicator = crate::summary::column_of(data, column)?;
+                Ok((
+                    data.clone().filter(indicator.clone().is_not_true())?,
+                    Some(data.clone().filter(indicator.is_true())?),
+                ))
+            }
+            Some(Validation::Fraction(fraction)) => {
+                if !(*fraction > 0.0 && *fraction < 1.0) {
+                    return Err(MlError::InvalidParam {
+                        param: "validation_fraction",
+                        reason: format!("{fraction} is outside (0, 1)"),
+                    });
+                }
+                let mut parts =
+                    crate::tuning::random_split(data, &[1.0 - fraction, *fraction], self.seed)?;
+                let validation = parts.pop();
+                Ok((parts.remove(0), validation))
+            }
+        }
+    }
+
     /// A column of per-row weights (default: every row weighs 1).
     pub fn weight_column(mut self, column: impl Into<String>) -> Self {
         self.weight_column = Some(column.into());
@@ -203,6 +273,12 @@ impl GradientBoostedTrees {
         check_range("num_trees", self.num_trees, 1, 100_000)?;
         check_range("max_depth", self.max_depth, 1, 64)?;
         check_range("max_leaves", self.max_leaves, 2, 1 << 20)?;
+        check_range(
+            "early_stopping_rounds",
+            self.early_stopping_rounds,
+            1,
+            100_000,
+        )?;
         check_at_least("learning_rate", self.learning_rate, f64::MIN_POSITIVE)?;
         check_at_least("min_child_weight", self.split.min_child_weight, 0.0)?;
         check_at_least("min_samples_leaf", self.split.min_samples_leaf, 0.0)?;
@@ -222,8 +298,9 @@ impl GradientBoostedTrees {
         Ok(())
     }
 
-    /// Fails on a missing label or weight, a classifier label other than 0 or 1, or one class.
-    fn check_labels(&self, working: &[BinnedBatch]) -> Result<f64> {
+    /// The weighted label mean of `working`; fails on a missing label or weight, a classifier
+    /// label other than 0 or 1, no weighted rows, or (when `both_classes`) one class only.
+    fn check_labels(&self, working: &[BinnedBatch], both_classes: bool) -> Result<f64> {
         let (mut total, mut weighted, mut invalid) = (0.0, 0.0, 0u64);
         let mut bad_class = None;
         for batch in working {
@@ -261,7 +338,10 @@ impl GradientBoostedTrees {
             });
         }
         let mean = weighted / total;
-        if self.objective == Objective::BinaryLogistic && (mean == 0.0 || mean == 1.0) {
+        if both_classes
+            && self.objective == Objective::BinaryLogistic
+            && (mean == 0.0 || mean == 1.0)
+        {
             return Err(label_error(format!("every row is of class {mean}")));
         }
         Ok(mean)
@@ -303,6 +383,53 @@ impl GradientBoostedTrees {
     }
 }
 
+/// The validation rows' scores and the best loss so far.
+struct EarlyStopping {
+    held_out: Vec<BinnedBatch>,
+    scores: Vec<Vec<f64>>,
+    best_loss: f64,
+    /// The number of trees that gave `best_loss`.
+    best_trees: usize,
+    trees: usize,
+}
+
+impl EarlyStopping {
+    fn new(held_out: Vec<BinnedBatch>, base_score: f64) -> Self {
+        let scores = held_out.iter().map(|b| vec![base_score; b.rows]).collect();
+        Self {
+            held_out,
+            scores,
+            best_loss: f64::INFINITY,
+            best_trees: 0,
+            trees: 0,
+        }
+    }
+
+    /// Adds `tree` to the validation scores; true once `early_stopping_rounds` trees in a row
+    /// have not lowered the weighted mean loss.
+    fn stop_after(&mut self, gbt: &GradientBoostedTrees, tree: &Tree) -> bool {
+        let (mut loss, mut weight) = (0.0, 0.0);
+        for (batch, scores) in self.held_out.iter().zip(&mut self.scores) {
+            let bins: Vec<&[u8]> = batch.bins.iter().map(Vec::as_slice).collect();
+            for (row, score) in scores.iter_mut().enumerate() {
+                if let Node::Leaf { value } = tree.nodes()[tree.leaf_of_binned(&bins, row)] {
+                    *score += value;
+                }
+                let w = row_weight(batch, row);
+                loss += w * gbt.objective.loss(*score, batch.label[row]);
+                weight += w;
+            }
+        }
+        self.trees += 1;
+        let mean = loss / weight;
+        if mean < self.best_loss {
+            self.best_loss = mean;
+            self.best_trees = self.trees;
+        }
+        self.trees - self.best_trees >= gbt.early_stopping_rounds
+    }
+}
+
 /// The weight of `row`, 1 without a weight column.
 fn row_weight(batch: &BinnedBatch, row: usize) -> f64 {
     batch.weight.as_ref().map_or(1.0, |weights| weights[row])
@@ -314,10 +441,29 @@ impl Estimator for GradientBoostedTrees {
 
     async fn fit(&self, data: &DataFrame) -> Result<GradientBoostedTreesModel> {
         self.validate()?;
+        let (data, validation) = self.split_validation(data)?;
+        let data = &data;
         let bins = FeatureBins::fit(data, &self.features, self.max_bins).await?;
-        let working =
-            bin_partitions(data, &bins, &self.label, self.weight_column.as_deref()).await?;
-        let base_score = self.objective.base_score(self.check_labels(&working)?);
+        let weight = self.weight_column.as_deref();
+        let working = bin_partitions(data, &bins, &self.label, weight).await?;
+        let base_score = self
+            .objective
+            .base_score(self.check_labels(&working, true)?);
+        let mut stopping = match validation {
+            Some(validation) => {
+                let held_out = bin_partitions(&validation, &bins, &self.label, weight).await?;
+                if held_out.iter().all(|batch| batch.rows == 0) {
+                    return Err(MlError::InvalidParam {
+                        param: "validation",
+                        reason: "the validation rows are none; early stopping needs some"
+                            .to_string(),
+                    });
+                }
+                self.check_labels(&held_out, false)?;
+                Some(EarlyStopping::new(held_out, base_score))
+            }
+            None => None,
+        };
         let layout = HistogramLayout::new(
             &bins
                 .features()
@@ -381,6 +527,15 @@ impl Estimator for GradientBoostedTrees {
                 }
             }
             trees.push(grown.tree);
+            if let Some(stopping) = &mut stopping {
+                if stopping.stop_after(self, trees.last().expect("just pushed")) {
+                    trees.truncate(stopping.best_trees);
+                    break;
+                }
+            }
+        }
+        if let Some(stopping) = &stopping {
+            trees.truncate(stopping.best_trees);
         }
         Ok(GradientBoostedTreesModel {
             objective: self.objective,
@@ -772,6 +927,54 @@ mod tests {
         let after = column_values(&loaded.transform(data).unwrap(), "prediction").await;
         assert_eq!(before, after);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn boosting_stops_when_held_out_rows_stop_improving() {
+        // Labels are noise beyond x1: extra trees only overfit.
+        let data = frame(2000, |x0, x1| {
+            f64::from(u8::from(x1 > 50.0) ^ u8::from(hash_unit(3, 0, [x0, x1]) < 0.2))
+        });
+        let gbt = GradientBoostedTrees::classifier(["x0", "x1", "noise"])
+            .num_trees(300)
+            .learning_rate(0.5)
+            .min_samples_leaf(1.0)
+            .early_stopping_rounds(5);
+        let stopped = gbt
+            .clone()
+            .validation_fraction(0.25)
+            .fit(&data)
+            .await
+            .unwrap();
+        let trees = stopped.trees().len();
+        assert!((1..300).contains(&trees), "{trees} trees");
+        // The same rows held out by a column stop the same way.
+        let marked = data
+            .clone()
+            .with_column(
+                "held_out",
+                datafusion::prelude::col("x1").lt(datafusion::prelude::lit(25.0)),
+            )
+            .unwrap();
+        let by_column = gbt
+            .clone()
+            .validation_column("held_out")
+            .fit(&marked)
+            .await
+            .unwrap();
+        assert!(by_column.trees().len() < 300);
+        let nothing_held_out = marked
+            .filter(datafusion::prelude::col("x1").gt_eq(datafusion::prelude::lit(25.0)))
+            .unwrap();
+        let error = gbt
+            .validation_column("held_out")
+            .fit(&nothing_held_out)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid parameter validation: the validation rows are none; early stopping needs some"
+        );
     }
 
     #[tokio::test]
