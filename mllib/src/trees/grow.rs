@@ -10,7 +10,7 @@
 //! leaf's rows, so scores are updated without walking the tree.
 
 use crate::kernels::histogram::{
-    build_histogram, histogram_len, subtract_histogram, HistogramLayout,
+    build_histogram, build_histogram_all, histogram_len, subtract_histogram, HistogramLayout,
 };
 use crate::kernels::split::{best_splits_parallel, NodeHistogram, NodeSums, Split, SplitParams};
 use crate::trees::binning::FeatureBins;
@@ -208,7 +208,9 @@ fn children(
     ]
 }
 
-/// The histogram of `rows` (per partition), partitions added in order.
+/// The histogram of `rows` (per partition), partitions added in order. A partition whose every
+/// row is listed (row lists are increasing, so that is `0..n`) is read straight through,
+/// without the row list: the root of every unsampled tree.
 fn histogram_of(
     layout: &HistogramLayout,
     partitions: &[PartitionStats<'_>],
@@ -216,15 +218,21 @@ fn histogram_of(
 ) -> Vec<f64> {
     let mut histogram = vec![0.0; histogram_len(layout)];
     for (partition, rows) in partitions.iter().zip(rows) {
-        build_histogram(
-            layout,
-            &partition.bins,
-            rows,
-            partition.gradients,
-            partition.hessians,
-            None,
-            &mut histogram,
-        );
+        let (bins, gradients, hessians) =
+            (&partition.bins, partition.gradients, partition.hessians);
+        if rows.len() == gradients.len() {
+            build_histogram_all(layout, bins, gradients, hessians, None, &mut histogram);
+        } else {
+            build_histogram(
+                layout,
+                bins,
+                rows,
+                gradients,
+                hessians,
+                None,
+                &mut histogram,
+            );
+        }
     }
     histogram
 }
