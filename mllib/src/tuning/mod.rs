@@ -40,6 +40,24 @@ mod split;
 use split::{in_range, row_unit, unit_ranges};
 pub use split::{random_split, RowUnitUdf};
 
+/// The `seed` and `parallelism` builder methods of a search with a `search: Search<E>` field,
+/// documented by `$seed` and `$parallelism`.
+macro_rules! search_builders {
+    ($seed:literal, $parallelism:literal) => {
+        #[doc = $seed]
+        pub fn seed(mut self, seed: u64) -> Self {
+            self.search.seed = seed;
+            self
+        }
+
+        #[doc = $parallelism]
+        pub fn parallelism(mut self, parallelism: usize) -> Self {
+            self.search.parallelism = parallelism;
+            self
+        }
+    };
+}
+
 /// The seed of [`TrainValidationSplit`] and [`CrossValidator`] unless set.
 pub const DEFAULT_SEED: u64 = 42;
 
@@ -304,17 +322,10 @@ impl<E> TrainValidationSplit<E> {
         self
     }
 
-    /// The seed of the split (default 42).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.search.seed = seed;
-        self
-    }
-
-    /// How many candidates to fit at once, at least 1 (default 1).
-    pub fn parallelism(mut self, parallelism: usize) -> Self {
-        self.search.parallelism = parallelism;
-        self
-    }
+    search_builders!(
+        "The seed of the split (default 42).",
+        "How many candidates to fit at once, at least 1 (default 1)."
+    );
 }
 
 #[async_trait]
@@ -404,17 +415,10 @@ impl<E> CrossValidator<E> {
         self
     }
 
-    /// The seed of the folds (default 42).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.search.seed = seed;
-        self
-    }
-
-    /// How many (candidate, fold) fits to run at once, at least 1 (default 1).
-    pub fn parallelism(mut self, parallelism: usize) -> Self {
-        self.search.parallelism = parallelism;
-        self
-    }
+    search_builders!(
+        "The seed of the folds (default 42).",
+        "How many (candidate, fold) fits to run at once, at least 1 (default 1)."
+    );
 }
 
 #[async_trait]
