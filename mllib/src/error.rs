@@ -103,6 +103,12 @@ pub enum MlError {
         /// What went wrong.
         reason: String,
     },
+    /// The tasks that hold a distributed fit's rows failed, or could not all run at once.
+    #[error("distributed training failed: {reason}")]
+    Training {
+        /// What went wrong, naming the task or setting at fault.
+        reason: String,
+    },
     /// The query engine failed while fitting or transforming.
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),

@@ -19,9 +19,10 @@ use crate::preprocessing::one_hot_encoder::Category;
 use crate::preprocessing::string_indexer::StringIndexUdf;
 use crate::quantiles::QuantileSketchStep;
 use crate::trees::gbt::TreesOutput;
+use crate::trees::tasks::TreesWorkerUdaf;
 use crate::tuning::RowUnitUdf;
 
-/// The aggregate functions of distributed fitting steps.
+/// The aggregate functions of distributed fitting steps, and the tasks of tree fits.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     vec![
         Arc::new(PartialAggregateUdaf::<LloydStep>::new().into()),
@@ -34,6 +35,7 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
         Arc::new(PartialAggregateUdaf::<BinaryMetricsStep>::new().into()),
         Arc::new(PartialAggregateUdaf::<ConfusionStep>::new().into()),
         Arc::new(PartialAggregateUdaf::<QuantileSketchStep>::new().into()),
+        Arc::new(TreesWorkerUdaf::new().into()),
     ]
 }
 

@@ -42,16 +42,12 @@
 //!
 //! # Working set
 //!
-//! [`bin_partitions`] bins the features, and collects the label and weight, of each partition of
-//! the input into a [`BinnedBatch`], once per fit; the learner reuses it for every tree.
+//! A [`BinnedBatch`] holds one partition's bins, labels and weights, built once per fit by that
+//! partition's training task ([`crate::trees::tasks`]) and reused for every tree.
 
-use datafusion::arrow::array::{Array, ArrayRef, Float64Array, RecordBatch};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::array::{Array, ArrayRef, Float64Array};
 use datafusion::common::cast::as_float64_array;
-use datafusion::common::{exec_datafusion_err, internal_err};
 use datafusion::dataframe::DataFrame;
-use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{ident, Expr};
 
 use crate::error::{MlError, Result};
@@ -216,6 +212,11 @@ impl FeatureBins {
         Ok(Self { features })
     }
 
+    /// Bins with the given per-feature edges.
+    pub fn from_edges(features: Vec<BinEdges>) -> Self {
+        Self { features }
+    }
+
     /// The edges of each feature, in the order fitted.
     pub fn features(&self) -> &[BinEdges] {
         &self.features
@@ -295,76 +296,35 @@ pub struct BinnedBatch {
 }
 
 impl BinnedBatch {
-    /// Bins `batches` (one partition's, in order) into one working set, keeping the row order:
-    /// the columns at `features` (one per feature of `bins`, in order), `label` and `weight`
-    /// (indices into each batch's columns), numeric columns of any type, read as `Float64`.
-    ///
-    /// Fails with [`MlError::NotNumeric`] naming a column that is not numeric, and with an
-    /// internal error when the indices do not match `bins` or the batches.
-    pub fn from_batches(
-        bins: &FeatureBins,
-        batches: &[RecordBatch],
-        features: &[usize],
-        label: usize,
-        weight: Option<usize>,
-    ) -> Result<Self> {
-        if features.len() != bins.features.len() {
-            return internal_err!(
-                "{} feature columns given for {} binned features",
-                features.len(),
-                bins.features.len()
-            )?;
+    /// No rows, of `features` features, with weights when `weighted`.
+    pub fn empty(features: usize, weighted: bool) -> Self {
+        Self {
+            bins: vec![Vec::new(); features],
+            label: Vec::new(),
+            weight: weighted.then(Vec::new),
+            rows: 0,
         }
-        let rows = batches.iter().map(RecordBatch::num_rows).sum();
-        let mut binned = Self {
-            bins: features.iter().map(|_| Vec::with_capacity(rows)).collect(),
-            label: Vec::with_capacity(rows),
-            weight: weight.map(|_| Vec::with_capacity(rows)),
-            rows,
-        };
-        for batch in batches {
-            binned.append(bins, batch, features, label, weight)?;
-        }
-        Ok(binned)
     }
 
-    /// Appends the rows of `batch` (columns as in [`BinnedBatch::from_batches`]).
-    fn append(
+    /// Appends rows given as `Float64` arrays: one per feature of `bins`, the label and the
+    /// weight (when this batch is weighted).
+    pub fn append_arrays(
         &mut self,
         bins: &FeatureBins,
-        batch: &RecordBatch,
-        features: &[usize],
-        label: usize,
-        weight: Option<usize>,
+        features: &[ArrayRef],
+        label: &ArrayRef,
+        weight: Option<&ArrayRef>,
     ) -> Result<()> {
-        for ((edges, &index), out) in bins.features.iter().zip(features).zip(&mut self.bins) {
-            bin_column(edges, as_float64_array(&float_column(batch, index)?)?, out);
+        for ((edges, column), out) in bins.features.iter().zip(features).zip(&mut self.bins) {
+            bin_column(edges, as_float64_array(column)?, out);
         }
-        extend_values(
-            as_float64_array(&float_column(batch, label)?)?,
-            &mut self.label,
-        );
-        if let (Some(index), Some(out)) = (weight, &mut self.weight) {
-            extend_values(as_float64_array(&float_column(batch, index)?)?, out);
+        extend_values(as_float64_array(label)?, &mut self.label);
+        if let (Some(column), Some(out)) = (weight, &mut self.weight) {
+            extend_values(as_float64_array(column)?, out);
         }
+        self.rows += label.len();
         Ok(())
     }
-}
-
-/// Column `index` of `batch` cast to `Float64`, after checking that it is numeric.
-fn float_column(batch: &RecordBatch, index: usize) -> Result<ArrayRef> {
-    let column = batch
-        .columns()
-        .get(index)
-        .ok_or_else(|| exec_datafusion_err!("binning: the batch has no column {index}"))?;
-    let data_type = column.data_type();
-    if !data_type.is_numeric() {
-        return Err(MlError::NotNumeric {
-            column: batch.schema().field(index).name().clone(),
-            data_type: data_type.clone(),
-        });
-    }
-    Ok(cast(column, &DataType::Float64).map_err(DataFusionError::from)?)
 }
 
 /// Appends `values` to `out`, a null as NaN.
@@ -381,45 +341,9 @@ fn extend_values(values: &Float64Array, out: &mut Vec<f64>) {
     }
 }
 
-/// Bins the features of `bins` in each partition of `data`, with its `label` and optional
-/// `weight` column (numeric, read as `Float64`): one [`BinnedBatch`] per partition of `data`, in
-/// partition order, each partition's rows in their order.
-///
-/// This is the local working set: the query runs where `data` runs and the binned partitions are
-/// collected here; the distributed learner will hold these per executor. The projection only
-/// selects columns (the casts happen while binning), so DataFusion has no reason to repartition
-/// it: the partitions are the input's.
-///
-/// Fails with [`MlError::UnknownColumn`] or [`MlError::NotNumeric`] naming the column before any
-/// data is read.
-pub async fn bin_partitions(
-    data: &DataFrame,
-    bins: &FeatureBins,
-    label: &str,
-    weight: Option<&str>,
-) -> Result<Vec<BinnedBatch>> {
-    let mut columns = bins
-        .features
-        .iter()
-        .enumerate()
-        .map(|(index, edges)| numeric_ident(data, &edges.column, format!("feature_{index}")))
-        .collect::<Result<Vec<_>>>()?;
-    columns.push(numeric_ident(data, label, "label".to_string())?);
-    if let Some(weight) = weight {
-        columns.push(numeric_ident(data, weight, "weight".to_string())?);
-    }
-    let partitions = data.clone().select(columns)?.collect_partitioned().await?;
-    let features: Vec<usize> = (0..bins.features.len()).collect();
-    let weight = weight.map(|_| features.len() + 1);
-    partitions
-        .iter()
-        .map(|batches| BinnedBatch::from_batches(bins, batches, &features, features.len(), weight))
-        .collect()
-}
-
 /// `column` of `data` as itself under the name `alias`, after checking that it exists and is
 /// numeric.
-fn numeric_ident(data: &DataFrame, column: &str, alias: String) -> Result<Expr> {
+pub(crate) fn numeric_ident(data: &DataFrame, column: &str, alias: String) -> Result<Expr> {
     numeric_column(data, column)?;
     Ok(ident(column).alias(alias))
 }
@@ -427,11 +351,57 @@ fn numeric_ident(data: &DataFrame, column: &str, alias: String) -> Result<Expr> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::compute::cast;
+    use datafusion::arrow::datatypes::DataType;
     use crate::test_frames::{rows_frame, two_partition_frame};
     use datafusion::logical_expr::lit;
 
     fn names(columns: &[&str]) -> Vec<String> {
         columns.iter().map(|column| column.to_string()).collect()
+    }
+
+    /// Each partition of `data` binned by `bins` (features named as in `bins`), in order.
+    async fn binned(
+        data: &DataFrame,
+        bins: &FeatureBins,
+        label: &str,
+        weight: Option<&str>,
+    ) -> Vec<BinnedBatch> {
+        let columns: Vec<Expr> = bins
+            .features()
+            .iter()
+            .map(|edges| edges.column.as_str())
+            .chain([label])
+            .chain(weight)
+            .enumerate()
+            .map(|(i, column)| numeric_ident(data, column, format!("c{i}")).unwrap())
+            .collect();
+        let partitions = data
+            .clone()
+            .select(columns)
+            .unwrap()
+            .collect_partitioned()
+            .await
+            .unwrap();
+        let features = bins.features().len();
+        partitions
+            .iter()
+            .map(|batches| {
+                let mut binned = BinnedBatch::empty(features, weight.is_some());
+                for batch in batches {
+                    let arrays: Vec<ArrayRef> = batch
+                        .columns()
+                        .iter()
+                        .map(|column| cast(column, &DataType::Float64).unwrap())
+                        .collect();
+                    let weight = weight.map(|_| &arrays[features + 1]);
+                    binned
+                        .append_arrays(bins, &arrays[..features], &arrays[features], weight)
+                        .unwrap();
+                }
+                binned
+            })
+            .collect()
     }
 
     /// A one-column frame of `values` in `partitions` partitions.
@@ -526,7 +496,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(bins.features()[0].upper(), [1.0, 2.0, 3.0, f64::INFINITY]);
-        let partitions = bin_partitions(&data, &bins, "n", None).await.unwrap();
+        let partitions = binned(&data, &bins, "n", None).await;
         let x: Vec<Vec<u8>> = partitions.iter().map(|p| p.bins[0].clone()).collect();
         assert_eq!(x, [vec![1, 2, 0], vec![0, 3, 4]]);
         assert!(partitions.iter().all(|p| p.bins[1] == [1, 1, 1]));
@@ -570,13 +540,6 @@ mod tests {
             error.to_string(),
             "column 's' has type Utf8; a numeric column is required"
         );
-        let bins = FeatureBins::fit(&data, &names(&["x"]), 255).await.unwrap();
-        let error = bin_partitions(&data, &bins, "s", None).await.unwrap_err();
-        assert!(matches!(error, MlError::NotNumeric { column, .. } if column == "s"));
-        let error = bin_partitions(&data, &bins, "n", Some("w"))
-            .await
-            .unwrap_err();
-        assert!(matches!(error, MlError::UnknownColumn { column, .. } if column == "w"));
     }
 
     #[tokio::test]
@@ -640,7 +603,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bin_partitions_keeps_partitions_row_order_label_and_weight() {
+    async fn binning_keeps_row_order_label_and_weight() {
         let rows: Vec<Vec<Option<f64>>> = (0..30)
             .map(|i| {
                 let label = (i != 7).then_some(f64::from(2 * i));
@@ -649,9 +612,7 @@ mod tests {
             .collect();
         let data = rows_frame(&["a", "label", "w"], &rows, 3);
         let bins = FeatureBins::fit(&data, &names(&["a"]), 255).await.unwrap();
-        let partitions = bin_partitions(&data, &bins, "label", Some("w"))
-            .await
-            .unwrap();
+        let partitions = binned(&data, &bins, "label", Some("w")).await;
         assert_eq!(partitions.len(), 3);
         for (p, partition) in partitions.iter().enumerate() {
             let range = 10 * p as u32..10 * (p as u32 + 1);
@@ -668,7 +629,7 @@ mod tests {
                 });
             }
         }
-        let unweighted = bin_partitions(&data, &bins, "label", None).await.unwrap();
+        let unweighted = binned(&data, &bins, "label", None).await;
         assert!(unweighted.iter().all(|p| p.weight.is_none()));
     }
 
@@ -678,7 +639,7 @@ mod tests {
         let values: Vec<f64> = (0..n).map(|i| f64::from(i * 7_919 % n)).collect();
         let data = values_frame(values.clone(), 1);
         let bins = FeatureBins::fit(&data, &names(&["v"]), 255).await.unwrap();
-        let partitions = bin_partitions(&data, &bins, "v", None).await.unwrap();
+        let partitions = binned(&data, &bins, "v", None).await;
         assert_eq!(partitions.len(), 1);
         assert_eq!(partitions[0].label, values);
         let edges = &bins.features()[0];

@@ -1,12 +1,11 @@
 //! Gradient-boosted trees (second order, as LightGBM and XGBoost): each tree fits the Newton
 //! step of the loss at the current scores over histograms of the binned features.
 //!
-//! The fit bins the features once (one distributed sketch pass), builds the binned working set,
-//! and then grows `num_trees` trees on it; each tree's leaves carry their rows, so the scores are
-//! updated in place and the gradients of the next tree come from them, never from re-scoring
-//! the ensemble. The working set is built where the DataFrame runs and held by the fitting
-//! process (see [`crate::trees::binning::bin_partitions`]); the distributed learner that holds
-//! it per executor is the next step of the trees work.
+//! The fit bins the features once (one distributed sketch pass), starts one worker per
+//! partition holding that partition's binned rows and scores ([`crate::trees::tasks`]: in this
+//! process, or in tasks on the executors), and then grows `num_trees` trees from the workers'
+//! histograms. Each worker keeps the rows of each leaf, so the scores are updated in place and
+//! the gradients of the next tree come from them, never from re-scoring the ensemble.
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, Float64Array};
@@ -28,10 +27,13 @@ use crate::model::{as_float64, AnyModel};
 use crate::params::{check_at_least, check_column_list, check_range, HandleInvalid};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::predict::{append_prediction, model_call, RowModel};
-use crate::random::{hash_unit, SplitMix64};
-use crate::trees::binning::{bin_partitions, BinnedBatch, FeatureBins, MAX_BINS};
-use crate::trees::grow::{grow, GrowParams, PartitionStats, Rows};
+use crate::random::SplitMix64;
+use crate::trees::binning::{FeatureBins, MAX_BINS};
+use crate::trees::grow::{grow, GrowParams};
+use crate::trees::learner::{arrange, held_out_loss, histograms, labels, start, Workers};
+use crate::trees::tasks::{start_workers, WorkerColumns};
 use crate::trees::tree::{Node, Tree};
+use crate::trees::worker::{LabelStats, Request};
 
 /// What the trees minimize.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,8 +53,16 @@ impl Objective {
         }
     }
 
+    /// Whether `label` is a valid label (a class, for a classifier).
+    pub(crate) fn accepts_label(self, label: f64) -> bool {
+        match self {
+            Objective::BinaryLogistic => label == 0.0 || label == 1.0,
+            Objective::SquaredError => true,
+        }
+    }
+
     /// The gradient and hessian of the loss at `score` for `label`.
-    fn derivatives(self, score: f64, label: f64) -> (f64, f64) {
+    pub(crate) fn derivatives(self, score: f64, label: f64) -> (f64, f64) {
         match self {
             Objective::BinaryLogistic => {
                 let p = sigmoid(score);
@@ -63,7 +73,7 @@ impl Objective {
     }
 
     /// The loss at `score` for `label` (log loss in its stable form; half the squared error).
-    fn loss(self, score: f64, label: f64) -> f64 {
+    pub(crate) fn loss(self, score: f64, label: f64) -> f64 {
         match self {
             Objective::BinaryLogistic => {
                 score.max(0.0) + (-score.abs()).exp().ln_1p() - label * score
@@ -235,17 +245,11 @@ impl GradientBoostedTrees {
         self
     }
 
-    /// The training rows and, when early stopping, the validation rows.
-    fn split_validation(&self, data: &DataFrame) -> Result<(DataFrame, Option<DataFrame>)> {
+    /// True for the rows held out for early stopping, when early stopping.
+    fn held_out_indicator(&self, data: &DataFrame) -> Result<Option<Expr>> {
         match &self.validation {
-            None => Ok((data.clone(), None)),
-            Some(Validation::Column(column)) => {
-                let indicator = crate::summary::column_of(data, column)?;
-                Ok((
-                    data.clone().filter(indicator.clone().is_not_true())?,
-                    Some(data.clone().filter(indicator.is_true())?),
-                ))
-            }
+            None => Ok(None),
+            Some(Validation::Column(column)) => Ok(Some(crate::summary::column_of(data, column)?)),
             Some(Validation::Fraction(fraction)) => {
                 if !(*fraction > 0.0 && *fraction < 1.0) {
                     return Err(MlError::InvalidParam {
@@ -253,10 +257,8 @@ impl GradientBoostedTrees {
                         reason: format!("{fraction} is outside (0, 1)"),
                     });
                 }
-                let mut parts =
-                    crate::tuning::random_split(data, &[1.0 - fraction, *fraction], self.seed)?;
-                let validation = parts.pop();
-                Ok((parts.remove(0), validation))
+                let shares = [1.0 - fraction, *fraction];
+                Ok(Some(crate::tuning::split_filter(data, &shares, self.seed, 1)?))
             }
         }
     }
@@ -298,46 +300,33 @@ impl GradientBoostedTrees {
         Ok(())
     }
 
-    /// The weighted label mean of `working`; fails on a missing label or weight, a classifier
-    /// label other than 0 or 1, no weighted rows, or (when `both_classes`) one class only.
-    fn check_labels(&self, working: &[BinnedBatch], both_classes: bool) -> Result<f64> {
-        let (mut total, mut weighted, mut invalid) = (0.0, 0.0, 0u64);
-        let mut bad_class = None;
-        for batch in working {
-            for row in 0..batch.rows {
-                let (label, weight) = (batch.label[row], row_weight(batch, row));
-                if label.is_nan() || !weight.is_finite() || weight < 0.0 {
-                    invalid += 1;
-                    continue;
-                }
-                if self.objective == Objective::BinaryLogistic && label != 0.0 && label != 1.0 {
-                    bad_class.get_or_insert(label);
-                }
-                total += weight;
-                weighted += weight * label;
-            }
-        }
+    /// The weighted label mean of rows with label statistics `stats`; fails on a missing label
+    /// or weight, a classifier label other than 0 or 1, no weighted rows, or (when
+    /// `both_classes`) one class only.
+    fn check_labels(&self, stats: &LabelStats, both_classes: bool) -> Result<f64> {
         let label_error = |reason: String| MlError::InvalidLabel {
             column: self.label.clone(),
             reason,
         };
-        if invalid > 0 {
+        if stats.invalid > 0.0 {
             return Err(label_error(format!(
-                "{invalid} rows have a null or NaN label, or a null, negative or non-finite weight"
+                "{} rows have a null or NaN label, or a null, negative or non-finite weight",
+                stats.invalid
             )));
         }
-        if let Some(label) = bad_class {
+        if !stats.bad_class.is_nan() {
             return Err(label_error(format!(
-                "{label} is not a class; labels must be 0 or 1"
+                "{} is not a class; labels must be 0 or 1",
+                stats.bad_class
             )));
         }
-        if total <= 0.0 {
+        if stats.weight <= 0.0 {
             return Err(MlError::NotEnoughRows {
                 estimator: "GradientBoostedTrees",
                 reason: "no rows with a positive weight".to_string(),
             });
         }
-        let mean = weighted / total;
+        let mean = stats.weighted_label / stats.weight;
         if both_classes
             && self.objective == Objective::BinaryLogistic
             && (mean == 0.0 || mean == 1.0)
@@ -365,28 +354,11 @@ impl GradientBoostedTrees {
         Some(chosen)
     }
 
-    /// The rows tree `tree` trains on, per partition.
-    fn tree_rows(&self, tree: usize, working: &[BinnedBatch]) -> Rows {
-        working
-            .iter()
-            .enumerate()
-            .map(|(partition, batch)| {
-                (0..batch.rows as u32)
-                    .filter(|&row| {
-                        self.subsample >= 1.0
-                            || hash_unit(self.seed, tree as u64, [partition as f64, f64::from(row)])
-                                < self.subsample
-                    })
-                    .collect()
-            })
-            .collect()
-    }
 }
 
-/// The validation rows' scores and the best loss so far.
+/// The held-out loss of the ensemble as it grows, and the best so far.
 struct EarlyStopping {
-    held_out: Vec<BinnedBatch>,
-    scores: Vec<Vec<f64>>,
+    rounds: usize,
     best_loss: f64,
     /// The number of trees that gave `best_loss`.
     best_trees: usize,
@@ -394,45 +366,16 @@ struct EarlyStopping {
 }
 
 impl EarlyStopping {
-    fn new(held_out: Vec<BinnedBatch>, base_score: f64) -> Self {
-        let scores = held_out.iter().map(|b| vec![base_score; b.rows]).collect();
-        Self {
-            held_out,
-            scores,
-            best_loss: f64::INFINITY,
-            best_trees: 0,
-            trees: 0,
-        }
-    }
-
-    /// Adds `tree` to the validation scores; true once `early_stopping_rounds` trees in a row
-    /// have not lowered the weighted mean loss.
-    fn stop_after(&mut self, gbt: &GradientBoostedTrees, tree: &Tree) -> bool {
-        let (mut loss, mut weight) = (0.0, 0.0);
-        for (batch, scores) in self.held_out.iter().zip(&mut self.scores) {
-            let bins: Vec<&[u8]> = batch.bins.iter().map(Vec::as_slice).collect();
-            for (row, score) in scores.iter_mut().enumerate() {
-                if let Node::Leaf { value } = tree.nodes()[tree.leaf_of_binned(&bins, row)] {
-                    *score += value;
-                }
-                let w = row_weight(batch, row);
-                loss += w * gbt.objective.loss(*score, batch.label[row]);
-                weight += w;
-            }
-        }
+    /// Records the weighted mean held-out loss after one more tree; true once `rounds` trees in
+    /// a row have not lowered it.
+    fn stop_after(&mut self, mean_loss: f64) -> bool {
         self.trees += 1;
-        let mean = loss / weight;
-        if mean < self.best_loss {
-            self.best_loss = mean;
+        if mean_loss < self.best_loss {
+            self.best_loss = mean_loss;
             self.best_trees = self.trees;
         }
-        self.trees - self.best_trees >= gbt.early_stopping_rounds
+        self.trees - self.best_trees >= self.rounds
     }
-}
-
-/// The weight of `row`, 1 without a weight column.
-fn row_weight(batch: &BinnedBatch, row: usize) -> f64 {
-    batch.weight.as_ref().map_or(1.0, |weights| weights[row])
 }
 
 #[async_trait]
@@ -441,29 +384,62 @@ impl Estimator for GradientBoostedTrees {
 
     async fn fit(&self, data: &DataFrame) -> Result<GradientBoostedTreesModel> {
         self.validate()?;
-        let (data, validation) = self.split_validation(data)?;
-        let data = &data;
-        let bins = FeatureBins::fit(data, &self.features, self.max_bins).await?;
-        let weight = self.weight_column.as_deref();
-        let working = bin_partitions(data, &bins, &self.label, weight).await?;
-        let base_score = self
-            .objective
-            .base_score(self.check_labels(&working, true)?);
-        let mut stopping = match validation {
-            Some(validation) => {
-                let held_out = bin_partitions(&validation, &bins, &self.label, weight).await?;
-                if held_out.iter().all(|batch| batch.rows == 0) {
-                    return Err(MlError::InvalidParam {
-                        param: "validation",
-                        reason: "the validation rows are none; early stopping needs some"
-                            .to_string(),
-                    });
-                }
-                self.check_labels(&held_out, false)?;
-                Some(EarlyStopping::new(held_out, base_score))
-            }
-            None => None,
+        let held_out = self.held_out_indicator(data)?;
+        let training = match &held_out {
+            Some(held_out) => data.clone().filter(held_out.clone().is_not_true())?,
+            None => data.clone(),
         };
+        let bins = FeatureBins::fit(&training, &self.features, self.max_bins).await?;
+        let columns = WorkerColumns {
+            label: &self.label,
+            weight: self.weight_column.as_deref(),
+            held_out,
+        };
+        let mut fit = start_workers(data, &bins, &columns).await?;
+        let ensemble = self.boost(fit.workers.as_mut(), &bins, columns.held_out.is_some())?;
+        fit.finish().await?;
+        Ok(GradientBoostedTreesModel {
+            objective: self.objective,
+            features: self.features.clone(),
+            label: self.label.clone(),
+            ensemble,
+            prediction_column: self.prediction_column.clone(),
+            probability_column: self.probability_column.clone(),
+        })
+    }
+}
+
+impl GradientBoostedTrees {
+    /// Boosts the ensemble on `workers` (rows binned by `bins`), stopping early on the held-out
+    /// rows when `early_stopping`.
+    fn boost(
+        &self,
+        workers: &mut dyn Workers,
+        bins: &FeatureBins,
+        early_stopping: bool,
+    ) -> Result<Ensemble> {
+        let rows = arrange(workers)?;
+        if early_stopping && rows.held_out == 0 {
+            return Err(MlError::InvalidParam {
+                param: "validation",
+                reason: "the validation rows are none; early stopping needs some".to_string(),
+            });
+        }
+        let objective = self.objective;
+        let [train, held_out] = labels(workers, &Request::Labels { objective })?;
+        let base_score = objective.base_score(self.check_labels(&train, true)?);
+        let mut stopping = if early_stopping {
+            self.check_labels(&held_out, false)?;
+            Some(EarlyStopping {
+                rounds: self.early_stopping_rounds,
+                best_loss: f64::INFINITY,
+                best_trees: 0,
+                trees: 0,
+            })
+        } else {
+            None
+        };
+        start(workers, base_score)?;
         let layout = HistogramLayout::new(
             &bins
                 .features()
@@ -477,59 +453,36 @@ impl Estimator for GradientBoostedTrees {
             split: self.split,
             learning_rate: self.learning_rate,
         };
-        let mut scores: Vec<Vec<f64>> = working.iter().map(|b| vec![base_score; b.rows]).collect();
         let mut trees = Vec::with_capacity(self.num_trees);
         for tree in 0..self.num_trees {
-            let derivatives: Vec<(Vec<f64>, Vec<f64>)> = working
-                .par_iter()
-                .zip(&scores)
-                .map(|(batch, scores)| self.derivatives(batch, scores))
-                .collect();
-            let partitions: Vec<PartitionStats<'_>> = working
-                .iter()
-                .zip(&derivatives)
-                .map(|(batch, (gradients, hessians))| PartitionStats {
-                    bins: batch.bins.iter().map(Vec::as_slice).collect(),
-                    gradients,
-                    hessians,
-                })
-                .collect();
+            let begin = Request::BeginTree {
+                objective,
+                tree,
+                subsample: self.subsample,
+                seed: self.seed,
+            };
+            let root = histograms(workers, &begin)?
+                .pop()
+                .ok_or_else(|| MlError::Training {
+                    reason: "no root histogram".to_string(),
+                })?;
             let features = self.tree_features(tree);
-            let rows = self.tree_rows(tree, &working);
             let grown = grow(
                 &layout,
-                &bins,
-                &partitions,
-                rows,
+                bins,
+                root,
+                &mut |orders| histograms(workers, &Request::Split(orders.to_vec())),
                 features.as_deref(),
                 &params,
-            );
-            if self.subsample >= 1.0 {
-                for (leaf, rows) in &grown.leaves {
-                    let Node::Leaf { value } = grown.tree.nodes()[*leaf] else {
-                        unreachable!("grow lists leaves")
-                    };
-                    for (scores, rows) in scores.iter_mut().zip(rows) {
-                        for &row in rows {
-                            scores[row as usize] += value;
-                        }
-                    }
-                }
-            } else {
-                // Rows left out of this tree still get its output.
-                for (scores, partition) in scores.iter_mut().zip(&partitions) {
-                    for (row, score) in scores.iter_mut().enumerate() {
-                        let leaf = grown.tree.leaf_of_binned(&partition.bins, row);
-                        if let Node::Leaf { value } = grown.tree.nodes()[leaf] {
-                            *score += value;
-                        }
-                    }
-                }
-            }
-            trees.push(grown.tree);
+            )?;
+            let end = Request::EndTree {
+                objective,
+                tree: grown.clone(),
+            };
+            let (loss, weight) = held_out_loss(workers, &end)?;
+            trees.push(grown);
             if let Some(stopping) = &mut stopping {
-                if stopping.stop_after(self, trees.last().expect("just pushed")) {
-                    trees.truncate(stopping.best_trees);
+                if stopping.stop_after(loss / weight) {
                     break;
                 }
             }
@@ -537,27 +490,7 @@ impl Estimator for GradientBoostedTrees {
         if let Some(stopping) = &stopping {
             trees.truncate(stopping.best_trees);
         }
-        Ok(GradientBoostedTreesModel {
-            objective: self.objective,
-            features: self.features.clone(),
-            label: self.label.clone(),
-            ensemble: Ensemble { base_score, trees },
-            prediction_column: self.prediction_column.clone(),
-            probability_column: self.probability_column.clone(),
-        })
-    }
-}
-
-impl GradientBoostedTrees {
-    /// Each row's weighted gradient and hessian at its score.
-    fn derivatives(&self, batch: &BinnedBatch, scores: &[f64]) -> (Vec<f64>, Vec<f64>) {
-        (0..batch.rows)
-            .map(|row| {
-                let (g, h) = self.objective.derivatives(scores[row], batch.label[row]);
-                let weight = row_weight(batch, row);
-                (g * weight, h * weight)
-            })
-            .unzip()
+        Ok(Ensemble { base_score, trees })
     }
 }
 
@@ -859,6 +792,7 @@ impl RowModel for TreesOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::random::hash_unit;
     use crate::test_frames::{column_values, rows_frame};
 
     /// `rows` rows of x0, x1 uniform in [0, 100) and a noise feature, in 3 partitions, with

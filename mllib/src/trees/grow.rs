@@ -4,17 +4,19 @@
 //! comes from its histogram; of two children only the smaller one's histogram is built, the
 //! other is the parent's minus it (the subtraction trick).
 //!
-//! The working set is a list of partitions; each node keeps its rows per partition, and a
-//! node's histogram is the sum of its partitions' histograms, added in partition order (so a
-//! tree depends on the partitioning, never on timing). The learner that calls this keeps each
-//! leaf's rows, so scores are updated without walking the tree.
+//! The rows live with the fit's workers ([`crate::trees::worker`]): growing asks them for
+//! histograms through `split_nodes` — each call divides some nodes and returns the merged
+//! histogram of each one's smaller child — and never touches a row. When `max_leaves` cannot
+//! bind (`2^max_depth` leaves or more), every open node with a split divides in the same call,
+//! which builds the same tree (growth order changes nothing without a leaf budget) in one round
+//! trip per level instead of one per node.
 
-use crate::kernels::histogram::{
-    build_histogram, build_histogram_all, histogram_len, subtract_histogram, HistogramLayout,
-};
+use crate::error::Result;
+use crate::kernels::histogram::{subtract_histogram, HistogramLayout};
 use crate::kernels::split::{best_splits_parallel, NodeHistogram, NodeSums, Split, SplitParams};
 use crate::trees::binning::FeatureBins;
 use crate::trees::tree::{Node, Tree};
+use crate::trees::worker::SplitOrder;
 
 /// How a tree grows.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,31 +31,16 @@ pub(crate) struct GrowParams {
     pub learning_rate: f64,
 }
 
-/// One partition of the working set with this tree's per-row statistics (already multiplied
-/// by the row weights).
-#[derive(Debug)]
-pub(crate) struct PartitionStats<'a> {
-    /// One bin column per feature.
-    pub bins: Vec<&'a [u8]>,
-    /// First derivatives of the loss at each row's current score.
-    pub gradients: &'a [f64],
-    /// Second derivatives.
-    pub hessians: &'a [f64],
-}
-
-/// Row indices, one list per partition.
-pub(crate) type Rows = Vec<Vec<u32>>;
-
-/// A grown tree and, for each leaf, its node index and the rows that reached it.
-pub(crate) struct Grown {
-    pub tree: Tree,
-    pub leaves: Vec<(usize, Rows)>,
+impl GrowParams {
+    /// Whether `max_leaves` can stop growth before `max_depth` does.
+    fn leaf_budget_binds(&self) -> bool {
+        self.max_depth >= usize::BITS as usize - 1 || self.max_leaves < 1 << self.max_depth
+    }
 }
 
 /// A node still to split or close.
 struct Open {
     node: usize,
-    rows: Rows,
     histogram: Vec<f64>,
     total: NodeSums,
     depth: usize,
@@ -61,61 +48,79 @@ struct Open {
     split: Option<Split>,
 }
 
-/// Grows one tree over `roots` (the rows this tree trains on, per partition), splitting only on
-/// `features` when given (column sampling).
+/// Grows one tree from the histogram of its root, splitting only on `features` when given
+/// (column sampling); `split_nodes` divides nodes where the rows are (see the module docs).
 pub(crate) fn grow(
     layout: &HistogramLayout,
     edges: &FeatureBins,
-    partitions: &[PartitionStats<'_>],
-    roots: Rows,
+    root: Vec<f64>,
+    split_nodes: &mut dyn FnMut(&[SplitOrder]) -> Result<Vec<Vec<f64>>>,
     features: Option<&[usize]>,
     params: &GrowParams,
-) -> Grown {
-    let histogram = histogram_of(layout, partitions, &roots);
-    let total = NodeSums::of_feature(layout, &histogram, 0);
+) -> Result<Tree> {
+    let total = NodeSums::of_feature(layout, &root, 0);
     let mut nodes = vec![Node::Leaf { value: 0.0 }];
     let mut open = vec![Open {
         node: 0,
-        rows: roots,
-        histogram,
+        histogram: root,
         total,
         depth: 0,
         split: None,
     }];
     find_splits(layout, &mut open, features, params);
     let mut leaf_count = 1;
+    let all_at_once = !params.leaf_budget_binds();
     while leaf_count < params.max_leaves {
-        let Some(next) = best_open(&open) else {
+        let chosen: Vec<usize> = if all_at_once {
+            (0..open.len()).filter(|&i| open[i].split.is_some()).collect()
+        } else {
+            best_open(&open).into_iter().collect()
+        };
+        if chosen.is_empty() {
             break;
-        };
-        let parent = open.swap_remove(next);
-        let split = parent.split.expect("best_open picks nodes with a split");
-        let (left, right) = (nodes.len(), nodes.len() + 1);
-        nodes.extend([Node::Leaf { value: 0.0 }; 2]);
-        nodes[parent.node] = Node::Split {
-            feature: split.feature,
-            threshold_bin: split.threshold,
-            threshold: edges.features()[split.feature].threshold_value(split.threshold),
-            missing_left: split.missing_left,
-            left,
-            right,
-            gain: split.gain,
-        };
-        let mut children = children(layout, partitions, parent, &split, left, right);
+        }
+        let mut parents = Vec::with_capacity(chosen.len());
+        for &index in chosen.iter().rev() {
+            parents.push(open.swap_remove(index));
+        }
+        parents.reverse();
+        let mut orders = Vec::with_capacity(parents.len());
+        for parent in &parents {
+            let split = parent.split.expect("chosen nodes have a split");
+            let left = nodes.len();
+            nodes.extend([Node::Leaf { value: 0.0 }; 2]);
+            nodes[parent.node] = Node::Split {
+                feature: split.feature,
+                threshold_bin: split.threshold,
+                threshold: edges.features()[split.feature].threshold_value(split.threshold),
+                missing_left: split.missing_left,
+                left,
+                right: left + 1,
+                gain: split.gain,
+            };
+            orders.push(SplitOrder {
+                node: parent.node,
+                feature: split.feature,
+                threshold: split.threshold,
+                missing_left: split.missing_left,
+                left,
+                build_left: split.left.count <= split.right.count,
+            });
+        }
+        let built = split_nodes(&orders)?;
+        let mut children = Vec::with_capacity(2 * parents.len());
+        for ((parent, order), small) in parents.into_iter().zip(&orders).zip(built) {
+            children.extend(self::children(parent, order, small));
+        }
         find_splits(layout, &mut children, features, params);
         open.extend(children);
-        leaf_count += 1;
+        leaf_count += orders.len();
     }
-    let mut leaves = Vec::with_capacity(open.len());
     for node in open {
         let value = params.learning_rate * node.total.leaf_value(params.split.lambda_l2);
         nodes[node.node] = Node::Leaf { value };
-        leaves.push((node.node, node.rows));
     }
-    Grown {
-        tree: Tree::new(nodes),
-        leaves,
-    }
+    Ok(Tree::new(nodes))
 }
 
 /// Sets the best split of each of `nodes` that is above `max_depth` (in parallel).
@@ -152,87 +157,26 @@ fn best_open(open: &[Open]) -> Option<usize> {
         .map(|(i, _, _)| i)
 }
 
-/// The two children of `open` under `split`: rows divided by the split, the smaller child's
-/// histogram built and the larger's derived from the parent's.
-fn children(
-    layout: &HistogramLayout,
-    partitions: &[PartitionStats<'_>],
-    open: Open,
-    split: &Split,
-    left: usize,
-    right: usize,
-) -> [Open; 2] {
-    let (mut left_rows, mut right_rows) = (Vec::new(), Vec::new());
-    for (partition, rows) in partitions.iter().zip(&open.rows) {
-        let bins = partition.bins[split.feature];
-        let (goes_left, goes_right): (Vec<u32>, Vec<u32>) = rows
-            .iter()
-            .partition(|&&row| split.goes_left(bins[row as usize]));
-        left_rows.push(goes_left);
-        right_rows.push(goes_right);
-    }
-    let left_smaller = split.left.count <= split.right.count;
-    let small = histogram_of(
-        layout,
-        partitions,
-        if left_smaller {
-            &left_rows
-        } else {
-            &right_rows
-        },
-    );
+/// The two children of `parent` divided by `order`, given the histogram of the child `order`
+/// built: the other's is the parent's less it.
+fn children(parent: Open, order: &SplitOrder, small: Vec<f64>) -> [Open; 2] {
+    let split = parent.split.expect("a divided node has a split");
     let mut large = vec![0.0; small.len()];
-    subtract_histogram(&open.histogram, &small, &mut large);
-    let (left_histogram, right_histogram) = if left_smaller {
+    subtract_histogram(&parent.histogram, &small, &mut large);
+    let (left_histogram, right_histogram) = if order.build_left {
         (small, large)
     } else {
         (large, small)
     };
     [
-        Open {
-            node: left,
-            rows: left_rows,
-            histogram: left_histogram,
-            total: split.left,
-            depth: open.depth + 1,
-            split: None,
-        },
-        Open {
-            node: right,
-            rows: right_rows,
-            histogram: right_histogram,
-            total: split.right,
-            depth: open.depth + 1,
-            split: None,
-        },
+        (order.left, left_histogram, split.left),
+        (order.left + 1, right_histogram, split.right),
     ]
-}
-
-/// The histogram of `rows` (per partition), partitions added in order. A partition whose every
-/// row is listed (row lists are increasing, so that is `0..n`) is read straight through,
-/// without the row list: the root of every unsampled tree.
-fn histogram_of(
-    layout: &HistogramLayout,
-    partitions: &[PartitionStats<'_>],
-    rows: &Rows,
-) -> Vec<f64> {
-    let mut histogram = vec![0.0; histogram_len(layout)];
-    for (partition, rows) in partitions.iter().zip(rows) {
-        let (bins, gradients, hessians) =
-            (&partition.bins, partition.gradients, partition.hessians);
-        if rows.len() == gradients.len() {
-            build_histogram_all(layout, bins, gradients, hessians, None, &mut histogram);
-        } else {
-            build_histogram(
-                layout,
-                bins,
-                rows,
-                gradients,
-                hessians,
-                None,
-                &mut histogram,
-            );
-        }
-    }
-    histogram
+    .map(|(node, histogram, total)| Open {
+        node,
+        histogram,
+        total,
+        depth: parent.depth + 1,
+        split: None,
+    })
 }

@@ -6,9 +6,15 @@
 //!   weight) that a learner builds once per fit and reuses for every tree.
 //! - [`gbt`]: gradient-boosted trees (binary classifier, regressor), second order, grown leaf
 //!   by leaf on histograms with the subtraction trick.
+//! - [`tasks`]: where a fit's rows live — one worker per partition, in the fitting process or
+//!   in executor tasks that exchange histograms and splits with it over TCP.
 //! - [`tree`]: a fitted tree, applied to binned rows while training and to raw values after.
 
 pub mod binning;
 pub mod gbt;
 mod grow;
+mod learner;
+mod remote;
+pub mod tasks;
 pub mod tree;
+mod worker;

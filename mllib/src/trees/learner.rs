@@ -1,0 +1,163 @@
+//! The fitting process's side of a tree fit: it holds no rows, only [`Workers`] — one per
+//! partition of the training data, in this process or in tasks on the executors
+//! ([`crate::trees::tasks`]) — and merges their replies in rank order.
+//!
+//! Ranks order workers by a hash of their rows ([`Request::Describe`]), never by which task
+//! started first, so histograms are added in the same order on every run and in every place:
+//! the same data and partitioning grow the same trees in one process and on a cluster.
+
+use rayon::prelude::*;
+
+use crate::error::{MlError, Result};
+use crate::kernels::histogram::add_histogram;
+use crate::trees::worker::{LabelStats, PartitionWorker, Reply, Request};
+
+/// A fit's workers, in rank order once [`arrange`]d.
+pub(crate) trait Workers: Send {
+    /// Sends `requests[i]` to worker `i` and returns their replies in the same order; fails
+    /// with the first worker's error.
+    fn call_each(&mut self, requests: Vec<Request>) -> Result<Vec<Reply>>;
+
+    /// Reorders the workers: worker `i` becomes the one at `order[i]`.
+    fn reorder(&mut self, order: &[usize]);
+
+    /// How many there are.
+    fn len(&self) -> usize;
+}
+
+/// Workers in this process, each over one collected partition.
+pub(crate) struct LocalWorkers(pub Vec<PartitionWorker>);
+
+impl Workers for LocalWorkers {
+    fn call_each(&mut self, requests: Vec<Request>) -> Result<Vec<Reply>> {
+        self.0
+            .par_iter_mut()
+            .zip(requests)
+            .map(|(worker, request)| worker.handle(&request))
+            .collect()
+    }
+
+    fn reorder(&mut self, order: &[usize]) {
+        let mut workers: Vec<Option<PartitionWorker>> = self.0.drain(..).map(Some).collect();
+        self.0 = order
+            .iter()
+            .map(|&i| workers[i].take().expect("an order is a permutation"))
+            .collect();
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// Sends `request` to every worker.
+pub(crate) fn broadcast(workers: &mut dyn Workers, request: &Request) -> Result<Vec<Reply>> {
+    workers.call_each(vec![request.clone(); workers.len()])
+}
+
+/// Rows of the training and held-out data, over all workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RowCounts {
+    pub train: usize,
+    pub held_out: usize,
+}
+
+/// Ranks the workers by their rows' hash (then their row counts) and starts their scores at
+/// `base_score` later with [`start`]; returns the row counts.
+pub(crate) fn arrange(workers: &mut dyn Workers) -> Result<RowCounts> {
+    let mut described = Vec::with_capacity(workers.len());
+    for (index, reply) in broadcast(workers, &Request::Describe)?.into_iter().enumerate() {
+        let Reply::Described {
+            rows,
+            held_out_rows,
+            fingerprint,
+        } = reply
+        else {
+            return Err(unexpected("Describe", &reply));
+        };
+        described.push((fingerprint, rows, held_out_rows, index));
+    }
+    described.sort_by(|a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+    let order: Vec<usize> = described.iter().map(|d| d.3).collect();
+    workers.reorder(&order);
+    Ok(RowCounts {
+        train: described.iter().map(|d| d.1).sum(),
+        held_out: described.iter().map(|d| d.2).sum(),
+    })
+}
+
+/// Each worker's rank and the starting score.
+pub(crate) fn start(workers: &mut dyn Workers, base_score: f64) -> Result<()> {
+    let requests = (0..workers.len())
+        .map(|rank| Request::Start { rank, base_score })
+        .collect();
+    for reply in workers.call_each(requests)? {
+        if reply != Reply::Done {
+            return Err(unexpected("Start", &reply));
+        }
+    }
+    Ok(())
+}
+
+/// The label statistics of the training and the held-out rows, merged in rank order.
+pub(crate) fn labels(workers: &mut dyn Workers, request: &Request) -> Result<[LabelStats; 2]> {
+    let mut merged = [LabelStats {
+        bad_class: f64::NAN,
+        ..LabelStats::default()
+    }; 2];
+    for reply in broadcast(workers, request)? {
+        let Reply::Labels(stats) = reply else {
+            return Err(unexpected("Labels", &reply));
+        };
+        for (merged, stats) in merged.iter_mut().zip(stats) {
+            *merged = merged.merge(stats);
+        }
+    }
+    Ok(merged)
+}
+
+/// The histograms `request` asks for, each the sum over the workers in rank order.
+pub(crate) fn histograms(workers: &mut dyn Workers, request: &Request) -> Result<Vec<Vec<f64>>> {
+    let mut merged: Option<Vec<Vec<f64>>> = None;
+    for reply in broadcast(workers, request)? {
+        let Reply::Histograms(histograms) = reply else {
+            return Err(unexpected("a histogram request", &reply));
+        };
+        match &mut merged {
+            None => merged = Some(histograms),
+            Some(merged) => {
+                for (merged, histogram) in merged.iter_mut().zip(&histograms) {
+                    add_histogram(merged, histogram);
+                }
+            }
+        }
+    }
+    merged.ok_or_else(|| MlError::Training {
+        reason: "the fit has no workers".to_string(),
+    })
+}
+
+/// The held-out rows' summed weighted loss and weight after `request` (an end of tree), merged
+/// in rank order.
+pub(crate) fn held_out_loss(workers: &mut dyn Workers, request: &Request) -> Result<(f64, f64)> {
+    let (mut loss, mut weight) = (0.0, 0.0);
+    for reply in broadcast(workers, request)? {
+        let Reply::HeldOutLoss {
+            loss: worker_loss,
+            weight: worker_weight,
+        } = reply
+        else {
+            return Err(unexpected("EndTree", &reply));
+        };
+        loss += worker_loss;
+        weight += worker_weight;
+    }
+    Ok((loss, weight))
+}
+
+/// The error for a reply that does not answer its request.
+fn unexpected(request: &str, reply: &Reply) -> MlError {
+    MlError::Training {
+        reason: format!("a worker answered {request} with {}", reply.kind()),
+    }
+}

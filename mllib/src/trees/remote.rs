@@ -1,0 +1,434 @@
+//! Requests and replies between the fitting process and workers running in executor tasks:
+//! length-prefixed frames of little-endian `f64`s over one TCP connection per worker.
+//!
+//! A worker connects, sends the fit's id (so a stray task of another fit is refused), and then
+//! answers requests until [`Request::Finish`]. The fitting process writes a request to every
+//! worker before reading any reply, so the workers compute at the same time.
+
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::net::TcpStream;
+
+use crate::codec::encode_f64s;
+use crate::error::{MlError, Result};
+use crate::trees::gbt::Objective;
+use crate::trees::learner::Workers;
+use crate::trees::tree::Tree;
+use crate::trees::worker::{LabelStats, PartitionWorker, Reply, Request, SplitOrder};
+
+/// The largest frame either side accepts (a histogram of 256 features × 256 bins is 1.5 MiB).
+const MAX_FRAME_BYTES: u64 = 1 << 32;
+
+/// Writes `values` as one frame.
+pub(crate) fn write_frame(stream: &mut impl Write, values: &[f64]) -> io::Result<()> {
+    stream.write_all(&((values.len() * 8) as u64).to_le_bytes())?;
+    stream.write_all(&encode_f64s(values))?;
+    stream.flush()
+}
+
+/// Reads one frame.
+pub(crate) fn read_frame(stream: &mut impl Read) -> io::Result<Vec<f64>> {
+    let mut length = [0u8; 8];
+    stream.read_exact(&mut length)?;
+    let length = u64::from_le_bytes(length);
+    if length > MAX_FRAME_BYTES || length % 8 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a frame of {length} bytes"),
+        ));
+    }
+    let mut bytes = vec![0u8; length as usize];
+    stream.read_exact(&mut bytes)?;
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|chunk| f64::from_le_bytes(chunk.try_into().expect("chunks of 8")))
+        .collect())
+}
+
+/// A fit id as two exact `f64`s.
+pub(crate) fn id_values(fit: u64) -> [f64; 2] {
+    [(fit >> 32) as f64, (fit & 0xFFFF_FFFF) as f64]
+}
+
+/// The fit id [`id_values`] wrote.
+pub(crate) fn id_of(values: &[f64]) -> Option<u64> {
+    match values {
+        [high, low] => Some(((*high as u64) << 32) | (*low as u64)),
+        _ => None,
+    }
+}
+
+fn objective_code(objective: Objective) -> f64 {
+    match objective {
+        Objective::BinaryLogistic => 0.0,
+        Objective::SquaredError => 1.0,
+    }
+}
+
+fn objective_of(code: f64) -> io::Result<Objective> {
+    match code as u8 {
+        0 => Ok(Objective::BinaryLogistic),
+        1 => Ok(Objective::SquaredError),
+        _ => Err(corrupt("an unknown objective")),
+    }
+}
+
+fn corrupt(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("corrupt message: {what}"))
+}
+
+/// Values per [`SplitOrder`].
+const ORDER_WIDTH: usize = 6;
+
+fn encode_request(request: &Request) -> Vec<f64> {
+    match request {
+        Request::Describe => vec![0.0],
+        Request::Labels { objective } => vec![1.0, objective_code(*objective)],
+        Request::Start { rank, base_score } => vec![2.0, *rank as f64, *base_score],
+        Request::BeginTree {
+            objective,
+            tree,
+            subsample,
+            seed,
+        } => {
+            let mut values = vec![3.0, objective_code(*objective), *tree as f64, *subsample];
+            values.extend(id_values(*seed));
+            values
+        }
+        Request::Split(orders) => {
+            let mut values = vec![4.0];
+            for order in orders {
+                values.extend([
+                    order.node as f64,
+                    order.feature as f64,
+                    f64::from(order.threshold),
+                    f64::from(u8::from(order.missing_left)),
+                    order.left as f64,
+                    f64::from(u8::from(order.build_left)),
+                ]);
+            }
+            values
+        }
+        Request::EndTree { objective, tree } => {
+            let mut values = vec![5.0, objective_code(*objective)];
+            tree.encode(&mut values);
+            values
+        }
+        Request::Finish => vec![6.0],
+    }
+}
+
+fn decode_request(values: &[f64], features: usize) -> io::Result<Request> {
+    let Some((&tag, rest)) = values.split_first() else {
+        return Err(corrupt("an empty request"));
+    };
+    Ok(match (tag as u8, rest) {
+        (0, []) => Request::Describe,
+        (1, [objective]) => Request::Labels {
+            objective: objective_of(*objective)?,
+        },
+        (2, [rank, base_score]) => Request::Start {
+            rank: *rank as usize,
+            base_score: *base_score,
+        },
+        (3, [objective, tree, subsample, seed @ ..]) => Request::BeginTree {
+            objective: objective_of(*objective)?,
+            tree: *tree as usize,
+            subsample: *subsample,
+            seed: id_of(seed).ok_or_else(|| corrupt("a seed"))?,
+        },
+        (4, orders) if orders.len() % ORDER_WIDTH == 0 => Request::Split(
+            orders
+                .chunks_exact(ORDER_WIDTH)
+                .map(|order| SplitOrder {
+                    node: order[0] as usize,
+                    feature: order[1] as usize,
+                    threshold: order[2] as u8,
+                    missing_left: order[3] != 0.0,
+                    left: order[4] as usize,
+                    build_left: order[5] != 0.0,
+                })
+                .collect(),
+        ),
+        (5, [objective, tree @ ..]) => {
+            let (tree, rest) =
+                Tree::decode(tree, features).map_err(|error| corrupt(&error.to_string()))?;
+            if !rest.is_empty() {
+                return Err(corrupt("values after a tree"));
+            }
+            Request::EndTree {
+                objective: objective_of(*objective)?,
+                tree,
+            }
+        }
+        (6, []) => Request::Finish,
+        _ => return Err(corrupt("an unknown request")),
+    })
+}
+
+/// A worker's reply, or its error as text.
+fn encode_reply(reply: &Result<Reply>) -> Vec<f64> {
+    match reply {
+        Ok(Reply::Described {
+            rows,
+            held_out_rows,
+            fingerprint,
+        }) => vec![0.0, *rows as f64, *held_out_rows as f64, *fingerprint],
+        Ok(Reply::Labels(stats)) => {
+            let mut values = vec![1.0];
+            for s in stats {
+                values.extend([s.weight, s.weighted_label, s.invalid, s.bad_class]);
+            }
+            values
+        }
+        Ok(Reply::Histograms(histograms)) => {
+            let mut values = vec![2.0];
+            for histogram in histograms {
+                values.push(histogram.len() as f64);
+                values.extend_from_slice(histogram);
+            }
+            values
+        }
+        Ok(Reply::HeldOutLoss { loss, weight }) => vec![3.0, *loss, *weight],
+        Ok(Reply::Done) => vec![4.0],
+        Err(error) => {
+            let mut values = vec![5.0];
+            values.extend(error.to_string().bytes().map(f64::from));
+            values
+        }
+    }
+}
+
+fn decode_reply(values: &[f64]) -> io::Result<Result<Reply>> {
+    let Some((&tag, rest)) = values.split_first() else {
+        return Err(corrupt("an empty reply"));
+    };
+    Ok(Ok(match (tag as u8, rest) {
+        (0, [rows, held_out_rows, fingerprint]) => Reply::Described {
+            rows: *rows as usize,
+            held_out_rows: *held_out_rows as usize,
+            fingerprint: *fingerprint,
+        },
+        (1, [a @ .., b0, b1, b2, b3]) if a.len() == 4 => Reply::Labels([
+            LabelStats {
+                weight: a[0],
+                weighted_label: a[1],
+                invalid: a[2],
+                bad_class: a[3],
+            },
+            LabelStats {
+                weight: *b0,
+                weighted_label: *b1,
+                invalid: *b2,
+                bad_class: *b3,
+            },
+        ]),
+        (2, mut rest) => {
+            let mut histograms = Vec::new();
+            while let Some((&length, tail)) = rest.split_first() {
+                let length = length as usize;
+                if length > tail.len() {
+                    return Err(corrupt("a short histogram"));
+                }
+                histograms.push(tail[..length].to_vec());
+                rest = &tail[length..];
+            }
+            Reply::Histograms(histograms)
+        }
+        (3, [loss, weight]) => Reply::HeldOutLoss {
+            loss: *loss,
+            weight: *weight,
+        },
+        (4, []) => Reply::Done,
+        (5, text) => {
+            let bytes: Vec<u8> = text.iter().map(|&byte| byte as u8).collect();
+            let text = String::from_utf8_lossy(&bytes);
+            return Ok(Err(MlError::Training {
+                reason: format!("a training task failed: {text}"),
+            }));
+        }
+        _ => return Err(corrupt("an unknown reply")),
+    }))
+}
+
+/// Workers in executor tasks, one connection each.
+pub(crate) struct RemoteWorkers {
+    connections: Vec<Connection>,
+}
+
+/// One worker's connection.
+struct Connection {
+    reader: BufReader<TcpStream>,
+    writer: BufWriter<TcpStream>,
+    peer: String,
+}
+
+impl RemoteWorkers {
+    /// Workers behind `streams` (blocking sockets whose handshake is done).
+    pub fn new(streams: Vec<TcpStream>) -> Result<Self> {
+        let connections = streams
+            .into_iter()
+            .map(|stream| {
+                stream.set_nodelay(true)?;
+                let peer = stream
+                    .peer_addr()
+                    .map_or_else(|_| "an unknown address".to_string(), |a| a.to_string());
+                Ok(Connection {
+                    reader: BufReader::new(stream.try_clone()?),
+                    writer: BufWriter::new(stream),
+                    peer,
+                })
+            })
+            .collect::<io::Result<_>>()
+            .map_err(|error| lost("a new worker", &error))?;
+        Ok(Self { connections })
+    }
+}
+
+/// The error for a connection that failed.
+fn lost(peer: &str, error: &io::Error) -> MlError {
+    MlError::Training {
+        reason: format!("lost the training task at {peer}: {error}"),
+    }
+}
+
+impl Workers for RemoteWorkers {
+    fn call_each(&mut self, requests: Vec<Request>) -> Result<Vec<Reply>> {
+        for (connection, request) in self.connections.iter_mut().zip(&requests) {
+            write_frame(&mut connection.writer, &encode_request(request))
+                .map_err(|error| lost(&connection.peer, &error))?;
+        }
+        self.connections
+            .iter_mut()
+            .map(|connection| {
+                let values = read_frame(&mut connection.reader)
+                    .map_err(|error| lost(&connection.peer, &error))?;
+                decode_reply(&values).map_err(|error| lost(&connection.peer, &error))?
+            })
+            .collect()
+    }
+
+    fn reorder(&mut self, order: &[usize]) {
+        let mut connections: Vec<Option<Connection>> =
+            self.connections.drain(..).map(Some).collect();
+        self.connections = order
+            .iter()
+            .map(|&i| connections[i].take().expect("an order is a permutation"))
+            .collect();
+    }
+
+    fn len(&self) -> usize {
+        self.connections.len()
+    }
+}
+
+/// Serves `worker` to the fitting process on `stream` (connected, id sent) until it finishes
+/// the fit; fails when the connection fails.
+pub(crate) fn serve(worker: &mut PartitionWorker, stream: TcpStream, features: usize) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = BufWriter::new(stream);
+    loop {
+        let request = decode_request(&read_frame(&mut reader)?, features)?;
+        let reply = worker.handle(&request);
+        write_frame(&mut writer, &encode_reply(&reply))?;
+        if request == Request::Finish {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trees::tree::Node;
+
+    #[test]
+    fn requests_and_replies_round_trip() {
+        let tree = Tree::new(vec![
+            Node::Split {
+                feature: 1,
+                threshold_bin: 3,
+                threshold: 0.5,
+                missing_left: true,
+                left: 1,
+                right: 2,
+                gain: 2.0,
+            },
+            Node::Leaf { value: -0.25 },
+            Node::Leaf { value: 0.75 },
+        ]);
+        let requests = [
+            Request::Describe,
+            Request::Labels {
+                objective: Objective::SquaredError,
+            },
+            Request::Start {
+                rank: 3,
+                base_score: -0.5,
+            },
+            Request::BeginTree {
+                objective: Objective::BinaryLogistic,
+                tree: 7,
+                subsample: 0.8,
+                seed: u64::MAX - 5,
+            },
+            Request::Split(vec![SplitOrder {
+                node: 4,
+                feature: 2,
+                threshold: 200,
+                missing_left: true,
+                left: 9,
+                build_left: false,
+            }]),
+            Request::EndTree {
+                objective: Objective::BinaryLogistic,
+                tree,
+            },
+            Request::Finish,
+        ];
+        for request in requests {
+            assert_eq!(
+                decode_request(&encode_request(&request), 3).unwrap(),
+                request
+            );
+        }
+        let replies = [
+            Reply::Described {
+                rows: 10,
+                held_out_rows: 2,
+                fingerprint: 0.25,
+            },
+            Reply::Labels([
+                LabelStats {
+                    weight: 1.0,
+                    weighted_label: 2.0,
+                    invalid: 0.0,
+                    bad_class: f64::NAN,
+                },
+                LabelStats::default(),
+            ]),
+            Reply::Histograms(vec![vec![1.0, 2.0], vec![], vec![3.0]]),
+            Reply::HeldOutLoss {
+                loss: 1.5,
+                weight: 3.0,
+            },
+            Reply::Done,
+        ];
+        for reply in replies {
+            let decoded = decode_reply(&encode_reply(&Ok(reply.clone())))
+                .unwrap()
+                .unwrap();
+            assert_eq!(format!("{decoded:?}"), format!("{reply:?}"));
+        }
+        let failed = decode_reply(&encode_reply(&Err(MlError::Training {
+            reason: "disk on fire".to_string(),
+        })))
+        .unwrap();
+        assert!(failed.unwrap_err().to_string().contains("disk on fire"));
+        assert!(decode_request(&[9.0], 3).is_err());
+        let mut frame = Vec::new();
+        write_frame(&mut frame, &[1.0, 2.0]).unwrap();
+        assert_eq!(read_frame(&mut frame.as_slice()).unwrap(), vec![1.0, 2.0]);
+        assert!(read_frame(&mut &frame[..12]).is_err());
+    }
+}

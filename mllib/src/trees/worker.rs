@@ -1,0 +1,348 @@
+//! One partition's share of a tree fit: its binned rows, their scores, and the rows of each node
+//! of the tree being grown. The learner ([`crate::trees::learner`]) drives a set of workers with
+//! [`Request`]s and merges their [`Reply`]s in rank order; the workers live in the fitting
+//! process (one process) or in tasks on the executors (a cluster), and the same requests reach
+//! them either way, so both places grow the same trees.
+//!
+//! A worker never sees other partitions' rows: it answers with histograms and sums over its own.
+
+use crate::error::{MlError, Result};
+use crate::kernels::histogram::{build_histogram, build_histogram_all, histogram_len, HistogramLayout};
+use crate::random::{bytes_unit, hash_unit};
+use crate::trees::binning::BinnedBatch;
+use crate::trees::gbt::Objective;
+use crate::trees::tree::{Node, Tree};
+
+/// What a worker is asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Request {
+    /// Reply with [`Reply::Described`].
+    Describe,
+    /// Reply with [`Reply::Labels`] for this objective's label rules.
+    Labels { objective: Objective },
+    /// Take `rank` (the worker's place in the merge order) and start every score at
+    /// `base_score`. Reply [`Reply::Done`].
+    Start { rank: usize, base_score: f64 },
+    /// Compute this tree's gradients and hessians at the current scores, choose the tree's rows
+    /// (`subsample` of them, by the seed, tree and row) as the root, and reply with the root's
+    /// [`Reply::Histograms`].
+    BeginTree {
+        objective: Objective,
+        tree: usize,
+        subsample: f64,
+        seed: u64,
+    },
+    /// Divide each order's node and reply with the histogram of each order's built child, in
+    /// order ([`Reply::Histograms`]).
+    Split(Vec<SplitOrder>),
+    /// Add the finished tree's leaf values to the scores (the training rows and the held-out
+    /// ones) and reply with the held-out rows' weighted loss ([`Reply::HeldOutLoss`]).
+    EndTree { objective: Objective, tree: Tree },
+    /// The fit is over (remote workers end their task). Reply [`Reply::Done`].
+    Finish,
+}
+
+/// One node divided by its split.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct SplitOrder {
+    /// The node divided.
+    pub node: usize,
+    /// The split's feature.
+    pub feature: usize,
+    /// Bins `1..=threshold` go left.
+    pub threshold: u8,
+    /// Whether the missing bin goes left.
+    pub missing_left: bool,
+    /// The left child's node index (the right child's is the next).
+    pub left: usize,
+    /// Whether the left child's histogram is built (else the right child's).
+    pub build_left: bool,
+}
+
+impl SplitOrder {
+    fn goes_left(&self, bin: u8) -> bool {
+        if bin == 0 {
+            self.missing_left
+        } else {
+            bin <= self.threshold
+        }
+    }
+}
+
+/// A worker's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Reply {
+    /// The worker's rows and a hash of their content, which orders workers the same way in any
+    /// process.
+    Described {
+        rows: usize,
+        held_out_rows: usize,
+        fingerprint: f64,
+    },
+    /// Label statistics of the training rows, then of the held-out rows.
+    Labels([LabelStats; 2]),
+    /// Histograms, one per node asked for.
+    Histograms(Vec<Vec<f64>>),
+    /// The held-out rows' summed weighted loss and weight.
+    HeldOutLoss { loss: f64, weight: f64 },
+    /// Nothing to report.
+    Done,
+}
+
+impl Reply {
+    /// The reply's kind, for errors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reply::Described { .. } => "a description",
+            Reply::Labels(_) => "label statistics",
+            Reply::Histograms(_) => "histograms",
+            Reply::HeldOutLoss { .. } => "a held-out loss",
+            Reply::Done => "done",
+        }
+    }
+}
+
+/// Sums over a worker's labels.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(crate) struct LabelStats {
+    /// Summed weight of the valid rows.
+    pub weight: f64,
+    /// Summed weight × label.
+    pub weighted_label: f64,
+    /// Rows with a null or NaN label, or a null, negative or non-finite weight.
+    pub invalid: f64,
+    /// A label that is not a class (0 or 1) for a classifier, NaN when none.
+    pub bad_class: f64,
+}
+
+impl LabelStats {
+    /// `self` then `other`, merged (the first bad class wins).
+    pub fn merge(self, other: LabelStats) -> LabelStats {
+        LabelStats {
+            weight: self.weight + other.weight,
+            weighted_label: self.weighted_label + other.weighted_label,
+            invalid: self.invalid + other.invalid,
+            bad_class: if self.bad_class.is_nan() {
+                other.bad_class
+            } else {
+                self.bad_class
+            },
+        }
+    }
+}
+
+/// One partition's rows and fit state.
+#[derive(Debug)]
+pub(crate) struct PartitionWorker {
+    layout: HistogramLayout,
+    train: BinnedBatch,
+    held_out: BinnedBatch,
+    rank: usize,
+    scores: Vec<f64>,
+    held_out_scores: Vec<f64>,
+    gradients: Vec<f64>,
+    hessians: Vec<f64>,
+    /// The rows of each node of the tree being grown (emptied once a node is divided).
+    node_rows: Vec<Vec<u32>>,
+    /// Whether the tree being grown trains on every row.
+    all_rows: bool,
+}
+
+impl PartitionWorker {
+    /// A worker over one partition's training and held-out rows, binned with `bins` per feature
+    /// (the bin counts of the fit's features).
+    pub fn new(bins: &[usize], train: BinnedBatch, held_out: BinnedBatch) -> Self {
+        Self {
+            layout: HistogramLayout::new(bins),
+            train,
+            held_out,
+            rank: 0,
+            scores: Vec::new(),
+            held_out_scores: Vec::new(),
+            gradients: Vec::new(),
+            hessians: Vec::new(),
+            node_rows: Vec::new(),
+            all_rows: true,
+        }
+    }
+
+    /// Answers `request`.
+    pub fn handle(&mut self, request: &Request) -> Result<Reply> {
+        Ok(match request {
+            Request::Describe => Reply::Described {
+                rows: self.train.rows,
+                held_out_rows: self.held_out.rows,
+                fingerprint: fingerprint(&self.train, &self.held_out),
+            },
+            Request::Labels { objective } => Reply::Labels([
+                label_stats(&self.train, *objective),
+                label_stats(&self.held_out, *objective),
+            ]),
+            Request::Start { rank, base_score } => {
+                self.rank = *rank;
+                self.scores = vec![*base_score; self.train.rows];
+                self.held_out_scores = vec![*base_score; self.held_out.rows];
+                Reply::Done
+            }
+            Request::BeginTree {
+                objective,
+                tree,
+                subsample,
+                seed,
+            } => Reply::Histograms(vec![self.begin_tree(*objective, *tree, *subsample, *seed)]),
+            Request::Split(orders) => Reply::Histograms(
+                orders
+                    .iter()
+                    .map(|order| self.split(order))
+                    .collect::<Result<_>>()?,
+            ),
+            Request::EndTree { objective, tree } => {
+                let (loss, weight) = self.end_tree(*objective, tree);
+                Reply::HeldOutLoss { loss, weight }
+            }
+            Request::Finish => Reply::Done,
+        })
+    }
+
+    fn begin_tree(&mut self, objective: Objective, tree: usize, subsample: f64, seed: u64) -> Vec<f64> {
+        let train = &self.train;
+        (self.gradients, self.hessians) = (0..train.rows)
+            .map(|row| {
+                let (g, h) = objective.derivatives(self.scores[row], train.label[row]);
+                let weight = row_weight(train, row);
+                (g * weight, h * weight)
+            })
+            .unzip();
+        self.all_rows = subsample >= 1.0;
+        let root: Vec<u32> = (0..train.rows as u32)
+            .filter(|&row| {
+                self.all_rows
+                    || hash_unit(seed, tree as u64, [self.rank as f64, f64::from(row)]) < subsample
+            })
+            .collect();
+        let mut histogram = vec![0.0; histogram_len(&self.layout)];
+        let bins = self.bins();
+        if self.all_rows {
+            build_histogram_all(&self.layout, &bins, &self.gradients, &self.hessians, None, &mut histogram);
+        } else {
+            build_histogram(&self.layout, &bins, &root, &self.gradients, &self.hessians, None, &mut histogram);
+        }
+        self.node_rows = vec![root];
+        histogram
+    }
+
+    fn split(&mut self, order: &SplitOrder) -> Result<Vec<f64>> {
+        let rows = self
+            .node_rows
+            .get_mut(order.node)
+            .map(std::mem::take)
+            .ok_or_else(|| MlError::Training {
+                reason: format!("asked to split node {}, which this worker lacks", order.node),
+            })?;
+        let column = &self.train.bins[order.feature];
+        let (left, right): (Vec<u32>, Vec<u32>) = rows
+            .iter()
+            .partition(|&&row| order.goes_left(column[row as usize]));
+        let mut histogram = vec![0.0; histogram_len(&self.layout)];
+        let built = if order.build_left { &left } else { &right };
+        build_histogram(&self.layout, &self.bins(), built, &self.gradients, &self.hessians, None, &mut histogram);
+        let right_index = order.left + 1;
+        if self.node_rows.len() <= right_index {
+            self.node_rows.resize(right_index + 1, Vec::new());
+        }
+        self.node_rows[order.left] = left;
+        self.node_rows[right_index] = right;
+        Ok(histogram)
+    }
+
+    fn end_tree(&mut self, objective: Objective, tree: &Tree) -> (f64, f64) {
+        let leaf_value = |node: usize| match tree.nodes()[node] {
+            Node::Leaf { value } => Some(value),
+            Node::Split { .. } => None,
+        };
+        if self.all_rows {
+            for (node, rows) in self.node_rows.iter().enumerate() {
+                if let Some(value) = leaf_value(node) {
+                    for &row in rows {
+                        self.scores[row as usize] += value;
+                    }
+                }
+            }
+        } else {
+            // Rows left out of this tree still get its output.
+            add_tree(tree, &self.train, &mut self.scores);
+        }
+        self.node_rows.clear();
+        add_tree(tree, &self.held_out, &mut self.held_out_scores);
+        let (mut loss, mut weight) = (0.0, 0.0);
+        for (row, score) in self.held_out_scores.iter().enumerate() {
+            let w = row_weight(&self.held_out, row);
+            loss += w * objective.loss(*score, self.held_out.label[row]);
+            weight += w;
+        }
+        (loss, weight)
+    }
+
+    fn bins(&self) -> Vec<&[u8]> {
+        self.train.bins.iter().map(Vec::as_slice).collect()
+    }
+}
+
+/// Adds `tree`'s output for each row of `batch` to `scores`, by binned traversal.
+fn add_tree(tree: &Tree, batch: &BinnedBatch, scores: &mut [f64]) {
+    let bins: Vec<&[u8]> = batch.bins.iter().map(Vec::as_slice).collect();
+    for (row, score) in scores.iter_mut().enumerate() {
+        if let Node::Leaf { value } = tree.nodes()[tree.leaf_of_binned(&bins, row)] {
+            *score += value;
+        }
+    }
+}
+
+/// The weight of `row`, 1 without a weight column.
+pub(crate) fn row_weight(batch: &BinnedBatch, row: usize) -> f64 {
+    batch.weight.as_ref().map_or(1.0, |weights| weights[row])
+}
+
+/// The label statistics of `batch` under `objective`'s rules.
+fn label_stats(batch: &BinnedBatch, objective: Objective) -> LabelStats {
+    let mut stats = LabelStats {
+        bad_class: f64::NAN,
+        ..LabelStats::default()
+    };
+    for row in 0..batch.rows {
+        let (label, weight) = (batch.label[row], row_weight(batch, row));
+        if label.is_nan() || !weight.is_finite() || weight < 0.0 {
+            stats.invalid += 1.0;
+            continue;
+        }
+        if !objective.accepts_label(label) && stats.bad_class.is_nan() {
+            stats.bad_class = label;
+        }
+        stats.weight += weight;
+        stats.weighted_label += weight * label;
+    }
+    stats
+}
+
+/// A hash of the rows' bins, labels and weights, the same in every process.
+fn fingerprint(train: &BinnedBatch, held_out: &BinnedBatch) -> f64 {
+    let mut bytes = Vec::new();
+    for batch in [train, held_out] {
+        bytes.extend((batch.rows as u64).to_le_bytes());
+        for column in &batch.bins {
+            bytes.extend_from_slice(column);
+        }
+        for value in batch.label.iter().chain(batch.weight.iter().flatten()) {
+            bytes.extend(value.to_le_bytes());
+        }
+    }
+    bytes_unit(0x5EED, &bytes)
+}
+
+#[cfg(test)]
+impl PartitionWorker {
+    /// The training and the held-out rows.
+    pub fn batches(&self) -> [&BinnedBatch; 2] {
+        [&self.train, &self.held_out]
+    }
+}
