@@ -7,7 +7,7 @@ use ember::datafusion::common::cast::as_float64_array;
 use ember::datafusion::dataframe::DataFrame;
 use ember::datafusion::prelude::{col, lit};
 use ember::ml::{
-    Estimator, ImputeStrategy, Imputer, KMeans, KMeansModel, LinearRegression,
+    Estimator, GradientBoostedTrees, GradientBoostedTreesModel, ImputeStrategy, Imputer, KMeans, KMeansModel, LinearRegression,
     LinearRegressionModel, LogisticRegression, LogisticRegressionModel, Model, QuantileDiscretizer,
     StandardScaler, StringIndexer,
 };
@@ -148,6 +148,10 @@ struct Fits {
     /// Tuning: each random split's row count and id sum; cross-validated metrics per candidate.
     splits: Vec<(usize, i64)>,
     cross_validated: Vec<f64>,
+    /// Trees: a classifier on sampled rows and features stopping early on held-out rows, and
+    /// a weighted regressor.
+    gbt_classifier: GradientBoostedTreesModel,
+    gbt_regressor: GradientBoostedTreesModel,
 }
 
 /// Fits k-means, logistic and linear regression on the points under `dir` through `session`.
@@ -206,7 +210,28 @@ async fn fit_all(session: &Session, dir: &std::path::Path) -> Fits {
         .unwrap()
         .average_metrics()
         .to_vec();
+    let gbt_classifier = GradientBoostedTrees::classifier(["x", "y", "target"])
+        .label("middle")
+        .num_trees(30)
+        .subsample(0.8)
+        .colsample_bytree(0.7)
+        .validation_fraction(0.2)
+        .early_stopping_rounds(3)
+        .fit(&data)
+        .await
+        .unwrap();
+    let gbt_regressor = GradientBoostedTrees::regressor(["x", "y"])
+        .label("target")
+        .weight_column("x")
+        .num_trees(10)
+        .max_depth(3)
+        .max_leaves(8)
+        .fit(&data)
+        .await
+        .unwrap();
     Fits {
+        gbt_classifier,
+        gbt_regressor,
         k_means,
         clusters_by_id,
         logistic,
@@ -263,6 +288,8 @@ async fn models_fitted_on_a_cluster_equal_local_mode_ones() {
     assert_eq!(local_fits.clusters_by_id.len(), 3000);
     assert!(local_fits.linear.training_r2() > 0.0);
     assert_eq!(local_fits.labels, [vec!["0.0", "1.0"]]);
+    assert!(local_fits.gbt_classifier.trees().len() >= 2);
+    assert_eq!(local_fits.gbt_regressor.trees().len(), 10);
     let split_rows: usize = local_fits.splits.iter().map(|(rows, _)| rows).sum();
     assert_eq!(split_rows, 3000);
 

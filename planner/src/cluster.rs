@@ -1,6 +1,6 @@
 //! The client side of cluster mode: a session whose queries run on an `ember scheduler`.
 
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use ballista_core::config::{
@@ -18,6 +18,7 @@ use ember_sql::{EmberConfig, Placement};
 use crate::cluster_status::causes;
 use crate::master::{available_cores, Master};
 use crate::session::{EmberError, Result};
+use ember_mllib::trees::tasks::TrainingOptions;
 use crate::tls::Tls;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use ballista_core::serde::protobuf::GetJobStatusParams;
@@ -32,7 +33,7 @@ use tonic::transport::Endpoint;
 /// `ember.cluster.connect.timeout`; later connections (one per query) are bounded by the same.
 pub fn cluster_client_state(config: &EmberConfig, host: &str, port: u16) -> Result<SessionState> {
     let timeout = config.cluster_connect_timeout();
-    check_reachable(host, port, timeout)?;
+    let local_address = check_reachable(host, port, timeout)?;
     let tls = config
         .tls_files()?
         .map(|files| Tls::load(&files))
@@ -53,6 +54,11 @@ pub fn cluster_client_state(config: &EmberConfig, host: &str, port: u16) -> Resu
     // (its stage rollback never re-ran the reset tasks; TPC-H q18 at SF 0.1); the static
     // planner recomputes them and the job completes.
     .set_bool(BALLISTA_ADAPTIVE_PLANNER_ENABLED, false);
+    // Tree fits run their workers in executor tasks that call back to this process, at the
+    // address this machine reached the scheduler from.
+    let mut training = TrainingOptions::default();
+    training.driver_host = local_address.to_string();
+    let session_config = session_config.with_option_extension(training);
     let session_config = with_tls(session_config, tls.as_ref(), timeout);
     let session_config = with_ballista_options(session_config, config)?;
     let runtime = runtime_env(config, &session_config)?;
@@ -181,8 +187,8 @@ pub fn check_handshake(host: &str, port: u16, tls: Option<&Tls>, timeout: Durati
 }
 
 /// Fails unless a TCP connection to `host:port` opens within `timeout` (trying each address the
-/// host resolves to).
-fn check_reachable(host: &str, port: u16, timeout: Duration) -> Result<()> {
+/// host resolves to); returns this machine's address on that connection.
+fn check_reachable(host: &str, port: u16, timeout: Duration) -> Result<IpAddr> {
     let unreachable = |cause: std::io::Error| EmberError::ClusterUnreachable {
         master: Master::Cluster {
             host: host.to_string(),
@@ -195,7 +201,7 @@ fn check_reachable(host: &str, port: u16, timeout: Duration) -> Result<()> {
     let mut last_error = std::io::Error::new(std::io::ErrorKind::NotFound, "host has no address");
     for address in addresses {
         match TcpStream::connect_timeout(&address, timeout) {
-            Ok(_) => return Ok(()),
+            Ok(stream) => return stream.local_addr().map(|local| local.ip()).map_err(unreachable),
             Err(error) => last_error = error,
         }
     }
