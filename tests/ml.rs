@@ -7,8 +7,9 @@ use ember::datafusion::common::cast::as_float64_array;
 use ember::datafusion::dataframe::DataFrame;
 use ember::datafusion::prelude::{col, lit};
 use ember::ml::{
-    Estimator, GradientBoostedTrees, GradientBoostedTreesModel, ImputeStrategy, Imputer, KMeans, KMeansModel, LinearRegression,
-    LinearRegressionModel, LogisticRegression, LogisticRegressionModel, Model, QuantileDiscretizer,
+    Estimator, GradientBoostedTrees, GradientBoostedTreesModel, ImputeStrategy, Imputer, KMeans,
+    KMeansModel, LinearRegression, LinearRegressionModel, LogisticRegression,
+    LogisticRegressionModel, Model, QuantileDiscretizer, RandomForest, RandomForestModel,
     StandardScaler, StringIndexer,
 };
 use ember::Session;
@@ -152,6 +153,8 @@ struct Fits {
     /// a weighted regressor.
     gbt_classifier: GradientBoostedTreesModel,
     gbt_regressor: GradientBoostedTreesModel,
+    /// A weighted random forest classifier (bootstrap rows, features per node).
+    forest_classifier: RandomForestModel,
 }
 
 /// Fits k-means, logistic and linear regression on the points under `dir` through `session`.
@@ -229,7 +232,16 @@ async fn fit_all(session: &Session, dir: &std::path::Path) -> Fits {
         .fit(&data)
         .await
         .unwrap();
+    let forest_classifier = RandomForest::classifier(["x", "y", "target"])
+        .label("middle")
+        .weight_column("x")
+        .num_trees(10)
+        .max_depth(4)
+        .fit(&data)
+        .await
+        .unwrap();
     Fits {
+        forest_classifier,
         gbt_classifier,
         gbt_regressor,
         k_means,
@@ -290,6 +302,7 @@ async fn models_fitted_on_a_cluster_equal_local_mode_ones() {
     assert_eq!(local_fits.labels, [vec!["0.0", "1.0"]]);
     assert!(local_fits.gbt_classifier.trees().len() >= 2);
     assert_eq!(local_fits.gbt_regressor.trees().len(), 10);
+    assert_eq!(local_fits.forest_classifier.trees().len(), 10);
     let split_rows: usize = local_fits.splits.iter().map(|(rows, _)| rows).sum();
     assert_eq!(split_rows, 3000);
 

@@ -18,7 +18,7 @@ use crate::preprocessing::bucketizer::Buckets;
 use crate::preprocessing::one_hot_encoder::Category;
 use crate::preprocessing::string_indexer::StringIndexUdf;
 use crate::quantiles::QuantileSketchStep;
-use crate::trees::gbt::TreesOutput;
+use crate::trees::ensemble::TreesOutput;
 use crate::trees::tasks::TreesWorkerUdaf;
 use crate::tuning::RowUnitUdf;
 

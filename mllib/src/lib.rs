@@ -19,8 +19,8 @@
 //! - Estimators: [`StandardScaler`], [`KMeans`], [`LogisticRegression`], [`LinearRegression`],
 //!   [`Pipeline`] (stages fitted in order); [`optim`]: the L-BFGS that drives iterative fits.
 //! - [`evaluation`]: regression, binary, multiclass and clustering metrics, each an aggregate.
-//! - [`trees`]: binning of features for histogram tree learners (per-feature bin edges from one
-//!   aggregate of quantile sketches, and the binned working set).
+//! - [`trees`]: histogram tree learners — [`GradientBoostedTrees`] and [`RandomForest`] — on
+//!   features binned once (per-feature bin edges from one aggregate of quantile sketches).
 //! - [`tuning`]: [`random_split`], and model selection over a param grid
 //!   by a metric: [`TrainValidationSplit`] and k-fold [`CrossValidator`], fitting candidates
 //!   concurrently.
@@ -73,6 +73,7 @@ pub use preprocessing::{
     StandardScalerModel, StringIndexer, StringIndexerModel, StringOrder,
 };
 pub use summary::{summarize, ColumnSummary};
+pub use trees::forest::{FeatureSubsetStrategy, Impurity, RandomForest, RandomForestModel};
 pub use trees::gbt::{GradientBoostedTrees, GradientBoostedTreesModel};
 pub use tuning::{
     param_grid, random_split, CrossValidator, CrossValidatorModel, Metric, TrainValidationSplit,

@@ -22,17 +22,19 @@ use crate::persist::{read_saved, save_model, ModelParts, PersistentModel, SavedM
 use crate::pipeline::PipelineModel;
 use crate::{
     BucketizerModel, GradientBoostedTreesModel, ImputerModel, KMeansModel, LinearRegressionModel,
-    LogisticRegressionModel, MinMaxScalerModel, OneHotEncoderModel, StandardScalerModel,
-    StringIndexerModel,
+    LogisticRegressionModel, MinMaxScalerModel, OneHotEncoderModel, RandomForestModel,
+    StandardScalerModel, StringIndexerModel,
 };
 
 /// The model types SQL can create, by their `model_type` names.
-pub const MODEL_TYPES: [&str; 12] = [
+pub const MODEL_TYPES: [&str; 14] = [
     "kmeans",
     "logistic_regression",
     "linear_regression",
     "gbt_classifier",
     "gbt_regressor",
+    "random_forest_classifier",
+    "random_forest_regressor",
     "standard_scaler",
     "min_max_scaler",
     "imputer",
@@ -242,6 +244,7 @@ pub(crate) async fn load_saved(
         OneHotEncoderModel::MODEL_TYPE => of::<OneHotEncoderModel>(saved),
         BucketizerModel::MODEL_TYPE => of::<BucketizerModel>(saved),
         other if GradientBoostedTreesModel::loads(other) => of::<GradientBoostedTreesModel>(saved),
+        other if RandomForestModel::loads(other) => of::<RandomForestModel>(saved),
         PipelineModel::MODEL_TYPE => Ok(Arc::new(PipelineModel::load(context, saved).await?)),
         other => Err(saved.corrupt(format!("unknown model type '{other}'"))),
     }

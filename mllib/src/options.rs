@@ -14,8 +14,9 @@ use crate::model::{AnyModel, FittedModel, MODEL_TYPES};
 use crate::params::HandleInvalid;
 use crate::pipeline::{PipelineModel, Stage};
 use crate::{
-    Bucketizer, GradientBoostedTrees, Imputer, KMeans, LinearRegression, LogisticRegression,
-    MinMaxScaler, OneHotEncoder, QuantileDiscretizer, StandardScaler, StringIndexer,
+    Bucketizer, FeatureSubsetStrategy, GradientBoostedTrees, Imputer, KMeans, LinearRegression,
+    LogisticRegression, MinMaxScaler, OneHotEncoder, QuantileDiscretizer, RandomForest,
+    StandardScaler, StringIndexer,
 };
 
 /// A value in `OPTIONS (...)`.
@@ -66,7 +67,9 @@ pub async fn fit_from_options(
         | "logistic_regression"
         | "linear_regression"
         | "gbt_classifier"
-        | "gbt_regressor" => fit_predictor(model_type, reader, data).await,
+        | "gbt_regressor"
+        | "random_forest_classifier"
+        | "random_forest_regressor" => fit_predictor(model_type, reader, data).await,
         _ => {
             let stage = transformer(model_type, &mut reader, data)?;
             reader.finish()?;
@@ -250,6 +253,9 @@ fn predictor(
     if model_type.starts_with("gbt_") {
         return gbt_predictor(model_type, reader, features, &label);
     }
+    if model_type.starts_with("random_forest_") {
+        return forest_predictor(model_type, reader, features, &label);
+    }
     let handle_invalid = reader.handle_invalid()?.unwrap_or_default();
     let max_iter = reader.count("max_iter")?;
     let tol = reader.number("tol")?;
@@ -384,6 +390,66 @@ fn gbt_predictor(
         gbt = gbt.early_stopping_rounds(rounds);
     }
     Ok(Box::new(gbt))
+}
+
+/// The random forest estimator of `model_type` over `features`.
+fn forest_predictor(
+    model_type: &str,
+    reader: &mut OptionReader<'_>,
+    features: Vec<String>,
+    label: &str,
+) -> Result<Box<dyn Stage>> {
+    let mut forest = if model_type == "random_forest_classifier" {
+        RandomForest::classifier(features)
+    } else {
+        RandomForest::regressor(features)
+    }
+    .label(label);
+    for (option, set) in [
+        ("num_trees", RandomForest::num_trees as fn(_, _) -> _),
+        ("max_depth", RandomForest::max_depth),
+        ("max_bins", RandomForest::max_bins),
+    ] {
+        if let Some(value) = reader.count(option)? {
+            forest = set(forest, value);
+        }
+    }
+    for (option, set) in [
+        (
+            "min_samples_leaf",
+            RandomForest::min_samples_leaf as fn(_, _) -> _,
+        ),
+        ("min_split_gain", RandomForest::min_split_gain),
+        ("subsample", RandomForest::subsample),
+    ] {
+        if let Some(value) = reader.number(option)? {
+            forest = set(forest, value);
+        }
+    }
+    if let Some(bootstrap) = reader.bool("bootstrap")? {
+        forest = forest.bootstrap(bootstrap);
+    }
+    let strategy = match reader.get("feature_subset_strategy") {
+        None => None,
+        Some(OptionValue::Number(share)) => Some(FeatureSubsetStrategy::Fraction(*share)),
+        Some(_) => reader
+            .text("feature_subset_strategy")?
+            .map(|strategy| strategy.parse())
+            .transpose()?,
+    };
+    if let Some(strategy) = strategy {
+        forest = forest.feature_subset_strategy(strategy);
+    }
+    if let Some(impurity) = reader.text("impurity")? {
+        forest = forest.impurity(impurity.parse()?);
+    }
+    if let Some(seed) = reader.count("seed")? {
+        forest = forest.seed(seed as u64);
+    }
+    if let Some(weight) = reader.text("weight_column")? {
+        forest = forest.weight_column(weight);
+    }
+    Ok(Box::new(forest))
 }
 
 /// Reads typed options, remembering which were used so that the rest can be reported.

@@ -85,3 +85,18 @@ pub(crate) async fn column_values(frame: &DataFrame, column: &str) -> Vec<Option
         })
         .collect()
 }
+
+/// `rows` rows of x0, x1 uniform in [0, 100) and a noise feature, in 3 partitions, with
+/// labels from `label(x0, x1)`; every 10th row has x0 missing (NaN for `label`).
+pub(crate) fn points_frame(rows: usize, label: impl Fn(f64, f64) -> f64) -> DataFrame {
+    let data: Vec<Vec<Option<f64>>> = (0..rows)
+        .map(|i| {
+            let u = |stream| 100.0 * crate::random::hash_unit(7, stream, [i as f64]);
+            let (x0, x1, noise) = (u(0), u(1), u(2));
+            let x0 = if i % 10 == 0 { None } else { Some(x0) };
+            let y = label(x0.unwrap_or(f64::NAN), x1);
+            vec![x0, Some(x1), Some(noise), Some(y)]
+        })
+        .collect();
+    rows_frame(&["x0", "x1", "noise", "label"], &data, 3)
+}

@@ -31,14 +31,47 @@
 //! `-w·y` and `w` with row weights) and `λ = 0`: then `score = G² / H = (Σy)² / n`, and a
 //! node's sum of squared errors is `Σy² - (Σy)² / n`, so the split's reduction of the summed
 //! squared error is `score(L) + score(R) - score(parent)` (the `Σy²` terms cancel), twice the
-//! gain; the leaf value `-G / H` is the mean of `y`. Classification by Gini or entropy needs
-//! per-class counts in each bin, which these histograms do not hold; it is not covered here.
+//! gain; the leaf value `-G / H` is the mean of `y`. With labels 0 and 1 the same sums give
+//! each node's weighted share of class 1, `p = -G / H`, and the gain is a quarter of the
+//! weighted Gini decrease (`H · 2p(1 - p)` before less after). [`Criterion::Entropy`] scores a
+//! node by its weighted entropy instead, from the same sums: its gain is the weighted entropy
+//! decrease `H · e(p) - H_L · e(p_L) - H_R · e(p_R)`, in bits.
 
 use std::ops::{Add, Sub};
 
 use rayon::prelude::*;
 
 use super::histogram::{histogram_len, HistogramLayout, STATS_PER_BIN};
+
+/// How a node's sums score (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Criterion {
+    /// `G² / (H + λ)`: the second-order loss decrease of gradient boosting, the variance
+    /// reduction of a regression forest and the Gini decrease of a classification forest.
+    #[default]
+    SecondOrder,
+    /// `-2 H · e(p)` with `p = -G / H` the node's share of class 1 and `e` the binary entropy in
+    /// bits: half the score difference is the weighted entropy decrease.
+    Entropy,
+}
+
+impl Criterion {
+    /// The score of a node with sums `sums` (`lambda` only counts for
+    /// [`Criterion::SecondOrder`]).
+    pub fn score(self, sums: &NodeSums, lambda: f64) -> f64 {
+        match self {
+            Criterion::SecondOrder => sums.score(lambda),
+            Criterion::Entropy => {
+                if sums.hessian <= 0.0 {
+                    return 0.0;
+                }
+                let p = (-sums.gradient / sums.hessian).clamp(0.0, 1.0);
+                let plogp = |q: f64| if q > 0.0 { q * q.log2() } else { 0.0 };
+                2.0 * sums.hessian * (plogp(p) + plogp(1.0 - p))
+            }
+        }
+    }
+}
 
 /// What a split must satisfy.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -52,6 +85,8 @@ pub struct SplitParams {
     pub min_samples_leaf: f64,
     /// A split's gain must exceed this. Default 0.
     pub min_split_gain: f64,
+    /// How gains are scored. Default [`Criterion::SecondOrder`].
+    pub criterion: Criterion,
 }
 
 impl Default for SplitParams {
@@ -61,6 +96,7 @@ impl Default for SplitParams {
             min_child_weight: 1e-3,
             min_samples_leaf: 20.0,
             min_split_gain: 0.0,
+            criterion: Criterion::SecondOrder,
         }
     }
 }
@@ -209,7 +245,7 @@ pub fn best_split(
     features: Option<&[usize]>,
 ) -> Option<Split> {
     assert_eq!(histogram.len(), histogram_len(layout), "histogram length");
-    let parent_score = total.score(params.lambda_l2);
+    let parent_score = params.criterion.score(&total, params.lambda_l2);
     let best_of = |feature: usize| {
         let node = Node {
             cells: layout.feature_histogram(histogram, feature),
@@ -301,8 +337,8 @@ impl Node<'_> {
         if !(left.admissible(params) && right.admissible(params)) {
             return None;
         }
-        let lambda = params.lambda_l2;
-        let gain = 0.5 * (left.score(lambda) + right.score(lambda) - self.parent_score);
+        let score = |sums: &NodeSums| params.criterion.score(sums, params.lambda_l2);
+        let gain = 0.5 * (score(&left) + score(&right) - self.parent_score);
         (gain > params.min_split_gain).then_some(Split {
             feature,
             threshold,
@@ -325,6 +361,7 @@ mod tests {
         min_child_weight: 0.0,
         min_samples_leaf: 1.0,
         min_split_gain: 0.0,
+        criterion: Criterion::SecondOrder,
     };
 
     /// A node's histogram over every row, with its sums.
@@ -583,6 +620,31 @@ mod tests {
         let reduction = squared_error(&y) - squared_error(&y[..3]) - squared_error(&y[3..]);
         assert!((reduction - 2.0 * split.gain).abs() < 1e-9);
         assert!((split.left.leaf_value(0.0) - 4.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn gini_and_entropy_gains_come_from_class_shares() {
+        // Labels 0/1 as gradients -y with unit hessians; feature 0 puts 3 of class 1 and 1 of
+        // class 0 left, 1 of class 1 and 3 of class 0 right.
+        let y = [1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0];
+        let gradients: Vec<f64> = y.iter().map(|y| -y).collect();
+        let column: &[u8] = &[1, 1, 1, 1, 2, 2, 2, 2];
+        let (layout, histogram, total) = node(&[3], &[column], &gradients, &[1.0; 8]);
+        let gini = |p: f64| 2.0 * p * (1.0 - p);
+        let split = best_split(&layout, &histogram, total, &PERMISSIVE, None).unwrap();
+        let decrease = 8.0 * gini(0.5) - 4.0 * gini(0.75) - 4.0 * gini(0.25);
+        assert!((4.0 * split.gain - decrease).abs() < 1e-12);
+        assert_eq!(split.left.leaf_value(0.0), 0.75);
+        let entropy = |p: f64| -p * p.log2() - (1.0 - p) * (1.0 - p).log2();
+        let params = SplitParams {
+            criterion: Criterion::Entropy,
+            ..PERMISSIVE
+        };
+        let split = best_split(&layout, &histogram, total, &params, None).unwrap();
+        let decrease = 8.0 * entropy(0.5) - 8.0 * entropy(0.75);
+        assert_eq!(split.threshold, 1);
+        assert!((split.gain - decrease).abs() < 1e-12, "{split:?}");
+        assert_eq!(Criterion::Entropy.score(&sums(-2.0, 2.0, 2.0), 0.0), 0.0);
     }
 
     #[test]

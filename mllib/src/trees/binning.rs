@@ -51,6 +51,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::{ident, Expr};
 
 use crate::error::{MlError, Result};
+use crate::kernels::histogram::HistogramLayout;
 use crate::kernels::quantile::{QuantileSketch, DEFAULT_K};
 use crate::params::check_column_list;
 use crate::quantiles::{sketch_columns, ColumnSketch};
@@ -222,6 +223,11 @@ impl FeatureBins {
         &self.features
     }
 
+    /// The histogram layout of these features' bins.
+    pub fn layout(&self) -> HistogramLayout {
+        HistogramLayout::new(&self.features.iter().map(BinEdges::bins).collect::<Vec<_>>())
+    }
+
     /// The features' columns, in order.
     pub fn columns(&self) -> Vec<String> {
         self.features
@@ -351,9 +357,9 @@ pub(crate) fn numeric_ident(data: &DataFrame, column: &str, alias: String) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_frames::{rows_frame, two_partition_frame};
     use datafusion::arrow::compute::cast;
     use datafusion::arrow::datatypes::DataType;
-    use crate::test_frames::{rows_frame, two_partition_frame};
     use datafusion::logical_expr::lit;
 
     fn names(columns: &[&str]) -> Vec<String> {

@@ -8,32 +8,31 @@
 //! the gradients of the next tree come from them, never from re-scoring the ensemble.
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, Float64Array};
-use datafusion::arrow::datatypes::DataType;
-use datafusion::common::plan_err;
 use datafusion::dataframe::DataFrame;
-use datafusion::error::Result as DataFusionResult;
 use datafusion::logical_expr::Expr;
-use rayon::prelude::*;
 use serde_json::json;
 
 use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
-use crate::evaluation::{binary_metrics, regression_metrics, Metrics};
-use crate::kernels::histogram::HistogramLayout;
+use crate::evaluation::Metrics;
 use crate::kernels::linear::sigmoid;
-use crate::kernels::split::SplitParams;
-use crate::model::{as_float64, AnyModel};
-use crate::params::{check_at_least, check_column_list, check_range, HandleInvalid};
+use crate::kernels::split::{Criterion, SplitParams};
+use crate::model::AnyModel;
+use crate::params::{check_at_least, check_column_list, check_range};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
-use crate::predict::{append_prediction, model_call, RowModel};
 use crate::random::SplitMix64;
 use crate::trees::binning::{FeatureBins, MAX_BINS};
-use crate::trees::grow::{grow, GrowParams};
-use crate::trees::learner::{arrange, held_out_loss, histograms, labels, start, Workers};
-use crate::trees::tasks::{start_workers, WorkerColumns};
-use crate::trees::tree::{Node, Tree};
-use crate::trees::worker::{LabelStats, Request};
+use crate::trees::ensemble::{Combine, Ensemble, TreesPredictor};
+use crate::trees::grow::{sample_features, FeatureChoice, GrowParams};
+use crate::trees::learner::{
+    arrange, check_labels, grow_tree, held_out_loss, labels, start, Workers,
+};
+use crate::trees::tasks::{fit_with_workers, WorkerColumns};
+use crate::trees::tree::Tree;
+use crate::trees::worker::Request;
+
+/// The estimator's name in errors.
+const ESTIMATOR: &str = "GradientBoostedTrees";
 
 /// What the trees minimize.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +161,7 @@ impl GradientBoostedTrees {
                 min_child_weight: 1e-3,
                 min_samples_leaf: 20.0,
                 min_split_gain: 0.0,
+                criterion: Criterion::SecondOrder,
             },
             subsample: 1.0,
             colsample_bytree: 1.0,
@@ -175,22 +175,8 @@ impl GradientBoostedTrees {
     }
 }
 
-/// Builder methods that set one field each.
-macro_rules! setters {
-    ($($(#[doc = $doc:literal])* $name:ident $(. $inner:ident)? : $type:ty;)*) => {
-        impl GradientBoostedTrees {
-            $(
-                $(#[doc = $doc])*
-                pub fn $name(mut self, value: $type) -> Self {
-                    self $(.$inner)? .$name = value.into();
-                    self
-                }
-            )*
-        }
-    };
-}
-
 setters! {
+    GradientBoostedTrees;
     /// The label column (default `label`).
     label: &str;
     /// Trees to grow (default 100).
@@ -258,7 +244,9 @@ impl GradientBoostedTrees {
                     });
                 }
                 let shares = [1.0 - fraction, *fraction];
-                Ok(Some(crate::tuning::split_filter(data, &shares, self.seed, 1)?))
+                Ok(Some(crate::tuning::split_filter(
+                    data, &shares, self.seed, 1,
+                )?))
             }
         }
     }
@@ -300,60 +288,16 @@ impl GradientBoostedTrees {
         Ok(())
     }
 
-    /// The weighted label mean of rows with label statistics `stats`; fails on a missing label
-    /// or weight, a classifier label other than 0 or 1, no weighted rows, or (when
-    /// `both_classes`) one class only.
-    fn check_labels(&self, stats: &LabelStats, both_classes: bool) -> Result<f64> {
-        let label_error = |reason: String| MlError::InvalidLabel {
-            column: self.label.clone(),
-            reason,
-        };
-        if stats.invalid > 0.0 {
-            return Err(label_error(format!(
-                "{} rows have a null or NaN label, or a null, negative or non-finite weight",
-                stats.invalid
-            )));
-        }
-        if !stats.bad_class.is_nan() {
-            return Err(label_error(format!(
-                "{} is not a class; labels must be 0 or 1",
-                stats.bad_class
-            )));
-        }
-        if stats.weight <= 0.0 {
-            return Err(MlError::NotEnoughRows {
-                estimator: "GradientBoostedTrees",
-                reason: "no rows with a positive weight".to_string(),
-            });
-        }
-        let mean = stats.weighted_label / stats.weight;
-        if both_classes
-            && self.objective == Objective::BinaryLogistic
-            && (mean == 0.0 || mean == 1.0)
-        {
-            return Err(label_error(format!("every row is of class {mean}")));
-        }
-        Ok(mean)
-    }
-
-    /// The features tree `tree` may split on, all when `colsample_bytree` is 1.
-    fn tree_features(&self, tree: usize) -> Option<Vec<usize>> {
+    /// The features tree `tree` may split on: all when `colsample_bytree` is 1.
+    fn tree_features(&self, tree: usize) -> FeatureChoice {
         if self.colsample_bytree >= 1.0 {
-            return None;
+            return FeatureChoice::All;
         }
         let count = self.features.len();
         let take = ((self.colsample_bytree * count as f64).ceil() as usize).clamp(1, count);
-        let mut order: Vec<usize> = (0..count).collect();
         let mut random = SplitMix64::new(self.seed ^ (tree as u64).wrapping_mul(0x9E37_79B9));
-        for i in 0..take {
-            let j = i + (random.next_u64() % (count - i) as u64) as usize;
-            order.swap(i, j);
-        }
-        let mut chosen = order[..take].to_vec();
-        chosen.sort_unstable();
-        Some(chosen)
+        FeatureChoice::PerTree(sample_features(count, take, &mut random))
     }
-
 }
 
 /// The held-out loss of the ensemble as it grows, and the best so far.
@@ -389,22 +333,32 @@ impl Estimator for GradientBoostedTrees {
             Some(held_out) => data.clone().filter(held_out.clone().is_not_true())?,
             None => data.clone(),
         };
-        let bins = FeatureBins::fit(&training, &self.features, self.max_bins).await?;
         let columns = WorkerColumns {
             label: &self.label,
             weight: self.weight_column.as_deref(),
             held_out,
         };
-        let mut fit = start_workers(data, &bins, &columns).await?;
-        let ensemble = self.boost(fit.workers.as_mut(), &bins, columns.held_out.is_some())?;
-        fit.finish().await?;
+        let early_stopping = columns.held_out.is_some();
+        let ensemble = fit_with_workers(
+            data,
+            &training,
+            &self.features,
+            self.max_bins,
+            &columns,
+            |workers, bins| self.boost(workers, bins, early_stopping),
+        )
+        .await?;
         Ok(GradientBoostedTreesModel {
             objective: self.objective,
-            features: self.features.clone(),
-            label: self.label.clone(),
-            ensemble,
-            prediction_column: self.prediction_column.clone(),
-            probability_column: self.probability_column.clone(),
+            predictor: TreesPredictor {
+                classifier: self.objective == Objective::BinaryLogistic,
+                combine: Combine::Sum,
+                features: self.features.clone(),
+                label: self.label.clone(),
+                ensemble,
+                prediction_column: self.prediction_column.clone(),
+                probability_column: self.probability_column.clone(),
+            },
         })
     }
 }
@@ -427,9 +381,11 @@ impl GradientBoostedTrees {
         }
         let objective = self.objective;
         let [train, held_out] = labels(workers, &Request::Labels { objective })?;
-        let base_score = objective.base_score(self.check_labels(&train, true)?);
+        let classifier = objective == Objective::BinaryLogistic;
+        let mean = check_labels(&train, &self.label, ESTIMATOR, classifier)?;
+        let base_score = objective.base_score(mean);
         let mut stopping = if early_stopping {
-            self.check_labels(&held_out, false)?;
+            check_labels(&held_out, &self.label, ESTIMATOR, false)?;
             Some(EarlyStopping {
                 rounds: self.early_stopping_rounds,
                 best_loss: f64::INFINITY,
@@ -440,13 +396,7 @@ impl GradientBoostedTrees {
             None
         };
         start(workers, base_score)?;
-        let layout = HistogramLayout::new(
-            &bins
-                .features()
-                .iter()
-                .map(|edges| edges.bins())
-                .collect::<Vec<_>>(),
-        );
+        let layout = bins.layout();
         let params = GrowParams {
             max_depth: self.max_depth,
             max_leaves: self.max_leaves,
@@ -461,20 +411,8 @@ impl GradientBoostedTrees {
                 subsample: self.subsample,
                 seed: self.seed,
             };
-            let root = histograms(workers, &begin)?
-                .pop()
-                .ok_or_else(|| MlError::Training {
-                    reason: "no root histogram".to_string(),
-                })?;
             let features = self.tree_features(tree);
-            let grown = grow(
-                &layout,
-                bins,
-                root,
-                &mut |orders| histograms(workers, &Request::Split(orders.to_vec())),
-                features.as_deref(),
-                &params,
-            )?;
+            let grown = grow_tree(workers, &begin, &layout, bins, &features, &params)?;
             let end = Request::EndTree {
                 objective,
                 tree: grown.clone(),
@@ -494,191 +432,63 @@ impl GradientBoostedTrees {
     }
 }
 
-/// The trees and the constant score they start from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Ensemble {
-    base_score: f64,
-    trees: Vec<Tree>,
-}
-
-impl Ensemble {
-    /// The raw score (log-odds or value) of one row.
-    fn score(&self, value: impl Fn(usize) -> f64 + Copy) -> f64 {
-        self.base_score
-            + self
-                .trees
-                .iter()
-                .map(|tree| tree.predict_row(value))
-                .sum::<f64>()
-    }
-
-    fn encode(&self, out: &mut Vec<f64>) {
-        out.extend([self.base_score, self.trees.len() as f64]);
-        for tree in &self.trees {
-            tree.encode(out);
-        }
-    }
-
-    fn decode(values: &[f64], features: usize) -> DataFusionResult<Self> {
-        let [base_score, count, trees @ ..] = values else {
-            return plan_err!("corrupt tree ensemble: no header");
-        };
-        let mut rest = trees;
-        let mut trees = Vec::with_capacity(*count as usize);
-        for _ in 0..*count as usize {
-            let (tree, after) = Tree::decode(rest, features)?;
-            trees.push(tree);
-            rest = after;
-        }
-        if !rest.is_empty() {
-            return plan_err!(
-                "corrupt tree ensemble: {} values after the trees",
-                rest.len()
-            );
-        }
-        Ok(Self {
-            base_score: *base_score,
-            trees,
-        })
-    }
-}
-
 /// A fitted [`GradientBoostedTrees`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct GradientBoostedTreesModel {
     objective: Objective,
-    features: Vec<String>,
-    label: String,
-    ensemble: Ensemble,
-    prediction_column: String,
-    probability_column: String,
-}
-
-/// Which output a [`TreesOutput`] computes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OutputKind {
-    /// The score itself: a regressor's value.
-    Value,
-    /// P(label = 1) of a classifier.
-    Probability,
-    /// A classifier's class: 1 when P(label = 1) > 0.5.
-    Class,
+    predictor: TreesPredictor,
 }
 
 impl GradientBoostedTreesModel {
     /// The trees, in boosting order.
     pub fn trees(&self) -> &[Tree] {
-        &self.ensemble.trees
+        &self.predictor.ensemble.trees
     }
 
     /// The feature columns, in the order trees refer to them.
     pub fn features(&self) -> &[String] {
-        &self.features
+        &self.predictor.features
     }
 
     /// Total split gain per feature (LightGBM's `importance_type = "gain"`).
     pub fn gain_importance(&self) -> Vec<f64> {
-        self.importance(|gain| gain)
+        self.predictor.importance(|gain| gain)
     }
 
     /// Number of splits per feature (LightGBM's `importance_type = "split"`).
     pub fn split_importance(&self) -> Vec<f64> {
-        self.importance(|_| 1.0)
-    }
-
-    fn importance(&self, of_split: impl Fn(f64) -> f64) -> Vec<f64> {
-        let mut importance = vec![0.0; self.features.len()];
-        for node in self.ensemble.trees.iter().flat_map(Tree::nodes) {
-            if let Node::Split { feature, gain, .. } = node {
-                importance[*feature] += of_split(*gain);
-            }
-        }
-        importance
-    }
-
-    fn output(&self, kind: OutputKind) -> TreesOutput {
-        TreesOutput {
-            kind,
-            features: self.features.len(),
-            ensemble: self.ensemble.clone(),
-        }
-    }
-
-    /// The prediction column's output.
-    fn prediction_kind(&self) -> OutputKind {
-        match self.objective {
-            Objective::BinaryLogistic => OutputKind::Class,
-            Objective::SquaredError => OutputKind::Value,
-        }
+        self.predictor.importance(|_| 1.0)
     }
 
     /// Metrics on `data` (with the label): a classifier's binary metrics, a regressor's
     /// `rmse`, `mse`, `mae`, `r2`.
     pub async fn evaluate(&self, data: &DataFrame) -> Result<Metrics> {
-        let scored = self.transform(data.clone())?;
-        match self.objective {
-            Objective::BinaryLogistic => {
-                binary_metrics(
-                    &scored,
-                    &self.label,
-                    &self.probability_column,
-                    &self.prediction_column,
-                )
-                .await
-            }
-            Objective::SquaredError => {
-                regression_metrics(&scored, &self.label, &self.prediction_column).await
-            }
-        }
+        self.predictor.evaluate(data).await
     }
 }
 
 impl Model for GradientBoostedTreesModel {
     fn transform(&self, data: DataFrame) -> Result<DataFrame> {
-        // Trees route missing values themselves: no row is invalid.
-        let keep = HandleInvalid::Keep;
-        let output = |data, kind, column: &str| {
-            append_prediction(data, &self.output(kind), &self.features, column, keep)
-        };
-        let predicted = output(data, self.prediction_kind(), &self.prediction_column)?;
-        match self.objective {
-            Objective::BinaryLogistic => {
-                output(predicted, OutputKind::Probability, &self.probability_column)
-            }
-            Objective::SquaredError => Ok(predicted),
-        }
+        self.predictor.transform(data)
     }
 }
 
 #[async_trait]
 impl AnyModel for GradientBoostedTreesModel {
     fn input_columns(&self) -> &[String] {
-        &self.features
+        &self.predictor.features
     }
 
     fn output_columns(&self) -> Vec<String> {
-        match self.objective {
-            Objective::BinaryLogistic => {
-                vec![
-                    self.prediction_column.clone(),
-                    self.probability_column.clone(),
-                ]
-            }
-            Objective::SquaredError => vec![self.prediction_column.clone()],
-        }
+        self.predictor.output_columns()
     }
 
     async fn evaluate(&self, data: &DataFrame) -> Result<Metrics> {
-        GradientBoostedTreesModel::evaluate(self, data).await
+        self.predictor.evaluate(data).await
     }
 
     fn prediction(&self, features: Vec<Expr>) -> Result<Expr> {
-        let output = self.output(self.prediction_kind());
-        Ok(model_call(
-            &output,
-            HandleInvalid::Keep,
-            as_float64(features),
-        ))
+        Ok(self.predictor.prediction(features))
     }
 }
 
@@ -694,98 +504,21 @@ impl PersistentModel for GradientBoostedTreesModel {
     }
 
     fn to_saved(&self) -> ModelParts {
-        let mut ensemble = Vec::new();
-        self.ensemble.encode(&mut ensemble);
-        ModelParts {
-            features: self.features.clone(),
-            params: json!({
-                "objective": self.objective.model_type(),
-                "label": self.label,
-                "prediction_column": self.prediction_column,
-                "probability_column": self.probability_column,
-                "num_trees": self.ensemble.trees.len(),
-            }),
-            arrays: vec![("ensemble", ensemble)],
-        }
+        self.predictor
+            .to_saved(json!({ "objective": self.objective.model_type() }))
     }
 
     fn from_saved(saved: &SavedModel) -> Result<Self> {
-        let features = saved.metadata.features.clone();
         let objective = match saved.param::<String>("objective")?.as_str() {
             "gbt_classifier" => Objective::BinaryLogistic,
             "gbt_regressor" => Objective::SquaredError,
             other => return Err(saved.corrupt(format!("unknown objective '{other}'"))),
         };
-        let ensemble = Ensemble::decode(saved.array("ensemble")?, features.len())
-            .map_err(|e| saved.corrupt(e.to_string()))?;
+        let classifier = objective == Objective::BinaryLogistic;
         Ok(Self {
             objective,
-            label: saved.param("label")?,
-            prediction_column: saved.param("prediction_column")?,
-            probability_column: saved.param("probability_column")?,
-            ensemble,
-            features,
+            predictor: TreesPredictor::from_saved(saved, classifier, Combine::Sum)?,
         })
-    }
-}
-
-/// A tree ensemble as a row function: one of its outputs for each row; missing features
-/// (NaN, nulls) follow each split's learned direction.
-#[derive(Debug)]
-pub(crate) struct TreesOutput {
-    kind: OutputKind,
-    features: usize,
-    ensemble: Ensemble,
-}
-
-impl RowModel for TreesOutput {
-    const NAME: &'static str = "ml_trees_predict";
-    const OUTPUT: DataType = DataType::Float64;
-    const ACCEPTS_MISSING: bool = true;
-
-    fn decode(params: &[f64]) -> DataFusionResult<Self> {
-        let [kind, features, ensemble @ ..] = params else {
-            return plan_err!("{}: no parameters", Self::NAME);
-        };
-        let kind = match *kind as u8 {
-            0 => OutputKind::Value,
-            1 => OutputKind::Probability,
-            2 => OutputKind::Class,
-            other => return plan_err!("{}: unknown output {other}", Self::NAME),
-        };
-        let features = *features as usize;
-        Ok(Self {
-            kind,
-            features,
-            ensemble: Ensemble::decode(ensemble, features)?,
-        })
-    }
-
-    fn encode(&self) -> Vec<f64> {
-        let mut params = vec![f64::from(self.kind as u8), self.features as f64];
-        self.ensemble.encode(&mut params);
-        params
-    }
-
-    fn features(&self) -> usize {
-        self.features
-    }
-
-    fn predict(&self, features: &[&[f64]]) -> DataFusionResult<ArrayRef> {
-        let rows = features.first().map_or(0, |column| column.len());
-        let outputs: Vec<f64> = (0..rows)
-            .into_par_iter()
-            .with_min_len(1024)
-            .map(|row| {
-                let score = self.ensemble.score(|feature| features[feature][row]);
-                match self.kind {
-                    OutputKind::Value => score,
-                    OutputKind::Probability => sigmoid(score),
-                    OutputKind::Class => f64::from(u8::from(score > 0.0)),
-                }
-            })
-            .collect();
-        Ok(std::sync::Arc::new(Float64Array::from(outputs)))
     }
 }
 
@@ -793,22 +526,7 @@ impl RowModel for TreesOutput {
 mod tests {
     use super::*;
     use crate::random::hash_unit;
-    use crate::test_frames::{column_values, rows_frame};
-
-    /// `rows` rows of x0, x1 uniform in [0, 100) and a noise feature, in 3 partitions, with
-    /// labels from `label(x0, x1)`; every 10th row has x0 missing.
-    fn frame(rows: usize, label: impl Fn(f64, f64) -> f64) -> DataFrame {
-        let data: Vec<Vec<Option<f64>>> = (0..rows)
-            .map(|i| {
-                let u = |stream| 100.0 * hash_unit(7, stream, [i as f64]);
-                let (x0, x1, noise) = (u(0), u(1), u(2));
-                let x0 = if i % 10 == 0 { None } else { Some(x0) };
-                let y = label(x0.unwrap_or(f64::NAN), x1);
-                vec![x0, Some(x1), Some(noise), Some(y)]
-            })
-            .collect();
-        rows_frame(&["x0", "x1", "noise", "label"], &data, 3)
-    }
+    use crate::test_frames::{column_values, points_frame as frame};
 
     #[tokio::test]
     async fn a_classifier_learns_a_boundary_and_where_missing_values_belong() {

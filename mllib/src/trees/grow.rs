@@ -10,10 +10,15 @@
 //! bind (`2^max_depth` leaves or more), every open node with a split divides in the same call,
 //! which builds the same tree (growth order changes nothing without a leaf budget) in one round
 //! trip per level instead of one per node.
+//!
+//! Each node splits on the features a [`FeatureChoice`] gives it: all, the tree's sample
+//! (boosting's column sampling) or a sample of its own (a random forest's), drawn from the seed,
+//! the tree and the node's index, so the choice does not depend on where the rows are.
 
 use crate::error::Result;
 use crate::kernels::histogram::{subtract_histogram, HistogramLayout};
 use crate::kernels::split::{best_splits_parallel, NodeHistogram, NodeSums, Split, SplitParams};
+use crate::random::{hash_unit, SplitMix64};
 use crate::trees::binning::FeatureBins;
 use crate::trees::tree::{Node, Tree};
 use crate::trees::worker::SplitOrder;
@@ -38,6 +43,59 @@ impl GrowParams {
     }
 }
 
+/// The features a node may split on.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum FeatureChoice {
+    /// Every feature.
+    All,
+    /// These features at every node of the tree (gradient boosting's `colsample_bytree`).
+    PerTree(Vec<usize>),
+    /// `count` of the `features`, drawn anew at each node from the seed, the tree and the node
+    /// (a random forest's `feature_subset_strategy`).
+    PerNode {
+        /// Features per node.
+        count: usize,
+        /// Features in all.
+        features: usize,
+        /// The fit's seed.
+        seed: u64,
+        /// The tree's index in the fit.
+        tree: usize,
+    },
+}
+
+impl FeatureChoice {
+    /// The candidate features of node `node`: `None` for all of them.
+    fn of_node(&self, node: usize) -> Option<Vec<usize>> {
+        match self {
+            FeatureChoice::All => None,
+            FeatureChoice::PerTree(features) => Some(features.clone()),
+            FeatureChoice::PerNode {
+                count,
+                features,
+                seed,
+                tree,
+            } => (count < features).then(|| {
+                let stream = hash_unit(*seed, *tree as u64, [node as f64]).to_bits();
+                sample_features(*features, *count, &mut SplitMix64::new(stream))
+            }),
+        }
+    }
+}
+
+/// `take` of the features `0..count`, drawn without replacement by `random` (a partial
+/// Fisher-Yates shuffle), in increasing order.
+pub(crate) fn sample_features(count: usize, take: usize, random: &mut SplitMix64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..count).collect();
+    for i in 0..take {
+        let j = i + (random.next_u64() % (count - i) as u64) as usize;
+        order.swap(i, j);
+    }
+    let mut chosen = order[..take].to_vec();
+    chosen.sort_unstable();
+    chosen
+}
+
 /// A node still to split or close.
 struct Open {
     node: usize,
@@ -48,14 +106,15 @@ struct Open {
     split: Option<Split>,
 }
 
-/// Grows one tree from the histogram of its root, splitting only on `features` when given
-/// (column sampling); `split_nodes` divides nodes where the rows are (see the module docs).
+/// Grows one tree from the histogram of its root, each node splitting on the features
+/// `features` chooses for it; `split_nodes` divides nodes where the rows are (see the module
+/// docs).
 pub(crate) fn grow(
     layout: &HistogramLayout,
     edges: &FeatureBins,
     root: Vec<f64>,
     split_nodes: &mut dyn FnMut(&[SplitOrder]) -> Result<Vec<Vec<f64>>>,
-    features: Option<&[usize]>,
+    features: &FeatureChoice,
     params: &GrowParams,
 ) -> Result<Tree> {
     let total = NodeSums::of_feature(layout, &root, 0);
@@ -72,7 +131,9 @@ pub(crate) fn grow(
     let all_at_once = !params.leaf_budget_binds();
     while leaf_count < params.max_leaves {
         let chosen: Vec<usize> = if all_at_once {
-            (0..open.len()).filter(|&i| open[i].split.is_some()).collect()
+            (0..open.len())
+                .filter(|&i| open[i].split.is_some())
+                .collect()
         } else {
             best_open(&open).into_iter().collect()
         };
@@ -127,18 +188,23 @@ pub(crate) fn grow(
 fn find_splits(
     layout: &HistogramLayout,
     nodes: &mut [Open],
-    features: Option<&[usize]>,
+    features: &FeatureChoice,
     params: &GrowParams,
 ) {
     let splittable: Vec<usize> = (0..nodes.len())
         .filter(|&i| nodes[i].depth < params.max_depth)
         .collect();
+    let candidates: Vec<Option<Vec<usize>>> = splittable
+        .iter()
+        .map(|&i| features.of_node(nodes[i].node))
+        .collect();
     let histograms: Vec<NodeHistogram<'_>> = splittable
         .iter()
-        .map(|&i| NodeHistogram {
+        .zip(&candidates)
+        .map(|(&i, candidates)| NodeHistogram {
             histogram: &nodes[i].histogram,
             total: nodes[i].total,
-            features,
+            features: candidates.as_deref(),
         })
         .collect();
     let splits = best_splits_parallel(layout, &histograms, &params.split);
@@ -179,4 +245,36 @@ fn children(parent: Open, order: &SplitOrder, small: Vec<f64>) -> [Open; 2] {
         depth: parent.depth + 1,
         split: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_node_features_vary_by_node_and_tree_and_repeat_for_a_seed() {
+        let choice = |tree| FeatureChoice::PerNode {
+            count: 3,
+            features: 10,
+            seed: 42,
+            tree,
+        };
+        let subsets: Vec<Vec<usize>> = (0..20)
+            .map(|node| choice(0).of_node(node).unwrap())
+            .collect();
+        assert!(subsets
+            .iter()
+            .all(|s| s.len() == 3 && s.windows(2).all(|w| w[0] < w[1])));
+        assert!(subsets.iter().any(|s| s != &subsets[0]), "{subsets:?}");
+        assert_eq!(choice(0).of_node(5), Some(subsets[5].clone()));
+        assert!((0..20).any(|node| choice(1).of_node(node).as_ref() != Some(&subsets[node])));
+        let all = FeatureChoice::PerNode {
+            count: 10,
+            features: 10,
+            seed: 42,
+            tree: 0,
+        };
+        assert_eq!(all.of_node(3), None);
+        assert_eq!(FeatureChoice::All.of_node(3), None);
+    }
 }

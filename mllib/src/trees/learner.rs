@@ -9,7 +9,10 @@
 use rayon::prelude::*;
 
 use crate::error::{MlError, Result};
-use crate::kernels::histogram::add_histogram;
+use crate::kernels::histogram::{add_histogram, HistogramLayout};
+use crate::trees::binning::FeatureBins;
+use crate::trees::grow::{grow, FeatureChoice, GrowParams};
+use crate::trees::tree::Tree;
 use crate::trees::worker::{LabelStats, PartitionWorker, Reply, Request};
 
 /// A fit's workers, in rank order once [`arrange`]d.
@@ -66,7 +69,10 @@ pub(crate) struct RowCounts {
 /// `base_score` later with [`start`]; returns the row counts.
 pub(crate) fn arrange(workers: &mut dyn Workers) -> Result<RowCounts> {
     let mut described = Vec::with_capacity(workers.len());
-    for (index, reply) in broadcast(workers, &Request::Describe)?.into_iter().enumerate() {
+    for (index, reply) in broadcast(workers, &Request::Describe)?
+        .into_iter()
+        .enumerate()
+    {
         let Reply::Described {
             rows,
             held_out_rows,
@@ -116,6 +122,44 @@ pub(crate) fn labels(workers: &mut dyn Workers, request: &Request) -> Result<[La
     Ok(merged)
 }
 
+/// The weighted label mean of rows of label column `label` with statistics `stats`; fails on
+/// a missing label or weight, a label that is not a class, no weighted rows (naming
+/// `estimator`), or, when `one_class_fails`, labels of one class only.
+pub(crate) fn check_labels(
+    stats: &LabelStats,
+    label: &str,
+    estimator: &'static str,
+    one_class_fails: bool,
+) -> Result<f64> {
+    let label_error = |reason: String| MlError::InvalidLabel {
+        column: label.to_string(),
+        reason,
+    };
+    if stats.invalid > 0.0 {
+        return Err(label_error(format!(
+            "{} rows have a null or NaN label, or a null, negative or non-finite weight",
+            stats.invalid
+        )));
+    }
+    if !stats.bad_class.is_nan() {
+        return Err(label_error(format!(
+            "{} is not a class; labels must be 0 or 1",
+            stats.bad_class
+        )));
+    }
+    if stats.weight <= 0.0 {
+        return Err(MlError::NotEnoughRows {
+            estimator,
+            reason: "no rows with a positive weight".to_string(),
+        });
+    }
+    let mean = stats.weighted_label / stats.weight;
+    if one_class_fails && (mean == 0.0 || mean == 1.0) {
+        return Err(label_error(format!("every row is of class {mean}")));
+    }
+    Ok(mean)
+}
+
 /// The histograms `request` asks for, each the sum over the workers in rank order.
 pub(crate) fn histograms(workers: &mut dyn Workers, request: &Request) -> Result<Vec<Vec<f64>>> {
     let mut merged: Option<Vec<Vec<f64>>> = None;
@@ -135,6 +179,31 @@ pub(crate) fn histograms(workers: &mut dyn Workers, request: &Request) -> Result
     merged.ok_or_else(|| MlError::Training {
         reason: "the fit has no workers".to_string(),
     })
+}
+
+/// Grows one tree on `workers` (rows binned by `bins`, histograms of `layout`): `begin` starts
+/// the tree and answers with the root's histogram, and [`grow`] sends the splits.
+pub(crate) fn grow_tree(
+    workers: &mut dyn Workers,
+    begin: &Request,
+    layout: &HistogramLayout,
+    bins: &FeatureBins,
+    features: &FeatureChoice,
+    params: &GrowParams,
+) -> Result<Tree> {
+    let root = histograms(workers, begin)?
+        .pop()
+        .ok_or_else(|| MlError::Training {
+            reason: "no root histogram".to_string(),
+        })?;
+    grow(
+        layout,
+        bins,
+        root,
+        &mut |orders| histograms(workers, &Request::Split(orders.to_vec())),
+        features,
+        params,
+    )
 }
 
 /// The held-out rows' summed weighted loss and weight after `request` (an end of tree), merged

@@ -6,11 +6,33 @@
 //!   weight) that a learner builds once per fit and reuses for every tree.
 //! - [`gbt`]: gradient-boosted trees (binary classifier, regressor), second order, grown leaf
 //!   by leaf on histograms with the subtraction trick.
+//! - [`forest`]: random forests (binary classifier, regressor) on the same histograms and
+//!   workers, with bootstrap rows per tree and random features per node.
+//! - `ensemble`: what fitted ensembles share — prediction in queries, metrics, importances,
+//!   saving.
 //! - [`tasks`]: where a fit's rows live — one worker per partition, in the fitting process or
 //!   in executor tasks that exchange histograms and splits with it over TCP.
 //! - [`tree`]: a fitted tree, applied to binned rows while training and to raw values after.
 
+/// Builder methods of an estimator `$type` that set one field each (`name.inner` sets a field of
+/// the field `inner`).
+macro_rules! setters {
+    ($type:ty; $($(#[doc = $doc:literal])* $name:ident $(. $inner:ident)? : $value:ty;)*) => {
+        impl $type {
+            $(
+                $(#[doc = $doc])*
+                pub fn $name(mut self, value: $value) -> Self {
+                    self $(.$inner)? .$name = value.into();
+                    self
+                }
+            )*
+        }
+    };
+}
+
 pub mod binning;
+pub(crate) mod ensemble;
+pub mod forest;
 pub mod gbt;
 mod grow;
 mod learner;

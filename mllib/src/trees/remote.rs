@@ -73,7 +73,10 @@ fn objective_of(code: f64) -> io::Result<Objective> {
 }
 
 fn corrupt(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("corrupt message: {what}"))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("corrupt message: {what}"),
+    )
 }
 
 /// Values per [`SplitOrder`].
@@ -114,6 +117,21 @@ fn encode_request(request: &Request) -> Vec<f64> {
             values
         }
         Request::Finish => vec![6.0],
+        Request::BeginForestTree {
+            tree,
+            seed,
+            bootstrap,
+            subsample,
+        } => {
+            let mut values = vec![
+                7.0,
+                *tree as f64,
+                f64::from(u8::from(*bootstrap)),
+                *subsample,
+            ];
+            values.extend(id_values(*seed));
+            values
+        }
     }
 }
 
@@ -161,6 +179,12 @@ fn decode_request(values: &[f64], features: usize) -> io::Result<Request> {
             }
         }
         (6, []) => Request::Finish,
+        (7, [tree, bootstrap, subsample, seed @ ..]) => Request::BeginForestTree {
+            tree: *tree as usize,
+            seed: id_of(seed).ok_or_else(|| corrupt("a seed"))?,
+            bootstrap: *bootstrap != 0.0,
+            subsample: *subsample,
+        },
         _ => return Err(corrupt("an unknown request")),
     })
 }
@@ -323,7 +347,11 @@ impl Workers for RemoteWorkers {
 
 /// Serves `worker` to the fitting process on `stream` (connected, id sent) until it finishes
 /// the fit; fails when the connection fails.
-pub(crate) fn serve(worker: &mut PartitionWorker, stream: TcpStream, features: usize) -> io::Result<()> {
+pub(crate) fn serve(
+    worker: &mut PartitionWorker,
+    stream: TcpStream,
+    features: usize,
+) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = BufWriter::new(stream);
@@ -371,6 +399,18 @@ mod tests {
                 tree: 7,
                 subsample: 0.8,
                 seed: u64::MAX - 5,
+            },
+            Request::BeginForestTree {
+                tree: 12,
+                seed: u64::MAX - 9,
+                bootstrap: true,
+                subsample: 0.7,
+            },
+            Request::BeginForestTree {
+                tree: 0,
+                seed: 42,
+                bootstrap: false,
+                subsample: 1.0,
             },
             Request::Split(vec![SplitOrder {
                 node: 4,

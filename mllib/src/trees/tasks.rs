@@ -30,7 +30,7 @@ use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Reco
 use datafusion::arrow::compute::{filter, not};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::cast::as_float64_array;
-use datafusion::common::{config::ConfigExtension, extensions_options, exec_err, ScalarValue};
+use datafusion::common::{config::ConfigExtension, exec_err, extensions_options, ScalarValue};
 use datafusion::dataframe::DataFrame;
 use datafusion::error::{DataFusionError, Result as DataFusionResult};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -230,7 +230,13 @@ impl WorkerAccumulator {
             return Ok(());
         }
         let features = self.task.bins.features().len();
-        let bins: Vec<usize> = self.task.bins.features().iter().map(BinEdges::bins).collect();
+        let bins: Vec<usize> = self
+            .task
+            .bins
+            .features()
+            .iter()
+            .map(BinEdges::bins)
+            .collect();
         let empty = || BinnedBatch::empty(features, self.task.weighted);
         let mut worker = PartitionWorker::new(
             &bins,
@@ -407,10 +413,9 @@ impl FitWorkers {
     pub async fn finish(mut self) -> Result<()> {
         broadcast(self.workers.as_mut(), &Request::Finish)?;
         if let Some(job) = self.job.take() {
-            job.await
-                .map_err(|error| MlError::Training {
-                    reason: format!("the training tasks' query: {error}"),
-                })??;
+            job.await.map_err(|error| MlError::Training {
+                reason: format!("the training tasks' query: {error}"),
+            })??;
         }
         Ok(())
     }
@@ -462,6 +467,24 @@ pub(crate) async fn start_workers(
     })
 }
 
+/// The frame of every tree fit: bins the `features` of `training` (at most `max_bins` value
+/// bins each), starts the workers of `data` ([`start_workers`]), grows the model with `fit` on
+/// them (unranked) and finishes them.
+pub(crate) async fn fit_with_workers<T>(
+    data: &DataFrame,
+    training: &DataFrame,
+    features: &[String],
+    max_bins: usize,
+    columns: &WorkerColumns<'_>,
+    fit: impl FnOnce(&mut dyn Workers, &FeatureBins) -> Result<T>,
+) -> Result<T> {
+    let bins = FeatureBins::fit(training, features, max_bins).await?;
+    let mut started = start_workers(data, &bins, columns).await?;
+    let fitted = fit(started.workers.as_mut(), &bins)?;
+    started.finish().await?;
+    Ok(fitted)
+}
+
 /// The workers of `data`'s partitions, built in this process (in the order their partitions
 /// ended).
 async fn in_process_workers(
@@ -489,7 +512,11 @@ struct WorkerQueries<'a> {
 
 impl<'a> WorkerQueries<'a> {
     /// Checks the columns (naming a missing or non-numeric one) and picks the fit's id.
-    fn new(data: &'a DataFrame, bins: &'a FeatureBins, columns: &WorkerColumns<'_>) -> Result<Self> {
+    fn new(
+        data: &'a DataFrame,
+        bins: &'a FeatureBins,
+        columns: &WorkerColumns<'_>,
+    ) -> Result<Self> {
         let mut args = bins
             .features()
             .iter()
@@ -677,7 +704,10 @@ mod tests {
         };
         let workers = in_process_workers(&data, &bins, &unweighted).await.unwrap();
         assert!(workers.iter().all(|w| w.batches()[0].weight.is_none()));
-        assert_eq!(workers.iter().map(|w| w.batches()[1].rows).sum::<usize>(), 0);
+        assert_eq!(
+            workers.iter().map(|w| w.batches()[1].rows).sum::<usize>(),
+            0
+        );
     }
 
     #[tokio::test]
@@ -725,7 +755,11 @@ mod tests {
             assert_eq!(decoded.mode, task.mode);
             assert_eq!((decoded.weighted, decoded.held_out), (true, false));
             let upper = |t: &WorkerTask| -> Vec<Vec<f64>> {
-                t.bins.features().iter().map(|e| e.upper().to_vec()).collect()
+                t.bins
+                    .features()
+                    .iter()
+                    .map(|e| e.upper().to_vec())
+                    .collect()
             };
             assert_eq!(upper(&decoded), upper(&task));
         }

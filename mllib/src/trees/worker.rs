@@ -7,7 +7,9 @@
 //! A worker never sees other partitions' rows: it answers with histograms and sums over its own.
 
 use crate::error::{MlError, Result};
-use crate::kernels::histogram::{build_histogram, build_histogram_all, histogram_len, HistogramLayout};
+use crate::kernels::histogram::{
+    build_histogram, build_histogram_all, histogram_len, HistogramLayout,
+};
 use crate::random::{bytes_unit, hash_unit};
 use crate::trees::binning::BinnedBatch;
 use crate::trees::gbt::Objective;
@@ -31,6 +33,21 @@ pub(crate) enum Request {
         tree: usize,
         subsample: f64,
         seed: u64,
+    },
+    /// Start a random forest's tree: draw each row's count in the tree's sample (Poisson with
+    /// mean `subsample` when `bootstrap`, else 1 with probability `subsample`, by the seed,
+    /// tree and row), take the gradient `-w·y` and hessian `w` of each row, `w` its count times
+    /// its weight, make the sampled rows the root, and reply with the root's
+    /// [`Reply::Histograms`], whose count slots sum the rows' counts.
+    BeginForestTree {
+        /// The tree's index in the fit.
+        tree: usize,
+        /// The fit's seed.
+        seed: u64,
+        /// Whether rows are drawn with replacement.
+        bootstrap: bool,
+        /// The mean count (or probability) of a row in the sample.
+        subsample: f64,
     },
     /// Divide each order's node and reply with the histogram of each order's built child, in
     /// order ([`Reply::Histograms`]).
@@ -146,6 +163,9 @@ pub(crate) struct PartitionWorker {
     node_rows: Vec<Vec<u32>>,
     /// Whether the tree being grown trains on every row.
     all_rows: bool,
+    /// Each row's count in the sample of the forest tree being grown (the histograms' count
+    /// slots); `None` for boosted trees, where each row counts 1.
+    counts: Option<Vec<f64>>,
 }
 
 impl PartitionWorker {
@@ -163,6 +183,7 @@ impl PartitionWorker {
             hessians: Vec::new(),
             node_rows: Vec::new(),
             all_rows: true,
+            counts: None,
         }
     }
 
@@ -190,6 +211,14 @@ impl PartitionWorker {
                 subsample,
                 seed,
             } => Reply::Histograms(vec![self.begin_tree(*objective, *tree, *subsample, *seed)]),
+            Request::BeginForestTree {
+                tree,
+                seed,
+                bootstrap,
+                subsample,
+            } => Reply::Histograms(vec![
+                self.begin_forest_tree(*tree, *seed, *bootstrap, *subsample)
+            ]),
             Request::Split(orders) => Reply::Histograms(
                 orders
                     .iter()
@@ -204,7 +233,13 @@ impl PartitionWorker {
         })
     }
 
-    fn begin_tree(&mut self, objective: Objective, tree: usize, subsample: f64, seed: u64) -> Vec<f64> {
+    fn begin_tree(
+        &mut self,
+        objective: Objective,
+        tree: usize,
+        subsample: f64,
+        seed: u64,
+    ) -> Vec<f64> {
         let train = &self.train;
         (self.gradients, self.hessians) = (0..train.rows)
             .map(|row| {
@@ -214,18 +249,74 @@ impl PartitionWorker {
             })
             .unzip();
         self.all_rows = subsample >= 1.0;
+        self.counts = None;
         let root: Vec<u32> = (0..train.rows as u32)
-            .filter(|&row| {
-                self.all_rows
-                    || hash_unit(seed, tree as u64, [self.rank as f64, f64::from(row)]) < subsample
+            .filter(|&row| self.all_rows || self.row_unit(seed, tree, row) < subsample)
+            .collect();
+        self.root_histogram(root)
+    }
+
+    fn begin_forest_tree(
+        &mut self,
+        tree: usize,
+        seed: u64,
+        bootstrap: bool,
+        subsample: f64,
+    ) -> Vec<f64> {
+        let counts: Vec<f64> = (0..self.train.rows as u32)
+            .map(|row| {
+                let unit = self.row_unit(seed, tree, row);
+                if bootstrap {
+                    poisson_quantile(subsample, unit)
+                } else {
+                    f64::from(u8::from(unit < subsample))
+                }
             })
             .collect();
+        let train = &self.train;
+        (self.gradients, self.hessians) = (0..train.rows)
+            .map(|row| {
+                let weight = counts[row] * row_weight(train, row);
+                (-weight * train.label[row], weight)
+            })
+            .unzip();
+        let root: Vec<u32> = (0..train.rows as u32)
+            .filter(|&row| counts[row as usize] > 0.0)
+            .collect();
+        self.all_rows = root.len() == train.rows;
+        self.counts = Some(counts);
+        self.root_histogram(root)
+    }
+
+    /// The uniform value of `row` in tree `tree`'s row sampling.
+    fn row_unit(&self, seed: u64, tree: usize, row: u32) -> f64 {
+        hash_unit(seed, tree as u64, [self.rank as f64, f64::from(row)])
+    }
+
+    /// Makes `root` the rows of the tree's root and returns its histogram.
+    fn root_histogram(&mut self, root: Vec<u32>) -> Vec<f64> {
         let mut histogram = vec![0.0; histogram_len(&self.layout)];
         let bins = self.bins();
+        let counts = self.counts.as_deref();
         if self.all_rows {
-            build_histogram_all(&self.layout, &bins, &self.gradients, &self.hessians, None, &mut histogram);
+            build_histogram_all(
+                &self.layout,
+                &bins,
+                &self.gradients,
+                &self.hessians,
+                counts,
+                &mut histogram,
+            );
         } else {
-            build_histogram(&self.layout, &bins, &root, &self.gradients, &self.hessians, None, &mut histogram);
+            build_histogram(
+                &self.layout,
+                &bins,
+                &root,
+                &self.gradients,
+                &self.hessians,
+                counts,
+                &mut histogram,
+            );
         }
         self.node_rows = vec![root];
         histogram
@@ -237,7 +328,10 @@ impl PartitionWorker {
             .get_mut(order.node)
             .map(std::mem::take)
             .ok_or_else(|| MlError::Training {
-                reason: format!("asked to split node {}, which this worker lacks", order.node),
+                reason: format!(
+                    "asked to split node {}, which this worker lacks",
+                    order.node
+                ),
             })?;
         let column = &self.train.bins[order.feature];
         let (left, right): (Vec<u32>, Vec<u32>) = rows
@@ -245,7 +339,16 @@ impl PartitionWorker {
             .partition(|&&row| order.goes_left(column[row as usize]));
         let mut histogram = vec![0.0; histogram_len(&self.layout)];
         let built = if order.build_left { &left } else { &right };
-        build_histogram(&self.layout, &self.bins(), built, &self.gradients, &self.hessians, None, &mut histogram);
+        let counts = self.counts.as_deref();
+        build_histogram(
+            &self.layout,
+            &self.bins(),
+            built,
+            &self.gradients,
+            &self.hessians,
+            counts,
+            &mut histogram,
+        );
         let right_index = order.left + 1;
         if self.node_rows.len() <= right_index {
             self.node_rows.resize(right_index + 1, Vec::new());
@@ -298,6 +401,19 @@ fn add_tree(tree: &Tree, batch: &BinnedBatch, scores: &mut [f64]) {
     }
 }
 
+/// The smallest `k` with P(K <= k) >= `unit` for K Poisson with mean `mean` (a Poisson draw
+/// from a uniform one), at most 64.
+fn poisson_quantile(mean: f64, unit: f64) -> f64 {
+    let mut probability = (-mean).exp();
+    let (mut k, mut cumulative) = (0.0, probability);
+    while cumulative < unit && k < 64.0 {
+        k += 1.0;
+        probability *= mean / k;
+        cumulative += probability;
+    }
+    k
+}
+
 /// The weight of `row`, 1 without a weight column.
 pub(crate) fn row_weight(batch: &BinnedBatch, row: usize) -> f64 {
     batch.weight.as_ref().map_or(1.0, |weights| weights[row])
@@ -344,5 +460,23 @@ impl PartitionWorker {
     /// The training and the held-out rows.
     pub fn batches(&self) -> [&BinnedBatch; 2] {
         [&self.train, &self.held_out]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poisson_draws_have_the_poisson_distribution() {
+        let draws: Vec<f64> = (0..20_000)
+            .map(|i| poisson_quantile(1.0, hash_unit(1, 2, [f64::from(i)])))
+            .collect();
+        let mean = draws.iter().sum::<f64>() / draws.len() as f64;
+        let zeros = draws.iter().filter(|&&k| k == 0.0).count() as f64 / draws.len() as f64;
+        assert!((mean - 1.0).abs() < 0.03, "mean {mean}");
+        assert!((zeros - (-1.0f64).exp()).abs() < 0.02, "P(0) {zeros}");
+        assert_eq!(poisson_quantile(1.0, 0.3), 0.0);
+        assert_eq!(poisson_quantile(1.0, 0.5), 1.0);
     }
 }

@@ -1,0 +1,314 @@
+//! What fitted tree ensembles share, whatever grew them: the trees and how their outputs
+//! combine ([`Ensemble`]), the row function that applies them in queries ([`TreesOutput`],
+//! `ml_trees_predict`), and a fitted classifier's or regressor's columns, metrics, feature
+//! importances and saved form ([`TreesPredictor`]). Gradient-boosted trees sum their trees onto
+//! a base score (log-odds for a classifier); random forests average theirs (a classifier's trees
+//! output the share of class 1).
+
+use datafusion::arrow::array::{ArrayRef, Float64Array};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::plan_err;
+use datafusion::dataframe::DataFrame;
+use datafusion::error::Result as DataFusionResult;
+use datafusion::logical_expr::Expr;
+use rayon::prelude::*;
+use serde_json::{json, Value};
+
+use crate::error::Result;
+use crate::evaluation::{binary_metrics, regression_metrics, Metrics};
+use crate::kernels::linear::sigmoid;
+use crate::model::as_float64;
+use crate::params::HandleInvalid;
+use crate::persist::{ModelParts, SavedModel};
+use crate::predict::{append_prediction, model_call, RowModel};
+use crate::trees::tree::{Node, Tree};
+
+/// How an ensemble's tree outputs combine into its score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Combine {
+    /// Boosting: the base score plus every tree's output; a classifier's score is log-odds.
+    Sum,
+    /// A forest: the mean of the trees' outputs; a classifier's score is P(label = 1).
+    Mean,
+}
+
+/// The trees and the constant score they start from.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Ensemble {
+    /// Added to the combined tree outputs (0 for a forest).
+    pub(crate) base_score: f64,
+    /// The trees, in the order grown.
+    pub(crate) trees: Vec<Tree>,
+}
+
+impl Ensemble {
+    /// The raw score of one row, the trees combined by `combine`.
+    fn score(&self, combine: Combine, value: impl Fn(usize) -> f64 + Copy) -> f64 {
+        let outputs = self.trees.iter().map(|tree| tree.predict_row(value));
+        match combine {
+            Combine::Sum => self.base_score + outputs.sum::<f64>(),
+            Combine::Mean => self.base_score + outputs.sum::<f64>() / self.trees.len() as f64,
+        }
+    }
+
+    fn encode(&self, out: &mut Vec<f64>) {
+        out.extend([self.base_score, self.trees.len() as f64]);
+        for tree in &self.trees {
+            tree.encode(out);
+        }
+    }
+
+    fn decode(values: &[f64], features: usize) -> DataFusionResult<Self> {
+        let [base_score, count, trees @ ..] = values else {
+            return plan_err!("corrupt tree ensemble: no header");
+        };
+        let mut rest = trees;
+        let mut trees = Vec::with_capacity(*count as usize);
+        for _ in 0..*count as usize {
+            let (tree, after) = Tree::decode(rest, features)?;
+            trees.push(tree);
+            rest = after;
+        }
+        if !rest.is_empty() {
+            return plan_err!(
+                "corrupt tree ensemble: {} values after the trees",
+                rest.len()
+            );
+        }
+        Ok(Self {
+            base_score: *base_score,
+            trees,
+        })
+    }
+}
+
+/// Which output a [`TreesOutput`] computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OutputKind {
+    /// The score itself: a regressor's value.
+    Value,
+    /// P(label = 1) of a classifier.
+    Probability,
+    /// A classifier's class: 1 when P(label = 1) > 0.5.
+    Class,
+}
+
+/// A fitted tree ensemble that predicts a class (0 or 1, with its probability) or a value: the
+/// part of a model that does not depend on how the trees were grown.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TreesPredictor {
+    /// Whether it predicts classes (else values).
+    pub classifier: bool,
+    /// How the trees' outputs combine.
+    pub combine: Combine,
+    /// The feature columns, in the order trees refer to them.
+    pub features: Vec<String>,
+    /// The label column, for metrics.
+    pub label: String,
+    /// The trees.
+    pub ensemble: Ensemble,
+    /// The column of the class or value.
+    pub prediction_column: String,
+    /// The column of a classifier's P(label = 1).
+    pub probability_column: String,
+}
+
+impl TreesPredictor {
+    /// Sums `of_split(gain)` over every split, per feature.
+    pub fn importance(&self, of_split: impl Fn(f64) -> f64) -> Vec<f64> {
+        let mut importance = vec![0.0; self.features.len()];
+        for node in self.ensemble.trees.iter().flat_map(Tree::nodes) {
+            if let Node::Split { feature, gain, .. } = node {
+                importance[*feature] += of_split(*gain);
+            }
+        }
+        importance
+    }
+
+    fn output(&self, kind: OutputKind) -> TreesOutput {
+        TreesOutput {
+            kind,
+            combine: self.combine,
+            features: self.features.len(),
+            ensemble: self.ensemble.clone(),
+        }
+    }
+
+    /// The prediction column's output.
+    fn prediction_kind(&self) -> OutputKind {
+        if self.classifier {
+            OutputKind::Class
+        } else {
+            OutputKind::Value
+        }
+    }
+
+    /// `data` with the prediction column and, for a classifier, the probability column.
+    pub fn transform(&self, data: DataFrame) -> Result<DataFrame> {
+        // Trees route missing values themselves: no row is invalid.
+        let keep = HandleInvalid::Keep;
+        let output = |data, kind, column: &str| {
+            append_prediction(data, &self.output(kind), &self.features, column, keep)
+        };
+        let predicted = output(data, self.prediction_kind(), &self.prediction_column)?;
+        if self.classifier {
+            output(predicted, OutputKind::Probability, &self.probability_column)
+        } else {
+            Ok(predicted)
+        }
+    }
+
+    /// Metrics on `data` (with the label): a classifier's binary metrics, a regressor's
+    /// `rmse`, `mse`, `mae`, `r2`.
+    pub async fn evaluate(&self, data: &DataFrame) -> Result<Metrics> {
+        let scored = self.transform(data.clone())?;
+        if self.classifier {
+            binary_metrics(
+                &scored,
+                &self.label,
+                &self.probability_column,
+                &self.prediction_column,
+            )
+            .await
+        } else {
+            regression_metrics(&scored, &self.label, &self.prediction_column).await
+        }
+    }
+
+    /// The columns [`TreesPredictor::transform`] appends.
+    pub fn output_columns(&self) -> Vec<String> {
+        if self.classifier {
+            vec![
+                self.prediction_column.clone(),
+                self.probability_column.clone(),
+            ]
+        } else {
+            vec![self.prediction_column.clone()]
+        }
+    }
+
+    /// The prediction as one expression over `features`.
+    pub fn prediction(&self, features: Vec<Expr>) -> Expr {
+        model_call(
+            &self.output(self.prediction_kind()),
+            HandleInvalid::Keep,
+            as_float64(features),
+        )
+    }
+
+    /// What to save: the columns, `params` (a JSON object, extended with the columns and the
+    /// tree count) and the ensemble.
+    pub fn to_saved(&self, mut params: Value) -> ModelParts {
+        let mut ensemble = Vec::new();
+        self.ensemble.encode(&mut ensemble);
+        if let Value::Object(params) = &mut params {
+            params.extend([
+                ("label".to_string(), json!(self.label)),
+                (
+                    "prediction_column".to_string(),
+                    json!(self.prediction_column),
+                ),
+                (
+                    "probability_column".to_string(),
+                    json!(self.probability_column),
+                ),
+                ("num_trees".to_string(), json!(self.ensemble.trees.len())),
+            ]);
+        }
+        ModelParts {
+            features: self.features.clone(),
+            params,
+            arrays: vec![("ensemble", ensemble)],
+        }
+    }
+
+    /// The predictor [`TreesPredictor::to_saved`] saved in `saved`.
+    pub fn from_saved(saved: &SavedModel, classifier: bool, combine: Combine) -> Result<Self> {
+        let features = saved.metadata.features.clone();
+        let ensemble = Ensemble::decode(saved.array("ensemble")?, features.len())
+            .map_err(|e| saved.corrupt(e.to_string()))?;
+        Ok(Self {
+            classifier,
+            combine,
+            label: saved.param("label")?,
+            prediction_column: saved.param("prediction_column")?,
+            probability_column: saved.param("probability_column")?,
+            ensemble,
+            features,
+        })
+    }
+}
+
+/// A tree ensemble as a row function: one of its outputs for each row; missing features
+/// (NaN, nulls) follow each split's learned direction.
+#[derive(Debug)]
+pub(crate) struct TreesOutput {
+    kind: OutputKind,
+    combine: Combine,
+    features: usize,
+    ensemble: Ensemble,
+}
+
+impl RowModel for TreesOutput {
+    const NAME: &'static str = "ml_trees_predict";
+    const OUTPUT: DataType = DataType::Float64;
+    const ACCEPTS_MISSING: bool = true;
+
+    fn decode(params: &[f64]) -> DataFusionResult<Self> {
+        let [kind, combine, features, ensemble @ ..] = params else {
+            return plan_err!("{}: no parameters", Self::NAME);
+        };
+        let kind = match *kind as u8 {
+            0 => OutputKind::Value,
+            1 => OutputKind::Probability,
+            2 => OutputKind::Class,
+            other => return plan_err!("{}: unknown output {other}", Self::NAME),
+        };
+        let combine = match *combine as u8 {
+            0 => Combine::Sum,
+            1 => Combine::Mean,
+            other => return plan_err!("{}: unknown combination {other}", Self::NAME),
+        };
+        let features = *features as usize;
+        Ok(Self {
+            kind,
+            combine,
+            features,
+            ensemble: Ensemble::decode(ensemble, features)?,
+        })
+    }
+
+    fn encode(&self) -> Vec<f64> {
+        let mut params = vec![
+            f64::from(self.kind as u8),
+            f64::from(self.combine as u8),
+            self.features as f64,
+        ];
+        self.ensemble.encode(&mut params);
+        params
+    }
+
+    fn features(&self) -> usize {
+        self.features
+    }
+
+    fn predict(&self, features: &[&[f64]]) -> DataFusionResult<ArrayRef> {
+        let rows = features.first().map_or(0, |column| column.len());
+        let outputs: Vec<f64> = (0..rows)
+            .into_par_iter()
+            .with_min_len(1024)
+            .map(|row| {
+                let score = self
+                    .ensemble
+                    .score(self.combine, |feature| features[feature][row]);
+                match (self.kind, self.combine) {
+                    (OutputKind::Value, _) | (OutputKind::Probability, Combine::Mean) => score,
+                    (OutputKind::Probability, Combine::Sum) => sigmoid(score),
+                    (OutputKind::Class, Combine::Sum) => f64::from(u8::from(score > 0.0)),
+                    (OutputKind::Class, Combine::Mean) => f64::from(u8::from(score > 0.5)),
+                }
+            })
+            .collect();
+        Ok(std::sync::Arc::new(Float64Array::from(outputs)))
+    }
+}

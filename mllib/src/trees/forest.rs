@@ -1,0 +1,670 @@
+//! Random forests (Breiman; Spark ML's `RandomForestClassifier` and `RandomForestRegressor`):
+//! each tree grows deep on its own sample of the rows, each node choosing its split among its
+//! own random subset of the features, and the forest averages the trees.
+//!
+//! The forest reuses the boosted trees' machinery ([`crate::trees::tasks`],
+//! [`crate::trees::learner`], [`crate::trees::grow`]): features are binned once, one worker per
+//! partition keeps its binned rows, and every tree grows from the workers' histograms. For each
+//! tree a worker draws each row's count in the tree's sample (a Poisson(1) bootstrap, as Spark)
+//! and fills gradient `-w·y` and hessian `w`, `w` the count times the row weight; rows of count
+//! 0 are left out of the tree's node rows. With `λ = 0` the trees' second-order gain is then
+//! half the weighted variance reduction of a regressor and a quarter of the weighted Gini
+//! decrease of a classifier (labels 0 and 1), and a leaf's value `-G / H` is the weighted mean
+//! label: a regressor's value, a classifier's share of class 1 ([`crate::kernels::split`]).
+//! Entropy scores the same sums by their weighted entropy. Trees grow level by level (no leaf
+//! budget), one round trip to the workers per level.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use datafusion::dataframe::DataFrame;
+use datafusion::logical_expr::Expr;
+use serde_json::json;
+
+use crate::error::{MlError, Result};
+use crate::estimator::{Estimator, Model};
+use crate::evaluation::Metrics;
+use crate::kernels::split::{Criterion, SplitParams};
+use crate::model::AnyModel;
+use crate::params::{check_at_least, check_column_list, check_range};
+use crate::persist::{ModelParts, PersistentModel, SavedModel};
+use crate::trees::binning::{FeatureBins, MAX_BINS};
+use crate::trees::ensemble::{Combine, Ensemble, TreesPredictor};
+use crate::trees::gbt::Objective;
+use crate::trees::grow::{FeatureChoice, GrowParams};
+use crate::trees::learner::{arrange, check_labels, grow_tree, labels, start, Workers};
+use crate::trees::tasks::{fit_with_workers, WorkerColumns};
+use crate::trees::tree::Tree;
+use crate::trees::worker::Request;
+
+/// The estimator's name in errors.
+const ESTIMATOR: &str = "RandomForest";
+
+/// How a forest's splits measure a node's impurity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Impurity {
+    /// Gini impurity `1 - Σ p_k²` (classifiers; their default).
+    Gini,
+    /// Entropy `-Σ p_k log2 p_k` (classifiers).
+    Entropy,
+    /// Variance of the label (regressors; their only impurity).
+    Variance,
+}
+
+impl Impurity {
+    /// The impurity's name: `gini`, `entropy` or `variance`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Impurity::Gini => "gini",
+            Impurity::Entropy => "entropy",
+            Impurity::Variance => "variance",
+        }
+    }
+}
+
+impl FromStr for Impurity {
+    type Err = MlError;
+
+    fn from_str(value: &str) -> Result<Self> {
+        match value.to_ascii_lowercase().as_str() {
+            "gini" => Ok(Impurity::Gini),
+            "entropy" => Ok(Impurity::Entropy),
+            "variance" => Ok(Impurity::Variance),
+            _ => Err(MlError::InvalidParam {
+                param: "impurity",
+                reason: format!("'{value}' is not one of gini, entropy, variance"),
+            }),
+        }
+    }
+}
+
+/// How many features each node may choose its split among (Spark's
+/// `featureSubsetStrategy`); counts round up and are at least 1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FeatureSubsetStrategy {
+    /// `sqrt` for a classifier, `onethird` for a regressor; `all` for a forest of one tree.
+    Auto,
+    /// Every feature.
+    All,
+    /// The square root of the number of features.
+    Sqrt,
+    /// The base-2 logarithm of the number of features.
+    Log2,
+    /// A third of the features.
+    OneThird,
+    /// This share of the features, in (0, 1].
+    Fraction(f64),
+}
+
+impl FeatureSubsetStrategy {
+    /// The features each node of a forest of `trees` trees over `features` features may
+    /// choose among.
+    fn count(self, features: usize, trees: usize, classifier: bool) -> usize {
+        let n = features as f64;
+        let count = match self {
+            FeatureSubsetStrategy::Auto if trees == 1 => n,
+            FeatureSubsetStrategy::Auto if classifier => n.sqrt(),
+            FeatureSubsetStrategy::Auto | FeatureSubsetStrategy::OneThird => n / 3.0,
+            FeatureSubsetStrategy::All => n,
+            FeatureSubsetStrategy::Sqrt => n.sqrt(),
+            FeatureSubsetStrategy::Log2 => n.log2(),
+            FeatureSubsetStrategy::Fraction(share) => share * n,
+        };
+        (count.ceil() as usize).clamp(1, features)
+    }
+}
+
+impl FromStr for FeatureSubsetStrategy {
+    type Err = MlError;
+
+    /// A strategy's name, or a share of the features such as `0.5`.
+    fn from_str(value: &str) -> Result<Self> {
+        Ok(match value.to_ascii_lowercase().as_str() {
+            "auto" => FeatureSubsetStrategy::Auto,
+            "all" => FeatureSubsetStrategy::All,
+            "sqrt" => FeatureSubsetStrategy::Sqrt,
+            "log2" => FeatureSubsetStrategy::Log2,
+            "onethird" => FeatureSubsetStrategy::OneThird,
+            other => match other.parse::<f64>() {
+                Ok(share) => FeatureSubsetStrategy::Fraction(share),
+                Err(_) => {
+                    return Err(MlError::InvalidParam {
+                        param: "feature_subset_strategy",
+                        reason: format!(
+                            "'{value}' is not one of auto, all, sqrt, log2, onethird or a \
+                             share of the features in (0, 1]"
+                        ),
+                    })
+                }
+            },
+        })
+    }
+}
+
+/// A random forest: [`RandomForest::classifier`] (labels 0 and 1) or
+/// [`RandomForest::regressor`].
+///
+/// Parameters and defaults: `num_trees = 100` (scikit-learn's; Spark's is 20),
+/// `max_depth = 10` (levels below the root; Spark's default of 5 underfits and scikit-learn's
+/// unbounded depth grows as many nodes as rows, so 10 lies between), `min_samples_leaf = 1`
+/// (sampled rows per leaf, a row counting as often as it is drawn), `min_split_gain = 0`,
+/// `max_bins = 255`, `bootstrap = true` (each tree's rows drawn with replacement as Spark does:
+/// each row's count is Poisson with mean `subsample`; without, each row is in the tree with
+/// probability `subsample`), `subsample = 1` (Spark's `subsamplingRate`),
+/// `feature_subset_strategy = auto` (drawn anew at each node), `impurity = gini` for a
+/// classifier (or `entropy`), `variance` for a regressor, `seed = 42`, label column `label`,
+/// optional `weight_column`. Outputs `prediction` (the class or value) and, for classifiers,
+/// `probability`: the mean over the trees of the leaf's weighted share of class 1 (the class is
+/// 1 when it exceeds 0.5). A regressor predicts the mean of its trees' leaf means.
+///
+/// Missing feature values (null, NaN) have their own bin, as in [`crate::GradientBoostedTrees`].
+/// Labels must be present (and 0 or 1, both present, for a classifier), naming the column
+/// otherwise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RandomForest {
+    classifier: bool,
+    features: Vec<String>,
+    label: String,
+    weight_column: Option<String>,
+    num_trees: usize,
+    max_depth: usize,
+    min_samples_leaf: f64,
+    min_split_gain: f64,
+    max_bins: usize,
+    bootstrap: bool,
+    subsample: f64,
+    feature_subset_strategy: FeatureSubsetStrategy,
+    impurity: Impurity,
+    seed: u64,
+    prediction_column: String,
+    probability_column: String,
+}
+
+impl RandomForest {
+    /// A binary classifier over `features`.
+    pub fn classifier(features: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self::new(true, features)
+    }
+
+    /// A regressor over `features`.
+    pub fn regressor(features: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self::new(false, features)
+    }
+
+    fn new(classifier: bool, features: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self {
+            classifier,
+            features: features.into_iter().map(Into::into).collect(),
+            label: "label".to_string(),
+            weight_column: None,
+            num_trees: 100,
+            max_depth: 10,
+            min_samples_leaf: 1.0,
+            min_split_gain: 0.0,
+            max_bins: MAX_BINS,
+            bootstrap: true,
+            subsample: 1.0,
+            feature_subset_strategy: FeatureSubsetStrategy::Auto,
+            impurity: if classifier {
+                Impurity::Gini
+            } else {
+                Impurity::Variance
+            },
+            seed: 42,
+            prediction_column: "prediction".to_string(),
+            probability_column: "probability".to_string(),
+        }
+    }
+
+    /// A column of per-row weights (default: every row weighs 1).
+    pub fn weight_column(mut self, column: impl Into<String>) -> Self {
+        self.weight_column = Some(column.into());
+        self
+    }
+}
+
+setters! {
+    RandomForest;
+    /// The label column (default `label`).
+    label: &str;
+    /// Trees to grow (default 100).
+    num_trees: usize;
+    /// Levels below the root, at most, in [1, 30] (default 10).
+    max_depth: usize;
+    /// Smallest count of sampled rows of a leaf (default 1).
+    min_samples_leaf: f64;
+    /// Smallest gain of a split (default 0).
+    min_split_gain: f64;
+    /// Value bins per feature, in [2, 255] (default 255).
+    max_bins: usize;
+    /// Whether each tree's rows are drawn with replacement (default true).
+    bootstrap: bool;
+    /// Mean count (with bootstrap) or probability (without) of each row in a tree's sample,
+    /// in (0, 1] (default 1).
+    subsample: f64;
+    /// How many features each node chooses among (default `auto`).
+    feature_subset_strategy: FeatureSubsetStrategy;
+    /// The impurity splits decrease (default `gini` for a classifier, `variance` for a
+    /// regressor).
+    impurity: Impurity;
+    /// Seed of row and feature sampling (default 42).
+    seed: u64;
+    /// The column `transform` appends with the class or value (default `prediction`).
+    prediction_column: &str;
+    /// The probability column of a classifier (default `probability`).
+    probability_column: &str;
+}
+
+impl RandomForest {
+    /// Checks every parameter, naming the first one out of range.
+    fn validate(&self) -> Result<()> {
+        check_column_list("features", &self.features)?;
+        check_range("num_trees", self.num_trees, 1, 100_000)?;
+        check_range("max_depth", self.max_depth, 1, 30)?;
+        check_at_least("min_samples_leaf", self.min_samples_leaf, 0.0)?;
+        check_at_least("min_split_gain", self.min_split_gain, 0.0)?;
+        for (param, share) in [
+            ("subsample", Some(self.subsample)),
+            (
+                "feature_subset_strategy",
+                match self.feature_subset_strategy {
+                    FeatureSubsetStrategy::Fraction(share) => Some(share),
+                    _ => None,
+                },
+            ),
+        ] {
+            if let Some(share) = share.filter(|share| !(*share > 0.0 && *share <= 1.0)) {
+                return Err(MlError::InvalidParam {
+                    param,
+                    reason: format!("{share} is outside (0, 1]"),
+                });
+            }
+        }
+        let impurity_fits = match self.impurity {
+            Impurity::Gini | Impurity::Entropy => self.classifier,
+            Impurity::Variance => !self.classifier,
+        };
+        if !impurity_fits {
+            let allowed = if self.classifier {
+                "a classifier's is gini or entropy"
+            } else {
+                "a regressor's is variance"
+            };
+            return Err(MlError::InvalidParam {
+                param: "impurity",
+                reason: format!("{} does not fit; {allowed}", self.impurity.as_str()),
+            });
+        }
+        Ok(())
+    }
+
+    /// The label rules of the forest's task.
+    fn label_rules(&self) -> Objective {
+        if self.classifier {
+            Objective::BinaryLogistic
+        } else {
+            Objective::SquaredError
+        }
+    }
+
+    /// Grows the forest on `workers` (rows binned by `bins`).
+    fn grow_forest(&self, workers: &mut dyn Workers, bins: &FeatureBins) -> Result<Vec<Tree>> {
+        arrange(workers)?;
+        let request = Request::Labels {
+            objective: self.label_rules(),
+        };
+        let [train, _] = labels(workers, &request)?;
+        check_labels(&train, &self.label, ESTIMATOR, self.classifier)?;
+        start(workers, 0.0)?;
+        let layout = bins.layout();
+        let params = GrowParams {
+            max_depth: self.max_depth,
+            max_leaves: usize::MAX,
+            split: SplitParams {
+                lambda_l2: 0.0,
+                // A leaf needs weight for its mean.
+                min_child_weight: f64::MIN_POSITIVE,
+                min_samples_leaf: self.min_samples_leaf,
+                min_split_gain: self.min_split_gain,
+                criterion: match self.impurity {
+                    Impurity::Entropy => Criterion::Entropy,
+                    Impurity::Gini | Impurity::Variance => Criterion::SecondOrder,
+                },
+            },
+            learning_rate: 1.0,
+        };
+        let features = self.features.len();
+        let count = self
+            .feature_subset_strategy
+            .count(features, self.num_trees, self.classifier);
+        (0..self.num_trees)
+            .map(|tree| {
+                let begin = Request::BeginForestTree {
+                    tree,
+                    seed: self.seed,
+                    bootstrap: self.bootstrap,
+                    subsample: self.subsample,
+                };
+                let choice = FeatureChoice::PerNode {
+                    count,
+                    features,
+                    seed: self.seed,
+                    tree,
+                };
+                grow_tree(workers, &begin, &layout, bins, &choice, &params)
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Estimator for RandomForest {
+    type Model = RandomForestModel;
+
+    async fn fit(&self, data: &DataFrame) -> Result<RandomForestModel> {
+        self.validate()?;
+        let columns = WorkerColumns {
+            label: &self.label,
+            weight: self.weight_column.as_deref(),
+            held_out: None,
+        };
+        let trees = fit_with_workers(
+            data,
+            data,
+            &self.features,
+            self.max_bins,
+            &columns,
+            |workers, bins| self.grow_forest(workers, bins),
+        )
+        .await?;
+        Ok(RandomForestModel {
+            impurity: self.impurity,
+            predictor: TreesPredictor {
+                classifier: self.classifier,
+                combine: Combine::Mean,
+                features: self.features.clone(),
+                label: self.label.clone(),
+                ensemble: Ensemble {
+                    base_score: 0.0,
+                    trees,
+                },
+                prediction_column: self.prediction_column.clone(),
+                probability_column: self.probability_column.clone(),
+            },
+        })
+    }
+}
+
+/// A fitted [`RandomForest`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RandomForestModel {
+    impurity: Impurity,
+    predictor: TreesPredictor,
+}
+
+impl RandomForestModel {
+    /// The trees, in the order grown.
+    pub fn trees(&self) -> &[Tree] {
+        &self.predictor.ensemble.trees
+    }
+
+    /// The feature columns, in the order trees refer to them.
+    pub fn features(&self) -> &[String] {
+        &self.predictor.features
+    }
+
+    /// The impurity the splits decreased.
+    pub fn impurity(&self) -> Impurity {
+        self.impurity
+    }
+
+    /// Total split gain per feature, over all trees (see [`crate::kernels::split`] for the
+    /// gain of each impurity).
+    pub fn gain_importance(&self) -> Vec<f64> {
+        self.predictor.importance(|gain| gain)
+    }
+
+    /// Number of splits per feature, over all trees.
+    pub fn split_importance(&self) -> Vec<f64> {
+        self.predictor.importance(|_| 1.0)
+    }
+
+    /// Metrics on `data` (with the label): a classifier's binary metrics, a regressor's
+    /// `rmse`, `mse`, `mae`, `r2`.
+    pub async fn evaluate(&self, data: &DataFrame) -> Result<Metrics> {
+        self.predictor.evaluate(data).await
+    }
+}
+
+impl Model for RandomForestModel {
+    fn transform(&self, data: DataFrame) -> Result<DataFrame> {
+        self.predictor.transform(data)
+    }
+}
+
+#[async_trait]
+impl AnyModel for RandomForestModel {
+    fn input_columns(&self) -> &[String] {
+        &self.predictor.features
+    }
+
+    fn output_columns(&self) -> Vec<String> {
+        self.predictor.output_columns()
+    }
+
+    async fn evaluate(&self, data: &DataFrame) -> Result<Metrics> {
+        self.predictor.evaluate(data).await
+    }
+
+    fn prediction(&self, features: Vec<Expr>) -> Result<Expr> {
+        Ok(self.predictor.prediction(features))
+    }
+}
+
+impl PersistentModel for RandomForestModel {
+    const MODEL_TYPE: &'static str = "random_forest_classifier";
+
+    fn saved_type(&self) -> &'static str {
+        if self.predictor.classifier {
+            "random_forest_classifier"
+        } else {
+            "random_forest_regressor"
+        }
+    }
+
+    fn loads(model_type: &str) -> bool {
+        ["random_forest_classifier", "random_forest_regressor"].contains(&model_type)
+    }
+
+    fn to_saved(&self) -> ModelParts {
+        self.predictor
+            .to_saved(json!({ "impurity": self.impurity.as_str() }))
+    }
+
+    fn from_saved(saved: &SavedModel) -> Result<Self> {
+        let classifier = saved.metadata.model_type == "random_forest_classifier";
+        Ok(Self {
+            impurity: saved.param::<String>("impurity")?.parse()?,
+            predictor: TreesPredictor::from_saved(saved, classifier, Combine::Mean)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_frames::{column_values, points_frame as frame};
+    use crate::trees::tree::Node;
+
+    /// Class 1 above the line x0 + x1 = 100, and where x0 is missing.
+    fn above_the_line(x0: f64, x1: f64) -> f64 {
+        f64::from(u8::from(x0.is_nan() || x0 + x1 > 100.0))
+    }
+
+    #[tokio::test]
+    async fn a_classifier_learns_a_boundary_with_gini_and_entropy() {
+        let data = frame(2000, above_the_line);
+        for impurity in [Impurity::Gini, Impurity::Entropy] {
+            let forest = RandomForest::classifier(["x0", "x1", "noise"])
+                .num_trees(20)
+                .max_depth(6)
+                .impurity(impurity);
+            let model = forest.fit(&data).await.unwrap();
+            assert_eq!(model.trees().len(), 20);
+            let metrics = model.evaluate(&data).await.unwrap();
+            assert!(
+                metrics.get("accuracy").unwrap() > 0.95,
+                "{impurity:?} {metrics:?}"
+            );
+            assert!(
+                metrics.get("roc_auc").unwrap() > 0.98,
+                "{impurity:?} {metrics:?}"
+            );
+            let importance = model.gain_importance();
+            assert!(importance[2] < importance[1] / 3.0, "{importance:?}");
+            let out = model.transform(data.clone()).unwrap();
+            let probabilities = column_values(&out, "probability").await;
+            assert!(probabilities
+                .iter()
+                .all(|p| p.is_some_and(|p| (0.0..=1.0).contains(&p))));
+            // The same seed, data and partitioning give the same forest; another seed does not.
+            assert_eq!(forest.clone().fit(&data).await.unwrap(), model);
+            assert_ne!(forest.seed(7).fit(&data).await.unwrap(), model);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_regressor_fits_steps_and_round_trips_through_save_and_load() {
+        let data = frame(2000, |_, x1| if x1 > 50.0 { 10.0 } else { -5.0 });
+        let model = RandomForest::regressor(["x0", "x1"])
+            .num_trees(10)
+            .max_depth(4)
+            .feature_subset_strategy(FeatureSubsetStrategy::All)
+            .fit(&data)
+            .await
+            .unwrap();
+        let rmse = model.evaluate(&data).await.unwrap().get("rmse").unwrap();
+        assert!(rmse < 0.5, "rmse {rmse}");
+
+        let context = datafusion::prelude::SessionContext::new();
+        let dir = std::env::temp_dir().join(format!("ember-forest-{}", std::process::id()));
+        let location = dir.display().to_string();
+        crate::persist::save_model(&context, &model, &location, false)
+            .await
+            .unwrap();
+        let loaded = crate::model::FittedModel::load(&context, &location)
+            .await
+            .unwrap();
+        assert_eq!(loaded.model_type(), "random_forest_regressor");
+        let before = column_values(&model.transform(data.clone()).unwrap(), "prediction").await;
+        let after = column_values(&loaded.transform(data).unwrap(), "prediction").await;
+        assert_eq!(before, after);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn each_node_draws_its_own_features_and_each_tree_its_own_rows() {
+        let data = frame(1000, above_the_line);
+        // One feature of three per node.
+        let model = RandomForest::classifier(["x0", "x1", "noise"])
+            .num_trees(8)
+            .max_depth(3)
+            .feature_subset_strategy(FeatureSubsetStrategy::OneThird)
+            .fit(&data)
+            .await
+            .unwrap();
+        let split_features = |tree: &Tree| -> Vec<usize> {
+            tree.nodes()
+                .iter()
+                .filter_map(|node| match node {
+                    Node::Split { feature, .. } => Some(*feature),
+                    Node::Leaf { .. } => None,
+                })
+                .collect()
+        };
+        let mixed = model.trees().iter().any(|tree| {
+            let features = split_features(tree);
+            features.iter().any(|&feature| feature != features[0])
+        });
+        assert!(mixed, "every tree split on one feature throughout");
+        assert!(model.split_importance().iter().all(|&splits| splits > 0.0));
+        // Without features to draw, bootstrap rows alone make the trees differ.
+        let trees = RandomForest::classifier(["x1"])
+            .num_trees(2)
+            .fit(&data)
+            .await
+            .unwrap()
+            .trees()
+            .to_vec();
+        assert_ne!(trees[0], trees[1]);
+    }
+
+    #[tokio::test]
+    async fn bad_labels_parameters_and_strategies_are_named() {
+        let error = |forest: RandomForest, data: DataFrame| async move {
+            forest.fit(&data).await.unwrap_err().to_string()
+        };
+        let classifier = RandomForest::classifier(["x0", "x1"]).num_trees(2);
+        assert_eq!(
+            error(classifier.clone(), frame(100, |_, _| 2.0)).await,
+            "invalid label column 'label': 2 is not a class; labels must be 0 or 1"
+        );
+        assert_eq!(
+            error(classifier.clone(), frame(100, |_, _| 0.0)).await,
+            "invalid label column 'label': every row is of class 0"
+        );
+        assert_eq!(
+            error(RandomForest::regressor(["x1"]), frame(100, |x0, _| x0)).await,
+            "invalid label column 'label': 10 rows have a null or NaN label, or a null, \
+             negative or non-finite weight"
+        );
+        assert_eq!(
+            error(classifier.clone().max_depth(31), frame(10, |_, _| 1.0)).await,
+            "invalid parameter max_depth: 31 is outside [1, 30]"
+        );
+        assert_eq!(
+            error(
+                classifier
+                    .clone()
+                    .feature_subset_strategy(FeatureSubsetStrategy::Fraction(1.5)),
+                frame(10, |_, _| 1.0)
+            )
+            .await,
+            "invalid parameter feature_subset_strategy: 1.5 is outside (0, 1]"
+        );
+        assert_eq!(
+            error(
+                classifier.clone().impurity(Impurity::Variance),
+                frame(10, |_, _| 1.0)
+            )
+            .await,
+            "invalid parameter impurity: variance does not fit; a classifier's is gini or \
+             entropy"
+        );
+        assert_eq!(
+            "half"
+                .parse::<FeatureSubsetStrategy>()
+                .unwrap_err()
+                .to_string(),
+            "invalid parameter feature_subset_strategy: 'half' is not one of auto, all, sqrt, \
+             log2, onethird or a share of the features in (0, 1]"
+        );
+        assert_eq!(
+            "0.25".parse::<FeatureSubsetStrategy>().unwrap(),
+            FeatureSubsetStrategy::Fraction(0.25)
+        );
+    }
+
+    #[test]
+    fn subset_strategies_count_as_spark() {
+        use FeatureSubsetStrategy::*;
+        let counts: Vec<usize> = [Auto, All, Sqrt, Log2, OneThird, Fraction(0.25)]
+            .iter()
+            .map(|strategy| strategy.count(10, 100, true))
+            .collect();
+        assert_eq!(counts, [4, 10, 4, 4, 4, 3]);
+        assert_eq!(Auto.count(10, 100, false), 4);
+        assert_eq!(Auto.count(10, 1, true), 10);
+        assert_eq!(Log2.count(1, 100, true), 1);
+    }
+}
