@@ -59,6 +59,10 @@ struct Args {
     /// Threads for every fitter (Ember's `local[N]`).
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// A cluster (`ember://host:port`, executors started) to also fit the trees on, from the
+    /// Parquet file, against local mode reading the same file.
+    #[arg(long)]
+    cluster: Option<String>,
     /// Python with scikit-learn, pyarrow and threadpoolctl (and optionally pyspark) for the peers.
     #[arg(long)]
     python: Option<PathBuf>,
@@ -249,6 +253,9 @@ async fn gbt(args: &Args, work: &Path) -> anyhow::Result<()> {
         .fit(&data)
         .await?;
     let seconds = started.elapsed().as_secs_f64();
+    if let Some(cluster) = &args.cluster {
+        compare_cluster_fit(args, cluster, &name("train"), &features).await?;
+    }
     let test_data = cached(args, &name("test")).await?;
     let auc = model
         .evaluate(&test_data)
@@ -278,6 +285,43 @@ async fn gbt(args: &Args, work: &Path) -> anyhow::Result<()> {
         ),
         "test AUC",
         &fits,
+    );
+    Ok(())
+}
+
+/// The gbt benchmark's fit from the Parquet file at `path`, in local mode with `--threads`
+/// cores and on `cluster`: prints both times and whether the models are equal.
+async fn compare_cluster_fit(
+    args: &Args,
+    cluster: &str,
+    path: &Path,
+    features: &[String],
+) -> anyhow::Result<()> {
+    let mut models = Vec::new();
+    for master in [format!("local[{}]", args.threads), cluster.to_string()] {
+        let session = Session::builder().master(&master).build()?;
+        let data = session.read_parquet(&path.display().to_string()).await?;
+        let started = Instant::now();
+        let model = GradientBoostedTrees::classifier(features)
+            .num_trees(args.trees)
+            .max_depth(6)
+            .max_leaves(31)
+            .learning_rate(0.1)
+            .fit(&data)
+            .await?;
+        eprintln!(
+            "ember {master} from Parquet: {:.3} s",
+            started.elapsed().as_secs_f64()
+        );
+        models.push(model);
+    }
+    eprintln!(
+        "local and cluster models are {}",
+        if models[0] == models[1] {
+            "identical"
+        } else {
+            "DIFFERENT"
+        }
     );
     Ok(())
 }

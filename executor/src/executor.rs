@@ -76,6 +76,14 @@ pub async fn run_executor(
     options: &ExecutorOptions,
     on_listening: impl FnOnce(SocketAddr) + Send + 'static,
 ) -> Result<(), DaemonError> {
+    if options.cores > 0 {
+        // ML kernels inside tasks (histograms, distances) run on rayon's global pool: size it
+        // to the executor's cores, not the machine's. It fails only if the pool already exists
+        // (an executor started in a process that used rayon), which then keeps its size.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(options.cores)
+            .build_global();
+    }
     let port = free_port(&options.bind_host, options.port)?;
     let grpc_port = loop {
         let candidate = free_port(&options.bind_host, 0)?;
