@@ -623,7 +623,7 @@ async fn sql_models_carry_their_preprocessing_and_transformers_stand_alone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gradient_boosted_trees_from_sql() {
+async fn tree_models_from_sql() {
     let (_dir, session, points) = session_with_points("models").await;
     let table = format!("'{}'", points.display());
     session_rows(
@@ -659,6 +659,33 @@ async fn gradient_boosted_trees_from_sql() {
     )
     .await;
     assert_eq!(disagreements, [["0"]]);
+    session_rows(
+        &session,
+        &format!(
+            "CREATE MODEL forest OPTIONS (model_type = 'random_forest_classifier', \
+             label = 'middle', features = ['x', 'y'], num_trees = 10, max_depth = 4, \
+             impurity = 'entropy', feature_subset_strategy = 'all', seed = 3) \
+             AS SELECT x, y, middle FROM {table}"
+        ),
+    )
+    .await;
+    let forest = session_rows(
+        &session,
+        &format!(
+            "SELECT accuracy FROM ml_evaluate('forest', 'SELECT * FROM {}')",
+            table.replace('\'', "''")
+        ),
+    )
+    .await;
+    assert_eq!(forest, [["1.0"]], "the groups are separable");
+    let error = session
+        .sql(&format!(
+            "CREATE MODEL bad OPTIONS (model_type = 'random_forest_regressor', \
+             label = 'target', impurity = 'gini') AS SELECT x, y, target FROM {table}"
+        ))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("impurity"), "{error}");
     let error = session
         .sql(&format!(
             "CREATE MODEL bad OPTIONS (model_type = 'gbt_regressor', label = 'target', \

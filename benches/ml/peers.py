@@ -99,7 +99,7 @@ def logistic_spark(args):
     return result
 
 
-def gbt_data(args):
+def tree_data(args):
     x = load(args["data"], args["features"])
     y = load(args["data"], [args["label"]])[:, 0]
     x_test = load(args["test"], args["features"])
@@ -111,7 +111,7 @@ def gbt_lightgbm(args):
     import lightgbm
     from sklearn.metrics import roc_auc_score
 
-    x, y, x_test, y_test = gbt_data(args)
+    x, y, x_test, y_test = tree_data(args)
     started = time.perf_counter()
     model = lightgbm.LGBMClassifier(
         n_estimators=args["trees"], learning_rate=0.1, max_depth=6, num_leaves=31, max_bin=255,
@@ -127,7 +127,7 @@ def gbt_xgboost(args):
     import xgboost
     from sklearn.metrics import roc_auc_score
 
-    x, y, x_test, y_test = gbt_data(args)
+    x, y, x_test, y_test = tree_data(args)
     started = time.perf_counter()
     model = xgboost.XGBClassifier(
         n_estimators=args["trees"], learning_rate=0.1, max_depth=6, max_leaves=31, max_bin=256,
@@ -158,10 +158,45 @@ def gbt_spark(args):
             "iterations": args["trees"]}
 
 
+def rf_sklearn(args):
+    """scikit-learn's RandomForestClassifier: exact splits, the same trees, depth and features."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.metrics import roc_auc_score
+
+    x, y, test_x, test_y = tree_data(args)
+    started = time.perf_counter()
+    model = RandomForestClassifier(n_estimators=args["trees"], max_depth=10, max_features="sqrt",
+                                   n_jobs=args["threads"], random_state=1).fit(x, y)
+    seconds = time.perf_counter() - started
+    auc = roc_auc_score(test_y, model.predict_proba(test_x)[:, 1])
+    return {"peer": "scikit-learn", "fit_seconds": seconds, "quality": float(auc),
+            "iterations": args["trees"]}
+
+
+def rf_spark(args):
+    """Spark's RandomForestClassifier: the same trees, depth, bins and features per split."""
+    from pyspark.ml.classification import RandomForestClassifier
+    from pyspark.ml.evaluation import BinaryClassificationEvaluator
+    from pyspark.ml.feature import VectorAssembler
+
+    spark, frame = spark_frame(args, ["features", args["label"]])
+    started = time.perf_counter()
+    model = RandomForestClassifier(labelCol=args["label"], numTrees=args["trees"], maxDepth=10,
+                                   maxBins=255, featureSubsetStrategy="sqrt", seed=1).fit(frame)
+    seconds = time.perf_counter() - started
+    test = VectorAssembler(inputCols=args["features"], outputCol="features").transform(
+        spark.read.parquet(args["test"]))
+    auc = BinaryClassificationEvaluator(labelCol=args["label"]).evaluate(model.transform(test))
+    spark.stop()
+    return {"peer": "spark-mllib", "fit_seconds": seconds, "quality": float(auc),
+            "iterations": args["trees"]}
+
+
 PEERS = {
     "gbt": [("lightgbm", gbt_lightgbm), ("xgboost", gbt_xgboost), ("spark-mllib", gbt_spark)],
     "kmeans": [("scikit-learn", kmeans_sklearn), ("spark-mllib", kmeans_spark)],
     "logistic": [("scikit-learn", logistic_sklearn), ("spark-mllib", logistic_spark)],
+    "rf": [("scikit-learn", rf_sklearn), ("spark-mllib", rf_spark)],
 }
 
 

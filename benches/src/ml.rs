@@ -26,7 +26,7 @@ use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
 use ember::ml::random::SplitMix64;
-use ember::ml::{Estimator, GradientBoostedTrees, KMeans, LogisticRegression};
+use ember::ml::{Estimator, GradientBoostedTrees, KMeans, LogisticRegression, RandomForest};
 use ember::Session;
 use serde_json::json;
 
@@ -94,7 +94,8 @@ fn main() -> anyhow::Result<()> {
             "kmeans" => runtime.block_on(kmeans(&args, &work))?,
             "logistic" => runtime.block_on(logistic(&args, &work))?,
             "gbt" => runtime.block_on(gbt(&args, &work))?,
-            other => bail!("unknown benchmark {other}; choose kmeans, logistic, gbt"),
+            "rf" => runtime.block_on(rf(&args, &work))?,
+            other => bail!("unknown benchmark {other}; choose kmeans, logistic, gbt, rf"),
         }
     }
     Ok(())
@@ -211,7 +212,10 @@ async fn logistic(args: &Args, work: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn gbt(args: &Args, work: &Path) -> anyhow::Result<()> {
+/// The classification data of the tree benchmarks: `--rows` x `--logistic-features` standard
+/// normal features and a 0/1 label drawn from a non-linear margin, written as a training and a
+/// test Parquet file (every fifth row); returns the feature names and the two paths.
+async fn tree_data(args: &Args, work: &Path) -> anyhow::Result<(Vec<String>, PathBuf, PathBuf)> {
     let features = names("x", args.logistic_features);
     let mut random = SplitMix64::new(11);
     let weights: Vec<f64> = (0..features.len())
@@ -235,14 +239,20 @@ async fn gbt(args: &Args, work: &Path) -> anyhow::Result<()> {
     all.push("label".to_string());
     let name = |part: &str| {
         work.join(format!(
-            "gbt-{part}-{}x{}.parquet",
+            "trees-{part}-{}x{}.parquet",
             args.rows,
             features.len()
         ))
     };
-    write_parquet(&all, train, &name("train")).await?;
-    write_parquet(&all, test, &name("test")).await?;
+    let (train_path, test_path) = (name("train"), name("test"));
+    write_parquet(&all, train, &train_path).await?;
+    write_parquet(&all, test, &test_path).await?;
+    Ok((features, train_path, test_path))
+}
 
+async fn gbt(args: &Args, work: &Path) -> anyhow::Result<()> {
+    let (features, train, test) = tree_data(args, work).await?;
+    let name = |part: &str| if part == "train" { train.clone() } else { test.clone() };
     let data = cached(args, &name("train")).await?;
     let started = Instant::now();
     let model = GradientBoostedTrees::classifier(&features)
@@ -278,6 +288,48 @@ async fn gbt(args: &Args, work: &Path) -> anyhow::Result<()> {
         &format!(
             "Gradient-boosted trees: {} rows (4/5 train, 1/5 test) x {} features, {} trees, \
              depth 6, 31 leaves, learning rate 0.1, 255 bins, {} threads",
+            args.rows,
+            features.len(),
+            args.trees,
+            args.threads
+        ),
+        "test AUC",
+        &fits,
+    );
+    Ok(())
+}
+
+async fn rf(args: &Args, work: &Path) -> anyhow::Result<()> {
+    let (features, train, test) = tree_data(args, work).await?;
+    let data = cached(args, &train).await?;
+    let started = Instant::now();
+    let model = RandomForest::classifier(&features)
+        .num_trees(args.trees)
+        .max_depth(10)
+        .fit(&data)
+        .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!("ember: {seconds:.3} s");
+    let auc = model
+        .evaluate(&cached(args, &test).await?)
+        .await?
+        .get("roc_auc")
+        .context("no AUC")?;
+    let mut fits = vec![Fit {
+        fitter: format!("ember local[{}]", args.threads),
+        seconds,
+        quality: auc,
+        iterations: model.trees().len(),
+    }];
+    let peer_args = json!({
+        "data": train, "test": test, "features": features,
+        "threads": args.threads, "label": "label", "trees": args.trees,
+    });
+    fits.extend(run_peers(args, "rf", &peer_args)?);
+    print_table(
+        &format!(
+            "Random forest: {} rows (4/5 train, 1/5 test) x {} features, {} trees, depth 10, \
+             sqrt(features) per split, bootstrap, {} threads",
             args.rows,
             features.len(),
             args.trees,

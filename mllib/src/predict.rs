@@ -26,6 +26,7 @@ use crate::codec::{decode_f64s, encode_f64s};
 use crate::error::Result;
 use crate::features::ValidFeatures;
 use crate::params::{all_valid, check_absent, HandleInvalid};
+use crate::random::bytes_unit;
 use crate::summary::numeric_column;
 
 /// A fitted model that maps each row's features to one output value.
@@ -142,6 +143,28 @@ impl<T: RowModel> ScalarUDFImpl for ModelUdf<T> {
 
     fn return_type(&self, _arg_types: &[DataType]) -> DataFusionResult<DataType> {
         Ok(T::OUTPUT)
+    }
+
+    /// `name(<model HASH>, features...)`: the default spells out the model's bytes, which for
+    /// a forest of deep trees is megabytes of text formatted at every planning step (it was
+    /// most of the time of evaluating a 100-tree forest). The hash keeps two models on the
+    /// same features apart.
+    fn schema_name(&self, args: &[Expr]) -> DataFusionResult<String> {
+        let Some((Expr::Literal(ScalarValue::Binary(Some(bytes)), _), features)) =
+            args.split_first()
+        else {
+            return plan_err!("{}: the first argument must be a binary literal", T::NAME);
+        };
+        let hash = bytes_unit(0, bytes).to_bits();
+        let features: Vec<String> = features
+            .iter()
+            .map(|feature| feature.schema_name().to_string())
+            .collect();
+        Ok(format!(
+            "{}(<model {hash:016x}>,{})",
+            T::NAME,
+            features.join(",")
+        ))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DataFusionResult<ColumnarValue> {

@@ -105,13 +105,17 @@ pub fn histogram_len(layout: &HistogramLayout) -> usize {
 /// given. The listed rows' gradients, hessians and weights are first gathered into contiguous
 /// buffers (once per call, not per feature or row), so each feature's pass gathers only bins.
 ///
+/// With `features`, only those features' bins are built (a random forest's node looks at a
+/// sample of the features); the others' are left as they are.
+///
 /// # Panics
 /// If the columns, gradients, hessians, weights or `out` disagree with `layout` or with each
-/// other in length, if a row index is out of range, or if a bin index is not below its
-/// feature's bin count.
+/// other in length, if a row index or listed feature is out of range, or if a bin index is not
+/// below its feature's bin count.
 pub fn build_histogram(
     layout: &HistogramLayout,
     bins: &[&[u8]],
+    features: Option<&[usize]>,
     rows: &[u32],
     gradients: &[f64],
     hessians: &[f64],
@@ -129,7 +133,7 @@ pub fn build_histogram(
         hessians: &hessians,
         weights: weights.as_deref(),
     };
-    build(layout, bins, &input, out, parallel(rows.len(), layout));
+    build(layout, bins, features, &input, out);
 }
 
 /// [`build_histogram`] over every row of the columns (the root node), without an index list.
@@ -151,7 +155,7 @@ pub fn build_histogram_all(
         hessians,
         weights,
     };
-    build(layout, bins, &input, out, parallel(gradients.len(), layout));
+    build(layout, bins, None, &input, out);
 }
 
 /// `sibling_out = parent - child`, element-wise: the histogram of a node's other child.
@@ -211,21 +215,36 @@ fn check_inputs(
     assert_eq!(out.len(), histogram_len(layout), "histogram length");
 }
 
-/// Whether `rows` rows over `layout`'s features are worth building in parallel.
-fn parallel(rows: usize, layout: &HistogramLayout) -> bool {
-    layout.features() > 1 && rows.saturating_mul(layout.features()) >= PARALLEL_MIN_WORK
+/// Whether `rows` rows over `features` features are worth building in parallel.
+fn parallel(rows: usize, features: usize) -> bool {
+    features > 1 && rows.saturating_mul(features) >= PARALLEL_MIN_WORK
 }
 
-/// Builds every feature into its own slice of `out`, in parallel or not.
+/// Builds each of `features` (all when `None`) into its own slice of `out`, in parallel when
+/// there is enough work.
 fn build(
     layout: &HistogramLayout,
     bins: &[&[u8]],
+    features: Option<&[usize]>,
     input: &RowInput,
     out: &mut [f64],
-    parallel: bool,
 ) {
-    let cells = split_by_feature(layout, out);
-    if parallel {
+    let rows = input.rows.map_or(input.gradients.len(), <[u32]>::len);
+    let (cells, bins): (Vec<&mut [f64]>, Vec<&[u8]>) = match features {
+        None => (split_by_feature(layout, out), bins.to_vec()),
+        Some(features) => {
+            let mut cells: Vec<Option<&mut [f64]>> =
+                split_by_feature(layout, out).into_iter().map(Some).collect();
+            features
+                .iter()
+                .map(|&feature| {
+                    let cells = cells[feature].take().expect("features listed once");
+                    (cells, bins[feature])
+                })
+                .unzip()
+        }
+    };
+    if parallel(rows, cells.len()) {
         cells
             .into_par_iter()
             .zip(bins.par_iter())
@@ -389,6 +408,7 @@ mod tests {
             build_histogram(
                 &layout,
                 &slices(&columns),
+                None,
                 &subset,
                 &gradients,
                 &hessians,
@@ -420,6 +440,7 @@ mod tests {
         build_histogram(
             &layout,
             &slices(&columns),
+            None,
             &every,
             &gradients,
             &hessians,
@@ -444,6 +465,7 @@ mod tests {
         build_histogram(
             &layout,
             &[column],
+            None,
             &[0, 1, 2, 3],
             &gradients,
             &hessians,
@@ -464,7 +486,7 @@ mod tests {
     }
 
     #[test]
-    fn parallel_build_equals_sequential_bit_for_bit() {
+    fn parallel_build_equals_sequential_bit_for_bit_and_feature_subsets_build_only_theirs() {
         let bins = [256, 7, 64, 2, 31, 256];
         let layout = HistogramLayout::new(&bins);
         let rows = 30_000;
@@ -473,32 +495,51 @@ mod tests {
         let hessians: Vec<f64> = uniform(rows, 22).iter().map(|u| u * 1e-3).collect();
         let weights = uniform(rows, 23);
         let subset: Vec<u32> = (0..rows as u32).rev().filter(|row| row % 5 < 3).collect();
-        let gather = |values: &[f64]| -> Vec<f64> {
-            subset.iter().map(|&row| values[row as usize]).collect()
+        let bits = |values: &[f64]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let on = |threads, features: Option<&[usize]>, rows: Option<&[u32]>| {
+            let mut out = vec![0.0; histogram_len(&layout)];
+            let build = || match rows {
+                Some(rows) => build_histogram(
+                    &layout,
+                    &slices(&columns),
+                    features,
+                    rows,
+                    &gradients,
+                    &hessians,
+                    Some(&weights),
+                    &mut out,
+                ),
+                None => build_histogram_all(
+                    &layout,
+                    &slices(&columns),
+                    &gradients,
+                    &hessians,
+                    Some(&weights),
+                    &mut out,
+                ),
+            };
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(build);
+            out
         };
-        let (ordered_g, ordered_h, ordered_w) =
-            (gather(&gradients), gather(&hessians), gather(&weights));
-        let inputs = [
-            RowInput {
-                rows: None,
-                gradients: &gradients,
-                hessians: &hessians,
-                weights: Some(&weights),
-            },
-            RowInput {
-                rows: Some(&subset),
-                gradients: &ordered_g,
-                hessians: &ordered_h,
-                weights: Some(&ordered_w),
-            },
-        ];
-        for input in &inputs {
-            let mut sequential = vec![0.0; histogram_len(&layout)];
-            let mut parallel = sequential.clone();
-            build(&layout, &slices(&columns), input, &mut sequential, false);
-            build(&layout, &slices(&columns), input, &mut parallel, true);
-            let bits = |values: &[f64]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&sequential), bits(&parallel));
+        for rows in [None, Some(subset.as_slice())] {
+            assert_eq!(bits(&on(1, None, rows)), bits(&on(4, None, rows)));
+        }
+        let full = on(4, None, Some(&subset));
+        let picked = on(4, Some(&[1, 4]), Some(&subset));
+        for feature in 0..bins.len() {
+            let (full, picked) = (
+                layout.feature_histogram(&full, feature),
+                layout.feature_histogram(&picked, feature),
+            );
+            if feature == 1 || feature == 4 {
+                assert_eq!(bits(full), bits(picked));
+            } else {
+                assert!(picked.iter().all(|&value| value == 0.0));
+            }
         }
     }
 
@@ -514,6 +555,7 @@ mod tests {
             build_histogram(
                 &layout,
                 &slices(&columns),
+                None,
                 rows,
                 &gradients,
                 &hessians,

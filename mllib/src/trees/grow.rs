@@ -2,7 +2,9 @@
 //! (LightGBM's best-first growth): the open node whose best split gains most splits next, until
 //! `max_leaves` leaves or no split gains; `max_depth` bounds every path. Each node's best split
 //! comes from its histogram; of two children only the smaller one's histogram is built, the
-//! other is the parent's minus it (the subtraction trick).
+//! other is the parent's minus it (the subtraction trick) — except under per-node feature
+//! samples, where each child's is built over its own sample only (see
+//! [`ChildHistograms`]).
 //!
 //! The rows live with the fit's workers ([`crate::trees::worker`]): growing asks them for
 //! histograms through `split_nodes` — each call divides some nodes and returns the merged
@@ -15,13 +17,13 @@
 //! (boosting's column sampling) or a sample of its own (a random forest's), drawn from the seed,
 //! the tree and the node's index, so the choice does not depend on where the rows are.
 
-use crate::error::Result;
+use crate::error::{MlError, Result};
 use crate::kernels::histogram::{subtract_histogram, HistogramLayout};
 use crate::kernels::split::{best_splits_parallel, NodeHistogram, NodeSums, Split, SplitParams};
 use crate::random::{hash_unit, SplitMix64};
 use crate::trees::binning::FeatureBins;
 use crate::trees::tree::{Node, Tree};
-use crate::trees::worker::SplitOrder;
+use crate::trees::worker::{ChildHistograms, SplitOrder};
 
 /// How a tree grows.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +81,28 @@ impl FeatureChoice {
                 let stream = hash_unit(*seed, *tree as u64, [node as f64]).to_bits();
                 sample_features(*features, *count, &mut SplitMix64::new(stream))
             }),
+        }
+    }
+}
+
+impl FeatureChoice {
+    /// The histograms the children `left` and `left + 1` of a node divided by `split` need
+    /// (`splittable`: whether they may split, above `max_depth`). With per-node samples each
+    /// child's are built over its own sample only — a parent's histogram holds just its own
+    /// sample, so subtraction cannot give a child's, and building a sample costs a fraction of
+    /// every feature — and a child that cannot split needs none (its sums come with `split`);
+    /// otherwise the smaller child's over every feature.
+    fn child_histograms(&self, split: &Split, left: usize, splittable: bool) -> ChildHistograms {
+        match self {
+            FeatureChoice::PerNode {
+                count, features, ..
+            } if count < features => ChildHistograms::Own {
+                left: splittable.then(|| self.of_node(left)).flatten(),
+                right: splittable.then(|| self.of_node(left + 1)).flatten(),
+            },
+            _ => ChildHistograms::Smaller {
+                left: split.left.count <= split.right.count,
+            },
         }
     }
 }
@@ -159,19 +183,20 @@ pub(crate) fn grow(
                 right: left + 1,
                 gain: split.gain,
             };
+            let splittable = parent.depth + 1 < params.max_depth;
             orders.push(SplitOrder {
                 node: parent.node,
                 feature: split.feature,
                 threshold: split.threshold,
                 missing_left: split.missing_left,
                 left,
-                build_left: split.left.count <= split.right.count,
+                build: features.child_histograms(&split, left, splittable),
             });
         }
-        let built = split_nodes(&orders)?;
+        let mut built = split_nodes(&orders)?.into_iter();
         let mut children = Vec::with_capacity(2 * parents.len());
-        for ((parent, order), small) in parents.into_iter().zip(&orders).zip(built) {
-            children.extend(self::children(parent, order, small));
+        for (parent, order) in parents.into_iter().zip(&orders) {
+            children.extend(self::children(parent, order, &mut built)?);
         }
         find_splits(layout, &mut children, features, params);
         open.extend(children);
@@ -223,18 +248,33 @@ fn best_open(open: &[Open]) -> Option<usize> {
         .map(|(i, _, _)| i)
 }
 
-/// The two children of `parent` divided by `order`, given the histogram of the child `order`
-/// built: the other's is the parent's less it.
-fn children(parent: Open, order: &SplitOrder, small: Vec<f64>) -> [Open; 2] {
+/// The two children of `parent` divided by `order`, their histograms the next of `built`: the
+/// smaller child's (the other's is the parent's less it) or each child's own.
+fn children(
+    parent: Open,
+    order: &SplitOrder,
+    built: &mut impl Iterator<Item = Vec<f64>>,
+) -> Result<[Open; 2]> {
     let split = parent.split.expect("a divided node has a split");
-    let mut large = vec![0.0; small.len()];
-    subtract_histogram(&parent.histogram, &small, &mut large);
-    let (left_histogram, right_histogram) = if order.build_left {
-        (small, large)
-    } else {
-        (large, small)
+    let mut next = || {
+        built.next().ok_or_else(|| MlError::Training {
+            reason: "the workers returned fewer histograms than asked".to_string(),
+        })
     };
-    [
+    let (left_histogram, right_histogram) = match order.build {
+        ChildHistograms::Smaller { left } => {
+            let small = next()?;
+            let mut large = vec![0.0; small.len()];
+            subtract_histogram(&parent.histogram, &small, &mut large);
+            if left {
+                (small, large)
+            } else {
+                (large, small)
+            }
+        }
+        ChildHistograms::Own { .. } => (next()?, next()?),
+    };
+    Ok([
         (order.left, left_histogram, split.left),
         (order.left + 1, right_histogram, split.right),
     ]
@@ -244,7 +284,7 @@ fn children(parent: Open, order: &SplitOrder, small: Vec<f64>) -> [Open; 2] {
         total,
         depth: parent.depth + 1,
         split: None,
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -13,7 +13,9 @@ use crate::error::{MlError, Result};
 use crate::trees::gbt::Objective;
 use crate::trees::learner::Workers;
 use crate::trees::tree::Tree;
-use crate::trees::worker::{LabelStats, PartitionWorker, Reply, Request, SplitOrder};
+use crate::trees::worker::{
+    ChildHistograms, LabelStats, PartitionWorker, Reply, Request, SplitOrder,
+};
 
 /// The largest frame either side accepts (a histogram of 256 features × 256 bins is 1.5 MiB).
 const MAX_FRAME_BYTES: u64 = 1 << 32;
@@ -79,8 +81,6 @@ fn corrupt(what: &str) -> io::Error {
     )
 }
 
-/// Values per [`SplitOrder`].
-const ORDER_WIDTH: usize = 6;
 
 fn encode_request(request: &Request) -> Vec<f64> {
     match request {
@@ -100,14 +100,7 @@ fn encode_request(request: &Request) -> Vec<f64> {
         Request::Split(orders) => {
             let mut values = vec![4.0];
             for order in orders {
-                values.extend([
-                    order.node as f64,
-                    order.feature as f64,
-                    f64::from(order.threshold),
-                    f64::from(u8::from(order.missing_left)),
-                    order.left as f64,
-                    f64::from(u8::from(order.build_left)),
-                ]);
+                encode_order(order, &mut values);
             }
             values
         }
@@ -154,19 +147,15 @@ fn decode_request(values: &[f64], features: usize) -> io::Result<Request> {
             subsample: *subsample,
             seed: id_of(seed).ok_or_else(|| corrupt("a seed"))?,
         },
-        (4, orders) if orders.len() % ORDER_WIDTH == 0 => Request::Split(
-            orders
-                .chunks_exact(ORDER_WIDTH)
-                .map(|order| SplitOrder {
-                    node: order[0] as usize,
-                    feature: order[1] as usize,
-                    threshold: order[2] as u8,
-                    missing_left: order[3] != 0.0,
-                    left: order[4] as usize,
-                    build_left: order[5] != 0.0,
-                })
-                .collect(),
-        ),
+        (4, mut rest) => {
+            let mut orders = Vec::new();
+            while !rest.is_empty() {
+                let (order, tail) = decode_order(rest)?;
+                orders.push(order);
+                rest = tail;
+            }
+            Request::Split(orders)
+        }
         (5, [objective, tree @ ..]) => {
             let (tree, rest) =
                 Tree::decode(tree, features).map_err(|error| corrupt(&error.to_string()))?;
@@ -187,6 +176,75 @@ fn decode_request(values: &[f64], features: usize) -> io::Result<Request> {
         },
         _ => return Err(corrupt("an unknown request")),
     })
+}
+
+/// `order` as `[node, feature, threshold, missing_left, left, kind, ...]`: kind 0 or 1 builds
+/// the smaller child (right or left); kind 2 is followed by each child's feature count (-1: not
+/// built) and features.
+fn encode_order(order: &SplitOrder, values: &mut Vec<f64>) {
+    values.extend([
+        order.node as f64,
+        order.feature as f64,
+        f64::from(order.threshold),
+        f64::from(u8::from(order.missing_left)),
+        order.left as f64,
+    ]);
+    match &order.build {
+        ChildHistograms::Smaller { left } => values.push(f64::from(u8::from(*left))),
+        ChildHistograms::Own { left, right } => {
+            values.push(2.0);
+            for features in [left, right] {
+                match features {
+                    None => values.push(-1.0),
+                    Some(features) => {
+                        values.push(features.len() as f64);
+                        values.extend(features.iter().map(|&feature| feature as f64));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The order [`encode_order`] wrote at the start of `values`, and the values after it.
+fn decode_order(values: &[f64]) -> io::Result<(SplitOrder, &[f64])> {
+    let [node, feature, threshold, missing_left, left, kind, rest @ ..] = values else {
+        return Err(corrupt("a short split order"));
+    };
+    let (build, rest) = match *kind as u8 {
+        0 | 1 => (ChildHistograms::Smaller { left: *kind == 1.0 }, rest),
+        2 => {
+            let (left, rest) = decode_features(rest)?;
+            let (right, rest) = decode_features(rest)?;
+            (ChildHistograms::Own { left, right }, rest)
+        }
+        _ => return Err(corrupt("an unknown child histogram kind")),
+    };
+    let order = SplitOrder {
+        node: *node as usize,
+        feature: *feature as usize,
+        threshold: *threshold as u8,
+        missing_left: *missing_left != 0.0,
+        left: *left as usize,
+        build,
+    };
+    Ok((order, rest))
+}
+
+/// A feature list of [`encode_order`] (`None` for -1) and the values after it.
+fn decode_features(values: &[f64]) -> io::Result<(Option<Vec<usize>>, &[f64])> {
+    let Some((&count, rest)) = values.split_first() else {
+        return Err(corrupt("a missing feature count"));
+    };
+    if count < 0.0 {
+        return Ok((None, rest));
+    }
+    let count = count as usize;
+    if count > rest.len() {
+        return Err(corrupt("a short feature list"));
+    }
+    let features = rest[..count].iter().map(|&feature| feature as usize).collect();
+    Ok((Some(features), &rest[count..]))
 }
 
 /// A worker's reply, or its error as text.
@@ -412,14 +470,27 @@ mod tests {
                 bootstrap: false,
                 subsample: 1.0,
             },
-            Request::Split(vec![SplitOrder {
-                node: 4,
-                feature: 2,
-                threshold: 200,
-                missing_left: true,
-                left: 9,
-                build_left: false,
-            }]),
+            Request::Split(vec![
+                SplitOrder {
+                    node: 4,
+                    feature: 2,
+                    threshold: 200,
+                    missing_left: true,
+                    left: 9,
+                    build: ChildHistograms::Smaller { left: false },
+                },
+                SplitOrder {
+                    node: 5,
+                    feature: 0,
+                    threshold: 3,
+                    missing_left: false,
+                    left: 11,
+                    build: ChildHistograms::Own {
+                        left: Some(vec![0, 2]),
+                        right: None,
+                    },
+                },
+            ]),
             Request::EndTree {
                 objective: Objective::BinaryLogistic,
                 tree,

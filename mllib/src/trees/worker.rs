@@ -49,8 +49,8 @@ pub(crate) enum Request {
         /// The mean count (or probability) of a row in the sample.
         subsample: f64,
     },
-    /// Divide each order's node and reply with the histogram of each order's built child, in
-    /// order ([`Reply::Histograms`]).
+    /// Divide each order's node and reply with the histograms each order asks for, in order
+    /// ([`Reply::Histograms`]; see [`ChildHistograms`]).
     Split(Vec<SplitOrder>),
     /// Add the finished tree's leaf values to the scores (the training rows and the held-out
     /// ones) and reply with the held-out rows' weighted loss ([`Reply::HeldOutLoss`]).
@@ -60,7 +60,7 @@ pub(crate) enum Request {
 }
 
 /// One node divided by its split.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SplitOrder {
     /// The node divided.
     pub node: usize,
@@ -72,8 +72,26 @@ pub(crate) struct SplitOrder {
     pub missing_left: bool,
     /// The left child's node index (the right child's is the next).
     pub left: usize,
-    /// Whether the left child's histogram is built (else the right child's).
-    pub build_left: bool,
+    /// Which children's histograms to build.
+    pub build: ChildHistograms,
+}
+
+/// The histograms a divided node's children need.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ChildHistograms {
+    /// The smaller child's over every feature (one histogram): the other's is the parent's
+    /// less it.
+    Smaller {
+        /// Whether the smaller child is the left one.
+        left: bool,
+    },
+    /// Each child's over its own features (two histograms, left then right; empty for a child
+    /// given `None`, one that will not split): a random forest's nodes look at a sample of the
+    /// features each, so a parent's histogram lacks most of what its children need.
+    Own {
+        left: Option<Vec<usize>>,
+        right: Option<Vec<usize>>,
+    },
 }
 
 impl SplitOrder {
@@ -219,12 +237,13 @@ impl PartitionWorker {
             } => Reply::Histograms(vec![
                 self.begin_forest_tree(*tree, *seed, *bootstrap, *subsample)
             ]),
-            Request::Split(orders) => Reply::Histograms(
-                orders
-                    .iter()
-                    .map(|order| self.split(order))
-                    .collect::<Result<_>>()?,
-            ),
+            Request::Split(orders) => {
+                let mut histograms = Vec::with_capacity(2 * orders.len());
+                for order in orders {
+                    histograms.extend(self.split(order)?);
+                }
+                Reply::Histograms(histograms)
+            }
             Request::EndTree { objective, tree } => {
                 let (loss, weight) = self.end_tree(*objective, tree);
                 Reply::HeldOutLoss { loss, weight }
@@ -295,34 +314,25 @@ impl PartitionWorker {
 
     /// Makes `root` the rows of the tree's root and returns its histogram.
     fn root_histogram(&mut self, root: Vec<u32>) -> Vec<f64> {
-        let mut histogram = vec![0.0; histogram_len(&self.layout)];
-        let bins = self.bins();
-        let counts = self.counts.as_deref();
-        if self.all_rows {
+        let histogram = if self.all_rows {
+            let mut histogram = vec![0.0; histogram_len(&self.layout)];
             build_histogram_all(
                 &self.layout,
-                &bins,
+                &self.bins(),
                 &self.gradients,
                 &self.hessians,
-                counts,
+                self.counts.as_deref(),
                 &mut histogram,
             );
+            histogram
         } else {
-            build_histogram(
-                &self.layout,
-                &bins,
-                &root,
-                &self.gradients,
-                &self.hessians,
-                counts,
-                &mut histogram,
-            );
-        }
+            self.histogram(&root, None)
+        };
         self.node_rows = vec![root];
         histogram
     }
 
-    fn split(&mut self, order: &SplitOrder) -> Result<Vec<f64>> {
+    fn split(&mut self, order: &SplitOrder) -> Result<Vec<Vec<f64>>> {
         let rows = self
             .node_rows
             .get_mut(order.node)
@@ -337,25 +347,45 @@ impl PartitionWorker {
         let (left, right): (Vec<u32>, Vec<u32>) = rows
             .iter()
             .partition(|&&row| order.goes_left(column[row as usize]));
-        let mut histogram = vec![0.0; histogram_len(&self.layout)];
-        let built = if order.build_left { &left } else { &right };
-        let counts = self.counts.as_deref();
-        build_histogram(
-            &self.layout,
-            &self.bins(),
-            built,
-            &self.gradients,
-            &self.hessians,
-            counts,
-            &mut histogram,
-        );
+        let histograms = match &order.build {
+            ChildHistograms::Smaller { left: true } => vec![self.histogram(&left, None)],
+            ChildHistograms::Smaller { left: false } => vec![self.histogram(&right, None)],
+            ChildHistograms::Own {
+                left: left_features,
+                right: right_features,
+            } => [(&left, left_features), (&right, right_features)]
+                .into_iter()
+                .map(|(rows, features)| {
+                    features
+                        .as_deref()
+                        .map_or_else(Vec::new, |features| self.histogram(rows, Some(features)))
+                })
+                .collect(),
+        };
         let right_index = order.left + 1;
         if self.node_rows.len() <= right_index {
             self.node_rows.resize(right_index + 1, Vec::new());
         }
         self.node_rows[order.left] = left;
         self.node_rows[right_index] = right;
-        Ok(histogram)
+        Ok(histograms)
+    }
+
+    /// The histogram of the training rows `rows` at this tree's statistics, over `features`
+    /// (all when `None`).
+    fn histogram(&self, rows: &[u32], features: Option<&[usize]>) -> Vec<f64> {
+        let mut histogram = vec![0.0; histogram_len(&self.layout)];
+        build_histogram(
+            &self.layout,
+            &self.bins(),
+            features,
+            rows,
+            &self.gradients,
+            &self.hessians,
+            self.counts.as_deref(),
+            &mut histogram,
+        );
+        histogram
     }
 
     fn end_tree(&mut self, objective: Objective, tree: &Tree) -> (f64, f64) {
