@@ -339,17 +339,18 @@ impl RandomForest {
             .count(features, self.num_trees, self.classifier);
         (0..self.num_trees)
             .map(|tree| {
-                let begin = Request::BeginForestTree {
-                    tree,
-                    seed: self.seed,
-                    bootstrap: self.bootstrap,
-                    subsample: self.subsample,
-                };
                 let choice = FeatureChoice::PerNode {
                     count,
                     features,
                     seed: self.seed,
                     tree,
+                };
+                let begin = Request::BeginForestTree {
+                    tree,
+                    seed: self.seed,
+                    bootstrap: self.bootstrap,
+                    subsample: self.subsample,
+                    features: choice.root_features(),
                 };
                 grow_tree(workers, &begin, &layout, bins, &choice, &params)
             })

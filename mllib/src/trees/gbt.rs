@@ -527,6 +527,8 @@ mod tests {
     use super::*;
     use crate::random::hash_unit;
     use crate::test_frames::{column_values, points_frame as frame};
+    use crate::trees::tree::Node;
+    use datafusion::logical_expr::{col, lit};
 
     #[tokio::test]
     async fn a_classifier_learns_a_boundary_and_where_missing_values_belong() {
@@ -663,6 +665,47 @@ mod tests {
             )
             .await,
             "column 'nope' not found; available columns: x0, x1, noise, label"
+        );
+    }
+
+    #[tokio::test]
+    async fn constant_features_never_split_and_empty_or_string_inputs_are_named() {
+        let data = frame(300, |_, x1| f64::from(u8::from(x1 > 50.0)))
+            .with_column("constant", lit(7.0))
+            .unwrap()
+            .with_column("text", lit("a"))
+            .unwrap();
+        let model = GradientBoostedTrees::classifier(["constant", "x1"])
+            .num_trees(5)
+            .fit(&data)
+            .await
+            .unwrap();
+        assert!(model.trees().iter().all(|tree| tree.nodes().iter().all(
+            |node| !matches!(node, Node::Split { feature, .. } if *feature == 0)
+        )));
+        assert_eq!(model.split_importance()[0], 0.0);
+        let only_constant = GradientBoostedTrees::classifier(["constant"])
+            .num_trees(3)
+            .fit(&data)
+            .await
+            .unwrap();
+        assert!(only_constant.trees().iter().all(|tree| tree.nodes().len() == 1));
+        let empty = data.clone().filter(col("x1").gt(lit(1000.0))).unwrap();
+        let error = GradientBoostedTrees::classifier(["x1"])
+            .fit(&empty)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, MlError::NotEnoughRows { .. }),
+            "{error}"
+        );
+        let error = GradientBoostedTrees::classifier(["x1", "text"])
+            .fit(&data)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, MlError::NotNumeric { column, .. } if column == "text"),
+            "{error}"
         );
     }
 }

@@ -86,6 +86,15 @@ impl FeatureChoice {
 }
 
 impl FeatureChoice {
+    /// The features the root's histogram must cover: its own sample under per-node samples
+    /// (the rest are never looked at), else all (`None`).
+    pub(crate) fn root_features(&self) -> Option<Vec<usize>> {
+        match self {
+            FeatureChoice::PerNode { .. } => self.of_node(0),
+            _ => None,
+        }
+    }
+
     /// The histograms the children `left` and `left + 1` of a node divided by `split` need
     /// (`splittable`: whether they may split, above `max_depth`). With per-node samples each
     /// child's are built over its own sample only — a parent's histogram holds just its own
@@ -141,7 +150,8 @@ pub(crate) fn grow(
     features: &FeatureChoice,
     params: &GrowParams,
 ) -> Result<Tree> {
-    let total = NodeSums::of_feature(layout, &root, 0);
+    let built = features.root_features().map_or(0, |features| features[0]);
+    let total = NodeSums::of_feature(layout, &root, built);
     let mut nodes = vec![Node::Leaf { value: 0.0 }];
     let mut open = vec![Open {
         node: 0,

@@ -115,6 +115,7 @@ fn encode_request(request: &Request) -> Vec<f64> {
             seed,
             bootstrap,
             subsample,
+            features,
         } => {
             let mut values = vec![
                 7.0,
@@ -123,6 +124,7 @@ fn encode_request(request: &Request) -> Vec<f64> {
                 *subsample,
             ];
             values.extend(id_values(*seed));
+            encode_features(features.as_deref(), &mut values);
             values
         }
     }
@@ -168,12 +170,19 @@ fn decode_request(values: &[f64], features: usize) -> io::Result<Request> {
             }
         }
         (6, []) => Request::Finish,
-        (7, [tree, bootstrap, subsample, seed @ ..]) => Request::BeginForestTree {
-            tree: *tree as usize,
-            seed: id_of(seed).ok_or_else(|| corrupt("a seed"))?,
-            bootstrap: *bootstrap != 0.0,
-            subsample: *subsample,
-        },
+        (7, [tree, bootstrap, subsample, high, low, features @ ..]) => {
+            let (features, rest) = decode_features(features)?;
+            if !rest.is_empty() {
+                return Err(corrupt("values after a tree's features"));
+            }
+            Request::BeginForestTree {
+                tree: *tree as usize,
+                seed: id_of(&[*high, *low]).ok_or_else(|| corrupt("a seed"))?,
+                bootstrap: *bootstrap != 0.0,
+                subsample: *subsample,
+                features,
+            }
+        }
         _ => return Err(corrupt("an unknown request")),
     })
 }
@@ -193,15 +202,8 @@ fn encode_order(order: &SplitOrder, values: &mut Vec<f64>) {
         ChildHistograms::Smaller { left } => values.push(f64::from(u8::from(*left))),
         ChildHistograms::Own { left, right } => {
             values.push(2.0);
-            for features in [left, right] {
-                match features {
-                    None => values.push(-1.0),
-                    Some(features) => {
-                        values.push(features.len() as f64);
-                        values.extend(features.iter().map(|&feature| feature as f64));
-                    }
-                }
-            }
+            encode_features(left.as_deref(), values);
+            encode_features(right.as_deref(), values);
         }
     }
 }
@@ -231,7 +233,18 @@ fn decode_order(values: &[f64]) -> io::Result<(SplitOrder, &[f64])> {
     Ok((order, rest))
 }
 
-/// A feature list of [`encode_order`] (`None` for -1) and the values after it.
+/// `features` as their count and the features, `None` as -1.
+fn encode_features(features: Option<&[usize]>, values: &mut Vec<f64>) {
+    match features {
+        None => values.push(-1.0),
+        Some(features) => {
+            values.push(features.len() as f64);
+            values.extend(features.iter().map(|&feature| feature as f64));
+        }
+    }
+}
+
+/// A feature list of [`encode_features`] and the values after it.
 fn decode_features(values: &[f64]) -> io::Result<(Option<Vec<usize>>, &[f64])> {
     let Some((&count, rest)) = values.split_first() else {
         return Err(corrupt("a missing feature count"));
@@ -463,12 +476,14 @@ mod tests {
                 seed: u64::MAX - 9,
                 bootstrap: true,
                 subsample: 0.7,
+                features: Some(vec![1, 3]),
             },
             Request::BeginForestTree {
                 tree: 0,
                 seed: 42,
                 bootstrap: false,
                 subsample: 1.0,
+                features: None,
             },
             Request::Split(vec![
                 SplitOrder {

@@ -48,6 +48,8 @@ pub(crate) enum Request {
         bootstrap: bool,
         /// The mean count (or probability) of a row in the sample.
         subsample: f64,
+        /// The features the root's histogram covers (all when `None`): the root's sample.
+        features: Option<Vec<usize>>,
     },
     /// Divide each order's node and reply with the histograms each order asks for, in order
     /// ([`Reply::Histograms`]; see [`ChildHistograms`]).
@@ -234,9 +236,14 @@ impl PartitionWorker {
                 seed,
                 bootstrap,
                 subsample,
-            } => Reply::Histograms(vec![
-                self.begin_forest_tree(*tree, *seed, *bootstrap, *subsample)
-            ]),
+                features,
+            } => Reply::Histograms(vec![self.begin_forest_tree(
+                *tree,
+                *seed,
+                *bootstrap,
+                *subsample,
+                features.as_deref(),
+            )]),
             Request::Split(orders) => {
                 let mut histograms = Vec::with_capacity(2 * orders.len());
                 for order in orders {
@@ -272,7 +279,7 @@ impl PartitionWorker {
         let root: Vec<u32> = (0..train.rows as u32)
             .filter(|&row| self.all_rows || self.row_unit(seed, tree, row) < subsample)
             .collect();
-        self.root_histogram(root)
+        self.root_histogram(root, None)
     }
 
     fn begin_forest_tree(
@@ -281,6 +288,7 @@ impl PartitionWorker {
         seed: u64,
         bootstrap: bool,
         subsample: f64,
+        features: Option<&[usize]>,
     ) -> Vec<f64> {
         let counts: Vec<f64> = (0..self.train.rows as u32)
             .map(|row| {
@@ -304,7 +312,7 @@ impl PartitionWorker {
             .collect();
         self.all_rows = root.len() == train.rows;
         self.counts = Some(counts);
-        self.root_histogram(root)
+        self.root_histogram(root, features)
     }
 
     /// The uniform value of `row` in tree `tree`'s row sampling.
@@ -312,9 +320,10 @@ impl PartitionWorker {
         hash_unit(seed, tree as u64, [self.rank as f64, f64::from(row)])
     }
 
-    /// Makes `root` the rows of the tree's root and returns its histogram.
-    fn root_histogram(&mut self, root: Vec<u32>) -> Vec<f64> {
-        let histogram = if self.all_rows {
+    /// Makes `root` the rows of the tree's root and returns its histogram over `features` (all
+    /// when `None`).
+    fn root_histogram(&mut self, root: Vec<u32>, features: Option<&[usize]>) -> Vec<f64> {
+        let histogram = if self.all_rows && features.is_none() {
             let mut histogram = vec![0.0; histogram_len(&self.layout)];
             build_histogram_all(
                 &self.layout,
@@ -326,7 +335,7 @@ impl PartitionWorker {
             );
             histogram
         } else {
-            self.histogram(&root, None)
+            self.histogram(&root, features)
         };
         self.node_rows = vec![root];
         histogram
