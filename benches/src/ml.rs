@@ -252,7 +252,13 @@ async fn tree_data(args: &Args, work: &Path) -> anyhow::Result<(Vec<String>, Pat
 
 async fn gbt(args: &Args, work: &Path) -> anyhow::Result<()> {
     let (features, train, test) = tree_data(args, work).await?;
-    let name = |part: &str| if part == "train" { train.clone() } else { test.clone() };
+    let name = |part: &str| {
+        if part == "train" {
+            train.clone()
+        } else {
+            test.clone()
+        }
+    };
     let data = cached(args, &name("train")).await?;
     let started = Instant::now();
     let model = GradientBoostedTrees::classifier(&features)

@@ -290,7 +290,10 @@ pub(crate) fn coerce_params_and_features(
 }
 
 /// The `f64` parameters in the literal first argument of an ML function.
-pub(crate) fn literal_params(name: &str, expr: Option<&Arc<dyn PhysicalExpr>>) -> DataFusionResult<Vec<f64>> {
+pub(crate) fn literal_params(
+    name: &str,
+    expr: Option<&Arc<dyn PhysicalExpr>>,
+) -> DataFusionResult<Vec<f64>> {
     match expr
         .and_then(|expr| expr.downcast_ref::<Literal>())
         .map(Literal::value)

@@ -18,10 +18,10 @@ use ember_sql::{EmberConfig, Placement};
 use crate::cluster_status::causes;
 use crate::master::{available_cores, Master};
 use crate::session::{EmberError, Result};
-use ember_mllib::trees::tasks::TrainingOptions;
 use crate::tls::Tls;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use ballista_core::serde::protobuf::GetJobStatusParams;
+use ember_mllib::trees::tasks::TrainingOptions;
 use std::error::Error as _;
 use tonic::transport::Endpoint;
 
@@ -201,7 +201,12 @@ fn check_reachable(host: &str, port: u16, timeout: Duration) -> Result<IpAddr> {
     let mut last_error = std::io::Error::new(std::io::ErrorKind::NotFound, "host has no address");
     for address in addresses {
         match TcpStream::connect_timeout(&address, timeout) {
-            Ok(stream) => return stream.local_addr().map(|local| local.ip()).map_err(unreachable),
+            Ok(stream) => {
+                return stream
+                    .local_addr()
+                    .map(|local| local.ip())
+                    .map_err(unreachable)
+            }
             Err(error) => last_error = error,
         }
     }

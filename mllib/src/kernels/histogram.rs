@@ -96,6 +96,17 @@ pub fn histogram_len(layout: &HistogramLayout) -> usize {
     STATS_PER_BIN * layout.total_bins()
 }
 
+/// Per-row inputs of a histogram build, indexed by row like the bin columns.
+#[derive(Debug, Clone, Copy)]
+pub struct RowSums<'a> {
+    /// Gradients (already multiplied by the rows' weights).
+    pub gradients: &'a [f64],
+    /// Hessians (already multiplied by the rows' weights).
+    pub hessians: &'a [f64],
+    /// The rows' weights, their counts; each row counts 1 when `None`.
+    pub weights: Option<&'a [f64]>,
+}
+
 /// Adds the rows listed in `rows` (a node's rows, as indices into the columns) to `out`, a
 /// histogram of `layout` ([`histogram_len`] values).
 ///
@@ -117,11 +128,14 @@ pub fn build_histogram(
     bins: &[&[u8]],
     features: Option<&[usize]>,
     rows: &[u32],
-    gradients: &[f64],
-    hessians: &[f64],
-    weights: Option<&[f64]>,
+    sums: RowSums<'_>,
     out: &mut [f64],
 ) {
+    let RowSums {
+        gradients,
+        hessians,
+        weights,
+    } = sums;
     check_inputs(layout, bins, gradients, hessians, weights, out);
     let gather =
         |values: &[f64]| -> Vec<f64> { rows.iter().map(|&row| values[row as usize]).collect() };
@@ -143,11 +157,14 @@ pub fn build_histogram(
 pub fn build_histogram_all(
     layout: &HistogramLayout,
     bins: &[&[u8]],
-    gradients: &[f64],
-    hessians: &[f64],
-    weights: Option<&[f64]>,
+    sums: RowSums<'_>,
     out: &mut [f64],
 ) {
+    let RowSums {
+        gradients,
+        hessians,
+        weights,
+    } = sums;
     check_inputs(layout, bins, gradients, hessians, weights, out);
     let input = RowInput {
         rows: None,
@@ -233,8 +250,10 @@ fn build(
     let (cells, bins): (Vec<&mut [f64]>, Vec<&[u8]>) = match features {
         None => (split_by_feature(layout, out), bins.to_vec()),
         Some(features) => {
-            let mut cells: Vec<Option<&mut [f64]>> =
-                split_by_feature(layout, out).into_iter().map(Some).collect();
+            let mut cells: Vec<Option<&mut [f64]>> = split_by_feature(layout, out)
+                .into_iter()
+                .map(Some)
+                .collect();
             features
                 .iter()
                 .map(|&feature| {
@@ -410,9 +429,11 @@ mod tests {
                 &slices(&columns),
                 None,
                 &subset,
-                &gradients,
-                &hessians,
-                None,
+                RowSums {
+                    gradients: &gradients,
+                    hessians: &hessians,
+                    weights: None,
+                },
                 &mut out,
             );
             let expected = naive(&layout, &columns, &subset, &gradients, &hessians, None);
@@ -432,9 +453,11 @@ mod tests {
         build_histogram_all(
             &layout,
             &slices(&columns),
-            &gradients,
-            &hessians,
-            None,
+            RowSums {
+                gradients: &gradients,
+                hessians: &hessians,
+                weights: None,
+            },
             &mut all,
         );
         build_histogram(
@@ -442,9 +465,11 @@ mod tests {
             &slices(&columns),
             None,
             &every,
-            &gradients,
-            &hessians,
-            None,
+            RowSums {
+                gradients: &gradients,
+                hessians: &hessians,
+                weights: None,
+            },
             &mut listed,
         );
         assert_eq!(all, listed);
@@ -467,9 +492,11 @@ mod tests {
             &[column],
             None,
             &[0, 1, 2, 3],
-            &gradients,
-            &hessians,
-            Some(&weights),
+            RowSums {
+                gradients: &gradients,
+                hessians: &hessians,
+                weights: Some(&weights),
+            },
             &mut out,
         );
         assert_eq!(out, [4.0, 1.0, 3.0, 1.0, 0.5, 2.0, 5.0, 0.375, 2.0]);
@@ -477,9 +504,11 @@ mod tests {
         build_histogram_all(
             &layout,
             &[column],
-            &gradients,
-            &hessians,
-            Some(&weights),
+            RowSums {
+                gradients: &gradients,
+                hessians: &hessians,
+                weights: Some(&weights),
+            },
             &mut all,
         );
         assert_eq!(all, out);
@@ -504,17 +533,21 @@ mod tests {
                     &slices(&columns),
                     features,
                     rows,
-                    &gradients,
-                    &hessians,
-                    Some(&weights),
+                    RowSums {
+                        gradients: &gradients,
+                        hessians: &hessians,
+                        weights: Some(&weights),
+                    },
                     &mut out,
                 ),
                 None => build_histogram_all(
                     &layout,
                     &slices(&columns),
-                    &gradients,
-                    &hessians,
-                    Some(&weights),
+                    RowSums {
+                        gradients: &gradients,
+                        hessians: &hessians,
+                        weights: Some(&weights),
+                    },
                     &mut out,
                 ),
             };
@@ -557,9 +590,11 @@ mod tests {
                 &slices(&columns),
                 None,
                 rows,
-                &gradients,
-                &hessians,
-                None,
+                RowSums {
+                    gradients: &gradients,
+                    hessians: &hessians,
+                    weights: None,
+                },
                 &mut out,
             );
             out
@@ -568,9 +603,11 @@ mod tests {
         build_histogram_all(
             &layout,
             &slices(&columns),
-            &gradients,
-            &hessians,
-            None,
+            RowSums {
+                gradients: &gradients,
+                hessians: &hessians,
+                weights: None,
+            },
             &mut root,
         );
         // Split on feature 1: bins 0 and 1 go left.

@@ -353,7 +353,7 @@ impl Node<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::histogram::build_histogram_all;
+    use crate::kernels::histogram::{build_histogram_all, RowSums};
 
     /// Lets every split with a positive gain through.
     const PERMISSIVE: SplitParams = SplitParams {
@@ -373,7 +373,16 @@ mod tests {
     ) -> (HistogramLayout, Vec<f64>, NodeSums) {
         let layout = HistogramLayout::new(bins);
         let mut histogram = vec![0.0; histogram_len(&layout)];
-        build_histogram_all(&layout, columns, gradients, hessians, None, &mut histogram);
+        build_histogram_all(
+            &layout,
+            columns,
+            RowSums {
+                gradients,
+                hessians,
+                weights: None,
+            },
+            &mut histogram,
+        );
         let total = NodeSums {
             gradient: gradients.iter().sum(),
             hessian: hessians.iter().sum(),

@@ -680,25 +680,26 @@ mod tests {
             .fit(&data)
             .await
             .unwrap();
-        assert!(model.trees().iter().all(|tree| tree.nodes().iter().all(
-            |node| !matches!(node, Node::Split { feature, .. } if *feature == 0)
-        )));
+        assert!(model.trees().iter().all(|tree| tree
+            .nodes()
+            .iter()
+            .all(|node| !matches!(node, Node::Split { feature, .. } if *feature == 0))));
         assert_eq!(model.split_importance()[0], 0.0);
         let only_constant = GradientBoostedTrees::classifier(["constant"])
             .num_trees(3)
             .fit(&data)
             .await
             .unwrap();
-        assert!(only_constant.trees().iter().all(|tree| tree.nodes().len() == 1));
+        assert!(only_constant
+            .trees()
+            .iter()
+            .all(|tree| tree.nodes().len() == 1));
         let empty = data.clone().filter(col("x1").gt(lit(1000.0))).unwrap();
         let error = GradientBoostedTrees::classifier(["x1"])
             .fit(&empty)
             .await
             .unwrap_err();
-        assert!(
-            matches!(error, MlError::NotEnoughRows { .. }),
-            "{error}"
-        );
+        assert!(matches!(error, MlError::NotEnoughRows { .. }), "{error}");
         let error = GradientBoostedTrees::classifier(["x1", "text"])
             .fit(&data)
             .await

@@ -129,6 +129,9 @@ pub(crate) fn sample_features(count: usize, take: usize, random: &mut SplitMix64
     chosen
 }
 
+/// Divides nodes where the rows are and returns the histograms each order asks for.
+pub(crate) type SplitNodes<'a> = dyn FnMut(&[SplitOrder]) -> Result<Vec<Vec<f64>>> + 'a;
+
 /// A node still to split or close.
 struct Open {
     node: usize,
@@ -146,7 +149,7 @@ pub(crate) fn grow(
     layout: &HistogramLayout,
     edges: &FeatureBins,
     root: Vec<f64>,
-    split_nodes: &mut dyn FnMut(&[SplitOrder]) -> Result<Vec<Vec<f64>>>,
+    split_nodes: &mut SplitNodes<'_>,
     features: &FeatureChoice,
     params: &GrowParams,
 ) -> Result<Tree> {

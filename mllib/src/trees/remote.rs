@@ -81,7 +81,6 @@ fn corrupt(what: &str) -> io::Error {
     )
 }
 
-
 fn encode_request(request: &Request) -> Vec<f64> {
     match request {
         Request::Describe => vec![0.0],
@@ -256,7 +255,10 @@ fn decode_features(values: &[f64]) -> io::Result<(Option<Vec<usize>>, &[f64])> {
     if count > rest.len() {
         return Err(corrupt("a short feature list"));
     }
-    let features = rest[..count].iter().map(|&feature| feature as usize).collect();
+    let features = rest[..count]
+        .iter()
+        .map(|&feature| feature as usize)
+        .collect();
     Ok((Some(features), &rest[count..]))
 }
 

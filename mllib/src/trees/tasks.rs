@@ -19,7 +19,7 @@
 //! of waiting forever, when they do not all connect within `ember_ml.start_timeout_secs`.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -386,9 +386,8 @@ fn deposits() -> std::sync::MutexGuard<'static, HashMap<u64, Vec<PartitionWorker
 /// A new fit id, unlikely to repeat across processes.
 fn new_fit_id() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    (COUNTER.fetch_add(1, Ordering::Relaxed), std::process::id()).hash(&mut hasher);
-    hasher.finish()
+    std::collections::hash_map::RandomState::new()
+        .hash_one((COUNTER.fetch_add(1, Ordering::Relaxed), std::process::id()))
 }
 
 /// The columns a fit's tasks read besides the features.

@@ -8,7 +8,7 @@
 
 use crate::error::{MlError, Result};
 use crate::kernels::histogram::{
-    build_histogram, build_histogram_all, histogram_len, HistogramLayout,
+    build_histogram, build_histogram_all, histogram_len, HistogramLayout, RowSums,
 };
 use crate::random::{bytes_unit, hash_unit};
 use crate::trees::binning::BinnedBatch;
@@ -328,9 +328,11 @@ impl PartitionWorker {
             build_histogram_all(
                 &self.layout,
                 &self.bins(),
-                &self.gradients,
-                &self.hessians,
-                self.counts.as_deref(),
+                RowSums {
+                    gradients: &self.gradients,
+                    hessians: &self.hessians,
+                    weights: self.counts.as_deref(),
+                },
                 &mut histogram,
             );
             histogram
@@ -389,9 +391,11 @@ impl PartitionWorker {
             &self.bins(),
             features,
             rows,
-            &self.gradients,
-            &self.hessians,
-            self.counts.as_deref(),
+            RowSums {
+                gradients: &self.gradients,
+                hessians: &self.hessians,
+                weights: self.counts.as_deref(),
+            },
             &mut histogram,
         );
         histogram

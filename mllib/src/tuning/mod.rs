@@ -37,8 +37,8 @@ use crate::model::{AnyModel, SavedParts};
 use crate::params::check_at_least;
 mod split;
 
-use split::{in_range, row_unit, unit_ranges};
 pub(crate) use split::split_filter;
+use split::{in_range, row_unit, unit_ranges};
 pub use split::{random_split, RowUnitUdf};
 
 /// The `seed` and `parallelism` builder methods of a search with a `search: Search<E>` field,

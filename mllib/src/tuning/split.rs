@@ -34,13 +34,22 @@ use crate::random::bytes_unit;
 pub fn random_split(data: &DataFrame, weights: &[f64], seed: u64) -> Result<Vec<DataFrame>> {
     check_weights(weights)?;
     (0..weights.len())
-        .map(|index| Ok(data.clone().filter(split_filter(data, weights, seed, index)?)?))
+        .map(|index| {
+            Ok(data
+                .clone()
+                .filter(split_filter(data, weights, seed, index)?)?)
+        })
         .collect()
 }
 
 /// True for the rows of `data` that [`random_split`] with `weights` and `seed` puts in split
 /// `index`; the same errors.
-pub(crate) fn split_filter(data: &DataFrame, weights: &[f64], seed: u64, index: usize) -> Result<Expr> {
+pub(crate) fn split_filter(
+    data: &DataFrame,
+    weights: &[f64],
+    seed: u64,
+    index: usize,
+) -> Result<Expr> {
     check_weights(weights)?;
     let range = unit_ranges(weights)[index];
     Ok(in_range(&row_unit(data, seed), range))
