@@ -630,9 +630,11 @@ mod tests {
         build_histogram_all(
             &layout,
             &[&[1, 2], &[0, 3]],
-            &[1.0, 1.0],
-            &[1.0, 1.0],
-            None,
+            RowSums {
+                gradients: &[1.0, 1.0],
+                hessians: &[1.0, 1.0],
+                weights: None,
+            },
             &mut out,
         );
     }
