@@ -158,6 +158,38 @@ def gbt_spark(args):
             "iterations": args["trees"]}
 
 
+def gbt_regression_lightgbm(args):
+    import lightgbm
+    from sklearn.metrics import root_mean_squared_error
+
+    x, y, x_test, y_test = tree_data(args)
+    started = time.perf_counter()
+    model = lightgbm.LGBMRegressor(
+        n_estimators=args["trees"], learning_rate=0.1, max_depth=6, num_leaves=31, max_bin=255,
+        min_child_samples=20, min_child_weight=1e-3, reg_lambda=0.0, subsample=1.0,
+        colsample_bytree=1.0, n_jobs=args["threads"], verbose=-1).fit(x, y)
+    seconds = time.perf_counter() - started
+    return {"peer": "lightgbm", "fit_seconds": seconds,
+            "quality": float(root_mean_squared_error(y_test, model.predict(x_test))),
+            "iterations": args["trees"]}
+
+
+def gbt_regression_xgboost(args):
+    import xgboost
+    from sklearn.metrics import root_mean_squared_error
+
+    x, y, x_test, y_test = tree_data(args)
+    started = time.perf_counter()
+    model = xgboost.XGBRegressor(
+        n_estimators=args["trees"], learning_rate=0.1, max_depth=6, max_leaves=31, max_bin=256,
+        tree_method="hist", grow_policy="depthwise", reg_lambda=0.0, min_child_weight=1e-3,
+        n_jobs=args["threads"]).fit(x, y)
+    seconds = time.perf_counter() - started
+    return {"peer": "xgboost", "fit_seconds": seconds,
+            "quality": float(root_mean_squared_error(y_test, model.predict(x_test))),
+            "iterations": args["trees"]}
+
+
 def rf_sklearn(args):
     """scikit-learn's RandomForestClassifier: exact splits, the same trees, depth and features."""
     from sklearn.ensemble import RandomForestClassifier
@@ -196,6 +228,8 @@ PEERS = {
     "gbt": [("lightgbm", gbt_lightgbm), ("xgboost", gbt_xgboost), ("spark-mllib", gbt_spark)],
     "kmeans": [("scikit-learn", kmeans_sklearn), ("spark-mllib", kmeans_spark)],
     "logistic": [("scikit-learn", logistic_sklearn), ("spark-mllib", logistic_spark)],
+    "gbt_regression": [("lightgbm", gbt_regression_lightgbm),
+                       ("xgboost", gbt_regression_xgboost)],
     "rf": [("scikit-learn", rf_sklearn), ("spark-mllib", rf_spark)],
 }
 

@@ -11,6 +11,13 @@
 //!   non-linear model (a linear part, an interaction and steps); every fifth row is held out.
 //!   Gradient-boosted trees with `--trees` trees, depth 6, at most 31 leaves, learning rate 0.1,
 //!   255 bins, against LightGBM and XGBoost (`hist`) with the same settings. Quality: test AUC.
+//!   With `--cluster ember://...` the fit also runs on that cluster and in local mode from the
+//!   same Parquet file, and the two models are compared.
+//! - `gbt_regression`: the same features, the margin plus standard normal noise as the target;
+//!   squared-error trees with the same settings against LightGBM and XGBoost. Quality: test RMSE.
+//! - `rf`: the `gbt` data; a random forest of `--trees` trees, depth 10, sqrt(features) per
+//!   split, bootstrap, against scikit-learn's `RandomForestClassifier` (and Spark's) with the same
+//!   settings. Quality: test AUC.
 //!
 //! Ember reads each Parquet file into memory first (`Session::cache`), as scikit-learn holds a
 //! NumPy array; the peers' load time is not counted either.
@@ -94,8 +101,11 @@ fn main() -> anyhow::Result<()> {
             "kmeans" => runtime.block_on(kmeans(&args, &work))?,
             "logistic" => runtime.block_on(logistic(&args, &work))?,
             "gbt" => runtime.block_on(gbt(&args, &work))?,
+            "gbt_regression" => runtime.block_on(gbt_regression(&args, &work))?,
             "rf" => runtime.block_on(rf(&args, &work))?,
-            other => bail!("unknown benchmark {other}; choose kmeans, logistic, gbt, rf"),
+            other => {
+                bail!("unknown benchmark {other}; choose kmeans, logistic, gbt, gbt_regression, rf")
+            }
         }
     }
     Ok(())
@@ -213,15 +223,16 @@ async fn logistic(args: &Args, work: &Path) -> anyhow::Result<()> {
 }
 
 /// The classification data of the tree benchmarks: `--rows` x `--logistic-features` standard
-/// normal features and a 0/1 label drawn from a non-linear margin, written as a training and a
-/// test Parquet file (every fifth row); returns the feature names and the two paths.
+/// normal features, a 0/1 `label` drawn from a non-linear margin and a `target` (the margin plus
+/// standard normal noise), written as a training and a test Parquet file (every fifth row);
+/// returns the feature names and the two paths.
 async fn tree_data(args: &Args, work: &Path) -> anyhow::Result<(Vec<String>, PathBuf, PathBuf)> {
     let features = names("x", args.logistic_features);
     let mut random = SplitMix64::new(11);
     let weights: Vec<f64> = (0..features.len())
         .map(|_| random.next_f64() * 2.0 - 1.0)
         .collect();
-    let [mut train, mut test] = [0, 1].map(|_| vec![Vec::new(); features.len() + 1]);
+    let [mut train, mut test] = [0, 1].map(|_| vec![Vec::new(); features.len() + 2]);
     for row in 0..args.rows {
         let values: Vec<f64> = (0..features.len()).map(|_| normal(&mut random)).collect();
         let linear: f64 = values.iter().zip(&weights).map(|(x, w)| x * w).sum();
@@ -229,14 +240,16 @@ async fn tree_data(args: &Args, work: &Path) -> anyhow::Result<(Vec<String>, Pat
             if values[2] > 0.5 { 1.5 } else { -0.5 } + if values[3] < -1.0 { 1.0 } else { 0.0 };
         let margin = 0.5 * linear + values[0] * values[1] + steps;
         let positive = random.next_f64() < 1.0 / (1.0 + (-margin).exp());
+        let target = margin + normal(&mut random);
         let columns = if row % 5 == 0 { &mut test } else { &mut train };
         for (column, value) in columns.iter_mut().zip(values) {
             column.push(value);
         }
         columns[features.len()].push(f64::from(u8::from(positive)));
+        columns[features.len() + 1].push(target);
     }
     let mut all = features.clone();
-    all.push("label".to_string());
+    all.extend(["label".to_string(), "target".to_string()]);
     let name = |part: &str| {
         work.join(format!(
             "trees-{part}-{}x{}.parquet",
@@ -300,6 +313,51 @@ async fn gbt(args: &Args, work: &Path) -> anyhow::Result<()> {
             args.threads
         ),
         "test AUC",
+        &fits,
+    );
+    Ok(())
+}
+
+async fn gbt_regression(args: &Args, work: &Path) -> anyhow::Result<()> {
+    let (features, train, test) = tree_data(args, work).await?;
+    let data = cached(args, &train).await?;
+    let started = Instant::now();
+    let model = GradientBoostedTrees::regressor(&features)
+        .label("target")
+        .num_trees(args.trees)
+        .max_depth(6)
+        .max_leaves(31)
+        .learning_rate(0.1)
+        .fit(&data)
+        .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!("ember: {seconds:.3} s");
+    let rmse = model
+        .evaluate(&cached(args, &test).await?)
+        .await?
+        .get("rmse")
+        .context("no RMSE")?;
+    let mut fits = vec![Fit {
+        fitter: format!("ember local[{}]", args.threads),
+        seconds,
+        quality: rmse,
+        iterations: model.trees().len(),
+    }];
+    let peer_args = json!({
+        "data": train, "test": test, "features": features,
+        "threads": args.threads, "label": "target", "trees": args.trees,
+    });
+    fits.extend(run_peers(args, "gbt_regression", &peer_args)?);
+    print_table(
+        &format!(
+            "Gradient-boosted regression trees (squared error): {} rows (4/5 train, 1/5 test) x \
+             {} features, {} trees, depth 6, 31 leaves, learning rate 0.1, 255 bins, {} threads",
+            args.rows,
+            features.len(),
+            args.trees,
+            args.threads
+        ),
+        "test RMSE",
         &fits,
     );
     Ok(())
