@@ -116,17 +116,13 @@ pub struct RowSums<'a> {
 /// given. The listed rows' gradients, hessians and weights are first gathered into contiguous
 /// buffers (once per call, not per feature or row), so each feature's pass gathers only bins.
 ///
-/// With `features`, only those features' bins are built (a random forest's node looks at a
-/// sample of the features); the others' are left as they are.
-///
 /// # Panics
 /// If the columns, gradients, hessians, weights or `out` disagree with `layout` or with each
-/// other in length, if a row index or listed feature is out of range, or if a bin index is not
-/// below its feature's bin count.
+/// other in length, if a row index is out of range, or if a bin index is not below its
+/// feature's bin count.
 pub fn build_histogram(
     layout: &HistogramLayout,
     bins: &[&[u8]],
-    features: Option<&[usize]>,
     rows: &[u32],
     sums: RowSums<'_>,
     out: &mut [f64],
@@ -147,7 +143,7 @@ pub fn build_histogram(
         hessians: &hessians,
         weights: weights.as_deref(),
     };
-    build(layout, bins, features, &input, out);
+    build(layout, bins, &input, out);
 }
 
 /// [`build_histogram`] over every row of the columns (the root node), without an index list.
@@ -172,7 +168,7 @@ pub fn build_histogram_all(
         hessians,
         weights,
     };
-    build(layout, bins, None, &input, out);
+    build(layout, bins, &input, out);
 }
 
 /// `sibling_out = parent - child`, element-wise: the histogram of a node's other child.
@@ -237,32 +233,10 @@ fn parallel(rows: usize, features: usize) -> bool {
     features > 1 && rows.saturating_mul(features) >= PARALLEL_MIN_WORK
 }
 
-/// Builds each of `features` (all when `None`) into its own slice of `out`, in parallel when
-/// there is enough work.
-fn build(
-    layout: &HistogramLayout,
-    bins: &[&[u8]],
-    features: Option<&[usize]>,
-    input: &RowInput,
-    out: &mut [f64],
-) {
+/// Builds every feature into its own slice of `out`, in parallel when there is enough work.
+fn build(layout: &HistogramLayout, bins: &[&[u8]], input: &RowInput, out: &mut [f64]) {
     let rows = input.rows.map_or(input.gradients.len(), <[u32]>::len);
-    let (cells, bins): (Vec<&mut [f64]>, Vec<&[u8]>) = match features {
-        None => (split_by_feature(layout, out), bins.to_vec()),
-        Some(features) => {
-            let mut cells: Vec<Option<&mut [f64]>> = split_by_feature(layout, out)
-                .into_iter()
-                .map(Some)
-                .collect();
-            features
-                .iter()
-                .map(|&feature| {
-                    let cells = cells[feature].take().expect("features listed once");
-                    (cells, bins[feature])
-                })
-                .unzip()
-        }
-    };
+    let cells = split_by_feature(layout, out);
     if parallel(rows, cells.len()) {
         cells
             .into_par_iter()
@@ -427,7 +401,6 @@ mod tests {
             build_histogram(
                 &layout,
                 &slices(&columns),
-                None,
                 &subset,
                 RowSums {
                     gradients: &gradients,
@@ -463,7 +436,6 @@ mod tests {
         build_histogram(
             &layout,
             &slices(&columns),
-            None,
             &every,
             RowSums {
                 gradients: &gradients,
@@ -490,7 +462,6 @@ mod tests {
         build_histogram(
             &layout,
             &[column],
-            None,
             &[0, 1, 2, 3],
             RowSums {
                 gradients: &gradients,
@@ -515,7 +486,7 @@ mod tests {
     }
 
     #[test]
-    fn parallel_build_equals_sequential_bit_for_bit_and_feature_subsets_build_only_theirs() {
+    fn parallel_build_equals_sequential_bit_for_bit() {
         let bins = [256, 7, 64, 2, 31, 256];
         let layout = HistogramLayout::new(&bins);
         let rows = 30_000;
@@ -525,13 +496,12 @@ mod tests {
         let weights = uniform(rows, 23);
         let subset: Vec<u32> = (0..rows as u32).rev().filter(|row| row % 5 < 3).collect();
         let bits = |values: &[f64]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        let on = |threads, features: Option<&[usize]>, rows: Option<&[u32]>| {
+        let on = |threads, rows: Option<&[u32]>| {
             let mut out = vec![0.0; histogram_len(&layout)];
             let build = || match rows {
                 Some(rows) => build_histogram(
                     &layout,
                     &slices(&columns),
-                    features,
                     rows,
                     RowSums {
                         gradients: &gradients,
@@ -559,20 +529,7 @@ mod tests {
             out
         };
         for rows in [None, Some(subset.as_slice())] {
-            assert_eq!(bits(&on(1, None, rows)), bits(&on(4, None, rows)));
-        }
-        let full = on(4, None, Some(&subset));
-        let picked = on(4, Some(&[1, 4]), Some(&subset));
-        for feature in 0..bins.len() {
-            let (full, picked) = (
-                layout.feature_histogram(&full, feature),
-                layout.feature_histogram(&picked, feature),
-            );
-            if feature == 1 || feature == 4 {
-                assert_eq!(bits(full), bits(picked));
-            } else {
-                assert!(picked.iter().all(|&value| value == 0.0));
-            }
+            assert_eq!(bits(&on(1, rows)), bits(&on(4, rows)));
         }
     }
 
@@ -588,7 +545,6 @@ mod tests {
             build_histogram(
                 &layout,
                 &slices(&columns),
-                None,
                 rows,
                 RowSums {
                     gradients: &gradients,

@@ -245,20 +245,58 @@ pub fn best_split(
     features: Option<&[usize]>,
 ) -> Option<Split> {
     assert_eq!(histogram.len(), histogram_len(layout), "histogram length");
-    let parent_score = params.criterion.score(&total, params.lambda_l2);
-    let best_of = |feature: usize| {
-        let node = Node {
-            cells: layout.feature_histogram(histogram, feature),
-            total,
-            parent_score,
-            params,
-        };
-        node.best_on(feature)
-    };
+    let cells = |feature: usize| layout.feature_histogram(histogram, feature);
     match features {
-        Some(features) => features.iter().map(|&f| best_of(f)).fold(None, better),
-        None => (0..layout.features()).map(best_of).fold(None, better),
+        Some(features) => best_over(features.iter().map(|&f| (f, cells(f))), total, params),
+        None => best_over((0..layout.features()).map(|f| (f, cells(f))), total, params),
     }
+}
+
+/// [`best_split`] of a *compact* histogram: the bins of `features` only, one feature after
+/// another in the list's order (what a random forest's node builds for its feature sample).
+///
+/// # Panics
+/// If `histogram`'s length is not that of the listed features' bins.
+pub fn best_split_compact(
+    layout: &HistogramLayout,
+    histogram: &[f64],
+    total: NodeSums,
+    params: &SplitParams,
+    features: &[usize],
+) -> Option<Split> {
+    let lengths = features.iter().map(|&f| STATS_PER_BIN * layout.bins(f));
+    assert_eq!(
+        histogram.len(),
+        lengths.clone().sum::<usize>(),
+        "compact histogram length"
+    );
+    let mut rest = histogram;
+    let cells = features.iter().zip(lengths).map(|(&feature, length)| {
+        let (cells, after) = rest.split_at(length);
+        rest = after;
+        (feature, cells)
+    });
+    best_over(cells, total, params)
+}
+
+/// The best split over `(feature, cells)` pairs, each feature's bins.
+fn best_over<'a>(
+    features: impl Iterator<Item = (usize, &'a [f64])>,
+    total: NodeSums,
+    params: &SplitParams,
+) -> Option<Split> {
+    let parent_score = params.criterion.score(&total, params.lambda_l2);
+    features
+        .map(|(feature, cells)| {
+            Node {
+                cells,
+                total,
+                parent_score,
+                params,
+            }
+            .best_on(feature)
+        })
+        .fold(None, better)
 }
 
 /// One open node of a frontier, for [`best_splits_parallel`].
@@ -270,6 +308,8 @@ pub struct NodeHistogram<'a> {
     pub total: NodeSums,
     /// The node's candidate features (all when `None`).
     pub features: Option<&'a [usize]>,
+    /// Whether `histogram` is compact: the bins of `features` only ([`best_split_compact`]).
+    pub compact: bool,
 }
 
 /// [`best_split`] of every node of a frontier, in parallel (rayon), in the nodes' order.
@@ -283,7 +323,12 @@ pub fn best_splits_parallel(
 ) -> Vec<Option<Split>> {
     nodes
         .par_iter()
-        .map(|node| best_split(layout, node.histogram, node.total, params, node.features))
+        .map(|node| match (node.compact, node.features) {
+            (true, Some(features)) => {
+                best_split_compact(layout, node.histogram, node.total, params, features)
+            }
+            _ => best_split(layout, node.histogram, node.total, params, node.features),
+        })
         .collect()
 }
 
@@ -574,18 +619,40 @@ mod tests {
                 histogram: &first,
                 total: first_total,
                 features: None,
+                compact: false,
             },
             NodeHistogram {
                 histogram: &second,
                 total: second_total,
                 features: None,
+                compact: false,
             },
             NodeHistogram {
                 histogram: &first,
                 total: first_total,
                 features: Some(&only_feature_0),
+                compact: false,
             },
         ];
+        // A compact histogram of feature 1 alone splits as the full one restricted to it.
+        let only_feature_1 = [1];
+        let compact = layout.feature_histogram(&second, 1).to_vec();
+        let compact_node = NodeHistogram {
+            histogram: &compact,
+            total: second_total,
+            features: Some(&only_feature_1),
+            compact: true,
+        };
+        assert_eq!(
+            best_splits_parallel(&layout, &[compact_node], &PERMISSIVE),
+            [best_split(
+                &layout,
+                &second,
+                second_total,
+                &PERMISSIVE,
+                Some(&only_feature_1)
+            )]
+        );
         let splits = best_splits_parallel(&layout, &frontier, &PERMISSIVE);
         let expected: Vec<Option<Split>> = frontier
             .iter()

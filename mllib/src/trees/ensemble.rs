@@ -113,6 +113,47 @@ pub(crate) struct TreesPredictor {
     pub probability_column: String,
 }
 
+/// `Model` and `AnyModel` for a model type whose `predictor` field is a [`TreesPredictor`]:
+/// everything but its name and persistence is the predictor's.
+macro_rules! predictor_model {
+    ($model:ty) => {
+        impl $crate::estimator::Model for $model {
+            fn transform(
+                &self,
+                data: datafusion::dataframe::DataFrame,
+            ) -> $crate::error::Result<datafusion::dataframe::DataFrame> {
+                self.predictor.transform(data)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::model::AnyModel for $model {
+            fn input_columns(&self) -> &[String] {
+                &self.predictor.features
+            }
+
+            fn output_columns(&self) -> Vec<String> {
+                self.predictor.output_columns()
+            }
+
+            async fn evaluate(
+                &self,
+                data: &datafusion::dataframe::DataFrame,
+            ) -> $crate::error::Result<$crate::evaluation::Metrics> {
+                self.predictor.evaluate(data).await
+            }
+
+            fn prediction(
+                &self,
+                features: Vec<datafusion::logical_expr::Expr>,
+            ) -> $crate::error::Result<datafusion::logical_expr::Expr> {
+                Ok(self.predictor.prediction(features))
+            }
+        }
+    };
+}
+pub(crate) use predictor_model;
+
 impl TreesPredictor {
     /// Sums `of_split(gain)` over every split, per feature.
     pub fn importance(&self, of_split: impl Fn(f64) -> f64) -> Vec<f64> {

@@ -18,18 +18,16 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use datafusion::dataframe::DataFrame;
-use datafusion::logical_expr::Expr;
 use serde_json::json;
 
 use crate::error::{MlError, Result};
-use crate::estimator::{Estimator, Model};
+use crate::estimator::Estimator;
 use crate::evaluation::Metrics;
 use crate::kernels::split::{Criterion, SplitParams};
-use crate::model::AnyModel;
 use crate::params::{check_at_least, check_column_list, check_range};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::trees::binning::{FeatureBins, MAX_BINS};
-use crate::trees::ensemble::{Combine, Ensemble, TreesPredictor};
+use crate::trees::ensemble::{predictor_model, Combine, Ensemble, TreesPredictor};
 use crate::trees::gbt::Objective;
 use crate::trees::grow::{FeatureChoice, GrowParams};
 use crate::trees::learner::{arrange, check_labels, grow_tree, labels, start, Workers};
@@ -437,30 +435,7 @@ impl RandomForestModel {
     }
 }
 
-impl Model for RandomForestModel {
-    fn transform(&self, data: DataFrame) -> Result<DataFrame> {
-        self.predictor.transform(data)
-    }
-}
-
-#[async_trait]
-impl AnyModel for RandomForestModel {
-    fn input_columns(&self) -> &[String] {
-        &self.predictor.features
-    }
-
-    fn output_columns(&self) -> Vec<String> {
-        self.predictor.output_columns()
-    }
-
-    async fn evaluate(&self, data: &DataFrame) -> Result<Metrics> {
-        self.predictor.evaluate(data).await
-    }
-
-    fn prediction(&self, features: Vec<Expr>) -> Result<Expr> {
-        Ok(self.predictor.prediction(features))
-    }
-}
+predictor_model!(RandomForestModel);
 
 impl PersistentModel for RandomForestModel {
     const MODEL_TYPE: &'static str = "random_forest_classifier";
@@ -494,6 +469,7 @@ impl PersistentModel for RandomForestModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::estimator::Model;
     use crate::test_frames::{column_values, points_frame as frame};
     use crate::trees::tree::Node;
 

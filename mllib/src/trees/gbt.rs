@@ -13,16 +13,15 @@ use datafusion::logical_expr::Expr;
 use serde_json::json;
 
 use crate::error::{MlError, Result};
-use crate::estimator::{Estimator, Model};
+use crate::estimator::Estimator;
 use crate::evaluation::Metrics;
 use crate::kernels::linear::sigmoid;
 use crate::kernels::split::{Criterion, SplitParams};
-use crate::model::AnyModel;
 use crate::params::{check_at_least, check_column_list, check_range};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::random::SplitMix64;
 use crate::trees::binning::{FeatureBins, MAX_BINS};
-use crate::trees::ensemble::{Combine, Ensemble, TreesPredictor};
+use crate::trees::ensemble::{predictor_model, Combine, Ensemble, TreesPredictor};
 use crate::trees::grow::{sample_features, FeatureChoice, GrowParams};
 use crate::trees::learner::{
     arrange, check_labels, grow_tree, held_out_loss, labels, start, Workers,
@@ -467,30 +466,7 @@ impl GradientBoostedTreesModel {
     }
 }
 
-impl Model for GradientBoostedTreesModel {
-    fn transform(&self, data: DataFrame) -> Result<DataFrame> {
-        self.predictor.transform(data)
-    }
-}
-
-#[async_trait]
-impl AnyModel for GradientBoostedTreesModel {
-    fn input_columns(&self) -> &[String] {
-        &self.predictor.features
-    }
-
-    fn output_columns(&self) -> Vec<String> {
-        self.predictor.output_columns()
-    }
-
-    async fn evaluate(&self, data: &DataFrame) -> Result<Metrics> {
-        self.predictor.evaluate(data).await
-    }
-
-    fn prediction(&self, features: Vec<Expr>) -> Result<Expr> {
-        Ok(self.predictor.prediction(features))
-    }
-}
+predictor_model!(GradientBoostedTreesModel);
 
 impl PersistentModel for GradientBoostedTreesModel {
     const MODEL_TYPE: &'static str = "gbt_classifier";
@@ -525,6 +501,7 @@ impl PersistentModel for GradientBoostedTreesModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::estimator::Model;
     use crate::random::hash_unit;
     use crate::test_frames::{column_values, points_frame as frame};
     use crate::trees::tree::Node;

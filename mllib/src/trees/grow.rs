@@ -3,8 +3,8 @@
 //! `max_leaves` leaves or no split gains; `max_depth` bounds every path. Each node's best split
 //! comes from its histogram; of two children only the smaller one's histogram is built, the
 //! other is the parent's minus it (the subtraction trick) — except under per-node feature
-//! samples, where each child's is built over its own sample only (see
-//! [`ChildHistograms`]).
+//! samples, where each child's is built over its own sample only, as a compact histogram of
+//! those features' bins (see [`ChildHistograms`]).
 //!
 //! The rows live with the fit's workers ([`crate::trees::worker`]): growing asks them for
 //! histograms through `split_nodes` — each call divides some nodes and returns the merged
@@ -18,7 +18,7 @@
 //! the tree and the node's index, so the choice does not depend on where the rows are.
 
 use crate::error::{MlError, Result};
-use crate::kernels::histogram::{subtract_histogram, HistogramLayout};
+use crate::kernels::histogram::{histogram_len, subtract_histogram, HistogramLayout};
 use crate::kernels::split::{best_splits_parallel, NodeHistogram, NodeSums, Split, SplitParams};
 use crate::random::{hash_unit, SplitMix64};
 use crate::trees::binning::FeatureBins;
@@ -140,6 +140,9 @@ struct Open {
     depth: usize,
     /// Its best split, when it may split (above `max_depth`) and one gains.
     split: Option<Split>,
+    /// Whether `histogram` holds only the node's feature sample's bins (see
+    /// [`crate::kernels::split::best_split_compact`]).
+    compact: bool,
 }
 
 /// Grows one tree from the histogram of its root, each node splitting on the features
@@ -153,8 +156,15 @@ pub(crate) fn grow(
     features: &FeatureChoice,
     params: &GrowParams,
 ) -> Result<Tree> {
-    let built = features.root_features().map_or(0, |features| features[0]);
-    let total = NodeSums::of_feature(layout, &root, built);
+    let compact = features.root_features().is_some();
+    let total = match features.root_features() {
+        // A compact histogram starts with its first feature's bins.
+        Some(sample) => {
+            let first = HistogramLayout::new(&[layout.bins(sample[0])]);
+            NodeSums::of_feature(&first, &root[..histogram_len(&first)], 0)
+        }
+        None => NodeSums::of_feature(layout, &root, 0),
+    };
     let mut nodes = vec![Node::Leaf { value: 0.0 }];
     let mut open = vec![Open {
         node: 0,
@@ -162,6 +172,7 @@ pub(crate) fn grow(
         total,
         depth: 0,
         split: None,
+        compact,
     }];
     find_splits(layout, &mut open, features, params);
     let mut leaf_count = 1;
@@ -243,6 +254,7 @@ fn find_splits(
             histogram: &nodes[i].histogram,
             total: nodes[i].total,
             features: candidates.as_deref(),
+            compact: nodes[i].compact,
         })
         .collect();
     let splits = best_splits_parallel(layout, &histograms, &params.split);
@@ -274,6 +286,7 @@ fn children(
             reason: "the workers returned fewer histograms than asked".to_string(),
         })
     };
+    let compact = matches!(order.build, ChildHistograms::Own { .. });
     let (left_histogram, right_histogram) = match order.build {
         ChildHistograms::Smaller { left } => {
             let small = next()?;
@@ -297,6 +310,7 @@ fn children(
         total,
         depth: parent.depth + 1,
         split: None,
+        compact,
     }))
 }
 

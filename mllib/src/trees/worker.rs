@@ -87,9 +87,10 @@ pub(crate) enum ChildHistograms {
         /// Whether the smaller child is the left one.
         left: bool,
     },
-    /// Each child's over its own features (two histograms, left then right; empty for a child
-    /// given `None`, one that will not split): a random forest's nodes look at a sample of the
-    /// features each, so a parent's histogram lacks most of what its children need.
+    /// Each child's over its own features, compact: those features' bins only, in their order
+    /// (two histograms, left then right; empty for a child given `None`, one that will not
+    /// split). A random forest's nodes look at a sample of the features each, so a parent's
+    /// histogram lacks most of what its children need.
     Own {
         left: Option<Vec<usize>>,
         right: Option<Vec<usize>>,
@@ -320,8 +321,8 @@ impl PartitionWorker {
         hash_unit(seed, tree as u64, [self.rank as f64, f64::from(row)])
     }
 
-    /// Makes `root` the rows of the tree's root and returns its histogram over `features` (all
-    /// when `None`).
+    /// Makes `root` the rows of the tree's root and returns its histogram: of every feature, or
+    /// a compact one of `features` (see [`PartitionWorker::histogram`]).
     fn root_histogram(&mut self, root: Vec<u32>, features: Option<&[usize]>) -> Vec<f64> {
         let histogram = if self.all_rows && features.is_none() {
             let mut histogram = vec![0.0; histogram_len(&self.layout)];
@@ -382,14 +383,28 @@ impl PartitionWorker {
         Ok(histograms)
     }
 
-    /// The histogram of the training rows `rows` at this tree's statistics, over `features`
-    /// (all when `None`).
+    /// The histogram of the training rows `rows` at this tree's statistics: of every feature,
+    /// or with `features` a compact one of those features' bins only, in their order (see
+    /// [`crate::kernels::split::best_split_compact`]) — a random forest's node looks at a few
+    /// features, and a full histogram would cost its zeroing and merging at every node.
     fn histogram(&self, rows: &[u32], features: Option<&[usize]>) -> Vec<f64> {
-        let mut histogram = vec![0.0; histogram_len(&self.layout)];
+        let all = self.bins();
+        let (layout, bins) = match features {
+            None => (self.layout.clone(), all),
+            Some(features) => (
+                HistogramLayout::new(
+                    &features
+                        .iter()
+                        .map(|&feature| self.layout.bins(feature))
+                        .collect::<Vec<_>>(),
+                ),
+                features.iter().map(|&feature| all[feature]).collect(),
+            ),
+        };
+        let mut histogram = vec![0.0; histogram_len(&layout)];
         build_histogram(
-            &self.layout,
-            &self.bins(),
-            features,
+            &layout,
+            &bins,
             rows,
             RowSums {
                 gradients: &self.gradients,
