@@ -2,10 +2,10 @@
 //! fitted model transforms new data lazily.
 
 use ember::datafusion::arrow::array::{AsArray, Float64Array};
-use ember::datafusion::arrow::datatypes::{Int32Type, Int64Type};
+use ember::datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type};
 use ember::datafusion::common::cast::as_float64_array;
 use ember::datafusion::dataframe::DataFrame;
-use ember::datafusion::prelude::{col, lit};
+use ember::datafusion::prelude::{cast, col, lit};
 use ember::ml::{
     Estimator, GradientBoostedTrees, GradientBoostedTreesModel, ImputeStrategy, Imputer, KMeans,
     KMeansModel, LinearRegression, LinearRegressionModel, LogisticRegression,
@@ -153,6 +153,8 @@ struct Fits {
     /// a weighted regressor.
     gbt_classifier: GradientBoostedTreesModel,
     gbt_regressor: GradientBoostedTreesModel,
+    /// A 3-class classifier (softmax), stopping early on held-out rows.
+    gbt_multiclass: GradientBoostedTreesModel,
     /// A weighted random forest classifier (bootstrap rows, features per node).
     forest_classifier: RandomForestModel,
 }
@@ -232,6 +234,19 @@ async fn fit_all(session: &Session, dir: &std::path::Path) -> Fits {
         .fit(&data)
         .await
         .unwrap();
+    let with_group = data
+        .clone()
+        .with_column("group", cast(col("id") % lit(3), DataType::Float64))
+        .unwrap();
+    let gbt_multiclass = GradientBoostedTrees::classifier(["x", "y"])
+        .label("group")
+        .num_trees(10)
+        .max_depth(3)
+        .validation_fraction(0.2)
+        .early_stopping_rounds(2)
+        .fit(&with_group)
+        .await
+        .unwrap();
     let forest_classifier = RandomForest::classifier(["x", "y", "target"])
         .label("middle")
         .weight_column("x")
@@ -244,6 +259,7 @@ async fn fit_all(session: &Session, dir: &std::path::Path) -> Fits {
         forest_classifier,
         gbt_classifier,
         gbt_regressor,
+        gbt_multiclass,
         k_means,
         clusters_by_id,
         logistic,
@@ -303,6 +319,11 @@ async fn models_fitted_on_a_cluster_equal_local_mode_ones() {
     assert!(local_fits.gbt_classifier.trees().len() >= 2);
     assert_eq!(local_fits.gbt_regressor.trees().len(), 10);
     assert_eq!(local_fits.forest_classifier.trees().len(), 10);
+    let multiclass_trees = local_fits.gbt_multiclass.trees().len();
+    assert!(
+        multiclass_trees >= 3 && multiclass_trees % 3 == 0,
+        "{multiclass_trees} trees"
+    );
     let split_rows: usize = local_fits.splits.iter().map(|(rows, _)| rows).sum();
     assert_eq!(split_rows, 3000);
 

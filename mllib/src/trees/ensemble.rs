@@ -15,12 +15,13 @@ use rayon::prelude::*;
 use serde_json::{json, Value};
 
 use crate::error::Result;
-use crate::evaluation::{binary_metrics, regression_metrics, Metrics};
+use crate::evaluation::{binary_metrics, multiclass_metrics, regression_metrics, Metrics};
 use crate::kernels::linear::sigmoid;
 use crate::model::as_float64;
 use crate::params::HandleInvalid;
 use crate::persist::{ModelParts, SavedModel};
 use crate::predict::{append_prediction, model_call, RowModel};
+use crate::trees::gbt::softmax_parts;
 use crate::trees::tree::{Node, Tree};
 
 /// How an ensemble's tree outputs combine into its score.
@@ -32,39 +33,62 @@ pub(crate) enum Combine {
     Mean,
 }
 
-/// The trees and the constant score they start from.
+/// The trees and the constant scores they start from: one score per output (one per class of
+/// a multiclass model, else one), tree `i` adding to output `i % outputs`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Ensemble {
-    /// Added to the combined tree outputs (0 for a forest).
-    pub(crate) base_score: f64,
+    /// Added to the combined tree outputs (0 for a forest), one per output.
+    pub(crate) base_scores: Vec<f64>,
     /// The trees, in the order grown.
     pub(crate) trees: Vec<Tree>,
 }
 
 impl Ensemble {
-    /// The raw score of one row, the trees combined by `combine`.
-    fn score(&self, combine: Combine, value: impl Fn(usize) -> f64 + Copy) -> f64 {
-        let outputs = self.trees.iter().map(|tree| tree.predict_row(value));
-        match combine {
-            Combine::Sum => self.base_score + outputs.sum::<f64>(),
-            Combine::Mean => self.base_score + outputs.sum::<f64>() / self.trees.len() as f64,
+    /// The number of scores per row.
+    pub(crate) fn outputs(&self) -> usize {
+        self.base_scores.len()
+    }
+
+    /// The raw scores of one row (one per output, into `scores`), each output's trees combined
+    /// by `combine`.
+    fn scores(&self, combine: Combine, value: impl Fn(usize) -> f64 + Copy, scores: &mut [f64]) {
+        let outputs = self.outputs();
+        scores.fill(0.0);
+        for (i, tree) in self.trees.iter().enumerate() {
+            scores[i % outputs] += tree.predict_row(value);
+        }
+        let trees_per_output = (self.trees.len() / outputs).max(1) as f64;
+        for (score, base) in scores.iter_mut().zip(&self.base_scores) {
+            *score = match combine {
+                Combine::Sum => base + *score,
+                Combine::Mean => base + *score / trees_per_output,
+            };
         }
     }
 
     fn encode(&self, out: &mut Vec<f64>) {
-        out.extend([self.base_score, self.trees.len() as f64]);
+        out.push(self.outputs() as f64);
+        out.extend(&self.base_scores);
+        out.push(self.trees.len() as f64);
         for tree in &self.trees {
             tree.encode(out);
         }
     }
 
     fn decode(values: &[f64], features: usize) -> DataFusionResult<Self> {
-        let [base_score, count, trees @ ..] = values else {
+        let Some((&outputs, rest)) = values.split_first() else {
             return plan_err!("corrupt tree ensemble: no header");
         };
-        let mut rest = trees;
-        let mut trees = Vec::with_capacity(*count as usize);
-        for _ in 0..*count as usize {
+        let outputs = outputs as usize;
+        let (Some(base_scores), Some(&count)) = (rest.get(..outputs), rest.get(outputs)) else {
+            return plan_err!("corrupt tree ensemble: a short header");
+        };
+        if outputs == 0 || !(count as usize).is_multiple_of(outputs) {
+            return plan_err!("corrupt tree ensemble: {count} trees over {outputs} outputs");
+        }
+        let mut rest = &rest[outputs + 1..];
+        let mut trees = Vec::with_capacity(count as usize);
+        for _ in 0..count as usize {
             let (tree, after) = Tree::decode(rest, features)?;
             trees.push(tree);
             rest = after;
@@ -76,7 +100,7 @@ impl Ensemble {
             );
         }
         Ok(Self {
-            base_score: *base_score,
+            base_scores: base_scores.to_vec(),
             trees,
         })
     }
@@ -87,14 +111,43 @@ impl Ensemble {
 enum OutputKind {
     /// The score itself: a regressor's value.
     Value,
-    /// P(label = 1) of a classifier.
+    /// P(label = 1) of a binary classifier; the predicted class's probability of a
+    /// multiclass one.
     Probability,
-    /// A classifier's class: 1 when P(label = 1) > 0.5.
+    /// A classifier's class: 1 when P(label = 1) > 0.5; the most probable class of a
+    /// multiclass one (the lowest on ties).
     Class,
 }
 
-/// A fitted tree ensemble that predicts a class (0 or 1, with its probability) or a value: the
-/// part of a model that does not depend on how the trees were grown.
+impl OutputKind {
+    /// This output of a row with raw `scores`, combined by `combine`.
+    fn of_scores(self, combine: Combine, scores: &[f64]) -> f64 {
+        if let [score] = *scores {
+            return match (self, combine) {
+                (OutputKind::Value, _) | (OutputKind::Probability, Combine::Mean) => score,
+                (OutputKind::Probability, Combine::Sum) => sigmoid(score),
+                (OutputKind::Class, Combine::Sum) => f64::from(u8::from(score > 0.0)),
+                (OutputKind::Class, Combine::Mean) => f64::from(u8::from(score > 0.5)),
+            };
+        }
+        let (class, &best) =
+            scores.iter().enumerate().fold(
+                (0, &f64::NEG_INFINITY),
+                |a, b| if b.1 > a.1 { b } else { a },
+            );
+        match (self, combine) {
+            (OutputKind::Class, _) => class as f64,
+            // A forest's scores are the class shares; boosting's are logits.
+            (OutputKind::Value | OutputKind::Probability, Combine::Mean) => best,
+            (OutputKind::Value | OutputKind::Probability, Combine::Sum) => {
+                1.0 / softmax_parts(scores).1
+            }
+        }
+    }
+}
+
+/// A fitted tree ensemble that predicts a class (with its probability) or a value: the part of
+/// a model that does not depend on how the trees were grown.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct TreesPredictor {
     /// Whether it predicts classes (else values).
@@ -109,7 +162,8 @@ pub(crate) struct TreesPredictor {
     pub ensemble: Ensemble,
     /// The column of the class or value.
     pub prediction_column: String,
-    /// The column of a classifier's P(label = 1).
+    /// The column of a binary classifier's P(label = 1), a multiclass one's probability of
+    /// the predicted class.
     pub probability_column: String,
 }
 
@@ -199,11 +253,24 @@ impl TreesPredictor {
         }
     }
 
-    /// Metrics on `data` (with the label): a classifier's binary metrics, a regressor's
-    /// `rmse`, `mse`, `mae`, `r2`.
+    /// The number of classes of a classifier (at least 2).
+    pub fn classes(&self) -> usize {
+        self.ensemble.outputs().max(2)
+    }
+
+    /// Metrics on `data` (with the label): a binary classifier's binary metrics, a multiclass
+    /// one's `accuracy` and macro `f1`, a regressor's `rmse`, `mse`, `mae`, `r2`.
     pub async fn evaluate(&self, data: &DataFrame) -> Result<Metrics> {
         let scored = self.transform(data.clone())?;
-        if self.classifier {
+        if self.classifier && self.classes() > 2 {
+            multiclass_metrics(
+                &scored,
+                &self.label,
+                &self.prediction_column,
+                self.classes(),
+            )
+            .await
+        } else if self.classifier {
             binary_metrics(
                 &scored,
                 &self.label,
@@ -338,17 +405,14 @@ impl RowModel for TreesOutput {
         let outputs: Vec<f64> = (0..rows)
             .into_par_iter()
             .with_min_len(1024)
-            .map(|row| {
-                let score = self
-                    .ensemble
-                    .score(self.combine, |feature| features[feature][row]);
-                match (self.kind, self.combine) {
-                    (OutputKind::Value, _) | (OutputKind::Probability, Combine::Mean) => score,
-                    (OutputKind::Probability, Combine::Sum) => sigmoid(score),
-                    (OutputKind::Class, Combine::Sum) => f64::from(u8::from(score > 0.0)),
-                    (OutputKind::Class, Combine::Mean) => f64::from(u8::from(score > 0.5)),
-                }
-            })
+            .map_init(
+                || vec![0.0; self.ensemble.outputs()],
+                |scores, row| {
+                    let value = |feature: usize| features[feature][row];
+                    self.ensemble.scores(self.combine, value, scores);
+                    self.kind.of_scores(self.combine, scores)
+                },
+            )
             .collect();
         Ok(std::sync::Arc::new(Float64Array::from(outputs)))
     }

@@ -28,7 +28,6 @@ use crate::params::{check_at_least, check_column_list, check_range};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::trees::binning::{FeatureBins, MAX_BINS};
 use crate::trees::ensemble::{predictor_model, Combine, Ensemble, TreesPredictor};
-use crate::trees::gbt::Objective;
 use crate::trees::grow::{FeatureChoice, GrowParams};
 use crate::trees::learner::{arrange, check_labels, grow_tree, labels, start, Workers};
 use crate::trees::tasks::{fit_with_workers, WorkerColumns};
@@ -296,24 +295,25 @@ impl RandomForest {
         Ok(())
     }
 
-    /// The label rules of the forest's task.
-    fn label_rules(&self) -> Objective {
-        if self.classifier {
-            Objective::BinaryLogistic
-        } else {
-            Objective::SquaredError
-        }
-    }
-
     /// Grows the forest on `workers` (rows binned by `bins`).
     fn grow_forest(&self, workers: &mut dyn Workers, bins: &FeatureBins) -> Result<Vec<Tree>> {
         arrange(workers)?;
         let request = Request::Labels {
-            objective: self.label_rules(),
+            classifier: self.classifier,
         };
         let [train, _] = labels(workers, &request)?;
         check_labels(&train, &self.label, ESTIMATOR, self.classifier)?;
-        start(workers, 0.0)?;
+        if train.class_weights.len() > 2 {
+            return Err(MlError::InvalidLabel {
+                column: self.label.clone(),
+                reason: format!(
+                    "{} is not a class of a binary forest; labels must be 0 or 1 (multiclass \
+                     forests are not built yet)",
+                    train.class_weights.len() - 1
+                ),
+            });
+        }
+        start(workers, &[0.0])?;
         let layout = bins.layout();
         let params = GrowParams {
             max_depth: self.max_depth,
@@ -384,7 +384,7 @@ impl Estimator for RandomForest {
                 features: self.features.clone(),
                 label: self.label.clone(),
                 ensemble: Ensemble {
-                    base_score: 0.0,
+                    base_scores: vec![0.0],
                     trees,
                 },
                 prediction_column: self.prediction_column.clone(),
@@ -583,8 +583,9 @@ mod tests {
         };
         let classifier = RandomForest::classifier(["x0", "x1"]).num_trees(2);
         assert_eq!(
-            error(classifier.clone(), frame(100, |_, _| 2.0)).await,
-            "invalid label column 'label': 2 is not a class; labels must be 0 or 1"
+            error(classifier.clone(), frame(100, |_, x1| (x1 / 40.0).floor())).await,
+            "invalid label column 'label': 2 is not a class of a binary forest; labels must be \
+             0 or 1 (multiclass forests are not built yet)"
         );
         assert_eq!(
             error(classifier.clone(), frame(100, |_, _| 0.0)).await,

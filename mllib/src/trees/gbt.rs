@@ -38,72 +38,121 @@ const ESTIMATOR: &str = "GradientBoostedTrees";
 pub enum Objective {
     /// Binary log loss on labels 0 and 1; scores are log-odds.
     BinaryLogistic,
+    /// Multiclass log loss on labels `0..classes` (at least 3): one score per class, the
+    /// class probabilities their softmax; each boosting round grows one tree per class.
+    Softmax {
+        /// The number of classes.
+        classes: usize,
+    },
     /// Squared error; scores are the predicted values.
     SquaredError,
 }
 
 impl Objective {
+    /// The objective of a classifier over `classes` classes (binary for 2).
+    fn classification(classes: usize) -> Self {
+        if classes <= 2 {
+            Objective::BinaryLogistic
+        } else {
+            Objective::Softmax { classes }
+        }
+    }
+
     /// The model type: `gbt_classifier` or `gbt_regressor`.
     fn model_type(self) -> &'static str {
         match self {
-            Objective::BinaryLogistic => "gbt_classifier",
+            Objective::BinaryLogistic | Objective::Softmax { .. } => "gbt_classifier",
             Objective::SquaredError => "gbt_regressor",
         }
     }
 
-    /// Whether `label` is a valid label (a class, for a classifier).
-    pub(crate) fn accepts_label(self, label: f64) -> bool {
+    /// Scores per row: one per class for softmax, else one. Each boosting round grows this many
+    /// trees, tree `output` of a round adding to score `output`.
+    pub(crate) fn outputs(self) -> usize {
         match self {
-            Objective::BinaryLogistic => label == 0.0 || label == 1.0,
-            Objective::SquaredError => true,
+            Objective::Softmax { classes } => classes,
+            Objective::BinaryLogistic | Objective::SquaredError => 1,
         }
     }
 
-    /// The gradient and hessian of the loss at `score` for `label`.
-    pub(crate) fn derivatives(self, score: f64, label: f64) -> (f64, f64) {
+    /// The gradient and hessian of the loss in each of a row's scores (`scores`, one per
+    /// output) for `label`, written to `out` (one pair per output).
+    pub(crate) fn derivatives(self, scores: &[f64], label: f64, out: &mut [(f64, f64)]) {
         match self {
             Objective::BinaryLogistic => {
-                let p = sigmoid(score);
-                (p - label, (p * (1.0 - p)).max(1e-16))
+                let p = sigmoid(scores[0]);
+                out[0] = (p - label, (p * (1.0 - p)).max(1e-16));
             }
-            Objective::SquaredError => (score - label, 1.0),
+            Objective::SquaredError => out[0] = (scores[0] - label, 1.0),
+            Objective::Softmax { classes } => {
+                // LightGBM's scaling of the diagonal hessian: K / (K - 1).
+                let factor = classes as f64 / (classes as f64 - 1.0);
+                let (max, sum) = softmax_parts(scores);
+                for (class, (out, score)) in out.iter_mut().zip(scores).enumerate() {
+                    let p = (score - max).exp() / sum;
+                    let target = f64::from(u8::from(class as f64 == label));
+                    *out = (p - target, (factor * p * (1.0 - p)).max(1e-16));
+                }
+            }
         }
     }
 
-    /// The loss at `score` for `label` (log loss in its stable form; half the squared error).
-    pub(crate) fn loss(self, score: f64, label: f64) -> f64 {
+    /// The loss at a row's `scores` for `label` (log loss in its stable form; half the squared
+    /// error).
+    pub(crate) fn loss(self, scores: &[f64], label: f64) -> f64 {
         match self {
             Objective::BinaryLogistic => {
+                let score = scores[0];
                 score.max(0.0) + (-score.abs()).exp().ln_1p() - label * score
             }
-            Objective::SquaredError => 0.5 * (score - label).powi(2),
+            Objective::SquaredError => 0.5 * (scores[0] - label).powi(2),
+            Objective::Softmax { .. } => {
+                let (max, sum) = softmax_parts(scores);
+                max + sum.ln() - scores[label as usize]
+            }
         }
     }
 
-    /// The constant score that minimizes the loss for a weighted label mean.
-    fn base_score(self, mean: f64) -> f64 {
+    /// The constant scores (one per output) that minimize the loss, from the weighted label
+    /// mean and each class's share of the weight.
+    fn base_scores(self, mean: f64, class_shares: &[f64]) -> Vec<f64> {
         match self {
-            Objective::BinaryLogistic => (mean / (1.0 - mean)).ln(),
-            Objective::SquaredError => mean,
+            Objective::BinaryLogistic => vec![(mean / (1.0 - mean)).ln()],
+            Objective::SquaredError => vec![mean],
+            // The log of each class's share (any constant added gives the same softmax); a
+            // class without rows starts as if it had a millionth of them.
+            Objective::Softmax { .. } => class_shares
+                .iter()
+                .map(|share| share.max(1e-6).ln())
+                .collect(),
         }
     }
 }
 
-/// Gradient-boosted trees: [`GradientBoostedTrees::classifier`] (binary log loss) or
-/// [`GradientBoostedTrees::regressor`] (squared error).
+/// The largest score and the sum of `exp(score - largest)`: the stable parts of a softmax.
+pub(crate) fn softmax_parts(scores: &[f64]) -> (f64, f64) {
+    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (max, scores.iter().map(|score| (score - max).exp()).sum())
+}
+
+/// Gradient-boosted trees: [`GradientBoostedTrees::classifier`] (log loss; binary for labels 0
+/// and 1, softmax for labels `0..K` with `K >= 3`, as many classes as the largest label plus
+/// one) or [`GradientBoostedTrees::regressor`] (squared error).
 ///
-/// Parameters and defaults (LightGBM's where they exist): `num_trees = 100`,
-/// `learning_rate = 0.1`, `max_depth = 6`, `max_leaves = 31`, `min_child_weight = 1e-3`
-/// (hessian sum per leaf), `min_samples_leaf = 20` (weighted rows per leaf), `lambda_l2 = 0`,
-/// `min_split_gain = 0`, `subsample = 1` (share of rows per tree), `colsample_bytree = 1`
-/// (share of features per tree), `max_bins = 255`, `seed = 42`, label column `label`, optional
-/// `weight_column`; outputs `prediction` (the class or value) and, for classifiers,
-/// `probability` (P(label = 1)). Trees grow leaf by leaf, LightGBM's best-first way: the leaf
-/// whose best split gains most splits next.
+/// Parameters and defaults (LightGBM's where they exist): `num_trees = 100` (boosting rounds: a
+/// multiclass model grows one tree per class and round), `learning_rate = 0.1`,
+/// `max_depth = 6`, `max_leaves = 31`, `min_child_weight = 1e-3` (hessian sum per leaf),
+/// `min_samples_leaf = 20` (weighted rows per leaf), `lambda_l2 = 0`, `min_split_gain = 0`,
+/// `subsample = 1` (share of rows per round), `colsample_bytree = 1` (share of features per
+/// tree), `max_bins = 255`, `seed = 42`, label column `label`, optional `weight_column`;
+/// outputs `prediction` (the class or value) and, for classifiers, `probability` (P(label = 1)
+/// of a binary one, the predicted class's probability of a multiclass one). Trees grow leaf by
+/// leaf, LightGBM's best-first way: the leaf whose best split gains most splits next.
 ///
 /// Missing feature values (null, NaN) have their own bin: each split learns which side they go
-/// to, so they need no `handle_invalid`. Labels must be present (and 0 or 1 for a classifier);
-/// a row with a missing label or weight fails the fit, naming the column.
+/// to, so they need no `handle_invalid`. Labels must be present (and class indices
+/// `0, 1, 2, ...` for a classifier); a row with a missing label or weight fails the fit,
+/// naming the column.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GradientBoostedTrees {
     objective: Objective,
@@ -301,23 +350,24 @@ impl GradientBoostedTrees {
 
 /// The held-out loss of the ensemble as it grows, and the best so far.
 struct EarlyStopping {
+    /// Rounds without improvement before stopping.
     rounds: usize,
     best_loss: f64,
-    /// The number of trees that gave `best_loss`.
-    best_trees: usize,
-    trees: usize,
+    /// The number of boosting rounds that gave `best_loss`.
+    best_rounds: usize,
+    rounds_done: usize,
 }
 
 impl EarlyStopping {
-    /// Records the weighted mean held-out loss after one more tree; true once `rounds` trees in
-    /// a row have not lowered it.
+    /// Records the weighted mean held-out loss after one more round; true once `rounds`
+    /// rounds in a row have not lowered it.
     fn stop_after(&mut self, mean_loss: f64) -> bool {
-        self.trees += 1;
+        self.rounds_done += 1;
         if mean_loss < self.best_loss {
             self.best_loss = mean_loss;
-            self.best_trees = self.trees;
+            self.best_rounds = self.rounds_done;
         }
-        self.trees - self.best_trees >= self.rounds
+        self.rounds_done - self.best_rounds >= self.rounds
     }
 }
 
@@ -338,7 +388,7 @@ impl Estimator for GradientBoostedTrees {
             held_out,
         };
         let early_stopping = columns.held_out.is_some();
-        let ensemble = fit_with_workers(
+        let (objective, ensemble) = fit_with_workers(
             data,
             &training,
             &self.features,
@@ -348,9 +398,9 @@ impl Estimator for GradientBoostedTrees {
         )
         .await?;
         Ok(GradientBoostedTreesModel {
-            objective: self.objective,
+            objective,
             predictor: TreesPredictor {
-                classifier: self.objective == Objective::BinaryLogistic,
+                classifier: objective != Objective::SquaredError,
                 combine: Combine::Sum,
                 features: self.features.clone(),
                 label: self.label.clone(),
@@ -364,13 +414,14 @@ impl Estimator for GradientBoostedTrees {
 
 impl GradientBoostedTrees {
     /// Boosts the ensemble on `workers` (rows binned by `bins`), stopping early on the held-out
-    /// rows when `early_stopping`.
+    /// rows when `early_stopping`; returns the objective (a classifier's depends on its number
+    /// of classes) with the ensemble.
     fn boost(
         &self,
         workers: &mut dyn Workers,
         bins: &FeatureBins,
         early_stopping: bool,
-    ) -> Result<Ensemble> {
+    ) -> Result<(Objective, Ensemble)> {
         let rows = arrange(workers)?;
         if early_stopping && rows.held_out == 0 {
             return Err(MlError::InvalidParam {
@@ -378,23 +429,40 @@ impl GradientBoostedTrees {
                 reason: "the validation rows are none; early stopping needs some".to_string(),
             });
         }
-        let objective = self.objective;
-        let [train, held_out] = labels(workers, &Request::Labels { objective })?;
-        let classifier = objective == Objective::BinaryLogistic;
+        let classifier = self.objective != Objective::SquaredError;
+        let [train, held_out] = labels(workers, &Request::Labels { classifier })?;
         let mean = check_labels(&train, &self.label, ESTIMATOR, classifier)?;
-        let base_score = objective.base_score(mean);
+        let classes = train.class_weights.len();
+        let objective = if classifier {
+            Objective::classification(classes)
+        } else {
+            Objective::SquaredError
+        };
         let mut stopping = if early_stopping {
             check_labels(&held_out, &self.label, ESTIMATOR, false)?;
+            if held_out.class_weights.len() > classes {
+                return Err(MlError::InvalidLabel {
+                    column: self.label.clone(),
+                    reason: format!(
+                        "the validation rows hold class {}, which no training row has",
+                        held_out.class_weights.len() - 1
+                    ),
+                });
+            }
             Some(EarlyStopping {
                 rounds: self.early_stopping_rounds,
                 best_loss: f64::INFINITY,
-                best_trees: 0,
-                trees: 0,
+                best_rounds: 0,
+                rounds_done: 0,
             })
         } else {
             None
         };
-        start(workers, base_score)?;
+        let shares: Vec<f64> = (train.class_weights.iter())
+            .map(|weight| weight / train.weight)
+            .collect();
+        let base_scores = objective.base_scores(mean, &shares);
+        start(workers, &base_scores)?;
         let layout = bins.layout();
         let params = GrowParams {
             max_depth: self.max_depth,
@@ -402,32 +470,39 @@ impl GradientBoostedTrees {
             split: self.split,
             learning_rate: self.learning_rate,
         };
-        let mut trees = Vec::with_capacity(self.num_trees);
-        for tree in 0..self.num_trees {
-            let begin = Request::BeginTree {
-                objective,
-                tree,
-                subsample: self.subsample,
-                seed: self.seed,
-            };
-            let features = self.tree_features(tree);
-            let grown = grow_tree(workers, &begin, &layout, bins, &features, &params)?;
-            let end = Request::EndTree {
-                objective,
-                tree: grown.clone(),
-            };
-            let (loss, weight) = held_out_loss(workers, &end)?;
-            trees.push(grown);
+        let outputs = objective.outputs();
+        let mut trees = Vec::with_capacity(self.num_trees * outputs);
+        for round in 0..self.num_trees {
+            let mut loss = 0.0;
+            for output in 0..outputs {
+                let begin = Request::BeginTree {
+                    objective,
+                    round,
+                    output,
+                    subsample: self.subsample,
+                    seed: self.seed,
+                };
+                let features = self.tree_features(trees.len());
+                let grown = grow_tree(workers, &begin, &layout, bins, &features, &params)?;
+                let end = Request::EndTree {
+                    objective,
+                    output,
+                    tree: grown.clone(),
+                };
+                let (held_out_loss, weight) = held_out_loss(workers, &end)?;
+                loss = held_out_loss / weight;
+                trees.push(grown);
+            }
             if let Some(stopping) = &mut stopping {
-                if stopping.stop_after(loss / weight) {
+                if stopping.stop_after(loss) {
                     break;
                 }
             }
         }
         if let Some(stopping) = &stopping {
-            trees.truncate(stopping.best_trees);
+            trees.truncate(stopping.best_rounds * outputs);
         }
-        Ok(Ensemble { base_score, trees })
+        Ok((objective, Ensemble { base_scores, trees }))
     }
 }
 
@@ -459,8 +534,13 @@ impl GradientBoostedTreesModel {
         self.predictor.importance(|_| 1.0)
     }
 
-    /// Metrics on `data` (with the label): a classifier's binary metrics, a regressor's
-    /// `rmse`, `mse`, `mae`, `r2`.
+    /// What the trees minimized (a classifier's objective says how many classes it has).
+    pub fn objective(&self) -> Objective {
+        self.objective
+    }
+
+    /// Metrics on `data` (with the label): a binary classifier's binary metrics, a multiclass
+    /// one's `accuracy` and macro `f1`, a regressor's `rmse`, `mse`, `mae`, `r2`.
     pub async fn evaluate(&self, data: &DataFrame) -> Result<Metrics> {
         self.predictor.evaluate(data).await
     }
@@ -485,15 +565,20 @@ impl PersistentModel for GradientBoostedTreesModel {
     }
 
     fn from_saved(saved: &SavedModel) -> Result<Self> {
-        let objective = match saved.param::<String>("objective")?.as_str() {
-            "gbt_classifier" => Objective::BinaryLogistic,
-            "gbt_regressor" => Objective::SquaredError,
+        let classifier = match saved.param::<String>("objective")?.as_str() {
+            "gbt_classifier" => true,
+            "gbt_regressor" => false,
             other => return Err(saved.corrupt(format!("unknown objective '{other}'"))),
         };
-        let classifier = objective == Objective::BinaryLogistic;
+        let predictor = TreesPredictor::from_saved(saved, classifier, Combine::Sum)?;
+        let objective = if classifier {
+            Objective::classification(predictor.classes())
+        } else {
+            Objective::SquaredError
+        };
         Ok(Self {
             objective,
-            predictor: TreesPredictor::from_saved(saved, classifier, Combine::Sum)?,
+            predictor,
         })
     }
 }
@@ -560,6 +645,83 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Class 0 below x1 = 30, class 2 above 70, class 1 between; rows with x0 missing are
+    /// class 3.
+    fn four_classes(x0: f64, x1: f64) -> f64 {
+        match (x0.is_nan(), x1) {
+            (true, _) => 3.0,
+            (false, x1) if x1 < 30.0 => 0.0,
+            (false, x1) if x1 < 70.0 => 1.0,
+            _ => 2.0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_multiclass_classifier_grows_a_tree_per_class_and_round() {
+        let data = frame(3000, four_classes);
+        let gbt = GradientBoostedTrees::classifier(["x0", "x1", "noise"])
+            .num_trees(20)
+            .max_depth(3);
+        let model = gbt.fit(&data).await.unwrap();
+        assert_eq!(model.objective(), Objective::Softmax { classes: 4 });
+        assert_eq!(model.trees().len(), 80);
+        let metrics = model.evaluate(&data).await.unwrap();
+        assert!(metrics.get("accuracy").unwrap() > 0.99, "{metrics:?}");
+        assert!(metrics.get("f1").unwrap() > 0.99, "{metrics:?}");
+        let out = model.transform(data.clone()).unwrap();
+        let predictions = column_values(&out, "prediction").await;
+        let probabilities = column_values(&out, "probability").await;
+        assert_eq!(predictions[0], Some(3.0), "row 0 has x0 missing");
+        assert!(
+            probabilities
+                .iter()
+                .all(|p| p.is_some_and(|p| p > 0.25 && p < 1.0)),
+            "the predicted class's probability"
+        );
+
+        let context = datafusion::prelude::SessionContext::new();
+        let dir = std::env::temp_dir().join(format!("ember-gbt-multi-{}", std::process::id()));
+        let location = dir.display().to_string();
+        crate::persist::save_model(&context, &model, &location, false)
+            .await
+            .unwrap();
+        let loaded = crate::model::FittedModel::load(&context, &location)
+            .await
+            .unwrap();
+        assert_eq!(loaded.model_type(), "gbt_classifier");
+        let reloaded = loaded.transform(data.clone()).unwrap();
+        assert_eq!(column_values(&reloaded, "probability").await, probabilities);
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        // Early stopping counts rounds and keeps whole rounds.
+        let stopped = gbt
+            .clone()
+            .num_trees(200)
+            .learning_rate(0.5)
+            .validation_fraction(0.2)
+            .early_stopping_rounds(3)
+            .fit(&data)
+            .await
+            .unwrap();
+        let trees = stopped.trees().len();
+        assert!(trees < 800 && trees % 4 == 0, "{trees} trees");
+        // A class only the validation rows have is named.
+        let error = gbt
+            .validation_column("held_out")
+            .fit(
+                &data
+                    .with_column("held_out", col("label").eq(lit(3.0)))
+                    .unwrap(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid label column 'label': the validation rows hold class 3, which no training \
+             row has"
+        );
+    }
+
     #[tokio::test]
     async fn boosting_stops_when_held_out_rows_stop_improving() {
         // Labels are noise beyond x1: extra trees only overfit.
@@ -615,8 +777,13 @@ mod tests {
         };
         let classifier = GradientBoostedTrees::classifier(["x0", "x1"]);
         assert_eq!(
+            error(classifier.clone(), frame(100, |_, _| 2.5)).await,
+            "invalid label column 'label': 2.5 is not a class; labels must be class indices \
+             0, 1, 2, ... below 1024"
+        );
+        assert_eq!(
             error(classifier.clone(), frame(100, |_, _| 2.0)).await,
-            "invalid label column 'label': 2 is not a class; labels must be 0 or 1"
+            "invalid label column 'label': every row is of class 2"
         );
         assert_eq!(
             error(classifier.clone(), frame(100, |_, _| 1.0)).await,

@@ -13,7 +13,7 @@ use crate::kernels::histogram::{add_histogram, HistogramLayout};
 use crate::trees::binning::FeatureBins;
 use crate::trees::grow::{grow, FeatureChoice, GrowParams};
 use crate::trees::tree::Tree;
-use crate::trees::worker::{LabelStats, PartitionWorker, Reply, Request};
+use crate::trees::worker::{LabelStats, PartitionWorker, Reply, Request, MAX_CLASSES};
 
 /// A fit's workers, in rank order once [`arrange`]d.
 pub(crate) trait Workers: Send {
@@ -92,10 +92,13 @@ pub(crate) fn arrange(workers: &mut dyn Workers) -> Result<RowCounts> {
     })
 }
 
-/// Each worker's rank and the starting score.
-pub(crate) fn start(workers: &mut dyn Workers, base_score: f64) -> Result<()> {
+/// Each worker's rank and the starting scores (one per output).
+pub(crate) fn start(workers: &mut dyn Workers, base_scores: &[f64]) -> Result<()> {
     let requests = (0..workers.len())
-        .map(|rank| Request::Start { rank, base_score })
+        .map(|rank| Request::Start {
+            rank,
+            base_scores: base_scores.to_vec(),
+        })
         .collect();
     for reply in workers.call_each(requests)? {
         if reply != Reply::Done {
@@ -107,24 +110,26 @@ pub(crate) fn start(workers: &mut dyn Workers, base_score: f64) -> Result<()> {
 
 /// The label statistics of the training and the held-out rows, merged in rank order.
 pub(crate) fn labels(workers: &mut dyn Workers, request: &Request) -> Result<[LabelStats; 2]> {
-    let mut merged = [LabelStats {
+    let none = LabelStats {
         bad_class: f64::NAN,
         ..LabelStats::default()
-    }; 2];
+    };
+    let mut merged = [none.clone(), none];
     for reply in broadcast(workers, request)? {
         let Reply::Labels(stats) = reply else {
             return Err(unexpected("Labels", &reply));
         };
         for (merged, stats) in merged.iter_mut().zip(stats) {
-            *merged = merged.merge(stats);
+            *merged = std::mem::take(merged).merge(stats);
         }
     }
     Ok(merged)
 }
 
 /// The weighted label mean of rows of label column `label` with statistics `stats`; fails on
-/// a missing label or weight, a label that is not a class, no weighted rows (naming
-/// `estimator`), or, when `one_class_fails`, labels of one class only.
+/// a missing label or weight, a label that is not a class index, no weighted rows (naming
+/// `estimator`), or, when `one_class_fails`, labels of one class only (of a classifier's
+/// statistics).
 pub(crate) fn check_labels(
     stats: &LabelStats,
     label: &str,
@@ -143,7 +148,7 @@ pub(crate) fn check_labels(
     }
     if !stats.bad_class.is_nan() {
         return Err(label_error(format!(
-            "{} is not a class; labels must be 0 or 1",
+            "{} is not a class; labels must be class indices 0, 1, 2, ... below {MAX_CLASSES}",
             stats.bad_class
         )));
     }
@@ -153,11 +158,11 @@ pub(crate) fn check_labels(
             reason: "no rows with a positive weight".to_string(),
         });
     }
-    let mean = stats.weighted_label / stats.weight;
-    if one_class_fails && (mean == 0.0 || mean == 1.0) {
-        return Err(label_error(format!("every row is of class {mean}")));
+    let mut present = (stats.class_weights.iter().enumerate()).filter(|(_, weight)| **weight > 0.0);
+    if let (true, Some((class, _)), None) = (one_class_fails, present.next(), present.next()) {
+        return Err(label_error(format!("every row is of class {class}")));
     }
-    Ok(mean)
+    Ok(stats.weighted_label / stats.weight)
 }
 
 /// The histograms `request` asks for, each the sum over the workers in rank order.

@@ -59,17 +59,20 @@ pub(crate) fn id_of(values: &[f64]) -> Option<u64> {
     }
 }
 
+/// 0: binary logistic, 1: squared error, `K >= 3`: softmax over `K` classes.
 fn objective_code(objective: Objective) -> f64 {
     match objective {
         Objective::BinaryLogistic => 0.0,
         Objective::SquaredError => 1.0,
+        Objective::Softmax { classes } => classes as f64,
     }
 }
 
 fn objective_of(code: f64) -> io::Result<Objective> {
-    match code as u8 {
+    match code as usize {
         0 => Ok(Objective::BinaryLogistic),
         1 => Ok(Objective::SquaredError),
+        classes if classes >= 3 => Ok(Objective::Softmax { classes }),
         _ => Err(corrupt("an unknown objective")),
     }
 }
@@ -84,15 +87,26 @@ fn corrupt(what: &str) -> io::Error {
 fn encode_request(request: &Request) -> Vec<f64> {
     match request {
         Request::Describe => vec![0.0],
-        Request::Labels { objective } => vec![1.0, objective_code(*objective)],
-        Request::Start { rank, base_score } => vec![2.0, *rank as f64, *base_score],
+        Request::Labels { classifier } => vec![1.0, f64::from(u8::from(*classifier))],
+        Request::Start { rank, base_scores } => {
+            let mut values = vec![2.0, *rank as f64];
+            values.extend(base_scores);
+            values
+        }
         Request::BeginTree {
             objective,
-            tree,
+            round,
+            output,
             subsample,
             seed,
         } => {
-            let mut values = vec![3.0, objective_code(*objective), *tree as f64, *subsample];
+            let mut values = vec![
+                3.0,
+                objective_code(*objective),
+                *round as f64,
+                *output as f64,
+                *subsample,
+            ];
             values.extend(id_values(*seed));
             values
         }
@@ -103,8 +117,12 @@ fn encode_request(request: &Request) -> Vec<f64> {
             }
             values
         }
-        Request::EndTree { objective, tree } => {
-            let mut values = vec![5.0, objective_code(*objective)];
+        Request::EndTree {
+            objective,
+            output,
+            tree,
+        } => {
+            let mut values = vec![5.0, objective_code(*objective), *output as f64];
             tree.encode(&mut values);
             values
         }
@@ -135,16 +153,17 @@ fn decode_request(values: &[f64], features: usize) -> io::Result<Request> {
     };
     Ok(match (tag as u8, rest) {
         (0, []) => Request::Describe,
-        (1, [objective]) => Request::Labels {
-            objective: objective_of(*objective)?,
+        (1, [classifier]) => Request::Labels {
+            classifier: *classifier != 0.0,
         },
-        (2, [rank, base_score]) => Request::Start {
+        (2, [rank, base_scores @ ..]) => Request::Start {
             rank: *rank as usize,
-            base_score: *base_score,
+            base_scores: base_scores.to_vec(),
         },
-        (3, [objective, tree, subsample, seed @ ..]) => Request::BeginTree {
+        (3, [objective, round, output, subsample, seed @ ..]) => Request::BeginTree {
             objective: objective_of(*objective)?,
-            tree: *tree as usize,
+            round: *round as usize,
+            output: *output as usize,
             subsample: *subsample,
             seed: id_of(seed).ok_or_else(|| corrupt("a seed"))?,
         },
@@ -157,7 +176,7 @@ fn decode_request(values: &[f64], features: usize) -> io::Result<Request> {
             }
             Request::Split(orders)
         }
-        (5, [objective, tree @ ..]) => {
+        (5, [objective, output, tree @ ..]) => {
             let (tree, rest) =
                 Tree::decode(tree, features).map_err(|error| corrupt(&error.to_string()))?;
             if !rest.is_empty() {
@@ -165,6 +184,7 @@ fn decode_request(values: &[f64], features: usize) -> io::Result<Request> {
             }
             Request::EndTree {
                 objective: objective_of(*objective)?,
+                output: *output as usize,
                 tree,
             }
         }
@@ -274,6 +294,8 @@ fn encode_reply(reply: &Result<Reply>) -> Vec<f64> {
             let mut values = vec![1.0];
             for s in stats {
                 values.extend([s.weight, s.weighted_label, s.invalid, s.bad_class]);
+                values.push(s.class_weights.len() as f64);
+                values.extend(&s.class_weights);
             }
             values
         }
@@ -295,6 +317,25 @@ fn encode_reply(reply: &Result<Reply>) -> Vec<f64> {
     }
 }
 
+/// One [`LabelStats`] of a [`Reply::Labels`], and the values after it.
+fn decode_label_stats(values: &[f64]) -> io::Result<(LabelStats, &[f64])> {
+    let [weight, weighted_label, invalid, bad_class, classes, rest @ ..] = values else {
+        return Err(corrupt("short label statistics"));
+    };
+    let classes = *classes as usize;
+    if classes > rest.len() {
+        return Err(corrupt("short class weights"));
+    }
+    let stats = LabelStats {
+        weight: *weight,
+        weighted_label: *weighted_label,
+        invalid: *invalid,
+        bad_class: *bad_class,
+        class_weights: rest[..classes].to_vec(),
+    };
+    Ok((stats, &rest[classes..]))
+}
+
 fn decode_reply(values: &[f64]) -> io::Result<Result<Reply>> {
     let Some((&tag, rest)) = values.split_first() else {
         return Err(corrupt("an empty reply"));
@@ -305,20 +346,14 @@ fn decode_reply(values: &[f64]) -> io::Result<Result<Reply>> {
             held_out_rows: *held_out_rows as usize,
             fingerprint: *fingerprint,
         },
-        (1, [a @ .., b0, b1, b2, b3]) if a.len() == 4 => Reply::Labels([
-            LabelStats {
-                weight: a[0],
-                weighted_label: a[1],
-                invalid: a[2],
-                bad_class: a[3],
-            },
-            LabelStats {
-                weight: *b0,
-                weighted_label: *b1,
-                invalid: *b2,
-                bad_class: *b3,
-            },
-        ]),
+        (1, rest) => {
+            let (train, rest) = decode_label_stats(rest)?;
+            let (held_out, rest) = decode_label_stats(rest)?;
+            if !rest.is_empty() {
+                return Err(corrupt("values after label statistics"));
+            }
+            Reply::Labels([train, held_out])
+        }
         (2, mut rest) => {
             let mut histograms = Vec::new();
             while let Some((&length, tail)) = rest.split_first() {
@@ -460,16 +495,15 @@ mod tests {
         ]);
         let requests = [
             Request::Describe,
-            Request::Labels {
-                objective: Objective::SquaredError,
-            },
+            Request::Labels { classifier: true },
             Request::Start {
                 rank: 3,
-                base_score: -0.5,
+                base_scores: vec![-0.5, 0.25],
             },
             Request::BeginTree {
-                objective: Objective::BinaryLogistic,
-                tree: 7,
+                objective: Objective::Softmax { classes: 4 },
+                round: 7,
+                output: 3,
                 subsample: 0.8,
                 seed: u64::MAX - 5,
             },
@@ -510,6 +544,7 @@ mod tests {
             ]),
             Request::EndTree {
                 objective: Objective::BinaryLogistic,
+                output: 0,
                 tree,
             },
             Request::Finish,
@@ -532,6 +567,7 @@ mod tests {
                     weighted_label: 2.0,
                     invalid: 0.0,
                     bad_class: f64::NAN,
+                    class_weights: vec![0.5, 0.0, 0.5],
                 },
                 LabelStats::default(),
             ]),

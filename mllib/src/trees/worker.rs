@@ -20,17 +20,20 @@ use crate::trees::tree::{Node, Tree};
 pub(crate) enum Request {
     /// Reply with [`Reply::Described`].
     Describe,
-    /// Reply with [`Reply::Labels`] for this objective's label rules.
-    Labels { objective: Objective },
-    /// Take `rank` (the worker's place in the merge order) and start every score at
-    /// `base_score`. Reply [`Reply::Done`].
-    Start { rank: usize, base_score: f64 },
-    /// Compute this tree's gradients and hessians at the current scores, choose the tree's rows
-    /// (`subsample` of them, by the seed, tree and row) as the root, and reply with the root's
-    /// [`Reply::Histograms`].
+    /// Reply with [`Reply::Labels`]; a `classifier`'s labels must be class indices (see
+    /// [`MAX_CLASSES`]).
+    Labels { classifier: bool },
+    /// Take `rank` (the worker's place in the merge order) and start each row's scores at
+    /// `base_scores` (one per output). Reply [`Reply::Done`].
+    Start { rank: usize, base_scores: Vec<f64> },
+    /// Start tree `output` of boosting round `round`: at the round's first tree, compute the
+    /// gradients and hessians of every output at the current scores; choose the round's rows
+    /// (`subsample` of them, by the seed, round and row) as the root, and reply with the root's
+    /// [`Reply::Histograms`] of output `output`'s gradients.
     BeginTree {
         objective: Objective,
-        tree: usize,
+        round: usize,
+        output: usize,
         subsample: f64,
         seed: u64,
     },
@@ -54,9 +57,14 @@ pub(crate) enum Request {
     /// Divide each order's node and reply with the histograms each order asks for, in order
     /// ([`Reply::Histograms`]; see [`ChildHistograms`]).
     Split(Vec<SplitOrder>),
-    /// Add the finished tree's leaf values to the scores (the training rows and the held-out
-    /// ones) and reply with the held-out rows' weighted loss ([`Reply::HeldOutLoss`]).
-    EndTree { objective: Objective, tree: Tree },
+    /// Add the finished tree's leaf values to output `output`'s scores (the training rows and
+    /// the held-out ones) and reply with the held-out rows' weighted loss
+    /// ([`Reply::HeldOutLoss`]).
+    EndTree {
+        objective: Objective,
+        output: usize,
+        tree: Tree,
+    },
     /// The fit is over (remote workers end their task). Reply [`Reply::Done`].
     Finish,
 }
@@ -140,8 +148,11 @@ impl Reply {
     }
 }
 
+/// Labels of a classifier are class indices below this: `0, 1, ..., MAX_CLASSES - 1`.
+pub(crate) const MAX_CLASSES: usize = 1024;
+
 /// Sums over a worker's labels.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct LabelStats {
     /// Summed weight of the valid rows.
     pub weight: f64,
@@ -149,13 +160,25 @@ pub(crate) struct LabelStats {
     pub weighted_label: f64,
     /// Rows with a null or NaN label, or a null, negative or non-finite weight.
     pub invalid: f64,
-    /// A label that is not a class (0 or 1) for a classifier, NaN when none.
+    /// A label that is not a class index for a classifier, NaN when none.
     pub bad_class: f64,
+    /// A classifier's summed weight of each class `0..` (up to the largest class seen); empty
+    /// for a regressor.
+    pub class_weights: Vec<f64>,
 }
 
 impl LabelStats {
     /// `self` then `other`, merged (the first bad class wins).
     pub fn merge(self, other: LabelStats) -> LabelStats {
+        let (mut class_weights, shorter) = if self.class_weights.len() >= other.class_weights.len()
+        {
+            (self.class_weights, other.class_weights)
+        } else {
+            (other.class_weights, self.class_weights)
+        };
+        for (sum, weight) in class_weights.iter_mut().zip(shorter) {
+            *sum += weight;
+        }
         LabelStats {
             weight: self.weight + other.weight,
             weighted_label: self.weighted_label + other.weighted_label,
@@ -165,6 +188,7 @@ impl LabelStats {
             } else {
                 self.bad_class
             },
+            class_weights,
         }
     }
 }
@@ -176,8 +200,15 @@ pub(crate) struct PartitionWorker {
     train: BinnedBatch,
     held_out: BinnedBatch,
     rank: usize,
+    /// Scores per row: row `r`'s output `o` is at `r * outputs + o`.
     scores: Vec<f64>,
     held_out_scores: Vec<f64>,
+    /// Scores per row (one per class for a multiclass objective).
+    outputs: usize,
+    /// The gradient and hessian of every output of every row (laid out as `scores`), weighted,
+    /// at the scores of the boosting round's start.
+    round_derivatives: Vec<(f64, f64)>,
+    /// The gradients and hessians of the tree being grown.
     gradients: Vec<f64>,
     hessians: Vec<f64>,
     /// The rows of each node of the tree being grown (emptied once a node is divided).
@@ -200,6 +231,8 @@ impl PartitionWorker {
             rank: 0,
             scores: Vec::new(),
             held_out_scores: Vec::new(),
+            outputs: 1,
+            round_derivatives: Vec::new(),
             gradients: Vec::new(),
             hessians: Vec::new(),
             node_rows: Vec::new(),
@@ -216,22 +249,26 @@ impl PartitionWorker {
                 held_out_rows: self.held_out.rows,
                 fingerprint: fingerprint(&self.train, &self.held_out),
             },
-            Request::Labels { objective } => Reply::Labels([
-                label_stats(&self.train, *objective),
-                label_stats(&self.held_out, *objective),
+            Request::Labels { classifier } => Reply::Labels([
+                label_stats(&self.train, *classifier),
+                label_stats(&self.held_out, *classifier),
             ]),
-            Request::Start { rank, base_score } => {
+            Request::Start { rank, base_scores } => {
                 self.rank = *rank;
-                self.scores = vec![*base_score; self.train.rows];
-                self.held_out_scores = vec![*base_score; self.held_out.rows];
+                self.outputs = base_scores.len();
+                self.scores = base_scores.repeat(self.train.rows);
+                self.held_out_scores = base_scores.repeat(self.held_out.rows);
                 Reply::Done
             }
             Request::BeginTree {
                 objective,
-                tree,
+                round,
+                output,
                 subsample,
                 seed,
-            } => Reply::Histograms(vec![self.begin_tree(*objective, *tree, *subsample, *seed)]),
+            } => Reply::Histograms(vec![
+                self.begin_tree(*objective, *round, *output, *subsample, *seed)?
+            ]),
             Request::BeginForestTree {
                 tree,
                 seed,
@@ -252,8 +289,12 @@ impl PartitionWorker {
                 }
                 Reply::Histograms(histograms)
             }
-            Request::EndTree { objective, tree } => {
-                let (loss, weight) = self.end_tree(*objective, tree);
+            Request::EndTree {
+                objective,
+                output,
+                tree,
+            } => {
+                let (loss, weight) = self.end_tree(*objective, *output, tree);
                 Reply::HeldOutLoss { loss, weight }
             }
             Request::Finish => Reply::Done,
@@ -263,24 +304,49 @@ impl PartitionWorker {
     fn begin_tree(
         &mut self,
         objective: Objective,
-        tree: usize,
+        round: usize,
+        output: usize,
         subsample: f64,
         seed: u64,
-    ) -> Vec<f64> {
-        let train = &self.train;
-        (self.gradients, self.hessians) = (0..train.rows)
-            .map(|row| {
-                let (g, h) = objective.derivatives(self.scores[row], train.label[row]);
+    ) -> Result<Vec<f64>> {
+        let outputs = self.outputs;
+        if objective.outputs() != outputs || output >= outputs {
+            return Err(MlError::Training {
+                reason: format!(
+                    "asked for output {output} of {} with {outputs} scores per row",
+                    objective.outputs()
+                ),
+            });
+        }
+        if output == 0 {
+            self.round_derivatives = vec![(0.0, 0.0); self.scores.len()];
+            let train = &self.train;
+            for (row, (scores, derivatives)) in self
+                .scores
+                .chunks_exact(outputs)
+                .zip(self.round_derivatives.chunks_exact_mut(outputs))
+                .enumerate()
+            {
+                objective.derivatives(scores, train.label[row], derivatives);
                 let weight = row_weight(train, row);
-                (g * weight, h * weight)
-            })
+                for (g, h) in derivatives {
+                    (*g, *h) = (*g * weight, *h * weight);
+                }
+            }
+        }
+        (self.gradients, self.hessians) = self
+            .round_derivatives
+            .iter()
+            .skip(output)
+            .step_by(outputs)
+            .copied()
             .unzip();
         self.all_rows = subsample >= 1.0;
         self.counts = None;
-        let root: Vec<u32> = (0..train.rows as u32)
-            .filter(|&row| self.all_rows || self.row_unit(seed, tree, row) < subsample)
+        let root: Vec<u32> = (0..self.train.rows as u32)
+            .filter(|&row| self.all_rows || self.row_unit(seed, round, row) < subsample)
             .collect();
-        self.root_histogram(root, None)
+        Ok(self.root_histogram(root, None))
     }
 
     fn begin_forest_tree(
@@ -416,7 +482,8 @@ impl PartitionWorker {
         histogram
     }
 
-    fn end_tree(&mut self, objective: Objective, tree: &Tree) -> (f64, f64) {
+    fn end_tree(&mut self, objective: Objective, output: usize, tree: &Tree) -> (f64, f64) {
+        let outputs = self.outputs;
         let leaf_value = |node: usize| match tree.nodes()[node] {
             Node::Leaf { value } => Some(value),
             Node::Split { .. } => None,
@@ -425,20 +492,26 @@ impl PartitionWorker {
             for (node, rows) in self.node_rows.iter().enumerate() {
                 if let Some(value) = leaf_value(node) {
                     for &row in rows {
-                        self.scores[row as usize] += value;
+                        self.scores[row as usize * outputs + output] += value;
                     }
                 }
             }
         } else {
             // Rows left out of this tree still get its output.
-            add_tree(tree, &self.train, &mut self.scores);
+            add_tree(tree, &self.train, &mut self.scores, output, outputs);
         }
         self.node_rows.clear();
-        add_tree(tree, &self.held_out, &mut self.held_out_scores);
+        add_tree(
+            tree,
+            &self.held_out,
+            &mut self.held_out_scores,
+            output,
+            outputs,
+        );
         let (mut loss, mut weight) = (0.0, 0.0);
-        for (row, score) in self.held_out_scores.iter().enumerate() {
+        for (row, scores) in self.held_out_scores.chunks_exact(outputs).enumerate() {
             let w = row_weight(&self.held_out, row);
-            loss += w * objective.loss(*score, self.held_out.label[row]);
+            loss += w * objective.loss(scores, self.held_out.label[row]);
             weight += w;
         }
         (loss, weight)
@@ -449,12 +522,13 @@ impl PartitionWorker {
     }
 }
 
-/// Adds `tree`'s output for each row of `batch` to `scores`, by binned traversal.
-fn add_tree(tree: &Tree, batch: &BinnedBatch, scores: &mut [f64]) {
+/// Adds `tree`'s output for each row of `batch` to the row's score `output` in `scores`
+/// (`outputs` per row), by binned traversal.
+fn add_tree(tree: &Tree, batch: &BinnedBatch, scores: &mut [f64], output: usize, outputs: usize) {
     let bins: Vec<&[u8]> = batch.bins.iter().map(Vec::as_slice).collect();
-    for (row, score) in scores.iter_mut().enumerate() {
+    for (row, scores) in scores.chunks_exact_mut(outputs).enumerate() {
         if let Node::Leaf { value } = tree.nodes()[tree.leaf_of_binned(&bins, row)] {
-            *score += value;
+            scores[output] += value;
         }
     }
 }
@@ -477,8 +551,8 @@ pub(crate) fn row_weight(batch: &BinnedBatch, row: usize) -> f64 {
     batch.weight.as_ref().map_or(1.0, |weights| weights[row])
 }
 
-/// The label statistics of `batch` under `objective`'s rules.
-fn label_stats(batch: &BinnedBatch, objective: Objective) -> LabelStats {
+/// The label statistics of `batch`, whose labels are class indices for a `classifier`.
+fn label_stats(batch: &BinnedBatch, classifier: bool) -> LabelStats {
     let mut stats = LabelStats {
         bad_class: f64::NAN,
         ..LabelStats::default()
@@ -489,13 +563,27 @@ fn label_stats(batch: &BinnedBatch, objective: Objective) -> LabelStats {
             stats.invalid += 1.0;
             continue;
         }
-        if !objective.accepts_label(label) && stats.bad_class.is_nan() {
-            stats.bad_class = label;
+        if classifier {
+            match class_index(label) {
+                Some(class) => {
+                    if stats.class_weights.len() <= class {
+                        stats.class_weights.resize(class + 1, 0.0);
+                    }
+                    stats.class_weights[class] += weight;
+                }
+                None if stats.bad_class.is_nan() => stats.bad_class = label,
+                None => {}
+            }
         }
         stats.weight += weight;
         stats.weighted_label += weight * label;
     }
     stats
+}
+
+/// The class `label` stands for, if it is a class index below [`MAX_CLASSES`].
+fn class_index(label: f64) -> Option<usize> {
+    (label >= 0.0 && label.fract() == 0.0 && label < MAX_CLASSES as f64).then_some(label as usize)
 }
 
 /// A hash of the rows' bins, labels and weights, the same in every process.
