@@ -369,6 +369,7 @@ fn gbt_predictor(
         ("min_split_gain", GradientBoostedTrees::min_split_gain),
         ("subsample", GradientBoostedTrees::subsample),
         ("colsample_bytree", GradientBoostedTrees::colsample_bytree),
+        ("max_memory_mb", GradientBoostedTrees::max_memory_mb),
     ] {
         if let Some(value) = reader.number(option)? {
             gbt = set(gbt, value);
@@ -421,6 +422,7 @@ fn forest_predictor(
         ),
         ("min_split_gain", RandomForest::min_split_gain),
         ("subsample", RandomForest::subsample),
+        ("max_memory_mb", RandomForest::max_memory_mb),
     ] {
         if let Some(value) = reader.number(option)? {
             forest = set(forest, value);

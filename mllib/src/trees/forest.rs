@@ -28,7 +28,7 @@ use crate::params::{check_at_least, check_column_list, check_range};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::trees::binning::{FeatureBins, MAX_BINS};
 use crate::trees::ensemble::{predictor_model, Combine, Ensemble, TreesPredictor};
-use crate::trees::grow::{FeatureChoice, GrowParams};
+use crate::trees::grow::{mebibytes, FeatureChoice, GrowParams, DEFAULT_MAX_MEMORY_MB};
 use crate::trees::learner::{arrange, check_labels, grow_tree, labels, start, Workers};
 use crate::trees::tasks::{fit_with_workers, WorkerColumns};
 use crate::trees::tree::Tree;
@@ -145,9 +145,9 @@ impl FromStr for FeatureSubsetStrategy {
 /// `max_depth = 10` (levels below the root; Spark's default of 5 underfits and scikit-learn's
 /// unbounded depth grows as many nodes as rows, so 10 lies between), `min_samples_leaf = 1`
 /// (sampled rows per leaf, a row counting as often as it is drawn), `min_split_gain = 0`,
-/// `max_bins = 255`, `bootstrap = true` (each tree's rows drawn with replacement as Spark does:
-/// each row's count is Poisson with mean `subsample`; without, each row is in the tree with
-/// probability `subsample`), `subsample = 1` (Spark's `subsamplingRate`),
+/// `max_bins = 255`, `max_memory_mb = 256`, `bootstrap = true` (each tree's rows drawn with
+/// replacement as Spark does: each row's count is Poisson with mean `subsample`; without, each
+/// row is in the tree with probability `subsample`), `subsample = 1` (Spark's `subsamplingRate`),
 /// `feature_subset_strategy = auto` (drawn anew at each node), `impurity = gini` for a
 /// classifier (or `entropy`), `variance` for a regressor, `seed = 42`, label column `label`,
 /// optional `weight_column`. Outputs `prediction` (the class or value) and, for classifiers,
@@ -168,6 +168,7 @@ pub struct RandomForest {
     min_samples_leaf: f64,
     min_split_gain: f64,
     max_bins: usize,
+    max_memory_mb: f64,
     bootstrap: bool,
     subsample: f64,
     feature_subset_strategy: FeatureSubsetStrategy,
@@ -199,6 +200,7 @@ impl RandomForest {
             min_samples_leaf: 1.0,
             min_split_gain: 0.0,
             max_bins: MAX_BINS,
+            max_memory_mb: DEFAULT_MAX_MEMORY_MB,
             bootstrap: true,
             subsample: 1.0,
             feature_subset_strategy: FeatureSubsetStrategy::Auto,
@@ -234,6 +236,9 @@ setters! {
     min_split_gain: f64;
     /// Value bins per feature, in [2, 255] (default 255).
     max_bins: usize;
+    /// The most megabytes of histograms one request to the workers may build (Spark's
+    /// `maxMemoryInMB`, default 256); a tree level with more is split into several requests.
+    max_memory_mb: f64;
     /// Whether each tree's rows are drawn with replacement (default true).
     bootstrap: bool;
     /// Mean count (with bootstrap) or probability (without) of each row in a tree's sample,
@@ -259,6 +264,7 @@ impl RandomForest {
         check_range("num_trees", self.num_trees, 1, 100_000)?;
         check_range("max_depth", self.max_depth, 1, 30)?;
         check_at_least("min_samples_leaf", self.min_samples_leaf, 0.0)?;
+        check_at_least("max_memory_mb", self.max_memory_mb, 1e-6)?;
         check_at_least("min_split_gain", self.min_split_gain, 0.0)?;
         for (param, share) in [
             ("subsample", Some(self.subsample)),
@@ -330,6 +336,7 @@ impl RandomForest {
                 },
             },
             learning_rate: 1.0,
+            max_histogram_bytes: mebibytes(self.max_memory_mb),
         };
         let features = self.features.len();
         let count = self
@@ -537,6 +544,19 @@ mod tests {
         let after = column_values(&loaded.transform(data).unwrap(), "prediction").await;
         assert_eq!(before, after);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_memory_cap_splits_levels_into_batches_without_changing_the_forest() {
+        let data = frame(2000, above_the_line);
+        let forest = RandomForest::classifier(["x0", "x1", "noise"])
+            .num_trees(3)
+            .max_depth(6);
+        let unbounded = forest.clone().fit(&data).await.unwrap();
+        // About one node's compact histogram (one feature's bins) per request.
+        let capped = forest.max_memory_mb(0.005).fit(&data).await.unwrap();
+        assert_eq!(capped, unbounded);
+        assert!(unbounded.trees()[0].nodes().len() > 20);
     }
 
     #[tokio::test]

@@ -22,7 +22,9 @@ use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::random::SplitMix64;
 use crate::trees::binning::{FeatureBins, MAX_BINS};
 use crate::trees::ensemble::{predictor_model, Combine, Ensemble, TreesPredictor};
-use crate::trees::grow::{sample_features, FeatureChoice, GrowParams};
+use crate::trees::grow::{
+    mebibytes, sample_features, FeatureChoice, GrowParams, DEFAULT_MAX_MEMORY_MB,
+};
 use crate::trees::learner::{
     arrange, check_labels, grow_tree, held_out_loss, labels, start, Workers,
 };
@@ -144,10 +146,11 @@ pub(crate) fn softmax_parts(scores: &[f64]) -> (f64, f64) {
 /// `max_depth = 6`, `max_leaves = 31`, `min_child_weight = 1e-3` (hessian sum per leaf),
 /// `min_samples_leaf = 20` (weighted rows per leaf), `lambda_l2 = 0`, `min_split_gain = 0`,
 /// `subsample = 1` (share of rows per round), `colsample_bytree = 1` (share of features per
-/// tree), `max_bins = 255`, `seed = 42`, label column `label`, optional `weight_column`;
-/// outputs `prediction` (the class or value) and, for classifiers, `probability` (P(label = 1)
-/// of a binary one, the predicted class's probability of a multiclass one). Trees grow leaf by
-/// leaf, LightGBM's best-first way: the leaf whose best split gains most splits next.
+/// tree), `max_bins = 255`, `max_memory_mb = 256`, `seed = 42`, label column `label`, optional
+/// `weight_column`; outputs `prediction` (the class or value) and, for classifiers,
+/// `probability` (P(label = 1) of a binary one, the predicted class's probability of a
+/// multiclass one). Trees grow leaf by leaf, LightGBM's best-first way: the leaf whose best
+/// split gains most splits next.
 ///
 /// Missing feature values (null, NaN) have their own bin: each split learns which side they go
 /// to, so they need no `handle_invalid`. Labels must be present (and class indices
@@ -167,6 +170,7 @@ pub struct GradientBoostedTrees {
     subsample: f64,
     colsample_bytree: f64,
     max_bins: usize,
+    max_memory_mb: f64,
     seed: u64,
     prediction_column: String,
     probability_column: String,
@@ -214,6 +218,7 @@ impl GradientBoostedTrees {
             subsample: 1.0,
             colsample_bytree: 1.0,
             max_bins: MAX_BINS,
+            max_memory_mb: DEFAULT_MAX_MEMORY_MB,
             seed: 42,
             prediction_column: "prediction".to_string(),
             probability_column: "probability".to_string(),
@@ -249,6 +254,9 @@ setters! {
     colsample_bytree: f64;
     /// Value bins per feature, in [2, 255] (default 255).
     max_bins: usize;
+    /// The most megabytes of histograms one request to the workers may build (Spark's
+    /// `maxMemoryInMB`, default 256); a tree level with more is split into several requests.
+    max_memory_mb: f64;
     /// Seed of row and feature sampling (default 42).
     seed: u64;
     /// The column `transform` appends with the class or value (default `prediction`).
@@ -322,6 +330,7 @@ impl GradientBoostedTrees {
         check_at_least("min_samples_leaf", self.split.min_samples_leaf, 0.0)?;
         check_at_least("lambda_l2", self.split.lambda_l2, 0.0)?;
         check_at_least("min_split_gain", self.split.min_split_gain, 0.0)?;
+        check_at_least("max_memory_mb", self.max_memory_mb, 1e-6)?;
         for (param, share) in [
             ("subsample", self.subsample),
             ("colsample_bytree", self.colsample_bytree),
@@ -469,6 +478,7 @@ impl GradientBoostedTrees {
             max_leaves: self.max_leaves,
             split: self.split,
             learning_rate: self.learning_rate,
+            max_histogram_bytes: mebibytes(self.max_memory_mb),
         };
         let outputs = objective.outputs();
         let mut trees = Vec::with_capacity(self.num_trees * outputs);

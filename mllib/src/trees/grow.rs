@@ -11,14 +11,19 @@
 //! histogram of each one's smaller child — and never touches a row. When `max_leaves` cannot
 //! bind (`2^max_depth` leaves or more), every open node with a split divides in the same call,
 //! which builds the same tree (growth order changes nothing without a leaf budget) in one round
-//! trip per level instead of one per node.
+//! trip per level instead of one per node — or in a few, when the level's histograms exceed
+//! [`GrowParams::max_histogram_bytes`] (Spark's `maxMemoryInMB`): that bounds what each worker
+//! builds and sends per call, and what the fitting process holds, since a node's histogram that
+//! no subtraction needs is dropped once its split is found.
 //!
 //! Each node splits on the features a [`FeatureChoice`] gives it: all, the tree's sample
 //! (boosting's column sampling) or a sample of its own (a random forest's), drawn from the seed,
 //! the tree and the node's index, so the choice does not depend on where the rows are.
 
 use crate::error::{MlError, Result};
-use crate::kernels::histogram::{histogram_len, subtract_histogram, HistogramLayout};
+use crate::kernels::histogram::{
+    histogram_len, subtract_histogram, HistogramLayout, STATS_PER_BIN,
+};
 use crate::kernels::split::{best_splits_parallel, NodeHistogram, NodeSums, Split, SplitParams};
 use crate::random::{hash_unit, SplitMix64};
 use crate::trees::binning::FeatureBins;
@@ -36,6 +41,17 @@ pub(crate) struct GrowParams {
     pub split: SplitParams,
     /// Each leaf's value is `learning_rate` times its Newton step `-G / (H + lambda)`.
     pub learning_rate: f64,
+    /// The most bytes of histograms one call of `split_nodes` may ask for (Spark's
+    /// `maxMemoryInMB`): a level with more is divided in batches (one node at least each).
+    pub max_histogram_bytes: usize,
+}
+
+/// Spark's default `maxMemoryInMB`.
+pub(crate) const DEFAULT_MAX_MEMORY_MB: f64 = 256.0;
+
+/// `megabytes` (MiB) in bytes, for [`GrowParams::max_histogram_bytes`].
+pub(crate) fn mebibytes(megabytes: f64) -> usize {
+    (megabytes * 1024.0 * 1024.0) as usize
 }
 
 impl GrowParams {
@@ -217,13 +233,22 @@ pub(crate) fn grow(
                 build: features.child_histograms(&split, left, splittable),
             });
         }
-        let mut built = split_nodes(&orders)?.into_iter();
-        let mut children = Vec::with_capacity(2 * parents.len());
-        for (parent, order) in parents.into_iter().zip(&orders) {
-            children.extend(self::children(parent, order, &mut built)?);
+        let mut parents = parents.into_iter();
+        for batch in batches(&orders, |order| histogram_bytes(layout, order), params) {
+            let mut built = split_nodes(batch)?.into_iter();
+            let mut children = Vec::with_capacity(2 * batch.len());
+            for (order, parent) in batch.iter().zip(parents.by_ref()) {
+                children.extend(self::children(parent, order, &mut built)?);
+            }
+            find_splits(layout, &mut children, features, params);
+            for child in &mut children {
+                if child.compact {
+                    // Without subtraction a node's histogram is spent once its split is found.
+                    child.histogram = Vec::new();
+                }
+            }
+            open.extend(children);
         }
-        find_splits(layout, &mut children, features, params);
-        open.extend(children);
         leaf_count += orders.len();
     }
     for node in open {
@@ -231,6 +256,42 @@ pub(crate) fn grow(
         nodes[node.node] = Node::Leaf { value };
     }
     Ok(Tree::new(nodes))
+}
+
+/// `orders` cut into consecutive batches whose histograms (`bytes` per order) fit in
+/// `params.max_histogram_bytes`, one order at least per batch.
+fn batches<'a, T>(
+    orders: &'a [T],
+    bytes: impl Fn(&T) -> usize,
+    params: &GrowParams,
+) -> Vec<&'a [T]> {
+    let mut batches = Vec::new();
+    let (mut start, mut used) = (0, 0);
+    for (index, order) in orders.iter().enumerate() {
+        let size = bytes(order);
+        if index > start && used + size > params.max_histogram_bytes {
+            batches.push(&orders[start..index]);
+            (start, used) = (index, 0);
+        }
+        used += size;
+    }
+    if start < orders.len() {
+        batches.push(&orders[start..]);
+    }
+    batches
+}
+
+/// The bytes of the histograms `order` asks for (over `layout`'s features).
+fn histogram_bytes(layout: &HistogramLayout, order: &SplitOrder) -> usize {
+    let bins = match &order.build {
+        ChildHistograms::Smaller { .. } => layout.total_bins(),
+        ChildHistograms::Own { left, right } => [left, right]
+            .into_iter()
+            .flatten()
+            .flat_map(|features| features.iter().map(|&feature| layout.bins(feature)))
+            .sum(),
+    };
+    bins * STATS_PER_BIN * std::mem::size_of::<f64>()
 }
 
 /// Sets the best split of each of `nodes` that is above `max_depth` (in parallel).
@@ -317,6 +378,32 @@ fn children(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_fit_the_memory_cap_with_one_order_at_least() {
+        let params = |bytes| GrowParams {
+            max_depth: 3,
+            max_leaves: 8,
+            split: SplitParams::default(),
+            learning_rate: 1.0,
+            max_histogram_bytes: bytes,
+        };
+        let sizes = [4, 3, 5, 1, 1, 9];
+        let cut = |cap| -> Vec<Vec<usize>> {
+            batches(&sizes, |&size| size, &params(cap))
+                .into_iter()
+                .map(<[usize]>::to_vec)
+                .collect()
+        };
+        assert_eq!(cut(100), vec![sizes.to_vec()]);
+        assert_eq!(
+            cut(7),
+            vec![vec![4, 3], vec![5, 1, 1], vec![9]],
+            "an order over the cap goes alone"
+        );
+        assert_eq!(cut(0).len(), sizes.len());
+        assert!(batches(&[] as &[usize], |&size| size, &params(1)).is_empty());
+    }
 
     #[test]
     fn per_node_features_vary_by_node_and_tree_and_repeat_for_a_seed() {
