@@ -398,7 +398,7 @@ impl Node<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::histogram::{build_histogram_all, RowSums};
+    use crate::kernels::histogram::{build_histogram_all, GradientPair, RowSums};
 
     /// Lets every split with a positive gain through.
     const PERMISSIVE: SplitParams = SplitParams {
@@ -418,19 +418,21 @@ mod tests {
     ) -> (HistogramLayout, Vec<f64>, NodeSums) {
         let layout = HistogramLayout::new(bins);
         let mut histogram = vec![0.0; histogram_len(&layout)];
+        let pairs: Vec<GradientPair> = (gradients.iter().zip(hessians))
+            .map(|(&gradient, &hessian)| GradientPair::new(gradient, hessian))
+            .collect();
         build_histogram_all(
             &layout,
             columns,
             RowSums {
-                gradients,
-                hessians,
+                derivatives: &pairs,
                 weights: None,
             },
             &mut histogram,
         );
         let total = NodeSums {
-            gradient: gradients.iter().sum(),
-            hessian: hessians.iter().sum(),
+            gradient: pairs.iter().map(|pair| f64::from(pair.gradient)).sum(),
+            hessian: pairs.iter().map(|pair| f64::from(pair.hessian)).sum(),
             count: gradients.len() as f64,
         };
         (layout, histogram, total)

@@ -4,8 +4,8 @@
 //! - [`binning`]: per-feature bin edges fitted from one distributed pass of mergeable quantile
 //!   sketches, and the binned working set (one `u8` bin per feature and row, with the label and
 //!   weight) that a learner builds once per fit and reuses for every tree.
-//! - [`gbt`]: gradient-boosted trees (binary classifier, regressor), second order, grown leaf
-//!   by leaf on histograms with the subtraction trick.
+//! - [`gbt`]: gradient-boosted trees (binary and multiclass classifier, regressor), second
+//!   order, grown leaf by leaf on histograms with the subtraction trick.
 //! - [`forest`]: random forests (binary classifier, regressor) on the same histograms and
 //!   workers, with bootstrap rows per tree and random features per node.
 //! - `ensemble`: what fitted ensembles share — prediction in queries, metrics, importances,
@@ -36,6 +36,7 @@ pub mod forest;
 pub mod gbt;
 mod grow;
 mod learner;
+mod node_rows;
 mod remote;
 pub mod tasks;
 pub mod tree;

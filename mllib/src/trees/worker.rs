@@ -8,11 +8,12 @@
 
 use crate::error::{MlError, Result};
 use crate::kernels::histogram::{
-    build_histogram, build_histogram_all, histogram_len, HistogramLayout, RowSums,
+    build_histogram, build_histogram_all, histogram_len, GradientPair, HistogramLayout, RowSums,
 };
 use crate::random::{bytes_unit, hash_unit};
 use crate::trees::binning::BinnedBatch;
 use crate::trees::gbt::Objective;
+use crate::trees::node_rows::NodeRows;
 use crate::trees::tree::{Node, Tree};
 
 /// What a worker is asked to do.
@@ -207,12 +208,11 @@ pub(crate) struct PartitionWorker {
     outputs: usize,
     /// The gradient and hessian of every output of every row (laid out as `scores`), weighted,
     /// at the scores of the boosting round's start.
-    round_derivatives: Vec<(f64, f64)>,
+    round_derivatives: Vec<GradientPair>,
     /// The gradients and hessians of the tree being grown.
-    gradients: Vec<f64>,
-    hessians: Vec<f64>,
-    /// The rows of each node of the tree being grown (emptied once a node is divided).
-    node_rows: Vec<Vec<u32>>,
+    derivatives: Vec<GradientPair>,
+    /// The rows of each node of the tree being grown.
+    node_rows: NodeRows,
     /// Whether the tree being grown trains on every row.
     all_rows: bool,
     /// Each row's count in the sample of the forest tree being grown (the histograms' count
@@ -233,9 +233,8 @@ impl PartitionWorker {
             held_out_scores: Vec::new(),
             outputs: 1,
             round_derivatives: Vec::new(),
-            gradients: Vec::new(),
-            hessians: Vec::new(),
-            node_rows: Vec::new(),
+            derivatives: Vec::new(),
+            node_rows: NodeRows::default(),
             all_rows: true,
             counts: None,
         }
@@ -319,28 +318,26 @@ impl PartitionWorker {
             });
         }
         if output == 0 {
-            self.round_derivatives = vec![(0.0, 0.0); self.scores.len()];
             let train = &self.train;
-            for (row, (scores, derivatives)) in self
-                .scores
-                .chunks_exact(outputs)
-                .zip(self.round_derivatives.chunks_exact_mut(outputs))
-                .enumerate()
-            {
-                objective.derivatives(scores, train.label[row], derivatives);
+            let mut row_derivatives = vec![(0.0, 0.0); outputs];
+            self.round_derivatives.clear();
+            for (row, scores) in self.scores.chunks_exact(outputs).enumerate() {
+                objective.derivatives(scores, train.label[row], &mut row_derivatives);
                 let weight = row_weight(train, row);
-                for (g, h) in derivatives {
-                    (*g, *h) = (*g * weight, *h * weight);
-                }
+                self.round_derivatives.extend(
+                    (row_derivatives.iter())
+                        .map(|(g, h)| GradientPair::new(g * weight, h * weight)),
+                );
             }
         }
-        (self.gradients, self.hessians) = self
-            .round_derivatives
-            .iter()
-            .skip(output)
-            .step_by(outputs)
-            .copied()
-            .unzip();
+        self.derivatives = if outputs == 1 {
+            // The round has one tree: its pairs are the round's, computed anew next round.
+            std::mem::take(&mut self.round_derivatives)
+        } else {
+            (self.round_derivatives.iter().skip(output).step_by(outputs))
+                .copied()
+                .collect()
+        };
         self.all_rows = subsample >= 1.0;
         self.counts = None;
         let root: Vec<u32> = (0..self.train.rows as u32)
@@ -368,12 +365,12 @@ impl PartitionWorker {
             })
             .collect();
         let train = &self.train;
-        (self.gradients, self.hessians) = (0..train.rows)
+        self.derivatives = (0..train.rows)
             .map(|row| {
                 let weight = counts[row] * row_weight(train, row);
-                (-weight * train.label[row], weight)
+                GradientPair::new(-weight * train.label[row], weight)
             })
-            .unzip();
+            .collect();
         let root: Vec<u32> = (0..train.rows as u32)
             .filter(|&row| counts[row as usize] > 0.0)
             .collect();
@@ -396,8 +393,7 @@ impl PartitionWorker {
                 &self.layout,
                 &self.bins(),
                 RowSums {
-                    gradients: &self.gradients,
-                    hessians: &self.hessians,
+                    derivatives: &self.derivatives,
                     weights: self.counts.as_deref(),
                 },
                 &mut histogram,
@@ -406,32 +402,32 @@ impl PartitionWorker {
         } else {
             self.histogram(&root, features)
         };
-        self.node_rows = vec![root];
+        self.node_rows.start(root);
         histogram
     }
 
     fn split(&mut self, order: &SplitOrder) -> Result<Vec<Vec<f64>>> {
-        let rows = self
-            .node_rows
-            .get_mut(order.node)
-            .map(std::mem::take)
-            .ok_or_else(|| MlError::Training {
+        let column = &self.train.bins[order.feature];
+        let divided = (self.node_rows).divide(order.node, order.left, |row| {
+            order.goes_left(column[row as usize])
+        });
+        if !divided {
+            return Err(MlError::Training {
                 reason: format!(
                     "asked to split node {}, which this worker lacks",
                     order.node
                 ),
-            })?;
-        let column = &self.train.bins[order.feature];
-        let (left, right): (Vec<u32>, Vec<u32>) = rows
-            .iter()
-            .partition(|&&row| order.goes_left(column[row as usize]));
-        let histograms = match &order.build {
-            ChildHistograms::Smaller { left: true } => vec![self.histogram(&left, None)],
-            ChildHistograms::Smaller { left: false } => vec![self.histogram(&right, None)],
+            });
+        }
+        let rows = |node: usize| self.node_rows.of(node).unwrap_or_default();
+        let (left, right) = (rows(order.left), rows(order.left + 1));
+        Ok(match &order.build {
+            ChildHistograms::Smaller { left: true } => vec![self.histogram(left, None)],
+            ChildHistograms::Smaller { left: false } => vec![self.histogram(right, None)],
             ChildHistograms::Own {
                 left: left_features,
                 right: right_features,
-            } => [(&left, left_features), (&right, right_features)]
+            } => [(left, left_features), (right, right_features)]
                 .into_iter()
                 .map(|(rows, features)| {
                     features
@@ -439,14 +435,7 @@ impl PartitionWorker {
                         .map_or_else(Vec::new, |features| self.histogram(rows, Some(features)))
                 })
                 .collect(),
-        };
-        let right_index = order.left + 1;
-        if self.node_rows.len() <= right_index {
-            self.node_rows.resize(right_index + 1, Vec::new());
-        }
-        self.node_rows[order.left] = left;
-        self.node_rows[right_index] = right;
-        Ok(histograms)
+        })
     }
 
     /// The histogram of the training rows `rows` at this tree's statistics: of every feature,
@@ -473,8 +462,7 @@ impl PartitionWorker {
             &bins,
             rows,
             RowSums {
-                gradients: &self.gradients,
-                hessians: &self.hessians,
+                derivatives: &self.derivatives,
                 weights: self.counts.as_deref(),
             },
             &mut histogram,
@@ -489,7 +477,7 @@ impl PartitionWorker {
             Node::Split { .. } => None,
         };
         if self.all_rows {
-            for (node, rows) in self.node_rows.iter().enumerate() {
+            for (node, rows) in self.node_rows.holding() {
                 if let Some(value) = leaf_value(node) {
                     for &row in rows {
                         self.scores[row as usize * outputs + output] += value;
