@@ -151,16 +151,25 @@ pub fn build_histogram(
         weights,
     } = sums;
     check_inputs(layout, bins, derivatives, weights, out);
-    let derivatives: Vec<GradientPair> =
-        rows.iter().map(|&row| derivatives[row as usize]).collect();
-    let weights: Option<Vec<f64>> =
-        weights.map(|weights| rows.iter().map(|&row| weights[row as usize]).collect());
+    let derivatives = gather(derivatives, rows);
+    let weights = weights.map(|weights| gather(weights, rows));
     let input = RowInput {
         rows: Some(rows),
         derivatives: &derivatives,
         weights: weights.as_deref(),
     };
     build(layout, bins, &input, out);
+}
+
+/// `values` at `rows`, in their order (in parallel for many rows).
+fn gather<T: Copy + Send + Sync>(values: &[T], rows: &[u32]) -> Vec<T> {
+    if rows.len() >= PARALLEL_MIN_WORK {
+        (rows.par_iter().with_min_len(PARALLEL_MIN_WORK))
+            .map(|&row| values[row as usize])
+            .collect()
+    } else {
+        rows.iter().map(|&row| values[row as usize]).collect()
+    }
 }
 
 /// [`build_histogram`] over every row of the columns (the root node), without an index list.

@@ -6,6 +6,8 @@
 //!
 //! A worker never sees other partitions' rows: it answers with histograms and sums over its own.
 
+use rayon::prelude::*;
+
 use crate::error::{MlError, Result};
 use crate::kernels::histogram::{
     build_histogram, build_histogram_all, histogram_len, GradientPair, HistogramLayout, RowSums,
@@ -319,16 +321,22 @@ impl PartitionWorker {
         }
         if output == 0 {
             let train = &self.train;
-            let mut row_derivatives = vec![(0.0, 0.0); outputs];
-            self.round_derivatives.clear();
-            for (row, scores) in self.scores.chunks_exact(outputs).enumerate() {
-                objective.derivatives(scores, train.label[row], &mut row_derivatives);
-                let weight = row_weight(train, row);
-                self.round_derivatives.extend(
-                    (row_derivatives.iter())
-                        .map(|(g, h)| GradientPair::new(g * weight, h * weight)),
+            self.round_derivatives
+                .resize(self.scores.len(), GradientPair::default());
+            (self.round_derivatives.par_chunks_mut(outputs))
+                .zip(self.scores.par_chunks(outputs))
+                .enumerate()
+                .with_min_len(4096)
+                .for_each_init(
+                    || vec![(0.0, 0.0); outputs],
+                    |derivatives, (row, (pairs, scores))| {
+                        objective.derivatives(scores, train.label[row], derivatives);
+                        let weight = row_weight(train, row);
+                        for (pair, (g, h)) in pairs.iter_mut().zip(derivatives.iter()) {
+                            *pair = GradientPair::new(g * weight, h * weight);
+                        }
+                    },
                 );
-            }
         }
         self.derivatives = if outputs == 1 {
             // The round has one tree: its pairs are the round's, computed anew next round.
