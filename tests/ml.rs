@@ -7,8 +7,8 @@ use ember::datafusion::common::cast::as_float64_array;
 use ember::datafusion::dataframe::DataFrame;
 use ember::datafusion::prelude::{cast, col, lit};
 use ember::ml::{
-    Estimator, GradientBoostedTrees, GradientBoostedTreesModel, ImputeStrategy, Imputer, KMeans,
-    KMeansModel, LinearRegression, LinearRegressionModel, LogisticRegression,
+    Estimator, GradientBoostedTrees, GradientBoostedTreesModel, Impurity, ImputeStrategy, Imputer,
+    KMeans, KMeansModel, LinearRegression, LinearRegressionModel, LogisticRegression,
     LogisticRegressionModel, Model, QuantileDiscretizer, RandomForest, RandomForestModel,
     StandardScaler, StringIndexer,
 };
@@ -157,6 +157,8 @@ struct Fits {
     gbt_multiclass: GradientBoostedTreesModel,
     /// A weighted random forest classifier (bootstrap rows, features per node).
     forest_classifier: RandomForestModel,
+    /// A 3-class forest (entropy).
+    forest_multiclass: RandomForestModel,
 }
 
 /// Fits k-means, logistic and linear regression on the points under `dir` through `session`.
@@ -255,8 +257,17 @@ async fn fit_all(session: &Session, dir: &std::path::Path) -> Fits {
         .fit(&data)
         .await
         .unwrap();
+    let forest_multiclass = RandomForest::classifier(["x", "y"])
+        .label("group")
+        .impurity(Impurity::Entropy)
+        .num_trees(5)
+        .max_depth(3)
+        .fit(&with_group)
+        .await
+        .unwrap();
     Fits {
         forest_classifier,
+        forest_multiclass,
         gbt_classifier,
         gbt_regressor,
         gbt_multiclass,
@@ -319,6 +330,7 @@ async fn models_fitted_on_a_cluster_equal_local_mode_ones() {
     assert!(local_fits.gbt_classifier.trees().len() >= 2);
     assert_eq!(local_fits.gbt_regressor.trees().len(), 10);
     assert_eq!(local_fits.forest_classifier.trees().len(), 10);
+    assert_eq!(local_fits.forest_multiclass.trees().len(), 15);
     let multiclass_trees = local_fits.gbt_multiclass.trees().len();
     assert!(
         multiclass_trees >= 3 && multiclass_trees % 3 == 0,

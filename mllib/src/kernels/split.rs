@@ -36,8 +36,19 @@
 //! weighted Gini decrease (`H · 2p(1 - p)` before less after). [`Criterion::Entropy`] scores a
 //! node by its weighted entropy instead, from the same sums: its gain is the weighted entropy
 //! decrease `H · e(p) - H_L · e(p_L) - H_R · e(p_R)`, in bits.
+//!
+//! # Channels: multiclass forests
+//!
+//! A histogram may hold several *channels*: that many histograms of the same layout one after
+//! another, the same rows in each with their own gradients (a node's sums are then one
+//! [`NodeSums`] per channel; hessians and counts agree across channels). A node scores the sum
+//! of its channels' scores. A multiclass forest gives channel `k` the gradient `-w` for rows
+//! of class `k` (0 for the others) and hessian `w`: then `Σ_k G_k² / H = H Σ_k p_k²`, and the
+//! gain is half the weighted Gini decrease (`H (1 - Σ_k p_k²)` before less after); with
+//! [`Criterion::Entropy`] a node scores `2 H Σ_k p_k log2 p_k` over its channels together, and
+//! the gain is the weighted entropy decrease.
 
-use std::ops::{Add, Sub};
+use std::ops::{Add, Range, Sub};
 
 use rayon::prelude::*;
 
@@ -56,18 +67,24 @@ pub enum Criterion {
 }
 
 impl Criterion {
-    /// The score of a node with sums `sums` (`lambda` only counts for
+    /// The score of a node with sums `sums`, one per channel (`lambda` only counts for
     /// [`Criterion::SecondOrder`]).
-    pub fn score(self, sums: &NodeSums, lambda: f64) -> f64 {
+    pub fn score(self, sums: &[NodeSums], lambda: f64) -> f64 {
         match self {
-            Criterion::SecondOrder => sums.score(lambda),
+            Criterion::SecondOrder => sums.iter().map(|sums| sums.score(lambda)).sum(),
             Criterion::Entropy => {
-                if sums.hessian <= 0.0 {
+                let hessian = sums[0].hessian;
+                if hessian <= 0.0 {
                     return 0.0;
                 }
-                let p = (-sums.gradient / sums.hessian).clamp(0.0, 1.0);
                 let plogp = |q: f64| if q > 0.0 { q * q.log2() } else { 0.0 };
-                2.0 * sums.hessian * (plogp(p) + plogp(1.0 - p))
+                let share = |sums: &NodeSums| (-sums.gradient / hessian).clamp(0.0, 1.0);
+                let entropy_terms = match sums {
+                    // One channel holds class 1; class 0 has the rest.
+                    [sums] => plogp(share(sums)) + plogp(1.0 - share(sums)),
+                    classes => classes.iter().map(|sums| plogp(share(sums))).sum(),
+                };
+                2.0 * hessian * entropy_terms
             }
         }
     }
@@ -132,6 +149,14 @@ impl NodeSums {
             .fold(Self::default(), Add::add)
     }
 
+    /// [`NodeSums::of_feature`] of each of the `histogram`'s channels (see the module docs).
+    pub fn of_channels(layout: &HistogramLayout, histogram: &[f64], feature: usize) -> Vec<Self> {
+        let channel_len = histogram_len(layout);
+        (histogram.chunks_exact(channel_len))
+            .map(|channel| Self::of_feature(layout, channel, feature))
+            .collect()
+    }
+
     /// The leaf value minimizing the second-order loss, `-G / (H + λ)`; 0 where `H + λ <= 0`.
     pub fn leaf_value(&self, lambda: f64) -> f64 {
         let denominator = self.hessian + lambda;
@@ -185,7 +210,7 @@ impl Sub for NodeSums {
 }
 
 /// A node's split on one feature.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Split {
     /// The feature split on.
     pub feature: usize,
@@ -195,10 +220,10 @@ pub struct Split {
     pub missing_left: bool,
     /// `½ (score(left) + score(right) - score(parent))`.
     pub gain: f64,
-    /// Sums of the left child.
-    pub left: NodeSums,
-    /// Sums of the right child (the parent's less the left child's).
-    pub right: NodeSums,
+    /// Sums of the left child, one per channel.
+    pub left: Vec<NodeSums>,
+    /// Sums of the right child (the parent's less the left child's), one per channel.
+    pub right: Vec<NodeSums>,
 }
 
 impl Split {
@@ -228,84 +253,92 @@ fn better(best: Option<Split>, candidate: Option<Split>) -> Option<Split> {
     }
 }
 
-/// The best split of a node with histogram `histogram` (of `layout`) and sums `total`, over
-/// the features in `features` (all of them when `None`; a subset for per-node feature sampling
-/// in random forests, or per-tree column sampling), or `None` if no split satisfies `params`.
+/// The best split of a node with histogram `histogram` (of `layout`) and sums `total` (one
+/// per channel: see the module docs), over the features in `features` (all of them when
+/// `None`; a subset for per-node feature sampling in random forests, or per-tree column
+/// sampling), or `None` if no split satisfies `params`.
 ///
 /// `total` is the parent's sums for every feature: each candidate's right child is `total`
 /// less its left child. See the module documentation for the candidates and the gain.
 ///
 /// # Panics
-/// If `histogram` is not [`histogram_len`] long or a feature is out of range.
+/// If `histogram` is not [`histogram_len`] long per channel or a feature is out of range.
 pub fn best_split(
     layout: &HistogramLayout,
     histogram: &[f64],
-    total: NodeSums,
+    total: &[NodeSums],
     params: &SplitParams,
     features: Option<&[usize]>,
 ) -> Option<Split> {
-    assert_eq!(histogram.len(), histogram_len(layout), "histogram length");
-    let cells = |feature: usize| layout.feature_histogram(histogram, feature);
+    let channel_len = histogram_len(layout);
+    assert_eq!(
+        histogram.len(),
+        total.len() * channel_len,
+        "histogram length"
+    );
+    let place = |feature: usize| {
+        let range = layout.range(feature);
+        let cells = STATS_PER_BIN * range.start..STATS_PER_BIN * range.end;
+        (feature, cells)
+    };
+    let scan = Scan {
+        histogram,
+        channel_len,
+        total,
+        parent_score: params.criterion.score(total, params.lambda_l2),
+        params,
+    };
     match features {
-        Some(features) => best_over(features.iter().map(|&f| (f, cells(f))), total, params),
-        None => best_over((0..layout.features()).map(|f| (f, cells(f))), total, params),
+        Some(features) => scan.best_over(features.iter().map(|&f| place(f))),
+        None => scan.best_over((0..layout.features()).map(place)),
     }
 }
 
 /// [`best_split`] of a *compact* histogram: the bins of `features` only, one feature after
-/// another in the list's order (what a random forest's node builds for its feature sample).
+/// another in the list's order (what a random forest's node builds for its feature sample),
+/// in each channel.
 ///
 /// # Panics
-/// If `histogram`'s length is not that of the listed features' bins.
+/// If `histogram`'s length is not that of the listed features' bins per channel.
 pub fn best_split_compact(
     layout: &HistogramLayout,
     histogram: &[f64],
-    total: NodeSums,
+    total: &[NodeSums],
     params: &SplitParams,
     features: &[usize],
 ) -> Option<Split> {
-    let lengths = features.iter().map(|&f| STATS_PER_BIN * layout.bins(f));
+    let channel_len: usize = features
+        .iter()
+        .map(|&f| STATS_PER_BIN * layout.bins(f))
+        .sum();
     assert_eq!(
         histogram.len(),
-        lengths.clone().sum::<usize>(),
+        total.len() * channel_len,
         "compact histogram length"
     );
-    let mut rest = histogram;
-    let cells = features.iter().zip(lengths).map(|(&feature, length)| {
-        let (cells, after) = rest.split_at(length);
-        rest = after;
+    let mut start = 0;
+    let places = features.iter().map(|&feature| {
+        let cells = start..start + STATS_PER_BIN * layout.bins(feature);
+        start = cells.end;
         (feature, cells)
     });
-    best_over(cells, total, params)
-}
-
-/// The best split over `(feature, cells)` pairs, each feature's bins.
-fn best_over<'a>(
-    features: impl Iterator<Item = (usize, &'a [f64])>,
-    total: NodeSums,
-    params: &SplitParams,
-) -> Option<Split> {
-    let parent_score = params.criterion.score(&total, params.lambda_l2);
-    features
-        .map(|(feature, cells)| {
-            Node {
-                cells,
-                total,
-                parent_score,
-                params,
-            }
-            .best_on(feature)
-        })
-        .fold(None, better)
+    Scan {
+        histogram,
+        channel_len,
+        total,
+        parent_score: params.criterion.score(total, params.lambda_l2),
+        params,
+    }
+    .best_over(places)
 }
 
 /// One open node of a frontier, for [`best_splits_parallel`].
 #[derive(Debug, Clone, Copy)]
 pub struct NodeHistogram<'a> {
-    /// The node's histogram ([`histogram_len`] values).
+    /// The node's histogram ([`histogram_len`] values per channel).
     pub histogram: &'a [f64],
-    /// The node's sums.
-    pub total: NodeSums,
+    /// The node's sums, one per channel.
+    pub total: &'a [NodeSums],
     /// The node's candidate features (all when `None`).
     pub features: Option<&'a [usize]>,
     /// Whether `histogram` is compact: the bins of `features` only ([`best_split_compact`]).
@@ -332,24 +365,53 @@ pub fn best_splits_parallel(
         .collect()
 }
 
-/// What scanning one feature of a node needs.
-struct Node<'a> {
-    /// The feature's part of the node's histogram.
-    cells: &'a [f64],
-    total: NodeSums,
+/// What scanning a node's features needs.
+struct Scan<'a> {
+    /// The node's histogram, all channels.
+    histogram: &'a [f64],
+    /// Values per channel in `histogram`.
+    channel_len: usize,
+    /// The node's sums, one per channel.
+    total: &'a [NodeSums],
     parent_score: f64,
     params: &'a SplitParams,
 }
 
-impl Node<'_> {
-    /// The best split on `feature`, scanning thresholds left to right.
-    fn best_on(&self, feature: usize) -> Option<Split> {
-        let bins = self.cells.len() / STATS_PER_BIN;
-        let missing = NodeSums::of_bin(self.cells, 0);
-        let mut values_left = NodeSums::default();
-        let mut best = None;
+impl Scan<'_> {
+    /// The best split over `(feature, cells)` pairs, `cells` the positions of the feature's
+    /// bins in each channel.
+    fn best_over(&self, features: impl Iterator<Item = (usize, Range<usize>)>) -> Option<Split> {
+        features
+            .map(|(feature, cells)| self.best_on(feature, cells))
+            .fold(None, better)
+    }
+
+    /// The sums of bin `bin` of the feature at `cells` in each channel, into `out`.
+    fn bin_sums(&self, cells: &Range<usize>, bin: usize, out: &mut [NodeSums]) {
+        for (channel, sums) in out.iter_mut().enumerate() {
+            let start = channel * self.channel_len + cells.start;
+            *sums = NodeSums::of_bin(&self.histogram[start..start + cells.len()], bin);
+        }
+    }
+
+    /// The best split on `feature` (its bins at `cells`), scanning thresholds left to right.
+    fn best_on(&self, feature: usize, cells: Range<usize>) -> Option<Split> {
+        let bins = cells.len() / STATS_PER_BIN;
+        let channels = self.total.len();
+        let mut missing = vec![NodeSums::default(); channels];
+        self.bin_sums(&cells, 0, &mut missing);
+        let mut bin = vec![NodeSums::default(); channels];
+        let mut values_left = vec![NodeSums::default(); channels];
+        let mut left = vec![NodeSums::default(); channels];
+        let mut right = vec![NodeSums::default(); channels];
+        // The best gain, its threshold and missing direction, and its left child's sums.
+        let mut best: Option<(f64, u8, bool)> = None;
+        let mut best_left = vec![NodeSums::default(); channels];
         for threshold in 1..bins {
-            values_left = values_left + NodeSums::of_bin(self.cells, threshold);
+            self.bin_sums(&cells, threshold, &mut bin);
+            for (sums, bin) in values_left.iter_mut().zip(&bin) {
+                *sums = *sums + *bin;
+            }
             // Threshold `bins - 1` with missing left would send every row left.
             let directions: &[bool] = if threshold + 1 < bins {
                 &[false, true]
@@ -357,41 +419,46 @@ impl Node<'_> {
                 &[false]
             };
             for &missing_left in directions {
-                let left = if missing_left {
-                    values_left + missing
-                } else {
-                    values_left
+                for channel in 0..channels {
+                    left[channel] = if missing_left {
+                        values_left[channel] + missing[channel]
+                    } else {
+                        values_left[channel]
+                    };
+                    right[channel] = self.total[channel] - left[channel];
+                }
+                let Some(gain) = self.gain(&left, &right) else {
+                    continue;
                 };
-                let candidate = self.evaluate(feature, threshold as u8, missing_left, left);
-                best = better(best, candidate);
+                // Thresholds rise and missing right comes first: only a higher gain wins.
+                if best.is_none_or(|(best_gain, _, _)| gain > best_gain) {
+                    best = Some((gain, threshold as u8, missing_left));
+                    best_left.copy_from_slice(&left);
+                }
             }
         }
-        best
-    }
-
-    /// The split with left child `left`, if `params` allow it.
-    fn evaluate(
-        &self,
-        feature: usize,
-        threshold: u8,
-        missing_left: bool,
-        left: NodeSums,
-    ) -> Option<Split> {
-        let params = self.params;
-        let right = self.total - left;
-        if !(left.admissible(params) && right.admissible(params)) {
-            return None;
-        }
-        let score = |sums: &NodeSums| params.criterion.score(sums, params.lambda_l2);
-        let gain = 0.5 * (score(&left) + score(&right) - self.parent_score);
-        (gain > params.min_split_gain).then_some(Split {
+        best.map(|(gain, threshold, missing_left)| Split {
             feature,
             threshold,
             missing_left,
             gain,
-            left,
-            right,
+            right: (self.total.iter().zip(&best_left))
+                .map(|(total, left)| *total - *left)
+                .collect(),
+            left: best_left,
         })
+    }
+
+    /// The gain of dividing the node into children with sums `left` and `right`, if `params`
+    /// allow it.
+    fn gain(&self, left: &[NodeSums], right: &[NodeSums]) -> Option<f64> {
+        let params = self.params;
+        if !(left[0].admissible(params) && right[0].admissible(params)) {
+            return None;
+        }
+        let score = |sums: &[NodeSums]| params.criterion.score(sums, params.lambda_l2);
+        let gain = 0.5 * (score(left) + score(right) - self.parent_score);
+        (gain > params.min_split_gain).then_some(gain)
     }
 }
 
@@ -470,7 +537,7 @@ mod tests {
     #[test]
     fn finds_the_obvious_split_with_its_gain_and_child_sums() {
         let (layout, histogram, total) = obvious();
-        let split = best_split(&layout, &histogram, total, &PERMISSIVE, None).unwrap();
+        let split = best_split(&layout, &histogram, &[total], &PERMISSIVE, None).unwrap();
         assert_eq!(
             split,
             Split {
@@ -478,38 +545,38 @@ mod tests {
                 threshold: 2,
                 missing_left: false,
                 gain: 0.5 * (16.0 / 4.0 + 16.0 / 4.0),
-                left: sums(-4.0, 4.0, 4.0),
-                right: sums(4.0, 4.0, 4.0),
+                left: vec![sums(-4.0, 4.0, 4.0)],
+                right: vec![sums(4.0, 4.0, 4.0)],
             }
         );
         let params = SplitParams {
             lambda_l2: 1.0,
             ..PERMISSIVE
         };
-        let split = best_split(&layout, &histogram, total, &params, None).unwrap();
+        let split = best_split(&layout, &histogram, &[total], &params, None).unwrap();
         assert_eq!((split.feature, split.threshold), (1, 2));
         assert!((split.gain - 0.5 * (16.0 / 5.0 + 16.0 / 5.0)).abs() < 1e-12);
-        assert_eq!(split.left.leaf_value(1.0), 0.8);
+        assert_eq!(split.left[0].leaf_value(1.0), 0.8);
     }
 
     #[test]
     fn missing_values_go_to_the_side_that_gains_more() {
         // Missing with a large positive gradient joins the positive side (right)...
         let (layout, histogram, total) = with_missing(3.0);
-        let split = best_split(&layout, &histogram, total, &PERMISSIVE, None).unwrap();
+        let split = best_split(&layout, &histogram, &[total], &PERMISSIVE, None).unwrap();
         assert_eq!((split.threshold, split.missing_left), (1, false));
         assert_eq!(
-            (split.left, split.right),
+            (split.left[0], split.right[0]),
             (sums(-2.0, 2.0, 2.0), sums(5.0, 3.0, 3.0))
         );
         let gain = 0.5 * (4.0 / 2.0 + 25.0 / 3.0 - 9.0 / 5.0);
         assert!((split.gain - gain).abs() < 1e-12);
         // ... and with a large negative one, the negative side (left).
         let (layout, histogram, total) = with_missing(-3.0);
-        let split = best_split(&layout, &histogram, total, &PERMISSIVE, None).unwrap();
+        let split = best_split(&layout, &histogram, &[total], &PERMISSIVE, None).unwrap();
         assert_eq!((split.threshold, split.missing_left), (1, true));
         assert_eq!(
-            (split.left, split.right),
+            (split.left[0], split.right[0]),
             (sums(-5.0, 3.0, 3.0), sums(2.0, 2.0, 2.0))
         );
         assert!(split.goes_left(0) && split.goes_left(1) && !split.goes_left(2));
@@ -524,9 +591,9 @@ mod tests {
             &[0.0, 0.0, 0.0, 0.0, 2.0, 2.0],
             &[1.0; 6],
         );
-        let split = best_split(&layout, &histogram, total, &PERMISSIVE, None).unwrap();
+        let split = best_split(&layout, &histogram, &[total], &PERMISSIVE, None).unwrap();
         assert_eq!((split.threshold, split.missing_left), (2, false));
-        assert_eq!(split.right, sums(4.0, 2.0, 2.0));
+        assert_eq!(split.right, [sums(4.0, 2.0, 2.0)]);
     }
 
     #[test]
@@ -536,14 +603,14 @@ mod tests {
             NodeSums::of_bin(layout.feature_histogram(&histogram, 1), 0),
             sums(0.0, 0.0, 0.0)
         );
-        let split = best_split(&layout, &histogram, total, &PERMISSIVE, None).unwrap();
+        let split = best_split(&layout, &histogram, &[total], &PERMISSIVE, None).unwrap();
         assert!(!split.missing_left);
     }
 
     #[test]
     fn limits_reject_splits() {
         let (layout, histogram, total) = obvious();
-        let with = |params: SplitParams| best_split(&layout, &histogram, total, &params, None);
+        let with = |params: SplitParams| best_split(&layout, &histogram, &[total], &params, None);
         // Each child of the best split has 4 rows, a hessian of 4 and the gain is 4.
         for (samples, weight, gain) in [(5.0, 0.0, 0.0), (1.0, 4.5, 0.0), (1.0, 0.0, 4.0)] {
             let params = SplitParams {
@@ -568,7 +635,7 @@ mod tests {
     fn only_candidate_features_are_split_on() {
         let (layout, histogram, total) = obvious();
         let on = |features: &[usize]| {
-            best_split(&layout, &histogram, total, &PERMISSIVE, Some(features))
+            best_split(&layout, &histogram, &[total], &PERMISSIVE, Some(features))
         };
         assert_eq!(on(&[0]), None);
         assert_eq!(on(&[]), None);
@@ -587,7 +654,7 @@ mod tests {
             &[1.0; 4],
         );
         for features in [None, Some(&[1, 0][..])] {
-            let split = best_split(&layout, &histogram, total, &PERMISSIVE, features).unwrap();
+            let split = best_split(&layout, &histogram, &[total], &PERMISSIVE, features).unwrap();
             assert_eq!(
                 (split.feature, split.threshold, split.missing_left),
                 (0, 1, false)
@@ -600,7 +667,7 @@ mod tests {
         let (layout, histogram, total) =
             node(&[4], &[&[2, 2, 2, 2]], &[-1.0, 3.0, 0.5, 2.0], &[1.0; 4]);
         assert_eq!(
-            best_split(&layout, &histogram, total, &PERMISSIVE, None),
+            best_split(&layout, &histogram, &[total], &PERMISSIVE, None),
             None
         );
     }
@@ -619,19 +686,19 @@ mod tests {
         let frontier = [
             NodeHistogram {
                 histogram: &first,
-                total: first_total,
+                total: std::slice::from_ref(&first_total),
                 features: None,
                 compact: false,
             },
             NodeHistogram {
                 histogram: &second,
-                total: second_total,
+                total: std::slice::from_ref(&second_total),
                 features: None,
                 compact: false,
             },
             NodeHistogram {
                 histogram: &first,
-                total: first_total,
+                total: std::slice::from_ref(&first_total),
                 features: Some(&only_feature_0),
                 compact: false,
             },
@@ -641,7 +708,7 @@ mod tests {
         let compact = layout.feature_histogram(&second, 1).to_vec();
         let compact_node = NodeHistogram {
             histogram: &compact,
-            total: second_total,
+            total: std::slice::from_ref(&second_total),
             features: Some(&only_feature_1),
             compact: true,
         };
@@ -650,7 +717,7 @@ mod tests {
             [best_split(
                 &layout,
                 &second,
-                second_total,
+                &[second_total],
                 &PERMISSIVE,
                 Some(&only_feature_1)
             )]
@@ -671,7 +738,7 @@ mod tests {
         assert_eq!(splits, expected);
         let chosen: Vec<_> = splits
             .iter()
-            .map(|split| split.map(|split| (split.feature, split.threshold)))
+            .map(|split| split.as_ref().map(|split| (split.feature, split.threshold)))
             .collect();
         assert_eq!(chosen, [Some((1, 2)), Some((0, 1)), None]);
     }
@@ -689,7 +756,7 @@ mod tests {
         let y = [1.0, 2.5, 0.5, 7.0, 8.0, 6.5];
         let gradients: Vec<f64> = y.iter().map(|y| -y).collect();
         let (layout, histogram, total) = node(&[4], &[&[1, 1, 1, 3, 3, 2]], &gradients, &[1.0; 6]);
-        let split = best_split(&layout, &histogram, total, &PERMISSIVE, None).unwrap();
+        let split = best_split(&layout, &histogram, &[total], &PERMISSIVE, None).unwrap();
         let squared_error = |ys: &[f64]| {
             let mean = ys.iter().sum::<f64>() / ys.len() as f64;
             ys.iter().map(|y| (y - mean) * (y - mean)).sum::<f64>()
@@ -697,7 +764,7 @@ mod tests {
         assert_eq!(split.threshold, 1);
         let reduction = squared_error(&y) - squared_error(&y[..3]) - squared_error(&y[3..]);
         assert!((reduction - 2.0 * split.gain).abs() < 1e-9);
-        assert!((split.left.leaf_value(0.0) - 4.0 / 3.0).abs() < 1e-12);
+        assert!((split.left[0].leaf_value(0.0) - 4.0 / 3.0).abs() < 1e-12);
     }
 
     #[test]
@@ -709,20 +776,20 @@ mod tests {
         let column: &[u8] = &[1, 1, 1, 1, 2, 2, 2, 2];
         let (layout, histogram, total) = node(&[3], &[column], &gradients, &[1.0; 8]);
         let gini = |p: f64| 2.0 * p * (1.0 - p);
-        let split = best_split(&layout, &histogram, total, &PERMISSIVE, None).unwrap();
+        let split = best_split(&layout, &histogram, &[total], &PERMISSIVE, None).unwrap();
         let decrease = 8.0 * gini(0.5) - 4.0 * gini(0.75) - 4.0 * gini(0.25);
         assert!((4.0 * split.gain - decrease).abs() < 1e-12);
-        assert_eq!(split.left.leaf_value(0.0), 0.75);
+        assert_eq!(split.left[0].leaf_value(0.0), 0.75);
         let entropy = |p: f64| -p * p.log2() - (1.0 - p) * (1.0 - p).log2();
         let params = SplitParams {
             criterion: Criterion::Entropy,
             ..PERMISSIVE
         };
-        let split = best_split(&layout, &histogram, total, &params, None).unwrap();
+        let split = best_split(&layout, &histogram, &[total], &params, None).unwrap();
         let decrease = 8.0 * entropy(0.5) - 8.0 * entropy(0.75);
         assert_eq!(split.threshold, 1);
         assert!((split.gain - decrease).abs() < 1e-12, "{split:?}");
-        assert_eq!(Criterion::Entropy.score(&sums(-2.0, 2.0, 2.0), 0.0), 0.0);
+        assert_eq!(Criterion::Entropy.score(&[sums(-2.0, 2.0, 2.0)], 0.0), 0.0);
     }
 
     #[test]

@@ -11,8 +11,12 @@
 //! half the weighted variance reduction of a regressor and a quarter of the weighted Gini
 //! decrease of a classifier (labels 0 and 1), and a leaf's value `-G / H` is the weighted mean
 //! label: a regressor's value, a classifier's share of class 1 ([`crate::kernels::split`]).
-//! Entropy scores the same sums by their weighted entropy. Trees grow level by level (no leaf
-//! budget), one round trip to the workers per level.
+//! Entropy scores the same sums by their weighted entropy. A multiclass forest (labels `0..K`,
+//! `K >= 3`) fills one histogram channel per class (gradient `-w` for the class's rows): the
+//! gain is then half the weighted Gini (or the entropy) decrease over all classes, and each
+//! tree's leaves hold every class's share (the tree is kept once per class, with that class's
+//! shares as its values). Trees grow level by level (no leaf budget), one round trip to the
+//! workers per level.
 
 use std::str::FromStr;
 
@@ -138,8 +142,8 @@ impl FromStr for FeatureSubsetStrategy {
     }
 }
 
-/// A random forest: [`RandomForest::classifier`] (labels 0 and 1) or
-/// [`RandomForest::regressor`].
+/// A random forest: [`RandomForest::classifier`] (class labels `0, 1, ..., K - 1`; binary or
+/// multiclass) or [`RandomForest::regressor`].
 ///
 /// Parameters and defaults: `num_trees = 100` (scikit-learn's; Spark's is 20),
 /// `max_depth = 10` (levels below the root; Spark's default of 5 underfits and scikit-learn's
@@ -152,11 +156,12 @@ impl FromStr for FeatureSubsetStrategy {
 /// classifier (or `entropy`), `variance` for a regressor, `seed = 42`, label column `label`,
 /// optional `weight_column`. Outputs `prediction` (the class or value) and, for classifiers,
 /// `probability`: the mean over the trees of the leaf's weighted share of class 1 (the class is
-/// 1 when it exceeds 0.5). A regressor predicts the mean of its trees' leaf means.
+/// 1 when it exceeds 0.5); for a multiclass forest the class with the highest mean share and
+/// that share. A regressor predicts the mean of its trees' leaf means.
 ///
 /// Missing feature values (null, NaN) have their own bin, as in [`crate::GradientBoostedTrees`].
-/// Labels must be present (and 0 or 1, both present, for a classifier), naming the column
-/// otherwise.
+/// Labels must be present (and class indices, two classes present at least, for a
+/// classifier), naming the column otherwise.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RandomForest {
     classifier: bool,
@@ -179,7 +184,7 @@ pub struct RandomForest {
 }
 
 impl RandomForest {
-    /// A binary classifier over `features`.
+    /// A classifier over `features` (binary or multiclass, from the labels).
     pub fn classifier(features: impl IntoIterator<Item = impl Into<String>>) -> Self {
         Self::new(true, features)
     }
@@ -301,24 +306,23 @@ impl RandomForest {
         Ok(())
     }
 
-    /// Grows the forest on `workers` (rows binned by `bins`).
-    fn grow_forest(&self, workers: &mut dyn Workers, bins: &FeatureBins) -> Result<Vec<Tree>> {
+    /// Grows the forest on `workers` (rows binned by `bins`); returns its outputs (a
+    /// multiclass forest's classes, else 1) and trees, tree `i` giving output `i % outputs`
+    /// (each tree grown once per output, with that output's leaf values).
+    fn grow_forest(
+        &self,
+        workers: &mut dyn Workers,
+        bins: &FeatureBins,
+    ) -> Result<(usize, Vec<Tree>)> {
         arrange(workers)?;
         let request = Request::Labels {
             classifier: self.classifier,
         };
         let [train, _] = labels(workers, &request)?;
         check_labels(&train, &self.label, ESTIMATOR, self.classifier)?;
-        if train.class_weights.len() > 2 {
-            return Err(MlError::InvalidLabel {
-                column: self.label.clone(),
-                reason: format!(
-                    "{} is not a class of a binary forest; labels must be 0 or 1 (multiclass \
-                     forests are not built yet)",
-                    train.class_weights.len() - 1
-                ),
-            });
-        }
+        // Binary classes need one channel (class 1's share); more need one per class.
+        let classes = train.class_weights.len();
+        let channels = if classes > 2 { classes } else { 1 };
         start(workers, &[0.0])?;
         let layout = bins.layout();
         let params = GrowParams {
@@ -337,29 +341,31 @@ impl RandomForest {
             },
             learning_rate: 1.0,
             max_histogram_bytes: mebibytes(self.max_memory_mb),
+            channels,
         };
         let features = self.features.len();
         let count = self
             .feature_subset_strategy
             .count(features, self.num_trees, self.classifier);
-        (0..self.num_trees)
-            .map(|tree| {
-                let choice = FeatureChoice::PerNode {
-                    count,
-                    features,
-                    seed: self.seed,
-                    tree,
-                };
-                let begin = Request::BeginForestTree {
-                    tree,
-                    seed: self.seed,
-                    bootstrap: self.bootstrap,
-                    subsample: self.subsample,
-                    features: choice.root_features(),
-                };
-                grow_tree(workers, &begin, &layout, bins, &choice, &params)
-            })
-            .collect()
+        let mut trees = Vec::with_capacity(self.num_trees * channels);
+        for tree in 0..self.num_trees {
+            let choice = FeatureChoice::PerNode {
+                count,
+                features,
+                seed: self.seed,
+                tree,
+            };
+            let begin = Request::BeginForestTree {
+                tree,
+                seed: self.seed,
+                bootstrap: self.bootstrap,
+                subsample: self.subsample,
+                features: choice.root_features(),
+                channels,
+            };
+            trees.extend(grow_tree(workers, &begin, &layout, bins, &choice, &params)?);
+        }
+        Ok((channels, trees))
     }
 }
 
@@ -374,7 +380,7 @@ impl Estimator for RandomForest {
             weight: self.weight_column.as_deref(),
             held_out: None,
         };
-        let trees = fit_with_workers(
+        let (outputs, trees) = fit_with_workers(
             data,
             data,
             &self.features,
@@ -391,7 +397,7 @@ impl Estimator for RandomForest {
                 features: self.features.clone(),
                 label: self.label.clone(),
                 ensemble: Ensemble {
-                    base_scores: vec![0.0],
+                    base_scores: vec![0.0; outputs],
                     trees,
                 },
                 prediction_column: self.prediction_column.clone(),
@@ -409,9 +415,15 @@ pub struct RandomForestModel {
 }
 
 impl RandomForestModel {
-    /// The trees, in the order grown.
+    /// The trees, in the order grown. A multiclass forest holds each tree once per class, with
+    /// that class's leaf shares: tree `i` gives class `i % classes`.
     pub fn trees(&self) -> &[Tree] {
         &self.predictor.ensemble.trees
+    }
+
+    /// The number of classes of a classifier (at least 2).
+    pub fn classes(&self) -> usize {
+        self.predictor.classes()
     }
 
     /// The feature columns, in the order trees refer to them.
@@ -427,12 +439,20 @@ impl RandomForestModel {
     /// Total split gain per feature, over all trees (see [`crate::kernels::split`] for the
     /// gain of each impurity).
     pub fn gain_importance(&self) -> Vec<f64> {
-        self.predictor.importance(|gain| gain)
+        self.importance(|gain| gain)
     }
 
     /// Number of splits per feature, over all trees.
     pub fn split_importance(&self) -> Vec<f64> {
-        self.predictor.importance(|_| 1.0)
+        self.importance(|_| 1.0)
+    }
+
+    /// Sums `of_split(gain)` over every split of every tree grown (a multiclass forest's
+    /// copies of a tree count once).
+    fn importance(&self, of_split: impl Fn(f64) -> f64) -> Vec<f64> {
+        let copies = self.predictor.ensemble.outputs() as f64;
+        let importance = self.predictor.importance(of_split);
+        importance.into_iter().map(|sum| sum / copies).collect()
     }
 
     /// Metrics on `data` (with the label): a classifier's binary metrics, a regressor's
@@ -514,6 +534,38 @@ mod tests {
             // The same seed, data and partitioning give the same forest; another seed does not.
             assert_eq!(forest.clone().fit(&data).await.unwrap(), model);
             assert_ne!(forest.seed(7).fit(&data).await.unwrap(), model);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_multiclass_forest_predicts_the_most_common_class_of_its_leaves() {
+        // Class 0 below x1 = 30, 1 below 70, 2 above; rows with x0 missing are class 3.
+        let data = frame(3000, |x0, x1| match (x0.is_nan(), x1) {
+            (true, _) => 3.0,
+            (false, x1) => (f64::from(u8::from(x1 >= 30.0)) + f64::from(u8::from(x1 >= 70.0))),
+        });
+        for impurity in [Impurity::Gini, Impurity::Entropy] {
+            let forest = RandomForest::classifier(["x0", "x1", "noise"])
+                .num_trees(6)
+                .max_depth(4)
+                .impurity(impurity)
+                .feature_subset_strategy(FeatureSubsetStrategy::All);
+            let model = forest.fit(&data).await.unwrap();
+            assert_eq!(model.classes(), 4);
+            assert_eq!(model.trees().len(), 24, "each tree once per class");
+            let metrics = model.evaluate(&data).await.unwrap();
+            assert!(metrics.get("accuracy").unwrap() > 0.99, "{metrics:?}");
+            let out = model.transform(data.clone()).unwrap();
+            let predictions = column_values(&out, "prediction").await;
+            assert_eq!(predictions[0], Some(3.0), "row 0 has x0 missing");
+            let probabilities = column_values(&out, "probability").await;
+            assert!(probabilities
+                .iter()
+                .all(|p| p.is_some_and(|p| p > 0.25 && p <= 1.0)));
+            // Copies of a tree count once: 6 trees of at most 15 splits.
+            let splits: f64 = model.split_importance().iter().sum();
+            assert!((3.0..=90.0).contains(&splits), "{splits} splits");
+            assert_eq!(forest.fit(&data).await.unwrap(), model);
         }
     }
 
@@ -603,9 +655,9 @@ mod tests {
         };
         let classifier = RandomForest::classifier(["x0", "x1"]).num_trees(2);
         assert_eq!(
-            error(classifier.clone(), frame(100, |_, x1| (x1 / 40.0).floor())).await,
-            "invalid label column 'label': 2 is not a class of a binary forest; labels must be \
-             0 or 1 (multiclass forests are not built yet)"
+            error(classifier.clone(), frame(100, |_, x1| x1.min(-1.0))).await,
+            "invalid label column 'label': -1 is not a class; labels must be class indices 0, \
+             1, 2, ... below 1024"
         );
         assert_eq!(
             error(classifier.clone(), frame(100, |_, _| 0.0)).await,

@@ -479,6 +479,7 @@ impl GradientBoostedTrees {
             split: self.split,
             learning_rate: self.learning_rate,
             max_histogram_bytes: mebibytes(self.max_memory_mb),
+            channels: 1,
         };
         let outputs = objective.outputs();
         let mut trees = Vec::with_capacity(self.num_trees * outputs);
@@ -493,7 +494,9 @@ impl GradientBoostedTrees {
                     seed: self.seed,
                 };
                 let features = self.tree_features(trees.len());
-                let grown = grow_tree(workers, &begin, &layout, bins, &features, &params)?;
+                let grown = (grow_tree(workers, &begin, &layout, bins, &features, &params)?)
+                    .pop()
+                    .expect("one channel grows one tree");
                 let end = Request::EndTree {
                     objective,
                     output,

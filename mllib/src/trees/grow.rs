@@ -44,6 +44,9 @@ pub(crate) struct GrowParams {
     /// The most bytes of histograms one call of `split_nodes` may ask for (Spark's
     /// `maxMemoryInMB`): a level with more is divided in batches (one node at least each).
     pub max_histogram_bytes: usize,
+    /// Channels per histogram (see [`crate::kernels::split`]): 1, or a multiclass forest's
+    /// classes. The tree grown has one set of leaf values per channel.
+    pub channels: usize,
 }
 
 /// Spark's default `maxMemoryInMB`.
@@ -126,7 +129,7 @@ impl FeatureChoice {
                 right: splittable.then(|| self.of_node(left + 1)).flatten(),
             },
             _ => ChildHistograms::Smaller {
-                left: split.left.count <= split.right.count,
+                left: split.left[0].count <= split.right[0].count,
             },
         }
     }
@@ -152,7 +155,8 @@ pub(crate) type SplitNodes<'a> = dyn FnMut(&[SplitOrder]) -> Result<Vec<Vec<f64>
 struct Open {
     node: usize,
     histogram: Vec<f64>,
-    total: NodeSums,
+    /// The node's sums, one per channel.
+    total: Vec<NodeSums>,
     depth: usize,
     /// Its best split, when it may split (above `max_depth`) and one gains.
     split: Option<Split>,
@@ -163,7 +167,8 @@ struct Open {
 
 /// Grows one tree from the histogram of its root, each node splitting on the features
 /// `features` chooses for it; `split_nodes` divides nodes where the rows are (see the module
-/// docs).
+/// docs). Returns the tree with each channel's leaf values: one tree per channel, all of the
+/// same splits.
 pub(crate) fn grow(
     layout: &HistogramLayout,
     edges: &FeatureBins,
@@ -171,15 +176,18 @@ pub(crate) fn grow(
     split_nodes: &mut SplitNodes<'_>,
     features: &FeatureChoice,
     params: &GrowParams,
-) -> Result<Tree> {
+) -> Result<Vec<Tree>> {
     let compact = features.root_features().is_some();
-    let total = match features.root_features() {
+    let channel_len = root.len() / params.channels.max(1);
+    let total: Vec<NodeSums> = match features.root_features() {
         // A compact histogram starts with its first feature's bins.
         Some(sample) => {
             let first = HistogramLayout::new(&[layout.bins(sample[0])]);
-            NodeSums::of_feature(&first, &root[..histogram_len(&first)], 0)
+            (root.chunks_exact(channel_len))
+                .map(|channel| NodeSums::of_feature(&first, &channel[..histogram_len(&first)], 0))
+                .collect()
         }
-        None => NodeSums::of_feature(layout, &root, 0),
+        None => NodeSums::of_channels(layout, &root, 0),
     };
     let mut nodes = vec![Node::Leaf { value: 0.0 }];
     let mut open = vec![Open {
@@ -211,7 +219,7 @@ pub(crate) fn grow(
         parents.reverse();
         let mut orders = Vec::with_capacity(parents.len());
         for parent in &parents {
-            let split = parent.split.expect("chosen nodes have a split");
+            let split = parent.split.as_ref().expect("chosen nodes have a split");
             let left = nodes.len();
             nodes.extend([Node::Leaf { value: 0.0 }; 2]);
             nodes[parent.node] = Node::Split {
@@ -230,7 +238,7 @@ pub(crate) fn grow(
                 threshold: split.threshold,
                 missing_left: split.missing_left,
                 left,
-                build: features.child_histograms(&split, left, splittable),
+                build: features.child_histograms(split, left, splittable),
             });
         }
         let mut parents = parents.into_iter();
@@ -251,11 +259,14 @@ pub(crate) fn grow(
         }
         leaf_count += orders.len();
     }
+    let mut trees = vec![nodes; params.channels];
     for node in open {
-        let value = params.learning_rate * node.total.leaf_value(params.split.lambda_l2);
-        nodes[node.node] = Node::Leaf { value };
+        for (nodes, total) in trees.iter_mut().zip(&node.total) {
+            let value = params.learning_rate * total.leaf_value(params.split.lambda_l2);
+            nodes[node.node] = Node::Leaf { value };
+        }
     }
-    Ok(Tree::new(nodes))
+    Ok(trees.into_iter().map(Tree::new).collect())
 }
 
 /// `orders` cut into consecutive batches whose histograms (`bytes` per order) fit in
@@ -313,7 +324,7 @@ fn find_splits(
         .zip(&candidates)
         .map(|(&i, candidates)| NodeHistogram {
             histogram: &nodes[i].histogram,
-            total: nodes[i].total,
+            total: &nodes[i].total,
             features: candidates.as_deref(),
             compact: nodes[i].compact,
         })
@@ -387,6 +398,7 @@ mod tests {
             split: SplitParams::default(),
             learning_rate: 1.0,
             max_histogram_bytes: bytes,
+            channels: 1,
         };
         let sizes = [4, 3, 5, 1, 1, 9];
         let cut = |cap| -> Vec<Vec<usize>> {

@@ -187,7 +187,8 @@ pub(crate) fn histograms(workers: &mut dyn Workers, request: &Request) -> Result
 }
 
 /// Grows one tree on `workers` (rows binned by `bins`, histograms of `layout`): `begin` starts
-/// the tree and answers with the root's histogram, and [`grow`] sends the splits.
+/// the tree and answers with the root's histogram, and [`grow`] sends the splits. Returns the
+/// tree with each histogram channel's leaf values (one tree for one channel).
 pub(crate) fn grow_tree(
     workers: &mut dyn Workers,
     begin: &Request,
@@ -195,7 +196,7 @@ pub(crate) fn grow_tree(
     bins: &FeatureBins,
     features: &FeatureChoice,
     params: &GrowParams,
-) -> Result<Tree> {
+) -> Result<Vec<Tree>> {
     let root = histograms(workers, begin)?
         .pop()
         .ok_or_else(|| MlError::Training {

@@ -133,12 +133,14 @@ fn encode_request(request: &Request) -> Vec<f64> {
             bootstrap,
             subsample,
             features,
+            channels,
         } => {
             let mut values = vec![
                 7.0,
                 *tree as f64,
                 f64::from(u8::from(*bootstrap)),
                 *subsample,
+                *channels as f64,
             ];
             values.extend(id_values(*seed));
             encode_features(features.as_deref(), &mut values);
@@ -189,7 +191,7 @@ fn decode_request(values: &[f64], features: usize) -> io::Result<Request> {
             }
         }
         (6, []) => Request::Finish,
-        (7, [tree, bootstrap, subsample, high, low, features @ ..]) => {
+        (7, [tree, bootstrap, subsample, channels, high, low, features @ ..]) => {
             let (features, rest) = decode_features(features)?;
             if !rest.is_empty() {
                 return Err(corrupt("values after a tree's features"));
@@ -200,6 +202,7 @@ fn decode_request(values: &[f64], features: usize) -> io::Result<Request> {
                 bootstrap: *bootstrap != 0.0,
                 subsample: *subsample,
                 features,
+                channels: *channels as usize,
             }
         }
         _ => return Err(corrupt("an unknown request")),
@@ -513,6 +516,7 @@ mod tests {
                 bootstrap: true,
                 subsample: 0.7,
                 features: Some(vec![1, 3]),
+                channels: 4,
             },
             Request::BeginForestTree {
                 tree: 0,
@@ -520,6 +524,7 @@ mod tests {
                 bootstrap: false,
                 subsample: 1.0,
                 features: None,
+                channels: 1,
             },
             Request::Split(vec![
                 SplitOrder {

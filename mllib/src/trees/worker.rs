@@ -56,6 +56,10 @@ pub(crate) enum Request {
         subsample: f64,
         /// The features the root's histogram covers (all when `None`): the root's sample.
         features: Option<Vec<usize>>,
+        /// Histogram channels: 1 (gradient `-w·y`), or one per class of a multiclass forest
+        /// (channel `k`'s gradient `-w` for rows of class `k`, else 0); see
+        /// [`crate::kernels::split`].
+        channels: usize,
     },
     /// Divide each order's node and reply with the histograms each order asks for, in order
     /// ([`Reply::Histograms`]; see [`ChildHistograms`]).
@@ -211,8 +215,8 @@ pub(crate) struct PartitionWorker {
     /// The gradient and hessian of every output of every row (laid out as `scores`), weighted,
     /// at the scores of the boosting round's start.
     round_derivatives: Vec<GradientPair>,
-    /// The gradients and hessians of the tree being grown.
-    derivatives: Vec<GradientPair>,
+    /// The gradients and hessians of the tree being grown, one set per histogram channel.
+    channels: Vec<Vec<GradientPair>>,
     /// The rows of each node of the tree being grown.
     node_rows: NodeRows,
     /// Whether the tree being grown trains on every row.
@@ -235,7 +239,7 @@ impl PartitionWorker {
             held_out_scores: Vec::new(),
             outputs: 1,
             round_derivatives: Vec::new(),
-            derivatives: Vec::new(),
+            channels: Vec::new(),
             node_rows: NodeRows::default(),
             all_rows: true,
             counts: None,
@@ -276,12 +280,14 @@ impl PartitionWorker {
                 bootstrap,
                 subsample,
                 features,
+                channels,
             } => Reply::Histograms(vec![self.begin_forest_tree(
                 *tree,
                 *seed,
                 *bootstrap,
                 *subsample,
                 features.as_deref(),
+                *channels,
             )]),
             Request::Split(orders) => {
                 let mut histograms = Vec::with_capacity(2 * orders.len());
@@ -338,14 +344,14 @@ impl PartitionWorker {
                     },
                 );
         }
-        self.derivatives = if outputs == 1 {
+        self.channels = vec![if outputs == 1 {
             // The round has one tree: its pairs are the round's, computed anew next round.
             std::mem::take(&mut self.round_derivatives)
         } else {
             (self.round_derivatives.iter().skip(output).step_by(outputs))
                 .copied()
                 .collect()
-        };
+        }];
         self.all_rows = subsample >= 1.0;
         self.counts = None;
         let root: Vec<u32> = (0..self.train.rows as u32)
@@ -361,6 +367,7 @@ impl PartitionWorker {
         bootstrap: bool,
         subsample: f64,
         features: Option<&[usize]>,
+        channels: usize,
     ) -> Vec<f64> {
         let counts: Vec<f64> = (0..self.train.rows as u32)
             .map(|row| {
@@ -373,12 +380,23 @@ impl PartitionWorker {
             })
             .collect();
         let train = &self.train;
-        self.derivatives = (0..train.rows)
-            .map(|row| {
-                let weight = counts[row] * row_weight(train, row);
-                GradientPair::new(-weight * train.label[row], weight)
-            })
-            .collect();
+        let channel = |class: Option<f64>| {
+            (0..train.rows)
+                .map(|row| {
+                    let weight = counts[row] * row_weight(train, row);
+                    let label = train.label[row];
+                    let target = class.map_or(label, |class| f64::from(u8::from(label == class)));
+                    GradientPair::new(-weight * target, weight)
+                })
+                .collect()
+        };
+        self.channels = if channels > 1 {
+            (0..channels)
+                .map(|class| channel(Some(class as f64)))
+                .collect()
+        } else {
+            vec![channel(None)]
+        };
         let root: Vec<u32> = (0..train.rows as u32)
             .filter(|&row| counts[row as usize] > 0.0)
             .collect();
@@ -396,16 +414,15 @@ impl PartitionWorker {
     /// a compact one of `features` (see [`PartitionWorker::histogram`]).
     fn root_histogram(&mut self, root: Vec<u32>, features: Option<&[usize]>) -> Vec<f64> {
         let histogram = if self.all_rows && features.is_none() {
-            let mut histogram = vec![0.0; histogram_len(&self.layout)];
-            build_histogram_all(
-                &self.layout,
-                &self.bins(),
-                RowSums {
-                    derivatives: &self.derivatives,
+            let channel_len = histogram_len(&self.layout);
+            let mut histogram = vec![0.0; self.channels.len() * channel_len];
+            for (derivatives, out) in self.channels.iter().zip(histogram.chunks_mut(channel_len)) {
+                let sums = RowSums {
+                    derivatives,
                     weights: self.counts.as_deref(),
-                },
-                &mut histogram,
-            );
+                };
+                build_histogram_all(&self.layout, &self.bins(), sums, out);
+            }
             histogram
         } else {
             self.histogram(&root, features)
@@ -446,8 +463,9 @@ impl PartitionWorker {
         })
     }
 
-    /// The histogram of the training rows `rows` at this tree's statistics: of every feature,
-    /// or with `features` a compact one of those features' bins only, in their order (see
+    /// The histogram of the training rows `rows` at this tree's statistics (each channel's,
+    /// one after another): of every feature, or with `features` a compact one of those
+    /// features' bins only, in their order (see
     /// [`crate::kernels::split::best_split_compact`]) — a random forest's node looks at a few
     /// features, and a full histogram would cost its zeroing and merging at every node.
     fn histogram(&self, rows: &[u32], features: Option<&[usize]>) -> Vec<f64> {
@@ -464,17 +482,15 @@ impl PartitionWorker {
                 features.iter().map(|&feature| all[feature]).collect(),
             ),
         };
-        let mut histogram = vec![0.0; histogram_len(&layout)];
-        build_histogram(
-            &layout,
-            &bins,
-            rows,
-            RowSums {
-                derivatives: &self.derivatives,
+        let channel_len = histogram_len(&layout);
+        let mut histogram = vec![0.0; self.channels.len() * channel_len];
+        for (derivatives, out) in self.channels.iter().zip(histogram.chunks_mut(channel_len)) {
+            let sums = RowSums {
+                derivatives,
                 weights: self.counts.as_deref(),
-            },
-            &mut histogram,
-        );
+            };
+            build_histogram(&layout, &bins, rows, sums, out);
+        }
         histogram
     }
 
