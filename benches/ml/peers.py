@@ -9,6 +9,8 @@ TASK logistic: "label", "max_iter"; no regularization; reports the training log 
 TASK gbt: "test" (held-out Parquet file), "label", "trees"; LightGBM and XGBoost (hist) with
 Ember's settings (depth 6, 31 leaves, learning rate 0.1, 255 bins, no L2, min 20 rows and 1e-3
 hessian per leaf) and Spark's GBTClassifier (depth 6, step 0.1, 255 bins); reports the test AUC.
+TASK gbt_regression, gbt_multiclass: the gbt settings on the "target" (test RMSE) or the
+3-class "class" label (multiclass objectives; test accuracy), LightGBM and XGBoost.
 """
 
 import json
@@ -224,12 +226,46 @@ def rf_spark(args):
             "iterations": args["trees"]}
 
 
+def gbt_multiclass_lightgbm(args):
+    import lightgbm
+    from sklearn.metrics import accuracy_score
+
+    x, y, x_test, y_test = tree_data(args)
+    started = time.perf_counter()
+    model = lightgbm.LGBMClassifier(
+        objective="multiclass", n_estimators=args["trees"], learning_rate=0.1, max_depth=6,
+        num_leaves=31, max_bin=255, min_child_samples=20, min_child_weight=1e-3, reg_lambda=0.0,
+        subsample=1.0, colsample_bytree=1.0, n_jobs=args["threads"], verbose=-1).fit(x, y)
+    seconds = time.perf_counter() - started
+    return {"peer": "lightgbm", "fit_seconds": seconds,
+            "quality": float(accuracy_score(y_test, model.predict(x_test))),
+            "iterations": args["trees"] * len(model.classes_)}
+
+
+def gbt_multiclass_xgboost(args):
+    import xgboost
+    from sklearn.metrics import accuracy_score
+
+    x, y, x_test, y_test = tree_data(args)
+    started = time.perf_counter()
+    model = xgboost.XGBClassifier(
+        objective="multi:softprob", n_estimators=args["trees"], learning_rate=0.1, max_depth=6,
+        max_leaves=31, max_bin=256, tree_method="hist", grow_policy="depthwise", reg_lambda=0.0,
+        min_child_weight=1e-3, n_jobs=args["threads"]).fit(x, y)
+    seconds = time.perf_counter() - started
+    return {"peer": "xgboost", "fit_seconds": seconds,
+            "quality": float(accuracy_score(y_test, model.predict(x_test))),
+            "iterations": args["trees"] * len(model.classes_)}
+
+
 PEERS = {
     "gbt": [("lightgbm", gbt_lightgbm), ("xgboost", gbt_xgboost), ("spark-mllib", gbt_spark)],
     "kmeans": [("scikit-learn", kmeans_sklearn), ("spark-mllib", kmeans_spark)],
     "logistic": [("scikit-learn", logistic_sklearn), ("spark-mllib", logistic_spark)],
     "gbt_regression": [("lightgbm", gbt_regression_lightgbm),
                        ("xgboost", gbt_regression_xgboost)],
+    "gbt_multiclass": [("lightgbm", gbt_multiclass_lightgbm),
+                       ("xgboost", gbt_multiclass_xgboost)],
     "rf": [("scikit-learn", rf_sklearn), ("spark-mllib", rf_spark)],
 }
 

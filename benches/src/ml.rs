@@ -15,6 +15,9 @@
 //!   same Parquet file, and the two models are compared.
 //! - `gbt_regression`: the same features, the margin plus standard normal noise as the target;
 //!   squared-error trees with the same settings against LightGBM and XGBoost. Quality: test RMSE.
+//! - `gbt_multiclass`: the same features, three classes of the noisy target (below -1, below 1,
+//!   above); softmax trees with the same settings (one tree per class and round) against
+//!   LightGBM's and XGBoost's multiclass objectives. Quality: test accuracy.
 //! - `rf`: the `gbt` data; a random forest of `--trees` trees, depth 10, sqrt(features) per
 //!   split, bootstrap, against scikit-learn's `RandomForestClassifier` (and Spark's) with the same
 //!   settings. Quality: test AUC.
@@ -102,9 +105,13 @@ fn main() -> anyhow::Result<()> {
             "logistic" => runtime.block_on(logistic(&args, &work))?,
             "gbt" => runtime.block_on(gbt(&args, &work))?,
             "gbt_regression" => runtime.block_on(gbt_regression(&args, &work))?,
+            "gbt_multiclass" => runtime.block_on(gbt_multiclass(&args, &work))?,
             "rf" => runtime.block_on(rf(&args, &work))?,
             other => {
-                bail!("unknown benchmark {other}; choose kmeans, logistic, gbt, gbt_regression, rf")
+                bail!(
+                    "unknown benchmark {other}; choose kmeans, logistic, gbt, gbt_regression, \
+                     gbt_multiclass, rf"
+                )
             }
         }
     }
@@ -232,7 +239,7 @@ async fn tree_data(args: &Args, work: &Path) -> anyhow::Result<(Vec<String>, Pat
     let weights: Vec<f64> = (0..features.len())
         .map(|_| random.next_f64() * 2.0 - 1.0)
         .collect();
-    let [mut train, mut test] = [0, 1].map(|_| vec![Vec::new(); features.len() + 2]);
+    let [mut train, mut test] = [0, 1].map(|_| vec![Vec::new(); features.len() + 3]);
     for row in 0..args.rows {
         let values: Vec<f64> = (0..features.len()).map(|_| normal(&mut random)).collect();
         let linear: f64 = values.iter().zip(&weights).map(|(x, w)| x * w).sum();
@@ -247,9 +254,16 @@ async fn tree_data(args: &Args, work: &Path) -> anyhow::Result<(Vec<String>, Pat
         }
         columns[features.len()].push(f64::from(u8::from(positive)));
         columns[features.len() + 1].push(target);
+        // Three classes of the noisy target, about a third each.
+        let class = f64::from(u8::from(target >= -1.0)) + f64::from(u8::from(target >= 1.0));
+        columns[features.len() + 2].push(class);
     }
     let mut all = features.clone();
-    all.extend(["label".to_string(), "target".to_string()]);
+    all.extend([
+        "label".to_string(),
+        "target".to_string(),
+        "class".to_string(),
+    ]);
     let name = |part: &str| {
         work.join(format!(
             "trees-{part}-{}x{}.parquet",
@@ -319,11 +333,61 @@ async fn gbt(args: &Args, work: &Path) -> anyhow::Result<()> {
 }
 
 async fn gbt_regression(args: &Args, work: &Path) -> anyhow::Result<()> {
+    let task = GbtTask {
+        name: "gbt_regression",
+        title: "Gradient-boosted regression trees (squared error)",
+        label: "target",
+        metric: "rmse",
+        metric_title: "test RMSE",
+    };
+    gbt_task(args, work, &task, |features| {
+        GradientBoostedTrees::regressor(features)
+    })
+    .await
+}
+
+async fn gbt_multiclass(args: &Args, work: &Path) -> anyhow::Result<()> {
+    let task = GbtTask {
+        name: "gbt_multiclass",
+        title: "Gradient-boosted trees, 3 classes (softmax)",
+        label: "class",
+        metric: "accuracy",
+        metric_title: "test accuracy",
+    };
+    gbt_task(args, work, &task, |features| {
+        GradientBoostedTrees::classifier(features)
+    })
+    .await
+}
+
+/// A gradient-boosted trees benchmark on the tree data with the settings of [`gbt`], fitted
+/// in local mode only.
+struct GbtTask {
+    /// The task's name for the peers.
+    name: &'static str,
+    /// What the table is about.
+    title: &'static str,
+    /// The label column.
+    label: &'static str,
+    /// The metric compared, as `evaluate` names it.
+    metric: &'static str,
+    /// The metric's column title.
+    metric_title: &'static str,
+}
+
+/// Fits `estimator(features)` on the tree data's `task.label` with the settings of [`gbt`],
+/// evaluates `task.metric` on the test rows, runs the task's peers and prints the table.
+async fn gbt_task(
+    args: &Args,
+    work: &Path,
+    task: &GbtTask,
+    estimator: fn(&Vec<String>) -> GradientBoostedTrees,
+) -> anyhow::Result<()> {
     let (features, train, test) = tree_data(args, work).await?;
     let data = cached(args, &train).await?;
     let started = Instant::now();
-    let model = GradientBoostedTrees::regressor(&features)
-        .label("target")
+    let model = estimator(&features)
+        .label(task.label)
         .num_trees(args.trees)
         .max_depth(6)
         .max_leaves(31)
@@ -332,32 +396,33 @@ async fn gbt_regression(args: &Args, work: &Path) -> anyhow::Result<()> {
         .await?;
     let seconds = started.elapsed().as_secs_f64();
     eprintln!("ember: {seconds:.3} s");
-    let rmse = model
+    let quality = model
         .evaluate(&cached(args, &test).await?)
         .await?
-        .get("rmse")
-        .context("no RMSE")?;
+        .get(task.metric)
+        .with_context(|| format!("no {}", task.metric))?;
     let mut fits = vec![Fit {
         fitter: format!("ember local[{}]", args.threads),
         seconds,
-        quality: rmse,
+        quality,
         iterations: model.trees().len(),
     }];
     let peer_args = json!({
         "data": train, "test": test, "features": features,
-        "threads": args.threads, "label": "target", "trees": args.trees,
+        "threads": args.threads, "label": task.label, "trees": args.trees,
     });
-    fits.extend(run_peers(args, "gbt_regression", &peer_args)?);
+    fits.extend(run_peers(args, task.name, &peer_args)?);
     print_table(
         &format!(
-            "Gradient-boosted regression trees (squared error): {} rows (4/5 train, 1/5 test) x \
-             {} features, {} trees, depth 6, 31 leaves, learning rate 0.1, 255 bins, {} threads",
+            "{}: {} rows (4/5 train, 1/5 test) x {} features, {} trees, depth 6, 31 leaves, \
+             learning rate 0.1, 255 bins, {} threads",
+            task.title,
             args.rows,
             features.len(),
             args.trees,
             args.threads
         ),
-        "test RMSE",
+        task.metric_title,
         &fits,
     );
     Ok(())
