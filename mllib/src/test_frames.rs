@@ -100,3 +100,25 @@ pub(crate) fn points_frame(rows: usize, label: impl Fn(f64, f64) -> f64) -> Data
         .collect();
     rows_frame(&["x0", "x1", "noise", "label"], &data, 3)
 }
+
+/// `model` saved under a new temporary directory and loaded back (the directory removed
+/// again), checking the saved model type.
+pub(crate) async fn saved_and_loaded(
+    model: &dyn crate::model::AnyModel,
+    model_type: &str,
+) -> crate::model::FittedModel {
+    static SAVES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let save = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("ember-saved-{}-{save}", std::process::id()));
+    let location = dir.display().to_string();
+    let context = SessionContext::new();
+    crate::persist::save_model(&context, model, &location, false)
+        .await
+        .unwrap();
+    let loaded = crate::model::FittedModel::load(&context, &location)
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(loaded.model_type(), model_type);
+    loaded
+}

@@ -497,7 +497,7 @@ impl PersistentModel for RandomForestModel {
 mod tests {
     use super::*;
     use crate::estimator::Model;
-    use crate::test_frames::{column_values, points_frame as frame};
+    use crate::test_frames::{column_values, points_frame as frame, saved_and_loaded};
     use crate::trees::tree::Node;
 
     /// Class 1 above the line x0 + x1 = 100, and where x0 is missing.
@@ -542,7 +542,7 @@ mod tests {
         // Class 0 below x1 = 30, 1 below 70, 2 above; rows with x0 missing are class 3.
         let data = frame(3000, |x0, x1| match (x0.is_nan(), x1) {
             (true, _) => 3.0,
-            (false, x1) => (f64::from(u8::from(x1 >= 30.0)) + f64::from(u8::from(x1 >= 70.0))),
+            (false, x1) => f64::from(u8::from(x1 >= 30.0)) + f64::from(u8::from(x1 >= 70.0)),
         });
         for impurity in [Impurity::Gini, Impurity::Entropy] {
             let forest = RandomForest::classifier(["x0", "x1", "noise"])
@@ -582,20 +582,10 @@ mod tests {
         let rmse = model.evaluate(&data).await.unwrap().get("rmse").unwrap();
         assert!(rmse < 0.5, "rmse {rmse}");
 
-        let context = datafusion::prelude::SessionContext::new();
-        let dir = std::env::temp_dir().join(format!("ember-forest-{}", std::process::id()));
-        let location = dir.display().to_string();
-        crate::persist::save_model(&context, &model, &location, false)
-            .await
-            .unwrap();
-        let loaded = crate::model::FittedModel::load(&context, &location)
-            .await
-            .unwrap();
-        assert_eq!(loaded.model_type(), "random_forest_regressor");
+        let loaded = saved_and_loaded(&model, "random_forest_regressor").await;
         let before = column_values(&model.transform(data.clone()).unwrap(), "prediction").await;
         let after = column_values(&loaded.transform(data).unwrap(), "prediction").await;
         assert_eq!(before, after);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test]

@@ -601,7 +601,7 @@ mod tests {
     use super::*;
     use crate::estimator::Model;
     use crate::random::hash_unit;
-    use crate::test_frames::{column_values, points_frame as frame};
+    use crate::test_frames::{column_values, points_frame as frame, saved_and_loaded};
     use crate::trees::tree::Node;
     use datafusion::logical_expr::{col, lit};
 
@@ -642,20 +642,10 @@ mod tests {
         let rmse = model.evaluate(&data).await.unwrap().get("rmse").unwrap();
         assert!(rmse < 0.5, "rmse {rmse}");
 
-        let context = datafusion::prelude::SessionContext::new();
-        let dir = std::env::temp_dir().join(format!("ember-gbt-{}", std::process::id()));
-        let location = dir.display().to_string();
-        crate::persist::save_model(&context, &model, &location, false)
-            .await
-            .unwrap();
-        let loaded = crate::model::FittedModel::load(&context, &location)
-            .await
-            .unwrap();
-        assert_eq!(loaded.model_type(), "gbt_regressor");
+        let loaded = saved_and_loaded(&model, "gbt_regressor").await;
         let before = column_values(&model.transform(data.clone()).unwrap(), "prediction").await;
         let after = column_values(&loaded.transform(data).unwrap(), "prediction").await;
         assert_eq!(before, after);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Class 0 below x1 = 30, class 2 above 70, class 1 between; rows with x0 missing are
@@ -692,19 +682,9 @@ mod tests {
             "the predicted class's probability"
         );
 
-        let context = datafusion::prelude::SessionContext::new();
-        let dir = std::env::temp_dir().join(format!("ember-gbt-multi-{}", std::process::id()));
-        let location = dir.display().to_string();
-        crate::persist::save_model(&context, &model, &location, false)
-            .await
-            .unwrap();
-        let loaded = crate::model::FittedModel::load(&context, &location)
-            .await
-            .unwrap();
-        assert_eq!(loaded.model_type(), "gbt_classifier");
+        let loaded = saved_and_loaded(&model, "gbt_classifier").await;
         let reloaded = loaded.transform(data.clone()).unwrap();
         assert_eq!(column_values(&reloaded, "probability").await, probabilities);
-        std::fs::remove_dir_all(&dir).unwrap();
 
         // Early stopping counts rounds and keeps whole rounds.
         let stopped = gbt
