@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::common::{ember_binary, run_ember, stderr, stdout};
+use crate::common::{assert_one_line_error, ember_binary, run_ember, stderr, stdout};
 
 /// Runs `ember sql ARGS...` in `dir`.
 fn sql(dir: &Path, args: &[&str]) -> Output {
@@ -30,18 +30,6 @@ fn write_parquet(dir: &Path, path: &str, select: &str) {
             &format!("COPY ({select}) TO '{path}' STORED AS PARQUET"),
         ],
     );
-}
-
-/// Asserts a failure with `code` and exactly one stderr line containing every one of `needles`.
-fn assert_one_line_error(output: &Output, code: i32, needles: &[&str]) {
-    let err = stderr(output);
-    assert_eq!(output.status.code(), Some(code), "stderr: {err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "one error line expected, got: {err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    for needle in needles {
-        assert!(lines[0].contains(needle), "'{needle}' missing from: {err}");
-    }
 }
 
 /// The value of DataFusion setting `name` as `ember sql` with `args` sees it.

@@ -81,3 +81,15 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+/// Asserts a failure with `code` and exactly one stderr line containing every one of `needles`.
+pub fn assert_one_line_error(output: &Output, code: i32, needles: &[&str]) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "stderr: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one error line expected, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    for needle in needles {
+        assert!(lines[0].contains(needle), "'{needle}' missing from: {err}");
+    }
+}

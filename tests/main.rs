@@ -10,5 +10,6 @@ mod pruning;
 mod repl;
 mod s3;
 mod s3_server;
+mod submit;
 mod tpch;
 mod write;

@@ -1,5 +1,8 @@
 //! SQL scripts: splitting text into statements that keep their original text and line numbers,
-//! so errors can point at the statement that failed.
+//! so errors can point at the statement that failed, and `${name}` variables filled in first
+//! (`ember submit --var name=value`).
+
+use std::collections::HashMap;
 
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
@@ -102,9 +105,83 @@ impl LineOffsets {
     }
 }
 
+/// `script` with every `${name}` replaced by `variables[name]`, as text (inside strings too,
+/// as Spark SQL's and Hive's variables are). A name is a letter or `_`, then letters, digits,
+/// `_` or `.`. A `$` not followed by `{` stays as written. Line numbers of the result are the
+/// script's when no value spans lines.
+///
+/// # Errors
+/// A `${name}` without a value, or a `${` without a valid name and `}`: the error names the
+/// line.
+pub fn substitute_variables(
+    script: &str,
+    variables: &HashMap<String, String>,
+) -> Result<String, ScriptSyntaxError> {
+    let mut out = String::with_capacity(script.len());
+    let mut rest = script;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let line = script[..script.len() - rest.len() + start]
+            .matches('\n')
+            .count()
+            + 1;
+        let after = &rest[start + 2..];
+        let name = after
+            .find('}')
+            .map(|end| &after[..end])
+            .filter(|name| is_variable_name(name))
+            .ok_or_else(|| ScriptSyntaxError {
+                line,
+                message: "`${` must start a variable `${name}`".to_string(),
+            })?;
+        let value = variables.get(name).ok_or_else(|| ScriptSyntaxError {
+            line,
+            message: format!("variable `${{{name}}}` has no value; pass --var {name}=VALUE"),
+        })?;
+        out.push_str(value);
+        rest = &after[name.len() + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Whether `name` is a variable name: a letter or `_`, then letters, digits, `_` or `.`.
+fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn variables_are_replaced_as_text_and_missing_ones_named_with_their_line() {
+        let variables: HashMap<String, String> = [("day", "2026-11-26"), ("t.name", "orders")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(
+            substitute_variables(
+                "SELECT * FROM ${t.name}\nWHERE d = '${day}' AND cost > $1 AND x = '$';",
+                &variables
+            )
+            .unwrap(),
+            "SELECT * FROM orders\nWHERE d = '2026-11-26' AND cost > $1 AND x = '$';"
+        );
+        let missing = substitute_variables("SELECT 1;\nSELECT ${month}", &variables).unwrap_err();
+        assert_eq!(
+            missing.to_string(),
+            "line 2: variable `${month}` has no value; pass --var month=VALUE"
+        );
+        for bad in ["SELECT ${", "SELECT ${1x}", "SELECT ${a b}"] {
+            let error = substitute_variables(bad, &variables).unwrap_err();
+            assert_eq!(error.line, 1, "{bad}");
+        }
+    }
 
     #[test]
     fn splits_on_top_level_semicolons_only() {

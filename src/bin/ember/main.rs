@@ -10,6 +10,7 @@ mod repl;
 mod runtime;
 mod scheduler;
 mod sql;
+mod submit;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,8 @@ struct Cli {
 enum Command {
     /// Run SQL: -e statements, -f a script, statements piped on stdin, or an interactive shell.
     Sql(sql::SqlArgs),
+    /// Run an application (a .sql script with ${NAME} variables) on a master, as spark-submit.
+    Submit(submit::SubmitArgs),
     /// Generate benchmark datasets.
     #[command(subcommand)]
     Gen(gen::GenCommand),
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Sql(args) => sql::run(args),
+        Command::Submit(args) => submit::run(args),
         Command::Gen(command) => gen::run(command),
         Command::Scheduler(args) => scheduler::run(args),
         Command::Executor(args) => executor::run(args),

@@ -12,6 +12,15 @@ pub const DEFAULT_PROPERTIES_FILE: &str = "conf/ember-defaults.conf";
 /// Loads configuration from `EMBER_*` variables, the default properties file and `conf` pairs
 /// (`key=value`, highest precedence), with `master` (the `--master` flag) over all of them.
 pub fn load_config(conf: &[String], master: Option<&str>) -> Result<EmberConfig, Failure> {
+    load_config_with(conf, master, Path::new(DEFAULT_PROPERTIES_FILE))
+}
+
+/// [`load_config`] with `properties_file` (read when present) instead of the default one.
+pub fn load_config_with(
+    conf: &[String],
+    master: Option<&str>,
+    properties_file: &Path,
+) -> Result<EmberConfig, Failure> {
     let mut pairs = conf
         .iter()
         .map(|pair| match pair.split_once('=') {
@@ -24,7 +33,7 @@ pub fn load_config(conf: &[String], master: Option<&str>) -> Result<EmberConfig,
     }
     EmberConfig::load(
         std::env::vars(),
-        Some(Path::new(DEFAULT_PROPERTIES_FILE)),
+        Some(properties_file),
         &pairs,
         ConfigOrigin::CommandLine,
     )

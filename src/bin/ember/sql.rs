@@ -59,13 +59,8 @@ pub fn run(args: SqlArgs) -> Result<(), Failure> {
         .collect::<Result<Vec<_>, _>>()?;
     let config = runtime::load_config(&args.conf, args.master.as_deref())?;
     let (runtime, session) = runtime::start(config)?;
-    let mut runner = StatementRunner {
-        session,
-        format: args.format,
-        out: open_output(args.output.as_ref())?,
-        quiet: args.quiet,
-        stats: args.stats,
-    };
+    let out = open_output(args.output.as_ref())?;
+    let mut runner = StatementRunner::new(session, args.format, out, args.quiet, args.stats);
     runtime.block_on(async {
         for table in &tables {
             runner
@@ -153,6 +148,24 @@ pub struct StatementRunner {
 }
 
 impl StatementRunner {
+    /// Runs statements on `session`, printing rows to `out` in `format`; timings to stderr
+    /// unless `quiet`, scan statistics when `stats`.
+    pub fn new(
+        session: Session,
+        format: OutputFormat,
+        out: Box<dyn Write>,
+        quiet: bool,
+        stats: bool,
+    ) -> Self {
+        Self {
+            session,
+            format,
+            out,
+            quiet,
+            stats,
+        }
+    }
+
     /// What the scans of `plan`, which has run, read and skipped; on a cluster the scans ran
     /// on executors, whose metrics do not come back to the client.
     fn scan_summary(&self, plan: &Arc<dyn ExecutionPlan>) -> String {

@@ -1,0 +1,122 @@
+//! `ember submit` driven as a process: SQL scripts with variables, the failing statement's
+//! line and exit code, configuration from a properties file, and usage errors.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::common::{assert_one_line_error, run_ember, stderr, stdout};
+
+/// A job that writes a Parquet file under `${out}`, reads it back and aggregates rows above
+/// `${min}`, scaled by `${scale}`; statement 4 (line 6) fails when `${column}` is not a column.
+const JOB: &str = "-- amounts, scaled
+COPY (SELECT v AS id, v * ${scale} AS amount FROM generate_series(1, 10) AS t(v))
+  TO '${out}/amounts.parquet' STORED AS PARQUET;
+CREATE EXTERNAL TABLE amounts STORED AS PARQUET LOCATION '${out}/amounts.parquet';
+SELECT count(*) AS n, sum(amount) AS total FROM amounts WHERE id > ${min};
+SELECT ${column} FROM amounts ORDER BY 1 LIMIT 1;
+SELECT 'after' AS marker;
+";
+
+/// Writes `JOB` as `job.sql` in `dir` and runs `ember submit --format csv ARGS... job.sql`.
+fn submit(dir: &Path, args: &[&str]) -> Output {
+    std::fs::write(dir.join("job.sql"), JOB).unwrap();
+    let mut all = vec!["submit", "--format", "csv"];
+    all.extend_from_slice(args);
+    all.push("job.sql");
+    run_ember(dir, all)
+}
+
+#[test]
+fn a_sql_script_runs_in_order_with_its_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().display().to_string();
+    let vars = [
+        "--var=scale=2",
+        &format!("--var=out={out}"),
+        "--var=min=5",
+        "--var=column=amount",
+    ];
+    let output = submit(dir.path(), &vars);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = stdout(&output);
+    assert!(printed.contains("n,total\n5,80\n"), "{printed}");
+    assert!(printed.contains("amount\n2\n"), "{printed}");
+    assert!(printed.ends_with("marker\nafter\n"), "{printed}");
+    assert!(dir.path().join("amounts.parquet").exists());
+}
+
+#[test]
+fn the_failing_statement_stops_the_script_with_its_line_and_exit_code_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().display().to_string();
+    let vars = [
+        "--quiet",
+        "--var=scale=2",
+        &format!("--var=out={out}"),
+        "--var=min=5",
+        "--var=column=nope",
+    ];
+    let output = submit(dir.path(), &vars);
+    assert_one_line_error(&output, 1, &["statement 4 (line 6)", "nope"]);
+    assert!(!stdout(&output).contains("after"), "a later statement ran");
+}
+
+#[test]
+fn configuration_comes_from_a_properties_file_then_conf_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let properties = dir.path().join("job.conf");
+    std::fs::write(
+        &properties,
+        "datafusion.execution.batch_size=777\nember.master=local[1]\n",
+    )
+    .unwrap();
+    let script = "SELECT value FROM information_schema.df_settings \
+                  WHERE name = 'datafusion.execution.${setting}'";
+    std::fs::write(dir.path().join("settings.sql"), script).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "submit",
+            "--quiet",
+            "--format",
+            "csv",
+            "--properties-file",
+            "job.conf",
+            "--var",
+            "setting=batch_size",
+        ];
+        args.extend_from_slice(extra);
+        args.push("settings.sql");
+        run_ember(dir.path(), args)
+    };
+    let from_file = run(&[]);
+    assert!(from_file.status.success(), "{}", stderr(&from_file));
+    assert_eq!(stdout(&from_file), "value\n777\n");
+    let overridden = run(&["--conf", "datafusion.execution.batch_size=99"]);
+    assert_eq!(stdout(&overridden), "value\n99\n");
+}
+
+#[test]
+fn usage_errors_exit_2_naming_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing_var = submit(dir.path(), &["--var=scale=2"]);
+    assert_one_line_error(
+        &missing_var,
+        2,
+        &["job.sql", "line 3", "${out}", "--var out="],
+    );
+    let bad_var = submit(dir.path(), &["--var", "scale"]);
+    assert_one_line_error(&bad_var, 2, &["--var 'scale' is not NAME=VALUE"]);
+    let no_file = submit(dir.path(), &["--properties-file", "nowhere.conf"]);
+    assert_one_line_error(&no_file, 2, &["--properties-file nowhere.conf"]);
+    let program = run_ember(dir.path(), ["submit", "job.py", "--flag"]);
+    assert_one_line_error(&program, 2, &["job.py", ".sql script"]);
+    let arguments = run_ember(dir.path(), ["submit", "job.sql", "extra"]);
+    assert_one_line_error(&arguments, 2, &["takes no arguments", "extra"]);
+    let unknown_flag = run_ember(dir.path(), ["submit", "--mastr", "local", "job.sql"]);
+    assert_eq!(unknown_flag.status.code(), Some(2));
+    let err = stderr(&unknown_flag);
+    assert!(
+        err.contains("'--mastr'") && err.contains("similar argument exists: '--master'"),
+        "{err}"
+    );
+}
