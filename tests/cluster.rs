@@ -338,6 +338,45 @@ fn explain_shows_stages_spark_functions_run_on_executors_and_status_lists_jobs()
 }
 
 #[test]
+fn a_submitted_script_runs_on_the_cluster_and_its_jobs_carry_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), 1, NO_CONF);
+    let master = cluster.master();
+    std::fs::write(
+        dir.path().join("count.sql"),
+        "SELECT v % ${groups} AS k, count(*) AS n \
+         FROM (VALUES (1), (2), (3), (4), (${last})) AS t(v) GROUP BY 1 ORDER BY 1;",
+    )
+    .unwrap();
+    let submitted = run_ember(
+        dir.path(),
+        [
+            "submit",
+            "--master",
+            &master,
+            "--name",
+            "nightly-count",
+            "--format",
+            "csv",
+            "--var",
+            "groups=2",
+            "--var",
+            "last=5",
+            "count.sql",
+        ],
+    );
+    assert!(submitted.status.success(), "{}", stderr(&submitted));
+    assert_eq!(stdout(&submitted), "k,n\n0,2\n1,3\n");
+    let status = run_ember(dir.path(), ["cluster", "status", "--master", &master]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    assert!(
+        stdout(&status).contains("nightly-count"),
+        "{}",
+        stdout(&status)
+    );
+}
+
+#[test]
 fn create_table_as_writes_the_scratch_dir_and_the_session_removes_it() {
     let dir = tempfile::tempdir().unwrap();
     let scratch = dir.path().join("scratch");

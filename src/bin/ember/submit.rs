@@ -14,12 +14,18 @@ use crate::output::OutputFormat;
 use crate::runtime;
 use crate::sql::StatementRunner;
 
+/// The Ballista setting that names a cluster session's jobs.
+const JOB_NAME: &str = "ballista.job.name";
+
 /// Arguments of `ember submit`.
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
     /// Where to run: local, local[N], local[*] or ember://HOST:PORT (overrides ember.master).
     #[arg(long)]
     master: Option<String>,
+    /// The name the application's jobs carry on a cluster (`ember cluster status` lists it).
+    #[arg(long)]
+    name: Option<String>,
     /// Configuration KEY=VALUE (ember.* or datafusion.*); repeatable, wins over other sources.
     #[arg(long = "conf", value_name = "KEY=VALUE")]
     conf: Vec<String>,
@@ -66,7 +72,11 @@ pub fn run(args: SubmitArgs) -> Result<(), Failure> {
     let script = read_script(&args.app, &args.app_args)?;
     let script = substitute_variables(&script, &variables)
         .map_err(|e| Failure::Usage(format!("{}: {e}", args.app.display())))?;
-    let config = runtime::load_config_with(&args.conf, args.master.as_deref(), &properties)?;
+    let mut conf = args.conf.clone();
+    if let Some(name) = &args.name {
+        conf.push(format!("{JOB_NAME}={name}"));
+    }
+    let config = runtime::load_config_with(&conf, args.master.as_deref(), &properties)?;
     if args.verbose {
         eprintln!(
             "-- submitting {} to {}",
