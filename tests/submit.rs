@@ -1,5 +1,6 @@
 //! `ember submit` driven as a process: SQL scripts with variables, the failing statement's
-//! line and exit code, configuration from a properties file, and usage errors.
+//! line and exit code, configuration from a properties file, programs run with the submitted
+//! configuration, and usage errors.
 
 use std::path::Path;
 use std::process::Output;
@@ -108,8 +109,6 @@ fn usage_errors_exit_2_naming_the_input() {
     assert_one_line_error(&bad_var, 2, &["--var 'scale' is not NAME=VALUE"]);
     let no_file = submit(dir.path(), &["--properties-file", "nowhere.conf"]);
     assert_one_line_error(&no_file, 2, &["--properties-file nowhere.conf"]);
-    let program = run_ember(dir.path(), ["submit", "job.py", "--flag"]);
-    assert_one_line_error(&program, 2, &["job.py", ".sql script"]);
     let arguments = run_ember(dir.path(), ["submit", "job.sql", "extra"]);
     assert_one_line_error(&arguments, 2, &["takes no arguments", "extra"]);
     let unknown_flag = run_ember(dir.path(), ["submit", "--mastr", "local", "job.sql"]);
@@ -119,4 +118,53 @@ fn usage_errors_exit_2_naming_the_input() {
         err.contains("'--mastr'") && err.contains("similar argument exists: '--master'"),
         "{err}"
     );
+}
+
+#[test]
+fn a_program_runs_with_the_submitted_configuration_and_its_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    // A program that asks `ember sql` (configured from the environment, as
+    // `Session::from_env` is) for a setting, echoes its arguments and exits 3.
+    let app = dir.path().join("app.sh");
+    std::fs::write(
+        &app,
+        "#!/bin/sh\n\"$1\" sql --quiet --format csv -e \"SELECT value FROM \
+         information_schema.df_settings WHERE name = 'datafusion.execution.batch_size'\" \
+         || exit 9\necho \"args: $2 $3\"\nexit 3\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&app, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.path().join("job.conf"),
+        "datafusion.execution.batch_size=44\n",
+    )
+    .unwrap();
+    let submit = |extra: &[&str]| {
+        let mut args = vec!["submit", "--properties-file", "job.conf"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["app.sh", crate::common::ember_binary(), "--flag", "x"]);
+        run_ember(dir.path(), args)
+    };
+    let from_file = submit(&[]);
+    assert_eq!(stdout(&from_file), "value\n44\nargs: --flag x\n");
+    assert_one_line_error(&from_file, 3, &["app.sh exited with code 3"]);
+    let overridden = submit(&["--conf", "datafusion.execution.batch_size=55"]);
+    assert_eq!(stdout(&overridden), "value\n55\nargs: --flag x\n");
+    // The master reaches the program too: an unreachable one fails its `ember sql`.
+    let unreachable = submit(&["--master", "ember://127.0.0.1:1"]);
+    assert_eq!(
+        unreachable.status.code(),
+        Some(9),
+        "{}",
+        stderr(&unreachable)
+    );
+    assert!(
+        stderr(&unreachable).contains("127.0.0.1:1"),
+        "{}",
+        stderr(&unreachable)
+    );
+    let with_var = submit(&["--var", "a=b"]);
+    assert_one_line_error(&with_var, 2, &["--var fills in SQL scripts"]);
+    let missing = run_ember(dir.path(), ["submit", "nowhere.sh"]);
+    assert_one_line_error(&missing, 2, &["nowhere.sh: no such program"]);
 }

@@ -6,7 +6,7 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan, Statement};
 use datafusion::prelude::SessionContext;
 use ember_connectors::{open_dataset, with_dataset_urls, ConnectorError, FileFormatKind};
-use ember_sql::config::{BATCH_SIZE, MASTER, SHUFFLE_PARTITIONS};
+use ember_sql::config::{BATCH_SIZE, DEFAULT_PROPERTIES_FILE, MASTER, SHUFFLE_PARTITIONS};
 use ember_sql::{session_state, ConfigError, ConfigOrigin, EmberConfig};
 
 use std::collections::HashMap;
@@ -108,6 +108,23 @@ impl Session {
     /// Starts building a session from the default configuration.
     pub fn builder() -> SessionBuilder {
         SessionBuilder::default()
+    }
+
+    /// A session configured as the `ember` command configures its own: `EMBER_*` variables,
+    /// then `conf/ember-defaults.conf` when present, then what `ember submit` handed down in
+    /// `EMBER_CONF`. A program run by `ember submit` this way connects to the submitted master
+    /// with the submitted configuration.
+    ///
+    /// # Errors
+    /// A configuration error naming the key and where it came from, or a bad master.
+    pub fn from_env() -> Result<Session> {
+        let config = EmberConfig::load(
+            std::env::vars(),
+            Some(std::path::Path::new(DEFAULT_PROPERTIES_FILE)),
+            &[],
+            ConfigOrigin::Api,
+        )?;
+        Session::builder().with_config(config).build()
     }
 
     /// Runs `sql` (a query, DDL, `COPY`, `SET`, `EXPLAIN`, or a model statement — `CREATE

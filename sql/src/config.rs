@@ -454,9 +454,18 @@ impl Default for EmberConfig {
     }
 }
 
+/// The properties file the CLI and [`EmberConfig`]'s users read when present, relative to the
+/// working directory.
+pub const DEFAULT_PROPERTIES_FILE: &str = "conf/ember-defaults.conf";
+
+/// The environment variable in which `ember submit` hands the configuration it resolved to the
+/// program it runs: properties-file lines, applied over the program's own properties file.
+pub const SUBMITTED_CONF_VAR: &str = "EMBER_CONF";
+
 impl EmberConfig {
     /// Loads the standard layers: `EMBER_*` variables from `env`, then `properties_file` when it is
-    /// given and exists, then `pairs` (highest precedence).
+    /// given and exists, then the lines of [`SUBMITTED_CONF_VAR`] in `env` (set by `ember submit`
+    /// for the program it runs), then `pairs` (highest precedence).
     pub fn load(
         env: impl IntoIterator<Item = (String, String)>,
         properties_file: Option<&Path>,
@@ -464,9 +473,15 @@ impl EmberConfig {
         pairs_origin: ConfigOrigin,
     ) -> Result<Self, ConfigError> {
         let mut config = Self::default();
+        let (submitted, env): (Vec<_>, Vec<_>) = env
+            .into_iter()
+            .partition(|(name, _)| name == SUBMITTED_CONF_VAR);
         config.apply_env(env)?;
         if let Some(path) = properties_file.filter(|p| p.exists()) {
             config.apply_properties_file(path)?;
+        }
+        for (name, text) in submitted {
+            config.apply_properties(&text, Path::new(&name))?;
         }
         for (key, value) in pairs {
             config.set(key, value, pairs_origin.clone())?;
@@ -507,6 +522,13 @@ impl EmberConfig {
             path: path.to_path_buf(),
             cause,
         })?;
+        self.apply_properties(&text, path)
+    }
+
+    /// Applies `text` in the properties-file format, `source` naming it in errors (a file, or
+    /// the variable that held it).
+    pub fn apply_properties(&mut self, text: &str, source: &Path) -> Result<(), ConfigError> {
+        let path = source;
         for (index, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
@@ -859,6 +881,37 @@ mod tests {
         assert_eq!(config.memory_limit(), Some(2 << 30));
         assert_eq!(config.shuffle_partitions(), Some(3));
         assert_eq!(config.master(), "local[*]");
+    }
+
+    #[test]
+    fn submitted_configuration_beats_the_file_and_yields_to_explicit_pairs() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ember-defaults.conf");
+        std::fs::write(&file, "ember.batch.size=1024\nember.memory.limit=2g\n").unwrap();
+        let env = pairs(&[
+            ("EMBER_SQL_SHUFFLE_PARTITIONS", "3"),
+            (
+                SUBMITTED_CONF_VAR,
+                "# from ember submit\nember.memory.limit=3g\nember.master=local[1]\n\
+                 datafusion.execution.batch_size=77\nember.batch.size=512",
+            ),
+        ]);
+        let explicit = pairs(&[("ember.batch.size", "4096")]);
+        let config =
+            EmberConfig::load(env, Some(&file), &explicit, ConfigOrigin::CommandLine).unwrap();
+        assert_eq!(config.memory_limit(), Some(3 << 30));
+        assert_eq!(config.master(), "local[1]");
+        assert_eq!(config.shuffle_partitions(), Some(3));
+        assert_eq!(config.batch_size(), 4096);
+        assert_eq!(
+            config
+                .datafusion_options()
+                .get("datafusion.execution.batch_size"),
+            Some(&"77".to_string())
+        );
+        let bad = pairs(&[(SUBMITTED_CONF_VAR, "ember.batch.sise=1")]);
+        let error = EmberConfig::load(bad, None, &[], ConfigOrigin::CommandLine).unwrap_err();
+        assert!(error.to_string().contains("EMBER_CONF:1"), "{error}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! | 0 | success (also when stdout is closed early, e.g. by `head`) |
 //! | 1 | a statement or job failed |
 //! | 2 | usage or configuration error (clap's own usage errors also exit 2) |
+//! | other | `ember submit` of a program that exited with that code |
 
 use std::process::ExitCode;
 
@@ -19,6 +20,13 @@ pub enum Failure {
     Job(String),
     /// Stdout was closed by the reader: a normal end, exit 0.
     StdoutClosed,
+    /// A submitted program failed: exit with its code.
+    Exited {
+        /// The program, as given.
+        program: String,
+        /// Its exit code (128 + the signal when a signal ended it).
+        code: u8,
+    },
 }
 
 impl Failure {
@@ -48,6 +56,10 @@ pub fn report(result: Result<(), Failure>) -> ExitCode {
         Err(Failure::Job(message)) => {
             eprintln!("error: {}", one_line(&message));
             ExitCode::from(1)
+        }
+        Err(Failure::Exited { program, code }) => {
+            eprintln!("error: {program} exited with code {code}");
+            ExitCode::from(code)
         }
     }
 }

@@ -48,7 +48,9 @@ pub async fn run(runner: &mut StatementRunner) -> Result<(), Failure> {
                     _ = tokio::signal::ctrl_c() => Err(Failure::Job("cancelled".into())),
                 };
                 match outcome {
-                    Err(Failure::StdoutClosed) => return Err(Failure::StdoutClosed),
+                    Err(ended @ (Failure::StdoutClosed | Failure::Exited { .. })) => {
+                        return Err(ended)
+                    }
                     Err(Failure::Job(message) | Failure::Usage(message)) => {
                         eprintln!("error: {message}")
                     }

@@ -6,8 +6,7 @@ use ember::{ConfigOrigin, EmberConfig, Master, Session};
 
 use crate::exit::Failure;
 
-/// The properties file read when present, relative to the working directory.
-pub const DEFAULT_PROPERTIES_FILE: &str = "conf/ember-defaults.conf";
+pub use ember::config::DEFAULT_PROPERTIES_FILE;
 
 /// Loads configuration from `EMBER_*` variables, the default properties file and `conf` pairs
 /// (`key=value`, highest precedence), with `master` (the `--master` flag) over all of them.

@@ -1,12 +1,17 @@
-//! `ember submit`: runs an application the way `spark-submit` does — here a `.sql` script whose
-//! statements run in order on the configured master, stopping at the first failure (reported
-//! with the statement's line), with `${name}` variables from `--var`.
+//! `ember submit`: runs an application the way `spark-submit` does. A `.sql` script's statements
+//! run in order on the configured master, stopping at the first failure (reported with the
+//! statement's line), with `${name}` variables from `--var`. Any other APP is a program (one
+//! linked with the `ember` crate): it runs with the submitted configuration in its environment,
+//! so `ember::Session::from_env()` connects to the same master with the same settings, and its
+//! exit code becomes ours.
 
 use std::collections::HashMap;
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use clap::Args;
+use ember::config::{MASTER, SUBMITTED_CONF_VAR};
 use ember::script::substitute_variables;
 
 use crate::exit::Failure;
@@ -44,10 +49,10 @@ pub struct SubmitArgs {
     /// Print the master and each statement's scan statistics to stderr.
     #[arg(short, long)]
     verbose: bool,
-    /// The application: a `.sql` script.
+    /// The application: a `.sql` script, or a program's path.
     #[arg(value_name = "APP")]
     app: PathBuf,
-    /// Arguments of the application (a SQL script takes none: use --var).
+    /// Arguments of a program (a SQL script takes none: use --var).
     #[arg(
         value_name = "APP_ARGS",
         trailing_var_arg = true,
@@ -69,9 +74,6 @@ pub fn run(args: SubmitArgs) -> Result<(), Failure> {
         Some(path) => path.clone(),
         None => PathBuf::from(runtime::DEFAULT_PROPERTIES_FILE),
     };
-    let script = read_script(&args.app, &args.app_args)?;
-    let script = substitute_variables(&script, &variables)
-        .map_err(|e| Failure::Usage(format!("{}: {e}", args.app.display())))?;
     let mut conf = args.conf.clone();
     if let Some(name) = &args.name {
         conf.push(format!("{JOB_NAME}={name}"));
@@ -84,21 +86,91 @@ pub fn run(args: SubmitArgs) -> Result<(), Failure> {
             config.master()
         );
     }
-    let (runtime, session) = runtime::start(config)?;
-    let out = Box::new(BufWriter::new(io::stdout().lock()));
-    let mut runner = StatementRunner::new(session, args.format, out, args.quiet, args.verbose);
-    runtime.block_on(runner.run_script(&script))
+    if args
+        .app
+        .extension()
+        .is_some_and(|extension| extension == "sql")
+    {
+        let script = read_script(&args.app, &args.app_args)?;
+        let script = substitute_variables(&script, &variables)
+            .map_err(|e| Failure::Usage(format!("{}: {e}", args.app.display())))?;
+        let (runtime, session) = runtime::start(config)?;
+        let out = Box::new(BufWriter::new(io::stdout().lock()));
+        let mut runner = StatementRunner::new(session, args.format, out, args.quiet, args.verbose);
+        return runtime.block_on(runner.run_script(&script));
+    }
+    if !variables.is_empty() {
+        return Err(Failure::Usage(format!(
+            "--var fills in SQL scripts; {} is a program (pass it arguments after its name)",
+            args.app.display()
+        )));
+    }
+    let mut handed_down = match properties.is_file() {
+        true => std::fs::read_to_string(&properties)
+            .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", properties.display())))?,
+        false => String::new(),
+    };
+    handed_down.push('\n');
+    for pair in &conf {
+        handed_down.push_str(pair);
+        handed_down.push('\n');
+    }
+    if let Some(master) = &args.master {
+        handed_down.push_str(&format!("{MASTER}={master}\n"));
+    }
+    run_program(&args.app, &args.app_args, &handed_down)
 }
 
-/// The text of the SQL script `app`; a usage error for anything else, or for arguments given
-/// to a script.
-fn read_script(app: &Path, app_args: &[String]) -> Result<String, Failure> {
-    if app.extension().is_none_or(|extension| extension != "sql") {
+/// Runs the program `app` with `app_args`, handing it `configuration` (properties-file lines)
+/// in [`SUBMITTED_CONF_VAR`] for `Session::from_env`; its exit code becomes ours.
+fn run_program(app: &Path, app_args: &[String], configuration: &str) -> Result<(), Failure> {
+    if !app.is_file() {
         return Err(Failure::Usage(format!(
-            "{}: APP must be a .sql script (running programs is not supported yet)",
+            "{}: no such program (APP is a .sql script or a program's path)",
             app.display()
         )));
     }
+    // A bare name would be looked up on PATH; the user named this file.
+    let path =
+        std::path::absolute(app).map_err(|e| Failure::Usage(format!("{}: {e}", app.display())))?;
+    let status = Command::new(&path)
+        .args(app_args)
+        .env(SUBMITTED_CONF_VAR, configuration)
+        .status()
+        .map_err(|e| Failure::Usage(format!("cannot run {}: {e}", app.display())))?;
+    match status.code() {
+        Some(0) => Ok(()),
+        Some(code) => Err(Failure::Exited {
+            program: app.display().to_string(),
+            code: u8::try_from(code).unwrap_or(1),
+        }),
+        // Killed by a signal: the shell's convention, 128 + the signal.
+        None => Err(Failure::Exited {
+            program: app.display().to_string(),
+            code: 128 + signal_of(&status),
+        }),
+    }
+}
+
+/// The signal that ended a process, 0 when unknown.
+fn signal_of(status: &std::process::ExitStatus) -> u8 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        status
+            .signal()
+            .and_then(|signal| u8::try_from(signal).ok())
+            .unwrap_or(0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = status;
+        0
+    }
+}
+
+/// The text of the SQL script `app`; a usage error for arguments given to a script.
+fn read_script(app: &Path, app_args: &[String]) -> Result<String, Failure> {
     if let Some(first) = app_args.first() {
         return Err(Failure::Usage(format!(
             "{}: a SQL script takes no arguments (got '{first}'); pass values with --var \
