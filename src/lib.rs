@@ -31,7 +31,7 @@ pub use datafusion;
 pub use ember_connectors::{ConnectorError, FileFormatKind, WriteMode};
 pub use ember_mllib as ml;
 pub use ember_planner::{
-    available_cores, cluster_status, script, ClusterStatus, EmberError, InvalidMaster, Master,
-    Result, ScanStats, Session, SessionBuilder,
+    available_cores, cancel_job, cluster_status, script, ClusterStatus, EmberError, InvalidMaster,
+    JobInfo, Master, Result, ScanStats, Session, SessionBuilder,
 };
 pub use ember_sql::{config, ConfigError, ConfigOrigin, EmberConfig};

@@ -376,6 +376,98 @@ fn a_submitted_script_runs_on_the_cluster_and_its_jobs_carry_its_name() {
     );
 }
 
+/// Runs `ember jobs ARGS...` against `master` in `dir`.
+fn jobs(dir: &Path, master: &str, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["jobs", "--master", master];
+    all.extend_from_slice(args);
+    run_ember(dir, all)
+}
+
+#[test]
+fn a_running_job_is_listed_by_name_and_cancelled_on_the_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = dir.path().join("rows.parquet");
+    let copy = format!(
+        "COPY (SELECT v FROM generate_series(1, 300000) AS t(v)) TO '{}' STORED AS PARQUET",
+        rows.display()
+    );
+    let written = run_ember(dir.path(), ["sql", "--master", "local[1]", "-e", &copy]);
+    assert!(written.status.success(), "{}", stderr(&written));
+    let cluster = Cluster::start(dir.path(), 1, NO_CONF);
+    let master = cluster.master();
+    // About 9e8 joined rows: minutes on one debug-built core.
+    let long = format!(
+        "SELECT count(*) FROM '{0}' a JOIN '{0}' b ON a.v % 100 = b.v % 100;",
+        rows.display()
+    );
+    std::fs::write(dir.path().join("long.sql"), long).unwrap();
+    let mut submitted = Command::new(ember_binary())
+        .current_dir(dir.path())
+        .args([
+            "submit",
+            "--master",
+            &master,
+            "--name",
+            "long-join",
+            "long.sql",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let id = loop {
+        let listed = stdout(&jobs(dir.path(), &master, &[]));
+        let running = listed
+            .lines()
+            .find(|line| line.contains("long-join") && line.contains("Running"));
+        if let Some(line) = running {
+            break line.split_whitespace().next().unwrap().to_string();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the job never ran: {listed}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let status = jobs(dir.path(), &master, &["status", &id]);
+    assert!(stdout(&status).contains("long-join"), "{}", stderr(&status));
+    let cancelled = jobs(dir.path(), &master, &["cancel", &id]);
+    assert!(cancelled.status.success(), "{}", stderr(&cancelled));
+    assert_eq!(stdout(&cancelled), format!("cancelled {id}\n"));
+    // The client sees its job end and fails; the job no longer runs on the cluster.
+    let ended = Instant::now();
+    let code = loop {
+        if let Some(status) = submitted.try_wait().unwrap() {
+            break status.code();
+        }
+        assert!(
+            ended.elapsed() < Duration::from_secs(60),
+            "submit still runs after the cancel"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(code, Some(1));
+    let output = submitted.wait_with_output().unwrap();
+    assert!(stderr(&output).contains("Cancelled"), "{}", stderr(&output));
+    let after = stdout(&jobs(dir.path(), &master, &["status", &id]));
+    assert!(!after.contains("Running"), "{after}");
+    let again = jobs(dir.path(), &master, &["cancel", &id]);
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("cannot be cancelled"),
+        "{}",
+        stderr(&again)
+    );
+    let unknown = jobs(dir.path(), &master, &["cancel", "nope"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("no job nope"),
+        "{}",
+        stderr(&unknown)
+    );
+}
+
 #[test]
 fn create_table_as_writes_the_scratch_dir_and_the_session_removes_it() {
     let dir = tempfile::tempdir().unwrap();

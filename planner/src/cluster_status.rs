@@ -108,6 +108,50 @@ pub async fn cluster_status(master: &Master, timeout: Duration) -> Result<Cluste
     })
 }
 
+/// Asks the scheduler at `master` to cancel job `job_id` (Ballista's `PATCH /api/job/{id}`):
+/// its running tasks stop and the job ends as failed. Bounded by `timeout`.
+///
+/// # Errors
+/// No such job, a job already ended (the scheduler's reason), or an unreachable scheduler.
+pub async fn cancel_job(master: &Master, job_id: &str, timeout: Duration) -> Result<()> {
+    let Master::Cluster { host, port } = master else {
+        return Err(status_error(
+            master,
+            "not a cluster master (ember://HOST:PORT)",
+        ));
+    };
+    let client = reqwest::Client::builder()
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .build()
+        .map_err(|e| status_error(master, e))?;
+    let response = client
+        .patch(format!("http://{host}:{port}/api/job/{job_id}"))
+        .send()
+        .await
+        .map_err(|e| status_error(master, format!("PATCH /api/job/{job_id}: {}", causes(&e))))?;
+    match response.status() {
+        reqwest::StatusCode::OK => Ok(()),
+        reqwest::StatusCode::NOT_FOUND => Err(status_error(master, format!("no job {job_id}"))),
+        status => {
+            #[derive(Deserialize)]
+            struct Refusal {
+                reason: Option<String>,
+            }
+            let reason = response
+                .json::<Refusal>()
+                .await
+                .ok()
+                .and_then(|refusal| refusal.reason)
+                .unwrap_or_else(|| status.to_string());
+            Err(status_error(
+                master,
+                format!("job {job_id} cannot be cancelled: {reason}"),
+            ))
+        }
+    }
+}
+
 /// `error` and its sources, `: `-separated (reqwest's and tonic's own messages omit the cause).
 pub(crate) fn causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();

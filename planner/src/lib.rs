@@ -29,7 +29,7 @@ pub mod session;
 pub mod tls;
 pub mod write;
 
-pub use cluster_status::{cluster_status, ClusterStatus};
+pub use cluster_status::{cancel_job, cluster_status, ClusterStatus, JobInfo};
 pub use master::{available_cores, InvalidMaster, Master};
 pub use scan_stats::ScanStats;
 pub use script::{split_statements, ScriptStatement, ScriptSyntaxError};

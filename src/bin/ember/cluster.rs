@@ -3,7 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Subcommand};
-use ember::{cluster_status, ClusterStatus, Master};
+use ember::{cluster_status, ClusterStatus, EmberConfig, JobInfo, Master};
 
 use crate::exit::Failure;
 use crate::runtime::load_config;
@@ -38,14 +38,28 @@ pub fn run(command: ClusterCommand) -> Result<(), Failure> {
 }
 
 fn status(args: StatusArgs) -> Result<(), Failure> {
-    let config = load_config(&args.conf, args.master.as_deref())?;
+    let (master, config) = cluster_master(&args.conf, args.master.as_deref(), "cluster status")?;
+    let status =
+        daemon_runtime()?.block_on(cluster_status(&master, config.cluster_connect_timeout()))?;
+    print!("{}", render(&master, &status, args.jobs, now_millis()));
+    Ok(())
+}
+
+/// The cluster master and configuration from `conf` and `master` flags; a usage error naming
+/// `command` unless the master is a cluster whose REST API can be read.
+pub fn cluster_master(
+    conf: &[String],
+    master: Option<&str>,
+    command: &str,
+) -> Result<(Master, EmberConfig), Failure> {
+    let config = load_config(conf, master)?;
     let master: Master = config
         .master()
         .parse()
         .map_err(|e: ember::InvalidMaster| Failure::Usage(e.to_string()))?;
     if !matches!(master, Master::Cluster { .. }) {
         return Err(Failure::Usage(format!(
-            "--master {}: `ember cluster status` needs a cluster master, ember://HOST:PORT",
+            "--master {}: `ember {command}` needs a cluster master, ember://HOST:PORT",
             config.master()
         )));
     }
@@ -54,16 +68,12 @@ fn status(args: StatusArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Usage(e.to_string()))?
         .is_some()
     {
-        return Err(Failure::Usage(
-            "`ember cluster status` does not work with mutual TLS yet: a scheduler with \
-             ember.tls.* set serves only its gRPC API, not the REST API this reads"
-                .to_string(),
-        ));
+        return Err(Failure::Usage(format!(
+            "`ember {command}` does not work with mutual TLS yet: a scheduler with ember.tls.* \
+             set serves only its gRPC API, not the REST API this reads"
+        )));
     }
-    let status =
-        daemon_runtime()?.block_on(cluster_status(&master, config.cluster_connect_timeout()))?;
-    print!("{}", render(&master, &status, args.jobs, now_millis()));
-    Ok(())
+    Ok((master, config))
 }
 
 /// The status as text: a line for the scheduler, a table of executors, job counts and a table of
@@ -104,26 +114,35 @@ fn render(master: &Master, status: &ClusterStatus, max_jobs: usize, now: u64) ->
         count("Completed"),
         count("Failed")
     );
-    if !status.jobs.is_empty() {
+    let shown = &status.jobs[..status.jobs.len().min(max_jobs)];
+    text += &render_jobs(shown, now);
+    text
+}
+
+/// A table of `jobs` (id, name, status, stages done of all, elapsed), indented; empty for no
+/// jobs.
+pub fn render_jobs(jobs: &[JobInfo], now: u64) -> String {
+    if jobs.is_empty() {
+        return String::new();
+    }
+    let mut text = format!(
+        "  {:<14}  {:<20}  {:<9}  {:>6}  {}\n",
+        "ID", "NAME", "STATUS", "STAGES", "ELAPSED"
+    );
+    for job in jobs {
+        let end = if job.end_time == 0 { now } else { job.end_time };
+        let took = if job.start_time == 0 {
+            "-".to_string()
+        } else {
+            elapsed(job.start_time, end)
+        };
         text += &format!(
-            "  {:<14}  {:<20}  {:<9}  {:>6}  {}\n",
-            "ID", "NAME", "STATUS", "STAGES", "ELAPSED"
+            "  {:<14}  {:<20}  {:<9}  {:>6}  {took}\n",
+            job.job_id,
+            job.job_name,
+            job.status,
+            format!("{}/{}", job.completed_stages, job.num_stages)
         );
-        for job in status.jobs.iter().take(max_jobs) {
-            let end = if job.end_time == 0 { now } else { job.end_time };
-            let took = if job.start_time == 0 {
-                "-".to_string()
-            } else {
-                elapsed(job.start_time, end)
-            };
-            text += &format!(
-                "  {:<14}  {:<20}  {:<9}  {:>6}  {took}\n",
-                job.job_id,
-                job.job_name,
-                job.status,
-                format!("{}/{}", job.completed_stages, job.num_stages)
-            );
-        }
     }
     text
 }
@@ -140,7 +159,8 @@ fn elapsed(from: u64, to: u64) -> String {
     }
 }
 
-fn now_millis() -> u64 {
+/// Milliseconds since the Unix epoch.
+pub fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

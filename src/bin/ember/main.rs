@@ -5,6 +5,7 @@ mod cluster;
 mod executor;
 mod exit;
 mod gen;
+mod jobs;
 mod output;
 mod repl;
 mod runtime;
@@ -40,6 +41,8 @@ enum Command {
     /// Inspect a running cluster.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// A cluster's jobs: list them, show one (status ID), cancel one (cancel ID).
+    Jobs(jobs::JobsArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Scheduler(args) => scheduler::run(args),
         Command::Executor(args) => executor::run(args),
         Command::Cluster(command) => cluster::run(command),
+        Command::Jobs(args) => jobs::run(args),
     };
     exit::report(result)
 }
