@@ -383,75 +383,89 @@ fn jobs(dir: &Path, master: &str, args: &[&str]) -> std::process::Output {
     run_ember(dir, all)
 }
 
-#[test]
-fn a_running_job_is_listed_by_name_and_cancelled_on_the_cluster() {
-    let dir = tempfile::tempdir().unwrap();
-    let rows = dir.path().join("rows.parquet");
+/// Writes `rows.parquet` (300,000 rows, with a local `ember sql`) and `long.sql`, a self-join
+/// of it of about 9e8 rows: minutes on one debug-built core.
+fn write_long_job(dir: &Path) {
+    let rows = dir.join("rows.parquet");
     let copy = format!(
         "COPY (SELECT v FROM generate_series(1, 300000) AS t(v)) TO '{}' STORED AS PARQUET",
         rows.display()
     );
-    let written = run_ember(dir.path(), ["sql", "--master", "local[1]", "-e", &copy]);
+    let written = run_ember(dir, ["sql", "--master", "local[1]", "-e", &copy]);
     assert!(written.status.success(), "{}", stderr(&written));
-    let cluster = Cluster::start(dir.path(), 1, NO_CONF);
-    let master = cluster.master();
-    // About 9e8 joined rows: minutes on one debug-built core.
     let long = format!(
         "SELECT count(*) FROM '{0}' a JOIN '{0}' b ON a.v % 100 = b.v % 100;",
         rows.display()
     );
-    std::fs::write(dir.path().join("long.sql"), long).unwrap();
-    let mut submitted = Command::new(ember_binary())
-        .current_dir(dir.path())
-        .args([
-            "submit",
-            "--master",
-            &master,
-            "--name",
-            "long-join",
-            "long.sql",
-        ])
+    std::fs::write(dir.join("long.sql"), long).unwrap();
+}
+
+/// Starts `ember submit --name NAME long.sql` (see [`write_long_job`]) against `master` and
+/// waits until the cluster runs its job; returns the process and the job's id.
+fn submit_running(dir: &Path, master: &str, name: &str) -> (Child, String) {
+    let submitted = Command::new(ember_binary())
+        .current_dir(dir)
+        .args(["submit", "--master", master, "--name", name, "long.sql"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let started = Instant::now();
-    let id = loop {
-        let listed = stdout(&jobs(dir.path(), &master, &[]));
+    loop {
+        let listed = stdout(&jobs(dir, master, &[]));
         let running = listed
             .lines()
-            .find(|line| line.contains("long-join") && line.contains("Running"));
+            .find(|line| line.contains(name) && line.contains("Running"));
         if let Some(line) = running {
-            break line.split_whitespace().next().unwrap().to_string();
+            return (
+                submitted,
+                line.split_whitespace().next().unwrap().to_string(),
+            );
         }
         assert!(
             started.elapsed() < Duration::from_secs(120),
             "the job never ran: {listed}"
         );
         std::thread::sleep(Duration::from_millis(200));
-    };
+    }
+}
+
+/// The output of `child` once it exits; fails (killing it) if it still runs after `limit`.
+fn exited_within(mut child: Child, limit: Duration) -> std::process::Output {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            panic!("the process still ran after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Asserts that job `id` is known to `master` and no longer runs.
+fn assert_gone(dir: &Path, master: &str, id: &str) {
+    let after = stdout(&jobs(dir, master, &["status", id]));
+    assert!(after.contains(id) && !after.contains("Running"), "{after}");
+}
+
+#[test]
+fn a_running_job_is_listed_by_name_and_cancelled_on_the_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    write_long_job(dir.path());
+    let cluster = Cluster::start(dir.path(), 1, NO_CONF);
+    let master = cluster.master();
+    let (submitted, id) = submit_running(dir.path(), &master, "long-join");
     let status = jobs(dir.path(), &master, &["status", &id]);
     assert!(stdout(&status).contains("long-join"), "{}", stderr(&status));
     let cancelled = jobs(dir.path(), &master, &["cancel", &id]);
     assert!(cancelled.status.success(), "{}", stderr(&cancelled));
     assert_eq!(stdout(&cancelled), format!("cancelled {id}\n"));
     // The client sees its job end and fails; the job no longer runs on the cluster.
-    let ended = Instant::now();
-    let code = loop {
-        if let Some(status) = submitted.try_wait().unwrap() {
-            break status.code();
-        }
-        assert!(
-            ended.elapsed() < Duration::from_secs(60),
-            "submit still runs after the cancel"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert_eq!(code, Some(1));
-    let output = submitted.wait_with_output().unwrap();
+    let output = exited_within(submitted, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(stderr(&output).contains("Cancelled"), "{}", stderr(&output));
-    let after = stdout(&jobs(dir.path(), &master, &["status", &id]));
-    assert!(!after.contains("Running"), "{after}");
+    assert_gone(dir.path(), &master, &id);
     let again = jobs(dir.path(), &master, &["cancel", &id]);
     assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
     assert!(
@@ -466,6 +480,28 @@ fn a_running_job_is_listed_by_name_and_cancelled_on_the_cluster() {
         "{}",
         stderr(&unknown)
     );
+}
+
+#[test]
+fn ctrl_c_cancels_a_submitted_job_on_the_cluster_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    write_long_job(dir.path());
+    let cluster = Cluster::start(dir.path(), 1, NO_CONF);
+    let master = cluster.master();
+    let (submitted, id) = submit_running(dir.path(), &master, "interrupted");
+    let interrupt = Command::new("kill")
+        .args(["-INT", &submitted.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupt.success());
+    let output = exited_within(submitted, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!("cancelled job {id}")),
+        "{}",
+        stderr(&output)
+    );
+    assert_gone(dir.path(), &master, &id);
 }
 
 #[test]

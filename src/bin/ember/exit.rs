@@ -5,6 +5,7 @@
 //! | 0 | success (also when stdout is closed early, e.g. by `head`) |
 //! | 1 | a statement or job failed |
 //! | 2 | usage or configuration error (clap's own usage errors also exit 2) |
+//! | 130 | cancelled with Ctrl-C (`ember submit`; its cluster jobs are cancelled too) |
 //! | other | `ember submit` of a program that exited with that code |
 
 use std::process::ExitCode;
@@ -20,6 +21,8 @@ pub enum Failure {
     Job(String),
     /// Stdout was closed by the reader: a normal end, exit 0.
     StdoutClosed,
+    /// Ctrl-C stopped the work: exit 130, the shell's code for SIGINT.
+    Cancelled,
     /// A submitted program failed: exit with its code.
     Exited {
         /// The program, as given.
@@ -56,6 +59,10 @@ pub fn report(result: Result<(), Failure>) -> ExitCode {
         Err(Failure::Job(message)) => {
             eprintln!("error: {}", one_line(&message));
             ExitCode::from(1)
+        }
+        Err(Failure::Cancelled) => {
+            eprintln!("error: cancelled");
+            ExitCode::from(130)
         }
         Err(Failure::Exited { program, code }) => {
             eprintln!("error: {program} exited with code {code}");

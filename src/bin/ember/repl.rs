@@ -48,9 +48,11 @@ pub async fn run(runner: &mut StatementRunner) -> Result<(), Failure> {
                     _ = tokio::signal::ctrl_c() => Err(Failure::Job("cancelled".into())),
                 };
                 match outcome {
-                    Err(ended @ (Failure::StdoutClosed | Failure::Exited { .. })) => {
-                        return Err(ended)
-                    }
+                    Err(
+                        ended @ (Failure::StdoutClosed
+                        | Failure::Exited { .. }
+                        | Failure::Cancelled),
+                    ) => return Err(ended),
                     Err(Failure::Job(message) | Failure::Usage(message)) => {
                         eprintln!("error: {message}")
                     }

@@ -5,14 +5,17 @@
 //! so `ember::Session::from_env()` connects to the same master with the same settings, and its
 //! exit code becomes ours.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use clap::Args;
+use std::time::Duration;
+
 use ember::config::{MASTER, SUBMITTED_CONF_VAR};
 use ember::script::substitute_variables;
+use ember::{cancel_job, cluster_status, Master};
 
 use crate::exit::Failure;
 use crate::output::OutputFormat;
@@ -74,10 +77,15 @@ pub fn run(args: SubmitArgs) -> Result<(), Failure> {
         Some(path) => path.clone(),
         None => PathBuf::from(runtime::DEFAULT_PROPERTIES_FILE),
     };
+    // Jobs carry the application's name: --name, else the APP's file name.
+    let name = args.name.clone().unwrap_or_else(|| {
+        args.app.file_name().map_or_else(
+            || "ember-submit".into(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    });
     let mut conf = args.conf.clone();
-    if let Some(name) = &args.name {
-        conf.push(format!("{JOB_NAME}={name}"));
-    }
+    conf.push(format!("{JOB_NAME}={name}"));
     let config = runtime::load_config_with(&conf, args.master.as_deref(), &properties)?;
     if args.verbose {
         eprintln!(
@@ -94,10 +102,23 @@ pub fn run(args: SubmitArgs) -> Result<(), Failure> {
         let script = read_script(&args.app, &args.app_args)?;
         let script = substitute_variables(&script, &variables)
             .map_err(|e| Failure::Usage(format!("{}: {e}", args.app.display())))?;
+        let timeout = config.cluster_connect_timeout();
         let (runtime, session) = runtime::start(config)?;
+        let master = session.master().clone();
         let out = Box::new(BufWriter::new(io::stdout().lock()));
         let mut runner = StatementRunner::new(session, args.format, out, args.quiet, args.verbose);
-        return runtime.block_on(runner.run_script(&script));
+        return runtime.block_on(async {
+            let before = job_ids(&master, timeout).await;
+            tokio::select! {
+                outcome = runner.run_script(&script) => outcome,
+                _ = tokio::signal::ctrl_c() => {
+                    // Dropping the statement stops a local query; a cluster job runs on until
+                    // the scheduler cancels it (Ballista's client does not on drop).
+                    cancel_own_jobs(&master, &name, &before, timeout).await;
+                    Err(Failure::Cancelled)
+                }
+            }
+        });
     }
     if !variables.is_empty() {
         return Err(Failure::Usage(format!(
@@ -166,6 +187,45 @@ fn signal_of(status: &std::process::ExitStatus) -> u8 {
     {
         let _ = status;
         0
+    }
+}
+
+/// The ids of the jobs a cluster `master` knows (none for a local master, or when they cannot
+/// be read).
+async fn job_ids(master: &Master, timeout: Duration) -> HashSet<String> {
+    if !matches!(master, Master::Cluster { .. }) {
+        return HashSet::new();
+    }
+    match cluster_status(master, timeout).await {
+        Ok(status) => status.jobs.into_iter().map(|job| job.job_id).collect(),
+        Err(_) => HashSet::new(),
+    }
+}
+
+/// Cancels the queued or running jobs on `master` (when a cluster) named `name` that are not
+/// in `before` (the jobs there when this submission started): this submission's, without
+/// trusting clocks. Failures are only reported, as the submission ends anyway.
+async fn cancel_own_jobs(master: &Master, name: &str, before: &HashSet<String>, timeout: Duration) {
+    if !matches!(master, Master::Cluster { .. }) {
+        return;
+    }
+    let jobs = match cluster_status(master, timeout).await {
+        Ok(status) => status.jobs,
+        Err(e) => {
+            eprintln!("warning: cannot list the jobs to cancel: {e}");
+            return;
+        }
+    };
+    let ours = jobs.iter().filter(|job| {
+        job.job_name == name
+            && matches!(job.status.as_str(), "Queued" | "Running")
+            && !before.contains(&job.job_id)
+    });
+    for job in ours {
+        match cancel_job(master, &job.job_id, timeout).await {
+            Ok(()) => eprintln!("-- cancelled job {} on {master}", job.job_id),
+            Err(e) => eprintln!("warning: {e}"),
+        }
     }
 }
 
