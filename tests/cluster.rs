@@ -402,8 +402,12 @@ fn write_long_job(dir: &Path) {
 
 /// Starts `ember submit --name NAME long.sql` (see [`write_long_job`]) against `master` and
 /// waits until the cluster runs its job; returns the process and the job's id.
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is returned; callers wait for it with `exited_within`"
+)]
 fn submit_running(dir: &Path, master: &str, name: &str) -> (Child, String) {
-    let submitted = Command::new(ember_binary())
+    let mut submitted = Command::new(ember_binary())
         .current_dir(dir)
         .args(["submit", "--master", master, "--name", name, "long.sql"])
         .stdout(Stdio::piped())
@@ -422,10 +426,11 @@ fn submit_running(dir: &Path, master: &str, name: &str) -> (Child, String) {
                 line.split_whitespace().next().unwrap().to_string(),
             );
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the job never ran: {listed}"
-        );
+        if started.elapsed() > Duration::from_secs(120) {
+            submitted.kill().unwrap();
+            submitted.wait().unwrap();
+            panic!("the job never ran: {listed}");
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
 }
