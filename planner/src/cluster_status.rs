@@ -72,19 +72,9 @@ pub struct JobInfo {
 /// Reads the status of the cluster whose scheduler is `master`, each request bounded by
 /// `timeout`.
 pub async fn cluster_status(master: &Master, timeout: Duration) -> Result<ClusterStatus> {
-    let Master::Cluster { host, port } = master else {
-        return Err(status_error(
-            master,
-            "not a cluster master (ember://HOST:PORT)",
-        ));
-    };
-    let client = reqwest::Client::builder()
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .build()
-        .map_err(|e| status_error(master, e))?;
+    let (client, api) = rest_client(master, timeout)?;
     let get = |path: &'static str| {
-        let request = client.get(format!("http://{host}:{port}/api/{path}"));
+        let request = client.get(format!("{api}/{path}"));
         async move {
             let response = request
                 .send()
@@ -114,19 +104,9 @@ pub async fn cluster_status(master: &Master, timeout: Duration) -> Result<Cluste
 /// # Errors
 /// No such job, a job already ended (the scheduler's reason), or an unreachable scheduler.
 pub async fn cancel_job(master: &Master, job_id: &str, timeout: Duration) -> Result<()> {
-    let Master::Cluster { host, port } = master else {
-        return Err(status_error(
-            master,
-            "not a cluster master (ember://HOST:PORT)",
-        ));
-    };
-    let client = reqwest::Client::builder()
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .build()
-        .map_err(|e| status_error(master, e))?;
+    let (client, api) = rest_client(master, timeout)?;
     let response = client
-        .patch(format!("http://{host}:{port}/api/job/{job_id}"))
+        .patch(format!("{api}/job/{job_id}"))
         .send()
         .await
         .map_err(|e| status_error(master, format!("PATCH /api/job/{job_id}: {}", causes(&e))))?;
@@ -150,6 +130,23 @@ pub async fn cancel_job(master: &Master, job_id: &str, timeout: Duration) -> Res
             ))
         }
     }
+}
+
+/// A client for the REST API of the scheduler `master`, each request bounded by `timeout`,
+/// and the API's base URL.
+fn rest_client(master: &Master, timeout: Duration) -> Result<(reqwest::Client, String)> {
+    let Master::Cluster { host, port } = master else {
+        return Err(status_error(
+            master,
+            "not a cluster master (ember://HOST:PORT)",
+        ));
+    };
+    let client = reqwest::Client::builder()
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .build()
+        .map_err(|e| status_error(master, e))?;
+    Ok((client, format!("http://{host}:{port}/api")))
 }
 
 /// `error` and its sources, `: `-separated (reqwest's and tonic's own messages omit the cause).
