@@ -168,3 +168,42 @@ fn a_program_runs_with_the_submitted_configuration_and_its_exit_code() {
     let missing = run_ember(dir.path(), ["submit", "nowhere.sh"]);
     assert_one_line_error(&missing, 2, &["nowhere.sh: no such program"]);
 }
+
+#[test]
+fn the_quickstart_script_answers_trains_evaluates_and_writes_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("tpch");
+    crate::common::generate_tpch(&data, "0.01", &[]);
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart/quickstart.sql");
+    let output = run_ember(
+        dir.path(),
+        [
+            "submit".to_string(),
+            "--quiet".into(),
+            "--format".into(),
+            "csv".into(),
+            "--conf".into(),
+            format!("ember.ml.model.dir={}", out.join("models").display()),
+            "--var".into(),
+            format!("data={}", data.display()),
+            "--var".into(),
+            format!("out={}", out.display()),
+            script.display().to_string(),
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = stdout(&output);
+    assert!(printed.contains("roc_auc,pr_auc,log_loss"), "{printed}");
+    let summary = printed.lines().last().unwrap();
+    let fields: Vec<&str> = summary.split(',').collect();
+    assert_eq!(fields[0], "5", "five regions: {summary}");
+    assert!(fields[1].parse::<u64>().unwrap() > 1000, "{summary}");
+    let accuracy: f64 = fields[2].parse().unwrap();
+    assert!(accuracy > 0.8, "held-out accuracy {accuracy}");
+    for file in ["revenue_by_region.parquet", "late_predictions.parquet"] {
+        assert!(out.join(file).exists(), "{file}");
+    }
+    assert!(out.join("models/late_shipments").exists());
+}
