@@ -109,36 +109,83 @@ def tree_data(args):
     return x, y, x_test, y_test
 
 
-def gbt_lightgbm(args):
-    import lightgbm
-    from sklearn.metrics import roc_auc_score
-
+def boosted_trees(args, peer, estimator, quality):
+    """Fits `estimator` (a LightGBM or XGBoost scikit-learn estimator, Ember's GBT settings) on
+    the tree data and scores `quality(y_test, model, x_test)` on the test rows."""
     x, y, x_test, y_test = tree_data(args)
     started = time.perf_counter()
-    model = lightgbm.LGBMClassifier(
+    model = estimator.fit(x, y)
+    seconds = time.perf_counter() - started
+    # A multiclass model grows a tree per class and round.
+    classes = len(getattr(model, "classes_", []))
+    trees_per_round = classes if classes > 2 else 1
+    return {"peer": peer, "fit_seconds": seconds, "quality": float(quality(y_test, model, x_test)),
+            "iterations": args["trees"] * trees_per_round}
+
+
+def lightgbm_trees(args, kind, **extra):
+    """LightGBM's `kind` ("LGBMClassifier" or "LGBMRegressor") with Ember's GBT settings."""
+    import lightgbm
+
+    return getattr(lightgbm, kind)(
         n_estimators=args["trees"], learning_rate=0.1, max_depth=6, num_leaves=31, max_bin=255,
         min_child_samples=20, min_child_weight=1e-3, reg_lambda=0.0, subsample=1.0,
-        colsample_bytree=1.0, n_jobs=args["threads"], verbose=-1).fit(x, y)
-    seconds = time.perf_counter() - started
-    return {"peer": "lightgbm", "fit_seconds": seconds,
-            "quality": float(roc_auc_score(y_test, model.predict_proba(x_test)[:, 1])),
-            "iterations": args["trees"]}
+        colsample_bytree=1.0, n_jobs=args["threads"], verbose=-1, **extra)
+
+
+def xgboost_trees(args, kind, **extra):
+    """XGBoost's `kind` ("XGBClassifier" or "XGBRegressor"), `hist`, with Ember's GBT settings."""
+    import xgboost
+
+    return getattr(xgboost, kind)(
+        n_estimators=args["trees"], learning_rate=0.1, max_depth=6, max_leaves=31, max_bin=256,
+        tree_method="hist", grow_policy="depthwise", reg_lambda=0.0, min_child_weight=1e-3,
+        n_jobs=args["threads"], **extra)
+
+
+def test_auc(y_test, model, x_test):
+    from sklearn.metrics import roc_auc_score
+    return roc_auc_score(y_test, model.predict_proba(x_test)[:, 1])
+
+
+def test_rmse(y_test, model, x_test):
+    from sklearn.metrics import root_mean_squared_error
+    return root_mean_squared_error(y_test, model.predict(x_test))
+
+
+def test_accuracy(y_test, model, x_test):
+    from sklearn.metrics import accuracy_score
+    return accuracy_score(y_test, model.predict(x_test))
+
+
+def gbt_lightgbm(args):
+    return boosted_trees(args, "lightgbm", lightgbm_trees(args, "LGBMClassifier"), test_auc)
 
 
 def gbt_xgboost(args):
-    import xgboost
-    from sklearn.metrics import roc_auc_score
+    return boosted_trees(args, "xgboost", xgboost_trees(args, "XGBClassifier"), test_auc)
 
-    x, y, x_test, y_test = tree_data(args)
-    started = time.perf_counter()
-    model = xgboost.XGBClassifier(
-        n_estimators=args["trees"], learning_rate=0.1, max_depth=6, max_leaves=31, max_bin=256,
-        tree_method="hist", grow_policy="depthwise", reg_lambda=0.0, min_child_weight=1e-3,
-        n_jobs=args["threads"]).fit(x, y)
-    seconds = time.perf_counter() - started
-    return {"peer": "xgboost", "fit_seconds": seconds,
-            "quality": float(roc_auc_score(y_test, model.predict_proba(x_test)[:, 1])),
-            "iterations": args["trees"]}
+
+def gbt_regression_lightgbm(args):
+    return boosted_trees(args, "lightgbm", lightgbm_trees(args, "LGBMRegressor"), test_rmse)
+
+
+def gbt_regression_xgboost(args):
+    return boosted_trees(args, "xgboost", xgboost_trees(args, "XGBRegressor"), test_rmse)
+
+
+def gbt_multiclass_lightgbm(args):
+    model = lightgbm_trees(args, "LGBMClassifier", objective="multiclass")
+    return boosted_trees(args, "lightgbm", model, test_accuracy)
+
+
+def gbt_multiclass_xgboost(args):
+    model = xgboost_trees(args, "XGBClassifier", objective="multi:softprob")
+    return boosted_trees(args, "xgboost", model, test_accuracy)
+
+
+
+
 
 
 def gbt_spark(args):
@@ -160,36 +207,8 @@ def gbt_spark(args):
             "iterations": args["trees"]}
 
 
-def gbt_regression_lightgbm(args):
-    import lightgbm
-    from sklearn.metrics import root_mean_squared_error
-
-    x, y, x_test, y_test = tree_data(args)
-    started = time.perf_counter()
-    model = lightgbm.LGBMRegressor(
-        n_estimators=args["trees"], learning_rate=0.1, max_depth=6, num_leaves=31, max_bin=255,
-        min_child_samples=20, min_child_weight=1e-3, reg_lambda=0.0, subsample=1.0,
-        colsample_bytree=1.0, n_jobs=args["threads"], verbose=-1).fit(x, y)
-    seconds = time.perf_counter() - started
-    return {"peer": "lightgbm", "fit_seconds": seconds,
-            "quality": float(root_mean_squared_error(y_test, model.predict(x_test))),
-            "iterations": args["trees"]}
 
 
-def gbt_regression_xgboost(args):
-    import xgboost
-    from sklearn.metrics import root_mean_squared_error
-
-    x, y, x_test, y_test = tree_data(args)
-    started = time.perf_counter()
-    model = xgboost.XGBRegressor(
-        n_estimators=args["trees"], learning_rate=0.1, max_depth=6, max_leaves=31, max_bin=256,
-        tree_method="hist", grow_policy="depthwise", reg_lambda=0.0, min_child_weight=1e-3,
-        n_jobs=args["threads"]).fit(x, y)
-    seconds = time.perf_counter() - started
-    return {"peer": "xgboost", "fit_seconds": seconds,
-            "quality": float(root_mean_squared_error(y_test, model.predict(x_test))),
-            "iterations": args["trees"]}
 
 
 def rf_sklearn(args):
@@ -226,36 +245,8 @@ def rf_spark(args):
             "iterations": args["trees"]}
 
 
-def gbt_multiclass_lightgbm(args):
-    import lightgbm
-    from sklearn.metrics import accuracy_score
-
-    x, y, x_test, y_test = tree_data(args)
-    started = time.perf_counter()
-    model = lightgbm.LGBMClassifier(
-        objective="multiclass", n_estimators=args["trees"], learning_rate=0.1, max_depth=6,
-        num_leaves=31, max_bin=255, min_child_samples=20, min_child_weight=1e-3, reg_lambda=0.0,
-        subsample=1.0, colsample_bytree=1.0, n_jobs=args["threads"], verbose=-1).fit(x, y)
-    seconds = time.perf_counter() - started
-    return {"peer": "lightgbm", "fit_seconds": seconds,
-            "quality": float(accuracy_score(y_test, model.predict(x_test))),
-            "iterations": args["trees"] * len(model.classes_)}
 
 
-def gbt_multiclass_xgboost(args):
-    import xgboost
-    from sklearn.metrics import accuracy_score
-
-    x, y, x_test, y_test = tree_data(args)
-    started = time.perf_counter()
-    model = xgboost.XGBClassifier(
-        objective="multi:softprob", n_estimators=args["trees"], learning_rate=0.1, max_depth=6,
-        max_leaves=31, max_bin=256, tree_method="hist", grow_policy="depthwise", reg_lambda=0.0,
-        min_child_weight=1e-3, n_jobs=args["threads"]).fit(x, y)
-    seconds = time.perf_counter() - started
-    return {"peer": "xgboost", "fit_seconds": seconds,
-            "quality": float(accuracy_score(y_test, model.predict(x_test))),
-            "iterations": args["trees"] * len(model.classes_)}
 
 
 PEERS = {
