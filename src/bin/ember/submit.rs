@@ -103,18 +103,29 @@ pub fn run(args: SubmitArgs) -> Result<(), Failure> {
         let script = substitute_variables(&script, &variables)
             .map_err(|e| Failure::Usage(format!("{}: {e}", args.app.display())))?;
         let timeout = config.cluster_connect_timeout();
+        // Jobs are cancelled through the scheduler's REST API, which a scheduler with mutual
+        // TLS does not serve.
+        let rest_api = config.tls_files().is_ok_and(|files| files.is_none());
         let (runtime, session) = runtime::start(config)?;
-        let master = session.master().clone();
+        let cluster = match session.master() {
+            master @ Master::Cluster { .. } if rest_api => Some(master.clone()),
+            _ => None,
+        };
         let out = Box::new(BufWriter::new(io::stdout().lock()));
         let mut runner = StatementRunner::new(session, args.format, out, args.quiet, args.verbose);
         return runtime.block_on(async {
-            let before = job_ids(&master, timeout).await;
+            let before = match &cluster {
+                Some(master) => job_ids(master, timeout).await,
+                None => HashSet::new(),
+            };
             tokio::select! {
                 outcome = runner.run_script(&script) => outcome,
                 _ = tokio::signal::ctrl_c() => {
                     // Dropping the statement stops a local query; a cluster job runs on until
                     // the scheduler cancels it (Ballista's client does not on drop).
-                    cancel_own_jobs(&master, &name, &before, timeout).await;
+                    if let Some(master) = &cluster {
+                        cancel_own_jobs(master, &name, &before, timeout).await;
+                    }
                     Err(Failure::Cancelled)
                 }
             }
@@ -190,25 +201,18 @@ fn signal_of(status: &std::process::ExitStatus) -> u8 {
     }
 }
 
-/// The ids of the jobs a cluster `master` knows (none for a local master, or when they cannot
-/// be read).
+/// The ids of the jobs the cluster `master` knows (none when they cannot be read).
 async fn job_ids(master: &Master, timeout: Duration) -> HashSet<String> {
-    if !matches!(master, Master::Cluster { .. }) {
-        return HashSet::new();
-    }
     match cluster_status(master, timeout).await {
         Ok(status) => status.jobs.into_iter().map(|job| job.job_id).collect(),
         Err(_) => HashSet::new(),
     }
 }
 
-/// Cancels the queued or running jobs on `master` (when a cluster) named `name` that are not
-/// in `before` (the jobs there when this submission started): this submission's, without
+/// Cancels the queued or running jobs on the cluster `master` named `name` that are not in
+/// `before` (the jobs there when this submission started): this submission's, without
 /// trusting clocks. Failures are only reported, as the submission ends anyway.
 async fn cancel_own_jobs(master: &Master, name: &str, before: &HashSet<String>, timeout: Duration) {
-    if !matches!(master, Master::Cluster { .. }) {
-        return;
-    }
     let jobs = match cluster_status(master, timeout).await {
         Ok(status) => status.jobs,
         Err(e) => {
