@@ -207,3 +207,36 @@ fn the_quickstart_script_answers_trains_evaluates_and_writes_parquet() {
     }
     assert!(out.join("models/late_shipments").exists());
 }
+
+#[test]
+fn progress_lines_report_a_running_statement_unless_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = dir.path().join("rows.parquet");
+    let script = format!(
+        "COPY (SELECT v, v % 7 AS k FROM generate_series(1, 2000000) AS t(v)) TO '{0}' \
+         STORED AS PARQUET OPTIONS (mode 'overwrite');\nSELECT k, count(DISTINCT v) AS n FROM '{0}' GROUP BY k \
+         ORDER BY k LIMIT 1;",
+        rows.display()
+    );
+    std::fs::write(dir.path().join("progress.sql"), script).unwrap();
+    let run = |flag: &str| {
+        let output = run_ember(
+            dir.path(),
+            ["submit", flag, "--format", "csv", "progress.sql"],
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(stdout(&output), "count\n2000000\nk,n\n0,285714\n");
+        stderr(&output)
+    };
+    let reported = run("--progress-interval=20ms");
+    let progress: Vec<&str> = reported
+        .lines()
+        .filter(|line| line.starts_with("-- statement 2 (line 2)") && line.contains(" running: "))
+        .collect();
+    assert!(!progress.is_empty(), "no progress lines: {reported}");
+    assert!(
+        progress.iter().all(|line| line.contains(" rows, ")),
+        "{reported}"
+    );
+    assert_eq!(run("--quiet"), "");
+}

@@ -31,6 +31,8 @@ pub struct ScanStats {
     pub page_rows_pruned: usize,
     /// Bytes actually read from storage.
     pub bytes_scanned: u64,
+    /// Rows the scans have produced so far.
+    pub rows_read: usize,
 }
 
 impl ScanStats {
@@ -64,8 +66,18 @@ impl ScanStats {
         }
     }
 
+    /// What the scans have read so far, for progress lines: `120000 rows, 4.1 MiB read`.
+    pub fn read_summary(&self) -> String {
+        format!(
+            "{} rows, {} read",
+            self.rows_read,
+            human_bytes(self.bytes_scanned)
+        )
+    }
+
     fn add_metric(&mut self, value: &MetricValue) {
         match value {
+            MetricValue::OutputRows(count) => self.rows_read += count.value(),
             MetricValue::Count { name, count } if name == "bytes_scanned" => {
                 self.bytes_scanned += count.value() as u64
             }

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use ember::datafusion::physical_plan::{execute_stream, ExecutionPlan};
@@ -92,6 +92,23 @@ pub fn run(args: SqlArgs) -> Result<(), Failure> {
     })
 }
 
+/// Awaits `work`, calling `report` with the seconds elapsed every `every` until it is done.
+async fn with_progress<T>(
+    work: impl std::future::Future<Output = T>,
+    every: Duration,
+    report: impl Fn(f64),
+) -> T {
+    let started = Instant::now();
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            _ = ticks.tick() => report(started.elapsed().as_secs_f64()),
+        }
+    }
+}
+
 /// A `--table` argument.
 struct TableSpec {
     name: String,
@@ -145,6 +162,8 @@ pub struct StatementRunner {
     out: Box<dyn Write>,
     quiet: bool,
     stats: bool,
+    /// While a statement runs, a progress line on stderr this often.
+    progress: Option<Duration>,
 }
 
 impl StatementRunner {
@@ -163,7 +182,16 @@ impl StatementRunner {
             out,
             quiet,
             stats,
+            progress: None,
         }
+    }
+
+    /// Prints a progress line on stderr every `every` while a statement runs: its elapsed time
+    /// and, in local mode, what its scans have read (a cluster's scan metrics stay on the
+    /// executors).
+    pub fn with_progress(mut self, every: Duration) -> Self {
+        self.progress = Some(every);
+        self
     }
 
     /// What the scans of `plan`, which has run, read and skipped; on a cluster the scans ran
@@ -213,7 +241,23 @@ impl StatementRunner {
             .map_err(|e| Failure::job(context(), e))?;
         let stream =
             execute_stream(Arc::clone(&plan), task).map_err(|e| Failure::job(context(), e))?;
-        let rows = match write_result(stream, self.format, &mut self.out).await {
+        let writing = write_result(stream, self.format, &mut self.out);
+        let written = match self.progress {
+            None => writing.await,
+            Some(every) => {
+                let local = matches!(self.session.master(), Master::Local { .. });
+                with_progress(writing, every, |elapsed| {
+                    let read = if local {
+                        ScanStats::of(&plan).read_summary()
+                    } else {
+                        "running on the cluster".to_string()
+                    };
+                    eprintln!("-- {} running: {elapsed:.1} s, {read}", context());
+                })
+                .await
+            }
+        };
+        let rows = match written {
             Ok(rows) => rows,
             Err(e) if e.is_broken_pipe() => return Err(Failure::StdoutClosed),
             Err(e) => return Err(Failure::job(context(), e)),

@@ -46,9 +46,12 @@ pub struct SubmitArgs {
     /// How rows are printed.
     #[arg(long, value_enum, default_value = "table")]
     format: OutputFormat,
-    /// Do not print timings to stderr.
+    /// Do not print timings or progress to stderr.
     #[arg(short, long, conflicts_with = "verbose")]
     quiet: bool,
+    /// While a statement runs, a progress line on stderr this often (e.g. 2s, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = progress_interval)]
+    progress_interval: Duration,
     /// Print the master and each statement's scan statistics to stderr.
     #[arg(short, long)]
     verbose: bool,
@@ -113,6 +116,9 @@ pub fn run(args: SubmitArgs) -> Result<(), Failure> {
         };
         let out = Box::new(BufWriter::new(io::stdout().lock()));
         let mut runner = StatementRunner::new(session, args.format, out, args.quiet, args.verbose);
+        if !args.quiet {
+            runner = runner.with_progress(args.progress_interval);
+        }
         return runtime.block_on(async {
             let before = match &cluster {
                 Some(master) => job_ids(master, timeout).await,
@@ -244,6 +250,14 @@ fn read_script(app: &Path, app_args: &[String]) -> Result<String, Failure> {
     }
     std::fs::read_to_string(app)
         .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", app.display())))
+}
+
+/// A `--progress-interval`: a positive duration.
+fn progress_interval(text: &str) -> Result<Duration, String> {
+    match ember::config::parse_duration(text)? {
+        interval if interval.is_zero() => Err("must be positive".to_string()),
+        interval => Ok(interval),
+    }
 }
 
 /// The `--var NAME=VALUE` pairs; a later value of a name wins.
