@@ -109,9 +109,9 @@ def tree_data(args):
     return x, y, x_test, y_test
 
 
-def boosted_trees(args, peer, estimator, quality):
-    """Fits `estimator` (a LightGBM or XGBoost scikit-learn estimator, Ember's GBT settings) on
-    the tree data and scores `quality(y_test, model, x_test)` on the test rows."""
+def fitted_trees(args, peer, estimator, quality):
+    """Fits `estimator` (a scikit-learn-style tree ensemble) on the tree data and scores
+    `quality(y_test, model, x_test)` on the test rows."""
     x, y, x_test, y_test = tree_data(args)
     started = time.perf_counter()
     model = estimator.fit(x, y)
@@ -159,94 +159,74 @@ def test_accuracy(y_test, model, x_test):
 
 
 def gbt_lightgbm(args):
-    return boosted_trees(args, "lightgbm", lightgbm_trees(args, "LGBMClassifier"), test_auc)
+    return fitted_trees(args, "lightgbm", lightgbm_trees(args, "LGBMClassifier"), test_auc)
 
 
 def gbt_xgboost(args):
-    return boosted_trees(args, "xgboost", xgboost_trees(args, "XGBClassifier"), test_auc)
+    return fitted_trees(args, "xgboost", xgboost_trees(args, "XGBClassifier"), test_auc)
 
 
 def gbt_regression_lightgbm(args):
-    return boosted_trees(args, "lightgbm", lightgbm_trees(args, "LGBMRegressor"), test_rmse)
+    return fitted_trees(args, "lightgbm", lightgbm_trees(args, "LGBMRegressor"), test_rmse)
 
 
 def gbt_regression_xgboost(args):
-    return boosted_trees(args, "xgboost", xgboost_trees(args, "XGBRegressor"), test_rmse)
+    return fitted_trees(args, "xgboost", xgboost_trees(args, "XGBRegressor"), test_rmse)
 
 
 def gbt_multiclass_lightgbm(args):
     model = lightgbm_trees(args, "LGBMClassifier", objective="multiclass")
-    return boosted_trees(args, "lightgbm", model, test_accuracy)
+    return fitted_trees(args, "lightgbm", model, test_accuracy)
 
 
 def gbt_multiclass_xgboost(args):
     model = xgboost_trees(args, "XGBClassifier", objective="multi:softprob")
-    return boosted_trees(args, "xgboost", model, test_accuracy)
+    return fitted_trees(args, "xgboost", model, test_accuracy)
 
 
+def spark_trees(args, estimator):
+    """Fits the Spark ML estimator `estimator()` (made once the session is up, as Spark
+    requires) on the tree data and reports its test AUC."""
+    from pyspark.ml.evaluation import BinaryClassificationEvaluator
+    from pyspark.ml.feature import VectorAssembler
 
-
+    spark, frame = spark_frame(args, ["features", args["label"]])
+    started = time.perf_counter()
+    model = estimator().fit(frame)
+    seconds = time.perf_counter() - started
+    test = VectorAssembler(inputCols=args["features"], outputCol="features").transform(
+        spark.read.parquet(args["test"]))
+    auc = BinaryClassificationEvaluator(labelCol=args["label"]).evaluate(model.transform(test))
+    spark.stop()
+    return {"peer": "spark-mllib", "fit_seconds": seconds, "quality": float(auc),
+            "iterations": args["trees"]}
 
 
 def gbt_spark(args):
     """Spark's GBTClassifier: first order, depth-wise; the same trees, depth, step and bins."""
     from pyspark.ml.classification import GBTClassifier
-    from pyspark.ml.evaluation import BinaryClassificationEvaluator
-    from pyspark.ml.feature import VectorAssembler
 
-    spark, frame = spark_frame(args, ["features", args["label"]])
-    started = time.perf_counter()
-    model = GBTClassifier(labelCol=args["label"], maxIter=args["trees"], maxDepth=6,
-                          stepSize=0.1, maxBins=255, seed=1).fit(frame)
-    seconds = time.perf_counter() - started
-    test = VectorAssembler(inputCols=args["features"], outputCol="features").transform(
-        spark.read.parquet(args["test"]))
-    auc = BinaryClassificationEvaluator(labelCol=args["label"]).evaluate(model.transform(test))
-    spark.stop()
-    return {"peer": "spark-mllib", "fit_seconds": seconds, "quality": float(auc),
-            "iterations": args["trees"]}
-
-
-
-
+    return spark_trees(args, lambda: GBTClassifier(
+        labelCol=args["label"], maxIter=args["trees"], maxDepth=6, stepSize=0.1, maxBins=255,
+        seed=1))
 
 
 def rf_sklearn(args):
     """scikit-learn's RandomForestClassifier: exact splits, the same trees, depth and features."""
     from sklearn.ensemble import RandomForestClassifier
-    from sklearn.metrics import roc_auc_score
 
-    x, y, test_x, test_y = tree_data(args)
-    started = time.perf_counter()
     model = RandomForestClassifier(n_estimators=args["trees"], max_depth=10, max_features="sqrt",
-                                   n_jobs=args["threads"], random_state=1).fit(x, y)
-    seconds = time.perf_counter() - started
-    auc = roc_auc_score(test_y, model.predict_proba(test_x)[:, 1])
-    return {"peer": "scikit-learn", "fit_seconds": seconds, "quality": float(auc),
-            "iterations": args["trees"]}
+                                   n_jobs=args["threads"], random_state=1)
+    return fitted_trees(args, "scikit-learn", model, test_auc)
 
 
 def rf_spark(args):
     """Spark's RandomForestClassifier: the same trees, depth, bins and features per split."""
     from pyspark.ml.classification import RandomForestClassifier
-    from pyspark.ml.evaluation import BinaryClassificationEvaluator
-    from pyspark.ml.feature import VectorAssembler
 
-    spark, frame = spark_frame(args, ["features", args["label"]])
-    started = time.perf_counter()
-    model = RandomForestClassifier(labelCol=args["label"], numTrees=args["trees"], maxDepth=10,
-                                   maxBins=255, featureSubsetStrategy="sqrt", seed=1).fit(frame)
-    seconds = time.perf_counter() - started
-    test = VectorAssembler(inputCols=args["features"], outputCol="features").transform(
-        spark.read.parquet(args["test"]))
-    auc = BinaryClassificationEvaluator(labelCol=args["label"]).evaluate(model.transform(test))
-    spark.stop()
-    return {"peer": "spark-mllib", "fit_seconds": seconds, "quality": float(auc),
-            "iterations": args["trees"]}
-
-
-
-
+    return spark_trees(args, lambda: RandomForestClassifier(
+        labelCol=args["label"], numTrees=args["trees"], maxDepth=10, maxBins=255,
+        featureSubsetStrategy="sqrt", seed=1))
 
 
 PEERS = {
