@@ -400,8 +400,8 @@ fn write_long_job(dir: &Path) {
     std::fs::write(dir.join("long.sql"), long).unwrap();
 }
 
-/// Starts `ember submit --name NAME long.sql` (see [`write_long_job`]) against `master` and
-/// waits until the cluster runs its job; returns the process and the job's id.
+/// Starts `ember submit --name NAME long.sql` (see [`write_long_job`]) against `master`, with
+/// progress lines every 100 ms, and waits until the cluster runs its job; returns the process and the job's id.
 #[expect(
     clippy::zombie_processes,
     reason = "the child is returned; callers wait for it with `exited_within`"
@@ -409,7 +409,8 @@ fn write_long_job(dir: &Path) {
 fn submit_running(dir: &Path, master: &str, name: &str) -> (Child, String) {
     let mut submitted = Command::new(ember_binary())
         .current_dir(dir)
-        .args(["submit", "--master", master, "--name", name, "long.sql"])
+        .args(["submit", "--master", master, "--name", name])
+        .args(["--progress-interval", "100ms", "long.sql"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -461,6 +462,8 @@ fn a_running_job_is_listed_by_name_and_cancelled_on_the_cluster() {
     let cluster = Cluster::start(dir.path(), 1, NO_CONF);
     let master = cluster.master();
     let (submitted, id) = submit_running(dir.path(), &master, "long-join");
+    // Several progress lines (every 100 ms) while the job runs; it runs for minutes.
+    std::thread::sleep(Duration::from_millis(600));
     let status = jobs(dir.path(), &master, &["status", &id]);
     assert!(stdout(&status).contains("long-join"), "{}", stderr(&status));
     let cancelled = jobs(dir.path(), &master, &["cancel", &id]);
@@ -470,6 +473,13 @@ fn a_running_job_is_listed_by_name_and_cancelled_on_the_cluster() {
     let output = exited_within(submitted, Duration::from_secs(60));
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(stderr(&output).contains("Cancelled"), "{}", stderr(&output));
+    // While it ran, its progress lines followed the job on the cluster.
+    let progress = "-- statement `SELECT count(*)";
+    let job_line = stderr(&output)
+        .lines()
+        .filter(|line| line.starts_with(progress) && line.contains(" running: "))
+        .any(|line| line.contains(&format!("job {id}: stages 0/")) && line.contains(" running, "));
+    assert!(job_line, "{}", stderr(&output));
     assert_gone(dir.path(), &master, &id);
     let again = jobs(dir.path(), &master, &["cancel", &id]);
     assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));

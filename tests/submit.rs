@@ -3,9 +3,9 @@
 //! configuration, and usage errors.
 
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output};
 
-use crate::common::{assert_one_line_error, run_ember, stderr, stdout};
+use crate::common::{assert_one_line_error, ember_binary, run_ember, stderr, stdout};
 
 /// A job that writes a Parquet file under `${out}`, reads it back and aggregates rows above
 /// `${min}`, scaled by `${scale}`; statement 4 (line 6) fails when `${column}` is not a column.
@@ -208,24 +208,33 @@ fn the_quickstart_script_answers_trains_evaluates_and_writes_parquet() {
     assert!(out.join("models/late_shipments").exists());
 }
 
-#[test]
-fn progress_lines_report_a_running_statement_unless_quiet() {
-    let dir = tempfile::tempdir().unwrap();
-    let rows = dir.path().join("rows.parquet");
+/// Writes `progress.sql` in `dir`: statement 2 (line 2) reads 2M rows written by statement 1,
+/// long enough to be reported on; its CSV result is [`PROGRESS_RESULT`].
+fn write_progress_job(dir: &Path) {
+    let rows = dir.join("rows.parquet");
     let script = format!(
         "COPY (SELECT v, v % 7 AS k FROM generate_series(1, 2000000) AS t(v)) TO '{0}' \
          STORED AS PARQUET OPTIONS (mode 'overwrite');\nSELECT k, count(DISTINCT v) AS n FROM '{0}' GROUP BY k \
          ORDER BY k LIMIT 1;",
         rows.display()
     );
-    std::fs::write(dir.path().join("progress.sql"), script).unwrap();
+    std::fs::write(dir.join("progress.sql"), script).unwrap();
+}
+
+/// What `progress.sql` prints with `--format csv`.
+const PROGRESS_RESULT: &str = "count\n2000000\nk,n\n0,285714\n";
+
+#[test]
+fn progress_lines_report_a_running_statement_unless_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    write_progress_job(dir.path());
     let run = |flag: &str| {
         let output = run_ember(
             dir.path(),
             ["submit", flag, "--format", "csv", "progress.sql"],
         );
         assert!(output.status.success(), "{}", stderr(&output));
-        assert_eq!(stdout(&output), "count\n2000000\nk,n\n0,285714\n");
+        assert_eq!(stdout(&output), PROGRESS_RESULT);
         stderr(&output)
     };
     let reported = run("--progress-interval=20ms");
@@ -239,4 +248,54 @@ fn progress_lines_report_a_running_statement_unless_quiet() {
         "{reported}"
     );
     assert_eq!(run("--quiet"), "");
+}
+
+#[test]
+fn a_terminal_gets_a_live_line_redrawn_in_place_with_rows_printed_above_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_progress_job(dir.path());
+    // `script` (util-linux) runs the submission on a pseudo-terminal and copies what it shows.
+    let command = format!(
+        "stty cols 160 rows 40; exec '{}' submit --progress-interval=20ms --format csv \
+         progress.sql",
+        ember_binary()
+    );
+    let mut script = Command::new("script");
+    script.current_dir(dir.path()).args([
+        "--quiet",
+        "--return",
+        "--command",
+        &command,
+        "/dev/null",
+    ]);
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("EMBER_")) {
+        script.env_remove(name);
+    }
+    let output = script.output().expect("script (util-linux) runs");
+    let shown = stdout(&output);
+    assert!(output.status.success(), "{shown}{}", stderr(&output));
+    // A live line: redrawn (erase-line escapes), elapsed first, the statement last.
+    let live: Vec<&str> = shown
+        .split(['\r', '\n'])
+        .filter(|line| line.contains(" · statement 2 (line 2) `SELECT k"))
+        .collect();
+    assert!(shown.contains("\x1b[2K"), "{shown:?}");
+    assert!(
+        live.iter()
+            .any(|line| line.contains(" s] ") && line.contains(" rows, ")),
+        "{shown:?}"
+    );
+    assert!(
+        !shown.contains("running: "),
+        "no plain lines on a terminal: {shown:?}"
+    );
+    // The result rows come out whole, above the live line.
+    let rows: String = shown
+        .replace("\r\n", "\n")
+        .split('\n')
+        .map(|line| line.rsplit("\x1b[2K").next().unwrap_or(line))
+        .filter(|line| !line.contains(" · statement ") && !line.starts_with("-- "))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert!(rows.starts_with(PROGRESS_RESULT), "{rows:?}");
 }

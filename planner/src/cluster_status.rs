@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use ballista_api_types::dto::{QueryStagesResponse, TaskStatus};
 use serde::Deserialize;
 
 use crate::master::Master;
@@ -73,28 +74,88 @@ pub struct JobInfo {
 /// `timeout`.
 pub async fn cluster_status(master: &Master, timeout: Duration) -> Result<ClusterStatus> {
     let (client, api) = rest_client(master, timeout)?;
-    let get = |path: &'static str| {
-        let request = client.get(format!("{api}/{path}"));
-        async move {
-            let response = request
-                .send()
-                .await
-                .and_then(reqwest::Response::error_for_status)
-                .map_err(|e| status_error(master, format!("GET /api/{path}: {}", causes(&e))))?;
-            Ok::<_, EmberError>(response)
-        }
-    };
-    let scheduler = get("state").await?.json().await;
-    let executors = get("executors").await?.json().await;
-    let jobs: std::result::Result<Vec<JobInfo>, _> = get("jobs").await?.json().await;
-    let decode =
-        |e: reqwest::Error| status_error(master, format!("unexpected reply: {}", causes(&e)));
-    let mut jobs = jobs.map_err(decode)?;
-    jobs.sort_by_key(|job| std::cmp::Reverse(job.job_id.clone()));
+    let scheduler = get_json(master, &client, &api, "state").await?;
+    let executors = get_json(master, &client, &api, "executors").await?;
     Ok(ClusterStatus {
-        scheduler: scheduler.map_err(decode)?,
-        executors: executors.map_err(decode)?,
-        jobs,
+        scheduler,
+        executors,
+        jobs: newest_first(get_json(master, &client, &api, "jobs").await?),
+    })
+}
+
+/// The jobs the scheduler `master` remembers, newest first (one request of
+/// [`cluster_status`]), bounded by `timeout`.
+pub async fn list_jobs(master: &Master, timeout: Duration) -> Result<Vec<JobInfo>> {
+    let (client, api) = rest_client(master, timeout)?;
+    Ok(newest_first(get_json(master, &client, &api, "jobs").await?))
+}
+
+/// `jobs` sorted newest first (Ballista's job ids grow with time).
+fn newest_first(mut jobs: Vec<JobInfo>) -> Vec<JobInfo> {
+    jobs.sort_by_key(|job| std::cmp::Reverse(job.job_id.clone()));
+    jobs
+}
+
+/// How far one job has got, from its stages (`/api/job/{id}/stages`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobProgress {
+    /// Stages in the job's plan.
+    pub stages: usize,
+    /// Stages finished.
+    pub stages_done: usize,
+    /// Tasks running now.
+    pub tasks_running: usize,
+    /// Tasks finished (retried tasks count once per attempt that succeeded).
+    pub tasks_done: usize,
+    /// Rows the finished tasks read, over all stages (a shuffled row counts once per stage
+    /// that reads it).
+    pub rows_in: usize,
+}
+
+/// Reads how far job `job_id` on the cluster `master` has got, bounded by `timeout`.
+///
+/// # Errors
+/// No such job, or an unreachable scheduler.
+pub async fn job_progress(master: &Master, job_id: &str, timeout: Duration) -> Result<JobProgress> {
+    let (client, api) = rest_client(master, timeout)?;
+    let reply: QueryStagesResponse =
+        get_json(master, &client, &api, &format!("job/{job_id}/stages")).await?;
+    let mut progress = JobProgress {
+        stages: reply.stages.len(),
+        ..JobProgress::default()
+    };
+    for stage in &reply.stages {
+        progress.stages_done += usize::from(stage.stage_status == "Successful");
+        progress.rows_in += stage.input_rows;
+        for task in stage.tasks.iter().flatten() {
+            match task.status {
+                TaskStatus::Running => progress.tasks_running += 1,
+                TaskStatus::Successful => progress.tasks_done += 1,
+                TaskStatus::Failed { .. } => {}
+            }
+        }
+    }
+    Ok(progress)
+}
+
+/// `GET {api}/{path}` from the scheduler `master`, decoded from JSON.
+async fn get_json<T: serde::de::DeserializeOwned>(
+    master: &Master,
+    client: &reqwest::Client,
+    api: &str,
+    path: &str,
+) -> Result<T> {
+    let response = client
+        .get(format!("{api}/{path}"))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| status_error(master, format!("GET /api/{path}: {}", causes(&e))))?;
+    response.json().await.map_err(|e| {
+        status_error(
+            master,
+            format!("GET /api/{path}: unexpected reply: {}", causes(&e)),
+        )
     })
 }
 

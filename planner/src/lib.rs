@@ -29,7 +29,9 @@ pub mod session;
 pub mod tls;
 pub mod write;
 
-pub use cluster_status::{cancel_job, cluster_status, ClusterStatus, JobInfo};
+pub use cluster_status::{
+    cancel_job, cluster_status, job_progress, list_jobs, ClusterStatus, JobInfo, JobProgress,
+};
 pub use master::{available_cores, InvalidMaster, Master};
 pub use scan_stats::ScanStats;
 pub use script::{split_statements, ScriptStatement, ScriptSyntaxError};

@@ -7,6 +7,8 @@ mod exit;
 mod gen;
 mod jobs;
 mod output;
+mod own_jobs;
+mod progress;
 mod repl;
 mod runtime;
 mod scheduler;

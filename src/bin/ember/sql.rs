@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Args;
 use ember::datafusion::physical_plan::{execute_stream, ExecutionPlan};
@@ -14,6 +14,8 @@ use ember::{FileFormatKind, Master, ScanStats, Session};
 
 use crate::exit::Failure;
 use crate::output::{write_result, OutputFormat};
+use crate::own_jobs::OwnJobs;
+use crate::progress::{Progress, Watched};
 use crate::{repl, runtime};
 
 /// Arguments of `ember sql`.
@@ -92,23 +94,6 @@ pub fn run(args: SqlArgs) -> Result<(), Failure> {
     })
 }
 
-/// Awaits `work`, calling `report` with the seconds elapsed every `every` until it is done.
-async fn with_progress<T>(
-    work: impl std::future::Future<Output = T>,
-    every: Duration,
-    report: impl Fn(f64),
-) -> T {
-    let started = Instant::now();
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    tokio::pin!(work);
-    loop {
-        tokio::select! {
-            done = &mut work => return done,
-            _ = ticks.tick() => report(started.elapsed().as_secs_f64()),
-        }
-    }
-}
-
 /// A `--table` argument.
 struct TableSpec {
     name: String,
@@ -162,8 +147,10 @@ pub struct StatementRunner {
     out: Box<dyn Write>,
     quiet: bool,
     stats: bool,
-    /// While a statement runs, a progress line on stderr this often.
-    progress: Option<Duration>,
+    /// Progress of running statements, when shown.
+    progress: Option<Progress>,
+    /// On a cluster, the jobs progress reports on (none: the cluster's status is unreadable).
+    cluster_jobs: Option<Arc<OwnJobs>>,
 }
 
 impl StatementRunner {
@@ -183,14 +170,15 @@ impl StatementRunner {
             quiet,
             stats,
             progress: None,
+            cluster_jobs: None,
         }
     }
 
-    /// Prints a progress line on stderr every `every` while a statement runs: its elapsed time
-    /// and, in local mode, what its scans have read (a cluster's scan metrics stay on the
-    /// executors).
-    pub fn with_progress(mut self, every: Duration) -> Self {
-        self.progress = Some(every);
+    /// Shows `progress` while a statement runs: its elapsed time and, in local mode, what its
+    /// scans have read; on a cluster, how far `cluster_jobs` have got.
+    pub fn with_progress(mut self, progress: Progress, cluster_jobs: Option<Arc<OwnJobs>>) -> Self {
+        self.progress = Some(progress);
+        self.cluster_jobs = cluster_jobs;
         self
     }
 
@@ -242,19 +230,15 @@ impl StatementRunner {
         let stream =
             execute_stream(Arc::clone(&plan), task).map_err(|e| Failure::job(context(), e))?;
         let writing = write_result(stream, self.format, &mut self.out);
-        let written = match self.progress {
+        let written = match &self.progress {
             None => writing.await,
-            Some(every) => {
-                let local = matches!(self.session.master(), Master::Local { .. });
-                with_progress(writing, every, |elapsed| {
-                    let read = if local {
-                        ScanStats::of(&plan).read_summary()
-                    } else {
-                        "running on the cluster".to_string()
-                    };
-                    eprintln!("-- {} running: {elapsed:.1} s, {read}", context());
-                })
-                .await
+            Some(progress) => {
+                let watched = match (self.session.master(), &self.cluster_jobs) {
+                    (Master::Local { .. }, _) => Watched::Local(&plan),
+                    (Master::Cluster { .. }, Some(jobs)) => Watched::Cluster(jobs),
+                    (Master::Cluster { .. }, None) => Watched::Opaque,
+                };
+                progress.watch(&context(), watched, writing).await
             }
         };
         let rows = match written {

@@ -5,20 +5,22 @@
 //! so `ember::Session::from_env()` connects to the same master with the same settings, and its
 //! exit code becomes ours.
 
-use std::collections::{HashMap, HashSet};
-use std::io::{self, BufWriter};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
 use clap::Args;
 use std::time::Duration;
 
 use ember::config::{MASTER, SUBMITTED_CONF_VAR};
 use ember::script::substitute_variables;
-use ember::{cancel_job, cluster_status, Master};
+use ember::Master;
 
 use crate::exit::Failure;
 use crate::output::OutputFormat;
+use crate::own_jobs::OwnJobs;
+use crate::progress::Progress;
 use crate::runtime;
 use crate::sql::StatementRunner;
 
@@ -49,7 +51,8 @@ pub struct SubmitArgs {
     /// Do not print timings or progress to stderr.
     #[arg(short, long, conflicts_with = "verbose")]
     quiet: bool,
-    /// While a statement runs, a progress line on stderr this often (e.g. 2s, 500ms).
+    /// While a statement runs and stderr is not a terminal, a progress line this often (e.g.
+    /// 2s, 500ms); a terminal gets one live line per statement instead.
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = progress_interval)]
     progress_interval: Duration,
     /// Print the master and each statement's scan statistics to stderr.
@@ -114,23 +117,25 @@ pub fn run(args: SubmitArgs) -> Result<(), Failure> {
             master @ Master::Cluster { .. } if rest_api => Some(master.clone()),
             _ => None,
         };
-        let out = Box::new(BufWriter::new(io::stdout().lock()));
-        let mut runner = StatementRunner::new(session, args.format, out, args.quiet, args.verbose);
-        if !args.quiet {
-            runner = runner.with_progress(args.progress_interval);
-        }
         return runtime.block_on(async {
-            let before = match &cluster {
-                Some(master) => job_ids(master, timeout).await,
-                None => HashSet::new(),
+            let own_jobs = match cluster {
+                Some(master) => Some(Arc::new(OwnJobs::from_now(master, name, timeout).await)),
+                None => None,
             };
+            let progress = Progress::new(args.progress_interval);
+            let out = progress.stdout();
+            let mut runner =
+                StatementRunner::new(session, args.format, out, args.quiet, args.verbose);
+            if !args.quiet {
+                runner = runner.with_progress(progress, own_jobs.clone());
+            }
             tokio::select! {
                 outcome = runner.run_script(&script) => outcome,
                 _ = tokio::signal::ctrl_c() => {
                     // Dropping the statement stops a local query; a cluster job runs on until
                     // the scheduler cancels it (Ballista's client does not on drop).
-                    if let Some(master) = &cluster {
-                        cancel_own_jobs(master, &name, &before, timeout).await;
+                    if let Some(jobs) = &own_jobs {
+                        jobs.cancel().await;
                     }
                     Err(Failure::Cancelled)
                 }
@@ -204,38 +209,6 @@ fn signal_of(status: &std::process::ExitStatus) -> u8 {
     {
         let _ = status;
         0
-    }
-}
-
-/// The ids of the jobs the cluster `master` knows (none when they cannot be read).
-async fn job_ids(master: &Master, timeout: Duration) -> HashSet<String> {
-    match cluster_status(master, timeout).await {
-        Ok(status) => status.jobs.into_iter().map(|job| job.job_id).collect(),
-        Err(_) => HashSet::new(),
-    }
-}
-
-/// Cancels the queued or running jobs on the cluster `master` named `name` that are not in
-/// `before` (the jobs there when this submission started): this submission's, without
-/// trusting clocks. Failures are only reported, as the submission ends anyway.
-async fn cancel_own_jobs(master: &Master, name: &str, before: &HashSet<String>, timeout: Duration) {
-    let jobs = match cluster_status(master, timeout).await {
-        Ok(status) => status.jobs,
-        Err(e) => {
-            eprintln!("warning: cannot list the jobs to cancel: {e}");
-            return;
-        }
-    };
-    let ours = jobs.iter().filter(|job| {
-        job.job_name == name
-            && matches!(job.status.as_str(), "Queued" | "Running")
-            && !before.contains(&job.job_id)
-    });
-    for job in ours {
-        match cancel_job(master, &job.job_id, timeout).await {
-            Ok(()) => eprintln!("-- cancelled job {} on {master}", job.job_id),
-            Err(e) => eprintln!("warning: {e}"),
-        }
     }
 }
 

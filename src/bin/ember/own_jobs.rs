@@ -1,0 +1,100 @@
+//! The cluster jobs of one submission: the jobs carrying its name that were not on the cluster
+//! when it started. A REST listing at the start tells them apart from older jobs of the same
+//! name, so no client or scheduler clock is trusted.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use ember::{cancel_job, job_progress, list_jobs, JobInfo, Master};
+
+/// The jobs a submission runs on a cluster, found through the scheduler's REST API.
+pub struct OwnJobs {
+    master: Master,
+    name: String,
+    timeout: Duration,
+    /// Jobs that were on the cluster before the submission started.
+    before: HashSet<String>,
+}
+
+impl OwnJobs {
+    /// The jobs named `name` that the cluster `master` starts from now on; each REST request
+    /// is bounded by `timeout`. A scheduler that cannot be listed now counts as having no jobs.
+    pub async fn from_now(master: Master, name: String, timeout: Duration) -> Self {
+        let before = match list_jobs(&master, timeout).await {
+            Ok(jobs) => jobs.into_iter().map(|job| job.job_id).collect(),
+            Err(_) => HashSet::new(),
+        };
+        Self {
+            master,
+            name,
+            timeout,
+            before,
+        }
+    }
+
+    /// The submission's queued or running jobs, newest first.
+    async fn unfinished(&self) -> ember::Result<Vec<JobInfo>> {
+        let jobs = list_jobs(&self.master, self.timeout).await?;
+        Ok(jobs
+            .into_iter()
+            .filter(|job| {
+                job.job_name == self.name
+                    && matches!(job.status.as_str(), "Queued" | "Running")
+                    && !self.before.contains(&job.job_id)
+            })
+            .collect())
+    }
+
+    /// One line on how far the submission's unfinished jobs have got, e.g. `job Ab3x: stages
+    /// 1/3, tasks 2 running, 5 done, 120000 rows in`.
+    pub async fn describe(&self) -> String {
+        let jobs = match self.unfinished().await {
+            Ok(jobs) if jobs.is_empty() => return "no job of this submission running".into(),
+            Ok(jobs) => jobs,
+            Err(e) => return format!("no job status: {e}"),
+        };
+        let mut text = String::new();
+        for job in jobs {
+            if !text.is_empty() {
+                text.push_str("; ");
+            }
+            let _ = write!(text, "job {}: ", job.job_id);
+            if job.status == "Queued" {
+                text.push_str("queued");
+                continue;
+            }
+            match job_progress(&self.master, &job.job_id, self.timeout).await {
+                Ok(p) => {
+                    let _ = write!(
+                        text,
+                        "stages {}/{}, tasks {} running, {} done, {} rows in",
+                        p.stages_done, p.stages, p.tasks_running, p.tasks_done, p.rows_in
+                    );
+                }
+                Err(e) => {
+                    let _ = write!(text, "no status: {e}");
+                }
+            }
+        }
+        text
+    }
+
+    /// Cancels the submission's unfinished jobs on the cluster (Ballista's client does not
+    /// when its stream is dropped). Failures are only reported, as the submission ends anyway.
+    pub async fn cancel(&self) {
+        let jobs = match self.unfinished().await {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                eprintln!("warning: cannot list the jobs to cancel: {e}");
+                return;
+            }
+        };
+        for job in jobs {
+            match cancel_job(&self.master, &job.job_id, self.timeout).await {
+                Ok(()) => eprintln!("-- cancelled job {} on {}", job.job_id, self.master),
+                Err(e) => eprintln!("warning: {e}"),
+            }
+        }
+    }
+}
