@@ -111,6 +111,28 @@ fn usage_errors_exit_2_naming_the_input() {
     assert_one_line_error(&no_file, 2, &["--properties-file nowhere.conf"]);
     let arguments = run_ember(dir.path(), ["submit", "job.sql", "extra"]);
     assert_one_line_error(&arguments, 2, &["takes no arguments", "extra"]);
+    let cores = submit(
+        dir.path(),
+        &["--master", "local[2]", "--executor-cores", "3"],
+    );
+    assert_one_line_error(
+        &cores,
+        2,
+        &["--master local[2] and 3 executor cores disagree"],
+    );
+    let on_cluster = ["--master", "ember://127.0.0.1:1", "--executor-memory", "2g"];
+    assert_one_line_error(
+        &submit(dir.path(), &on_cluster),
+        2,
+        &["--executor-memory", "ember executor --memory SIZE"],
+    );
+    let bad_size = submit(dir.path(), &["--executor-memory", "lots"]);
+    assert_eq!(bad_size.status.code(), Some(2));
+    assert!(
+        stderr(&bad_size).contains("--executor-memory"),
+        "{}",
+        stderr(&bad_size)
+    );
     let unknown_flag = run_ember(dir.path(), ["submit", "--mastr", "local", "job.sql"]);
     assert_eq!(unknown_flag.status.code(), Some(2));
     let err = stderr(&unknown_flag);
@@ -167,6 +189,72 @@ fn a_program_runs_with_the_submitted_configuration_and_its_exit_code() {
     assert_one_line_error(&with_var, 2, &["--var fills in SQL scripts"]);
     let missing = run_ember(dir.path(), ["submit", "nowhere.sh"]);
     assert_one_line_error(&missing, 2, &["nowhere.sh: no such program"]);
+}
+
+/// The program `a_rust_program_gets_the_submitted_configuration_from_session_from_env`
+/// submits: this test binary, run by `ember submit` with a filter that selects only this
+/// function. It reads its configuration with `Session::from_env()`, prints what it got and
+/// exits 3.
+#[test]
+#[ignore = "the body of a program that ember submit runs, not a test on its own"]
+fn submitted_rust_program() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let settings = runtime.block_on(async {
+        let session = ember::Session::from_env().expect("the submitted configuration");
+        println!("master {}", session.master());
+        println!("memory {:?}", session.config().memory_limit());
+        let frame = session
+            .sql(
+                "SELECT name, value FROM information_schema.df_settings WHERE name IN \
+                 ('datafusion.execution.batch_size', 'datafusion.execution.target_partitions') \
+                 ORDER BY name",
+            )
+            .await
+            .unwrap();
+        frame.collect().await.unwrap()
+    });
+    let table = ember::datafusion::arrow::util::pretty::pretty_format_batches(&settings).unwrap();
+    println!("{table}");
+    std::process::exit(3);
+}
+
+#[test]
+fn a_rust_program_gets_the_submitted_configuration_from_session_from_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = std::env::current_exe().unwrap();
+    let program = program.to_str().unwrap();
+    let output = run_ember(
+        dir.path(),
+        [
+            "submit",
+            "--executor-cores",
+            "3",
+            "--executor-memory",
+            "1g",
+            "--conf",
+            "datafusion.execution.batch_size=77",
+            program,
+            "--ignored",
+            "--exact",
+            "submit::submitted_rust_program",
+            "--nocapture",
+        ],
+    );
+    let printed = stdout(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{printed}{}",
+        stderr(&output)
+    );
+    for line in [
+        "master local[3]",
+        "memory Some(1073741824)",
+        "| datafusion.execution.batch_size        | 77    |",
+        "| datafusion.execution.target_partitions | 3     |",
+    ] {
+        assert!(printed.contains(line), "{line}: {printed}");
+    }
 }
 
 #[test]

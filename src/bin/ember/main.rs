@@ -10,6 +10,7 @@ mod output;
 mod own_jobs;
 mod progress;
 mod repl;
+mod resources;
 mod runtime;
 mod scheduler;
 mod sql;

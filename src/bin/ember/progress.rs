@@ -6,7 +6,7 @@
 //! running and done, rows read (Ballista's REST job status); scan metrics stay on executors.
 
 use std::io::{self, BufWriter, IsTerminal, Write};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use ember::datafusion::physical_plan::ExecutionPlan;
@@ -24,8 +24,8 @@ const SPINNER_TICK: Duration = Duration::from_millis(120);
 
 /// What a progress line reports on.
 pub enum Watched<'a> {
-    /// A statement running in this process: its plan's live scan metrics.
-    Local(&'a Arc<dyn ExecutionPlan>),
+    /// A statement running in this process: its plan's live scan metrics, once it is planned.
+    Local(&'a OnceLock<Arc<dyn ExecutionPlan>>),
     /// Jobs on a cluster, when its REST API can be read.
     Cluster(&'a OwnJobs),
     /// Jobs on a cluster whose status cannot be read (mutual TLS: no REST API).
@@ -35,7 +35,10 @@ pub enum Watched<'a> {
 impl Watched<'_> {
     async fn describe(&self) -> String {
         match self {
-            Watched::Local(plan) => ScanStats::of(plan).read_summary(),
+            Watched::Local(planned) => match planned.get() {
+                Some(plan) => ScanStats::of(plan).read_summary(),
+                None => "planning".into(),
+            },
             Watched::Cluster(jobs) => jobs.describe().await,
             Watched::Opaque => "running on the cluster".into(),
         }
@@ -81,7 +84,7 @@ impl Progress {
         work: impl std::future::Future<Output = T>,
     ) -> T {
         let started = Instant::now();
-        let line = self.live.as_ref().map(|live| live.add(live_line(label)));
+        let line = self.live.as_ref().map(|live| live_line(live, label));
         let period = if line.is_some() {
             self.every.min(LIVE_REFRESH)
         } else {
@@ -113,9 +116,10 @@ impl Progress {
     }
 }
 
-/// A spinner line for the statement `label`.
-fn live_line(label: &str) -> ProgressBar {
-    let line = ProgressBar::new_spinner();
+/// A spinner line for the statement `label`, among the `live` lines.
+fn live_line(live: &MultiProgress, label: &str) -> ProgressBar {
+    // Added before anything draws it: a line drawn on its own, outside `live`, is never cleared.
+    let line = live.add(ProgressBar::new_spinner());
     // The label comes last, so a narrow terminal cuts it rather than the status.
     if let Ok(style) = ProgressStyle::with_template("{spinner} {wide_msg}") {
         line.set_style(style);

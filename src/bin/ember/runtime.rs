@@ -39,13 +39,18 @@ pub fn load_config_with(
     .map_err(|e| Failure::Usage(e.to_string()))
 }
 
+/// The master `config` names.
+pub fn master(config: &EmberConfig) -> Result<Master, Failure> {
+    config
+        .master()
+        .parse()
+        .map_err(|e: ember::InvalidMaster| Failure::Usage(e.to_string()))
+}
+
 /// A multi-threaded Tokio runtime with one worker per core of `config`'s master, and the session
 /// built inside it.
 pub fn start(config: EmberConfig) -> Result<(tokio::runtime::Runtime, Session), Failure> {
-    let master: Master = config
-        .master()
-        .parse()
-        .map_err(|e: ember::InvalidMaster| Failure::Usage(e.to_string()))?;
+    let master = master(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(master.cores())
         .enable_all()

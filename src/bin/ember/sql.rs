@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use clap::Args;
@@ -13,7 +13,7 @@ use ember::script::{split_statements, ScriptStatement};
 use ember::{FileFormatKind, Master, ScanStats, Session};
 
 use crate::exit::Failure;
-use crate::output::{write_result, OutputFormat};
+use crate::output::{write_result, OutputError, OutputFormat};
 use crate::own_jobs::OwnJobs;
 use crate::progress::{Progress, Watched};
 use crate::{repl, runtime};
@@ -217,34 +217,34 @@ impl StatementRunner {
             };
             format!("{position}`{}`", statement.summary(60))
         };
-        let frame = self
-            .session
-            .sql(&statement.text)
-            .await
-            .map_err(|e| Failure::job(context(), e))?;
-        let task = Arc::new(frame.task_ctx());
-        let plan = frame
-            .create_physical_plan()
-            .await
-            .map_err(|e| Failure::job(context(), e))?;
-        let stream =
-            execute_stream(Arc::clone(&plan), task).map_err(|e| Failure::job(context(), e))?;
-        let writing = write_result(stream, self.format, &mut self.out);
-        let written = match &self.progress {
-            None => writing.await,
+        // The plan, once made: progress reads its live scan metrics. Model statements run
+        // their fits while they are planned, so the whole statement is watched.
+        let planned = OnceLock::new();
+        let running = execute_statement(
+            &self.session,
+            &statement.text,
+            self.format,
+            &mut self.out,
+            &planned,
+        );
+        let outcome = match &self.progress {
+            None => running.await,
             Some(progress) => {
                 let watched = match (self.session.master(), &self.cluster_jobs) {
-                    (Master::Local { .. }, _) => Watched::Local(&plan),
+                    (Master::Local { .. }, _) => Watched::Local(&planned),
                     (Master::Cluster { .. }, Some(jobs)) => Watched::Cluster(jobs),
                     (Master::Cluster { .. }, None) => Watched::Opaque,
                 };
-                progress.watch(&context(), watched, writing).await
+                progress.watch(&context(), watched, running).await
             }
         };
-        let rows = match written {
-            Ok(rows) => rows,
-            Err(e) if e.is_broken_pipe() => return Err(Failure::StdoutClosed),
-            Err(e) => return Err(Failure::job(context(), e)),
+        let (rows, plan) = match outcome {
+            Ok(done) => done,
+            Err(StatementError::Output(e)) if e.is_broken_pipe() => {
+                return Err(Failure::StdoutClosed)
+            }
+            Err(StatementError::Output(e)) => return Err(Failure::job(context(), e)),
+            Err(StatementError::Plan(e)) => return Err(Failure::job(context(), e)),
         };
         if self.stats {
             eprintln!("-- {}", self.scan_summary(&plan));
@@ -258,4 +258,39 @@ impl StatementRunner {
         }
         Ok(())
     }
+}
+
+/// Why a statement failed: while it was planned, or while its rows were produced and written.
+enum StatementError {
+    /// The statement could not be planned or started (the error's text).
+    Plan(String),
+    /// Its rows could not be produced or written.
+    Output(OutputError),
+}
+
+/// Plans and runs `sql` on `session`, writing its rows to `out` in `format`; the plan goes in
+/// `planned` as soon as it exists. Returns the rows written and the plan.
+async fn execute_statement(
+    session: &Session,
+    sql: &str,
+    format: OutputFormat,
+    out: &mut dyn Write,
+    planned: &OnceLock<Arc<dyn ExecutionPlan>>,
+) -> Result<(usize, Arc<dyn ExecutionPlan>), StatementError> {
+    let frame = session
+        .sql(sql)
+        .await
+        .map_err(|e| StatementError::Plan(e.to_string()))?;
+    let task = Arc::new(frame.task_ctx());
+    let plan = frame
+        .create_physical_plan()
+        .await
+        .map_err(|e| StatementError::Plan(e.to_string()))?;
+    let plan = planned.get_or_init(|| plan).clone();
+    let stream =
+        execute_stream(Arc::clone(&plan), task).map_err(|e| StatementError::Plan(e.to_string()))?;
+    let rows = write_result(stream, format, out)
+        .await
+        .map_err(StatementError::Output)?;
+    Ok((rows, plan))
 }

@@ -21,6 +21,7 @@ use crate::exit::Failure;
 use crate::output::OutputFormat;
 use crate::own_jobs::OwnJobs;
 use crate::progress::Progress;
+use crate::resources::{ResourceArgs, Resources};
 use crate::runtime;
 use crate::sql::StatementRunner;
 
@@ -55,6 +56,9 @@ pub struct SubmitArgs {
     /// 2s, 500ms); a terminal gets one live line per statement instead.
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = progress_interval)]
     progress_interval: Duration,
+    /// Executor memory and cores (see `resources`).
+    #[command(flatten)]
+    resources: ResourceArgs,
     /// Print the master and each statement's scan statistics to stderr.
     #[arg(short, long)]
     verbose: bool,
@@ -92,7 +96,17 @@ pub fn run(args: SubmitArgs) -> Result<(), Failure> {
     });
     let mut conf = args.conf.clone();
     conf.push(format!("{JOB_NAME}={name}"));
-    let config = runtime::load_config_with(&conf, args.master.as_deref(), &properties)?;
+    let mut master_flag = args.master.clone();
+    let mut config = runtime::load_config_with(&conf, master_flag.as_deref(), &properties)?;
+    // The resource flags depend on where the application runs, and win over other settings.
+    let resources = args
+        .resources
+        .resolve(&runtime::master(&config)?, master_flag.as_deref())?;
+    if resources != Resources::default() {
+        conf.extend(resources.conf);
+        master_flag = resources.master.or(master_flag);
+        config = runtime::load_config_with(&conf, master_flag.as_deref(), &properties)?;
+    }
     if args.verbose {
         eprintln!(
             "-- submitting {} to {}",
@@ -158,7 +172,7 @@ pub fn run(args: SubmitArgs) -> Result<(), Failure> {
         handed_down.push_str(pair);
         handed_down.push('\n');
     }
-    if let Some(master) = &args.master {
+    if let Some(master) = &master_flag {
         handed_down.push_str(&format!("{MASTER}={master}\n"));
     }
     run_program(&args.app, &args.app_args, &handed_down)
