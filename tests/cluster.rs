@@ -345,7 +345,9 @@ fn a_submitted_script_runs_on_the_cluster_and_its_jobs_carry_its_name() {
     std::fs::write(
         dir.path().join("count.sql"),
         "SELECT v % ${groups} AS k, count(*) AS n \
-         FROM (VALUES (1), (2), (3), (4), (${last})) AS t(v) GROUP BY 1 ORDER BY 1;",
+         FROM (VALUES (1), (2), (3), (4), (${last})) AS t(v) GROUP BY 1 ORDER BY 1;\n\
+         SELECT value AS partitions FROM information_schema.df_settings \
+         WHERE name = 'datafusion.execution.target_partitions';",
     )
     .unwrap();
     let submitted = run_ember(
@@ -362,11 +364,13 @@ fn a_submitted_script_runs_on_the_cluster_and_its_jobs_carry_its_name() {
             "groups=2",
             "--var",
             "last=5",
+            "--total-executor-cores",
+            "3",
             "count.sql",
         ],
     );
     assert!(submitted.status.success(), "{}", stderr(&submitted));
-    assert_eq!(stdout(&submitted), "k,n\n0,2\n1,3\n");
+    assert_eq!(stdout(&submitted), "k,n\n0,2\n1,3\npartitions\n3\n");
     let status = run_ember(dir.path(), ["cluster", "status", "--master", &master]);
     assert!(status.status.success(), "{}", stderr(&status));
     assert!(
