@@ -91,6 +91,8 @@ impl Progress {
             self.every
         };
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        // A late tick (a slow status read) waits a whole period, rather than a burst of lines.
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(work);
         let done = loop {
             tokio::select! {
