@@ -405,16 +405,25 @@ fn write_long_job(dir: &Path) {
 }
 
 /// Starts `ember submit --name NAME long.sql` (see [`write_long_job`]) against `master`, with
-/// progress lines every 100 ms, and waits until the cluster runs its job; returns the process and the job's id.
+/// progress lines every 100 ms, and waits until the cluster runs its job; returns the process
+/// and the job's id.
+fn submit_running(dir: &Path, master: &str, name: &str) -> (Child, String) {
+    submit_app_running(dir, master, name, &["long.sql"])
+}
+
+/// Starts `ember submit --name NAME APP...` against `master`, with progress lines every 100
+/// ms, and waits until the cluster runs a job of that name; returns the process and the job's
+/// id.
 #[expect(
     clippy::zombie_processes,
     reason = "the child is returned; callers wait for it with `exited_within`"
 )]
-fn submit_running(dir: &Path, master: &str, name: &str) -> (Child, String) {
+fn submit_app_running(dir: &Path, master: &str, name: &str, app: &[&str]) -> (Child, String) {
     let mut submitted = Command::new(ember_binary())
         .current_dir(dir)
         .args(["submit", "--master", master, "--name", name])
-        .args(["--progress-interval", "100ms", "long.sql"])
+        .args(["--progress-interval", "100ms"])
+        .args(app)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -501,6 +510,15 @@ fn a_running_job_is_listed_by_name_and_cancelled_on_the_cluster() {
     );
 }
 
+/// Sends SIGINT to `child` only (not to its process group, as a terminal's Ctrl-C would).
+fn interrupt(child: &Child) {
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
 #[test]
 fn ctrl_c_cancels_a_submitted_job_on_the_cluster_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
@@ -508,11 +526,32 @@ fn ctrl_c_cancels_a_submitted_job_on_the_cluster_and_exits_130() {
     let cluster = Cluster::start(dir.path(), 1, NO_CONF);
     let master = cluster.master();
     let (submitted, id) = submit_running(dir.path(), &master, "interrupted");
-    let interrupt = Command::new("kill")
-        .args(["-INT", &submitted.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(interrupt.success());
+    interrupt(&submitted);
+    let output = exited_within(submitted, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!("cancelled job {id}")),
+        "{}",
+        stderr(&output)
+    );
+    assert_gone(dir.path(), &master, &id);
+}
+
+#[test]
+fn ctrl_c_cancels_a_submitted_programs_jobs_on_the_cluster_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    write_long_job(dir.path());
+    // A program configured from the environment, as `Session::from_env` is; its job runs for
+    // minutes and carries the submission's name.
+    let app = dir.path().join("long.sh");
+    std::fs::write(&app, "#!/bin/sh\nexec \"$1\" sql --quiet -f long.sql\n").unwrap();
+    std::fs::set_permissions(&app, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cluster = Cluster::start(dir.path(), 1, NO_CONF);
+    let master = cluster.master();
+    let program = ["./long.sh", ember_binary()];
+    let (submitted, id) = submit_app_running(dir.path(), &master, "long-program", &program);
+    // Only `ember submit` is interrupted: cancelling the job ends the program, whose query fails.
+    interrupt(&submitted);
     let output = exited_within(submitted, Duration::from_secs(60));
     assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
     assert!(

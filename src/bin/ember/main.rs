@@ -8,6 +8,7 @@ mod gen;
 mod jobs;
 mod output;
 mod own_jobs;
+mod program;
 mod progress;
 mod repl;
 mod resources;

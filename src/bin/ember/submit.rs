@@ -7,19 +7,19 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use clap::Args;
 use std::time::Duration;
 
-use ember::config::{MASTER, SUBMITTED_CONF_VAR};
+use ember::config::MASTER;
 use ember::script::substitute_variables;
 use ember::Master;
 
 use crate::exit::Failure;
 use crate::output::OutputFormat;
 use crate::own_jobs::OwnJobs;
+use crate::program;
 use crate::progress::Progress;
 use crate::resources::{ResourceArgs, Resources};
 use crate::runtime;
@@ -114,6 +114,14 @@ pub fn run(args: SubmitArgs) -> Result<(), Failure> {
             config.master()
         );
     }
+    // The submission's cluster jobs are followed and cancelled through the scheduler's REST
+    // API, which a scheduler with mutual TLS does not serve.
+    let rest_api = config.tls_files().is_ok_and(|files| files.is_none());
+    let cluster = match runtime::master(&config)? {
+        master @ Master::Cluster { .. } if rest_api => Some(master),
+        _ => None,
+    };
+    let timeout = config.cluster_connect_timeout();
     if args
         .app
         .extension()
@@ -122,15 +130,7 @@ pub fn run(args: SubmitArgs) -> Result<(), Failure> {
         let script = read_script(&args.app, &args.app_args)?;
         let script = substitute_variables(&script, &variables)
             .map_err(|e| Failure::Usage(format!("{}: {e}", args.app.display())))?;
-        let timeout = config.cluster_connect_timeout();
-        // Jobs are cancelled through the scheduler's REST API, which a scheduler with mutual
-        // TLS does not serve.
-        let rest_api = config.tls_files().is_ok_and(|files| files.is_none());
         let (runtime, session) = runtime::start(config)?;
-        let cluster = match session.master() {
-            master @ Master::Cluster { .. } if rest_api => Some(master.clone()),
-            _ => None,
-        };
         return runtime.block_on(async {
             let own_jobs = match cluster {
                 Some(master) => Some(Arc::new(OwnJobs::from_now(master, name, timeout).await)),
@@ -175,55 +175,8 @@ pub fn run(args: SubmitArgs) -> Result<(), Failure> {
     if let Some(master) = &master_flag {
         handed_down.push_str(&format!("{MASTER}={master}\n"));
     }
-    run_program(&args.app, &args.app_args, &handed_down)
-}
-
-/// Runs the program `app` with `app_args`, handing it `configuration` (properties-file lines)
-/// in [`SUBMITTED_CONF_VAR`] for `Session::from_env`; its exit code becomes ours.
-fn run_program(app: &Path, app_args: &[String], configuration: &str) -> Result<(), Failure> {
-    if !app.is_file() {
-        return Err(Failure::Usage(format!(
-            "{}: no such program (APP is a .sql script or a program's path)",
-            app.display()
-        )));
-    }
-    // A bare name would be looked up on PATH; the user named this file.
-    let path =
-        std::path::absolute(app).map_err(|e| Failure::Usage(format!("{}: {e}", app.display())))?;
-    let status = Command::new(&path)
-        .args(app_args)
-        .env(SUBMITTED_CONF_VAR, configuration)
-        .status()
-        .map_err(|e| Failure::Usage(format!("cannot run {}: {e}", app.display())))?;
-    match status.code() {
-        Some(0) => Ok(()),
-        Some(code) => Err(Failure::Exited {
-            program: app.display().to_string(),
-            code: u8::try_from(code).unwrap_or(1),
-        }),
-        // Killed by a signal: the shell's convention, 128 + the signal.
-        None => Err(Failure::Exited {
-            program: app.display().to_string(),
-            code: 128 + signal_of(&status),
-        }),
-    }
-}
-
-/// The signal that ended a process, 0 when unknown.
-fn signal_of(status: &std::process::ExitStatus) -> u8 {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        status
-            .signal()
-            .and_then(|signal| u8::try_from(signal).ok())
-            .unwrap_or(0)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = status;
-        0
-    }
+    let own_jobs = cluster.map(|master| (master, name, timeout));
+    program::run(&args.app, &args.app_args, &handed_down, own_jobs)
 }
 
 /// The text of the SQL script `app`; a usage error for arguments given to a script.
