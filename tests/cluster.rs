@@ -404,21 +404,14 @@ fn write_long_job(dir: &Path) {
     std::fs::write(dir.join("long.sql"), long).unwrap();
 }
 
-/// Starts `ember submit --name NAME long.sql` (see [`write_long_job`]) against `master`, with
-/// progress lines every 100 ms, and waits until the cluster runs its job; returns the process
-/// and the job's id.
-fn submit_running(dir: &Path, master: &str, name: &str) -> (Child, String) {
-    submit_app_running(dir, master, name, &["long.sql"])
-}
-
-/// Starts `ember submit --name NAME APP...` against `master`, with progress lines every 100
-/// ms, and waits until the cluster runs a job of that name; returns the process and the job's
-/// id.
+/// Starts `ember submit --name NAME APP...` (e.g. `long.sql`, see [`write_long_job`]) against
+/// `master`, with progress lines every 100 ms, and waits until the cluster runs a job of that
+/// name; returns the process and the job's id.
 #[expect(
     clippy::zombie_processes,
     reason = "the child is returned; callers wait for it with `exited_within`"
 )]
-fn submit_app_running(dir: &Path, master: &str, name: &str, app: &[&str]) -> (Child, String) {
+fn submit_running(dir: &Path, master: &str, name: &str, app: &[&str]) -> (Child, String) {
     let mut submitted = Command::new(ember_binary())
         .current_dir(dir)
         .args(["submit", "--master", master, "--name", name])
@@ -474,7 +467,7 @@ fn a_running_job_is_listed_by_name_and_cancelled_on_the_cluster() {
     write_long_job(dir.path());
     let cluster = Cluster::start(dir.path(), 1, NO_CONF);
     let master = cluster.master();
-    let (submitted, id) = submit_running(dir.path(), &master, "long-join");
+    let (submitted, id) = submit_running(dir.path(), &master, "long-join", &["long.sql"]);
     // Several progress lines (every 100 ms) while the job runs; it runs for minutes.
     std::thread::sleep(Duration::from_millis(600));
     let status = jobs(dir.path(), &master, &["status", &id]);
@@ -520,46 +513,41 @@ fn interrupt(child: &Child) {
 }
 
 #[test]
-fn ctrl_c_cancels_a_submitted_job_on_the_cluster_and_exits_130() {
-    let dir = tempfile::tempdir().unwrap();
-    write_long_job(dir.path());
-    let cluster = Cluster::start(dir.path(), 1, NO_CONF);
-    let master = cluster.master();
-    let (submitted, id) = submit_running(dir.path(), &master, "interrupted");
-    interrupt(&submitted);
-    let output = exited_within(submitted, Duration::from_secs(60));
-    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains(&format!("cancelled job {id}")),
-        "{}",
-        stderr(&output)
-    );
-    assert_gone(dir.path(), &master, &id);
-}
-
-#[test]
-fn ctrl_c_cancels_a_submitted_programs_jobs_on_the_cluster_and_exits_130() {
+fn ctrl_c_cancels_a_submitted_scripts_or_programs_job_on_the_cluster_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
     write_long_job(dir.path());
     // A program configured from the environment, as `Session::from_env` is; its job runs for
     // minutes and carries the submission's name.
-    let app = dir.path().join("long.sh");
-    std::fs::write(&app, "#!/bin/sh\nexec \"$1\" sql --quiet -f long.sql\n").unwrap();
-    std::fs::set_permissions(&app, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let program = dir.path().join("long.sh");
+    std::fs::write(&program, "#!/bin/sh\nexec \"$1\" sql --quiet -f long.sql\n").unwrap();
+    std::fs::set_permissions(
+        &program,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let cluster = Cluster::start(dir.path(), 1, NO_CONF);
     let master = cluster.master();
-    let program = ["./long.sh", ember_binary()];
-    let (submitted, id) = submit_app_running(dir.path(), &master, "long-program", &program);
-    // Only `ember submit` is interrupted: cancelling the job ends the program, whose query fails.
-    interrupt(&submitted);
-    let output = exited_within(submitted, Duration::from_secs(60));
-    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains(&format!("cancelled job {id}")),
-        "{}",
-        stderr(&output)
-    );
-    assert_gone(dir.path(), &master, &id);
+    for (name, app) in [
+        ("interrupted-script", vec!["long.sql"]),
+        ("interrupted-program", vec!["./long.sh", ember_binary()]),
+    ] {
+        let (submitted, id) = submit_running(dir.path(), &master, name, &app);
+        // Only `ember submit` is interrupted: a program ends as its cancelled query fails.
+        interrupt(&submitted);
+        let output = exited_within(submitted, Duration::from_secs(60));
+        assert_eq!(
+            output.status.code(),
+            Some(130),
+            "{name}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(&format!("cancelled job {id}")),
+            "{name}: {}",
+            stderr(&output)
+        );
+        assert_gone(dir.path(), &master, &id);
+    }
 }
 
 #[test]
