@@ -33,7 +33,7 @@ struct Cli {
 enum Command {
     /// Run SQL: -e statements, -f a script, statements piped on stdin, or an interactive shell.
     Sql(sql::SqlArgs),
-    /// Run an application (a .sql script with ${NAME} variables) on a master, as spark-submit.
+    /// Run an application, a .sql script (with ${NAME} variables) or a program, as spark-submit.
     Submit(submit::SubmitArgs),
     /// Generate benchmark datasets.
     #[command(subcommand)]
