@@ -37,7 +37,7 @@ impl Watched<'_> {
         match self {
             Watched::Local(planned) => match planned.get() {
                 Some(plan) => ScanStats::of(plan).read_summary(),
-                None => "planning".into(),
+                None => "preparing".into(),
             },
             Watched::Cluster(jobs) => jobs.describe().await,
             Watched::Opaque => "running on the cluster".into(),
