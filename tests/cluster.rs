@@ -7,7 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::common::{ember_binary, files_under, generate_tpch, run_ember, stderr, stdout};
+use crate::common::{
+    ember_binary, exited_within, files_under, generate_tpch, interrupt, run_ember, stderr, stdout,
+};
 use crate::tpch::{check_all_queries, run_tpch_query};
 
 /// How long a daemon may take to print its address.
@@ -442,19 +444,6 @@ fn submit_running(dir: &Path, master: &str, name: &str, app: &[&str]) -> (Child,
     }
 }
 
-/// The output of `child` once it exits; fails (killing it) if it still runs after `limit`.
-fn exited_within(mut child: Child, limit: Duration) -> std::process::Output {
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > limit {
-            child.kill().unwrap();
-            panic!("the process still ran after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child.wait_with_output().unwrap()
-}
-
 /// Asserts that job `id` is known to `master` and no longer runs.
 fn assert_gone(dir: &Path, master: &str, id: &str) {
     let after = stdout(&jobs(dir, master, &["status", id]));
@@ -501,15 +490,6 @@ fn a_running_job_is_listed_by_name_and_cancelled_on_the_cluster() {
         "{}",
         stderr(&unknown)
     );
-}
-
-/// Sends SIGINT to `child` only (not to its process group, as a terminal's Ctrl-C would).
-fn interrupt(child: &Child) {
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Helpers shared by the end-to-end tests: running the `ember` binary as a process.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 /// The `ember` binary built for this test run.
 pub fn ember_binary() -> &'static str {
@@ -92,4 +93,26 @@ pub fn assert_one_line_error(output: &Output, code: i32, needles: &[&str]) {
     for needle in needles {
         assert!(lines[0].contains(needle), "'{needle}' missing from: {err}");
     }
+}
+
+/// The output of `child` once it exits; fails (killing it) if it still runs after `limit`.
+pub fn exited_within(mut child: Child, limit: Duration) -> std::process::Output {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            panic!("the process still ran after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Sends SIGINT to `child` only (not to its process group, as a terminal's Ctrl-C would).
+pub fn interrupt(child: &Child) {
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
 }

@@ -3,9 +3,12 @@
 //! configuration, and usage errors.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
-use crate::common::{assert_one_line_error, ember_binary, run_ember, stderr, stdout};
+use crate::common::{
+    assert_one_line_error, ember_binary, exited_within, interrupt, run_ember, stderr, stdout,
+};
 
 /// A job that writes a Parquet file under `${out}`, reads it back and aggregates rows above
 /// `${min}`, scaled by `${scale}`; statement 4 (line 6) fails when `${column}` is not a column.
@@ -386,4 +389,43 @@ fn a_terminal_gets_a_live_line_redrawn_in_place_with_rows_printed_above_it() {
         .map(|line| format!("{line}\n"))
         .collect();
     assert!(rows.starts_with(PROGRESS_RESULT), "{rows:?}");
+}
+
+#[test]
+fn ctrl_c_stops_a_local_model_fit_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    // Boosting 100,000 trees takes hours; the fit's loop must not hold up the interrupt.
+    std::fs::write(
+        dir.path().join("fit.sql"),
+        "CREATE MODEL endless OPTIONS (model_type = 'gbt_regressor', label = 'y', \
+         features = ['x'], num_trees = 100000) \
+         AS SELECT v AS x, v % 7 AS y FROM generate_series(1, 20000) AS t(v);",
+    )
+    .unwrap();
+    let models = format!("ember.ml.model.dir={}", dir.path().join("models").display());
+    let submitted = Command::new(ember_binary())
+        .current_dir(dir.path())
+        .args([
+            "submit",
+            "--conf",
+            &models,
+            "--progress-interval",
+            "200ms",
+            "fit.sql",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Well into the fit (its progress lines say so).
+    std::thread::sleep(Duration::from_secs(4));
+    interrupt(&submitted);
+    let output = exited_within(submitted, Duration::from_secs(15));
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("running: ") && err.ends_with("error: cancelled\n"),
+        "{err}"
+    );
+    assert!(!dir.path().join("models/endless").exists());
 }

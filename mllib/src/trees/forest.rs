@@ -380,15 +380,12 @@ impl Estimator for RandomForest {
             weight: self.weight_column.as_deref(),
             held_out: None,
         };
-        let (outputs, trees) = fit_with_workers(
-            data,
-            data,
-            &self.features,
-            self.max_bins,
-            &columns,
-            |workers, bins| self.grow_forest(workers, bins),
-        )
-        .await?;
+        let (outputs, trees) =
+            fit_with_workers(data, data, &self.features, self.max_bins, &columns, {
+                let estimator = self.clone();
+                move |workers, bins| estimator.grow_forest(workers, bins)
+            })
+            .await?;
         Ok(RandomForestModel {
             impurity: self.impurity,
             predictor: TreesPredictor {

@@ -397,15 +397,12 @@ impl Estimator for GradientBoostedTrees {
             held_out,
         };
         let early_stopping = columns.held_out.is_some();
-        let (objective, ensemble) = fit_with_workers(
-            data,
-            &training,
-            &self.features,
-            self.max_bins,
-            &columns,
-            |workers, bins| self.boost(workers, bins, early_stopping),
-        )
-        .await?;
+        let (objective, ensemble) =
+            fit_with_workers(data, &training, &self.features, self.max_bins, &columns, {
+                let estimator = self.clone();
+                move |workers, bins| estimator.boost(workers, bins, early_stopping)
+            })
+            .await?;
         Ok(GradientBoostedTreesModel {
             objective,
             predictor: TreesPredictor {

@@ -32,6 +32,7 @@ macro_rules! setters {
 
 pub mod binning;
 pub(crate) mod ensemble;
+mod fit_thread;
 pub mod forest;
 pub mod gbt;
 mod grow;

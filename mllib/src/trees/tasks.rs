@@ -44,6 +44,7 @@ use crate::aggregate::{coerce_params_and_features, literal_params};
 use crate::codec::encode_f64s;
 use crate::error::{MlError, Result};
 use crate::trees::binning::{numeric_ident, BinEdges, BinnedBatch, FeatureBins};
+use crate::trees::fit_thread::fit_off_runtime;
 use crate::trees::learner::{broadcast, LocalWorkers, Workers};
 use crate::trees::remote::{id_of, id_values, read_frame, serve, write_frame, RemoteWorkers};
 use crate::trees::worker::{PartitionWorker, Request};
@@ -468,19 +469,19 @@ pub(crate) async fn start_workers(
 
 /// The frame of every tree fit: bins the `features` of `training` (at most `max_bins` value
 /// bins each), starts the workers of `data` ([`start_workers`]), grows the model with `fit` on
-/// them (unranked) and finishes them.
-pub(crate) async fn fit_with_workers<T>(
+/// them (unranked; on a blocking thread, see [`crate::trees::fit_thread`]) and finishes them.
+pub(crate) async fn fit_with_workers<T: Send + 'static>(
     data: &DataFrame,
     training: &DataFrame,
     features: &[String],
     max_bins: usize,
     columns: &WorkerColumns<'_>,
-    fit: impl FnOnce(&mut dyn Workers, &FeatureBins) -> Result<T>,
+    fit: impl FnOnce(&mut dyn Workers, &FeatureBins) -> Result<T> + Send + 'static,
 ) -> Result<T> {
     let bins = FeatureBins::fit(training, features, max_bins).await?;
-    let mut started = start_workers(data, &bins, columns).await?;
-    let fitted = fit(started.workers.as_mut(), &bins)?;
-    started.finish().await?;
+    let FitWorkers { workers, job } = start_workers(data, &bins, columns).await?;
+    let (workers, fitted) = fit_off_runtime(workers, move |workers| fit(workers, &bins)).await?;
+    FitWorkers { workers, job }.finish().await?;
     Ok(fitted)
 }
 
