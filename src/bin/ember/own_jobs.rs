@@ -8,38 +8,47 @@ use std::time::Duration;
 
 use ember::{cancel_job, job_progress, list_jobs, JobInfo, Master};
 
+/// A submission on a cluster: where it runs, the name its jobs carry, and the timeout of each
+/// REST request to the scheduler.
+pub struct ClusterSubmission {
+    /// The cluster's scheduler.
+    pub master: Master,
+    /// The name the submission's jobs carry (`ballista.job.name`).
+    pub name: String,
+    /// Bound on each REST request.
+    pub timeout: Duration,
+}
+
 /// The jobs a submission runs on a cluster, found through the scheduler's REST API.
 pub struct OwnJobs {
-    master: Master,
-    name: String,
-    timeout: Duration,
+    submission: ClusterSubmission,
     /// Jobs that were on the cluster before the submission started.
     before: HashSet<String>,
 }
 
 impl OwnJobs {
-    /// The jobs named `name` that the cluster `master` starts from now on; each REST request
-    /// is bounded by `timeout`. A scheduler that cannot be listed now counts as having no jobs.
-    pub async fn from_now(master: Master, name: String, timeout: Duration) -> Self {
-        let before = match list_jobs(&master, timeout).await {
+    /// The jobs of `submission` that its cluster starts from now on. A scheduler that cannot
+    /// be listed now counts as having no jobs.
+    pub async fn from_now(submission: ClusterSubmission) -> Self {
+        let before = match list_jobs(&submission.master, submission.timeout).await {
             Ok(jobs) => jobs.into_iter().map(|job| job.job_id).collect(),
             Err(_) => HashSet::new(),
         };
-        Self {
-            master,
-            name,
-            timeout,
-            before,
-        }
+        Self { submission, before }
     }
 
     /// The submission's queued or running jobs, newest first.
     async fn unfinished(&self) -> ember::Result<Vec<JobInfo>> {
-        let jobs = list_jobs(&self.master, self.timeout).await?;
+        let ClusterSubmission {
+            master,
+            name,
+            timeout,
+        } = &self.submission;
+        let jobs = list_jobs(master, *timeout).await?;
         Ok(jobs
             .into_iter()
             .filter(|job| {
-                job.job_name == self.name
+                job.job_name == *name
                     && matches!(job.status.as_str(), "Queued" | "Running")
                     && !self.before.contains(&job.job_id)
             })
@@ -64,7 +73,10 @@ impl OwnJobs {
                 text.push_str("queued");
                 continue;
             }
-            match job_progress(&self.master, &job.job_id, self.timeout).await {
+            let ClusterSubmission {
+                master, timeout, ..
+            } = &self.submission;
+            match job_progress(master, &job.job_id, *timeout).await {
                 Ok(p) => {
                     let _ = write!(
                         text,
@@ -90,9 +102,12 @@ impl OwnJobs {
                 return;
             }
         };
+        let ClusterSubmission {
+            master, timeout, ..
+        } = &self.submission;
         for job in jobs {
-            match cancel_job(&self.master, &job.job_id, self.timeout).await {
-                Ok(()) => eprintln!("-- cancelled job {} on {}", job.job_id, self.master),
+            match cancel_job(master, &job.job_id, *timeout).await {
+                Ok(()) => eprintln!("-- cancelled job {} on {master}", job.job_id),
                 Err(e) => eprintln!("warning: {e}"),
             }
         }

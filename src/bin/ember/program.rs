@@ -11,10 +11,9 @@ use std::process::{Child, Command, ExitStatus};
 use std::time::Duration;
 
 use ember::config::SUBMITTED_CONF_VAR;
-use ember::Master;
 
 use crate::exit::Failure;
-use crate::own_jobs::OwnJobs;
+use crate::own_jobs::{ClusterSubmission, OwnJobs};
 
 /// How often the program is checked for having exited.
 const POLL: Duration = Duration::from_millis(100);
@@ -23,13 +22,13 @@ const POLL: Duration = Duration::from_millis(100);
 const GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the program `app` with `app_args`, handing it `configuration` (properties-file lines)
-/// in [`SUBMITTED_CONF_VAR`]. `cluster_jobs` is the cluster master, the name the program's jobs
-/// carry and the REST timeout, when its jobs can be cancelled on Ctrl-C.
+/// in [`SUBMITTED_CONF_VAR`]. On a cluster whose jobs can be cancelled, `cluster` is the
+/// submission, whose jobs Ctrl-C cancels.
 pub fn run(
     app: &Path,
     app_args: &[String],
     configuration: &str,
-    cluster_jobs: Option<(Master, String, Duration)>,
+    cluster: Option<ClusterSubmission>,
 ) -> Result<(), Failure> {
     if !app.is_file() {
         return Err(Failure::Usage(format!(
@@ -46,8 +45,8 @@ pub fn run(
         .map_err(|e| Failure::Job(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
         // Listed before the program starts, so that its jobs are the new ones.
-        let own_jobs = match cluster_jobs {
-            Some((master, name, timeout)) => Some(OwnJobs::from_now(master, name, timeout).await),
+        let own_jobs = match cluster {
+            Some(submission) => Some(OwnJobs::from_now(submission).await),
             None => None,
         };
         let interrupted = tokio::signal::ctrl_c();

@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use ember::config::MASTER;
 use ember::script::substitute_variables;
-use ember::Master;
+use ember::{EmberConfig, Master};
 
 use crate::exit::Failure;
 use crate::output::OutputFormat;
-use crate::own_jobs::OwnJobs;
+use crate::own_jobs::{ClusterSubmission, OwnJobs};
 use crate::program;
 use crate::progress::Progress;
 use crate::resources::{ResourceArgs, Resources};
@@ -94,19 +94,7 @@ pub fn run(args: SubmitArgs) -> Result<(), Failure> {
             |n| n.to_string_lossy().into_owned(),
         )
     });
-    let mut conf = args.conf.clone();
-    conf.push(format!("{JOB_NAME}={name}"));
-    let mut master_flag = args.master.clone();
-    let mut config = runtime::load_config_with(&conf, master_flag.as_deref(), &properties)?;
-    // The resource flags depend on where the application runs, and win over other settings.
-    let resources = args
-        .resources
-        .resolve(&runtime::master(&config)?, master_flag.as_deref())?;
-    if resources != Resources::default() {
-        conf.extend(resources.conf);
-        master_flag = resources.master.or(master_flag);
-        config = runtime::load_config_with(&conf, master_flag.as_deref(), &properties)?;
-    }
+    let (config, conf, master_flag) = submitted_config(&args, &name, &properties)?;
     if args.verbose {
         eprintln!(
             "-- submitting {} to {}",
@@ -118,43 +106,19 @@ pub fn run(args: SubmitArgs) -> Result<(), Failure> {
     // API, which a scheduler with mutual TLS does not serve.
     let rest_api = config.tls_files().is_ok_and(|files| files.is_none());
     let cluster = match runtime::master(&config)? {
-        master @ Master::Cluster { .. } if rest_api => Some(master),
+        master @ Master::Cluster { .. } if rest_api => Some(ClusterSubmission {
+            master,
+            name,
+            timeout: config.cluster_connect_timeout(),
+        }),
         _ => None,
     };
-    let timeout = config.cluster_connect_timeout();
     if args
         .app
         .extension()
         .is_some_and(|extension| extension == "sql")
     {
-        let script = read_script(&args.app, &args.app_args)?;
-        let script = substitute_variables(&script, &variables)
-            .map_err(|e| Failure::Usage(format!("{}: {e}", args.app.display())))?;
-        let (runtime, session) = runtime::start(config)?;
-        return runtime.block_on(async {
-            let own_jobs = match cluster {
-                Some(master) => Some(Arc::new(OwnJobs::from_now(master, name, timeout).await)),
-                None => None,
-            };
-            let progress = Progress::new(args.progress_interval);
-            let out = progress.stdout();
-            let mut runner =
-                StatementRunner::new(session, args.format, out, args.quiet, args.verbose);
-            if !args.quiet {
-                runner = runner.with_progress(progress, own_jobs.clone());
-            }
-            tokio::select! {
-                outcome = runner.run_script(&script) => outcome,
-                _ = tokio::signal::ctrl_c() => {
-                    // Dropping the statement stops a local query; a cluster job runs on until
-                    // the scheduler cancels it (Ballista's client does not on drop).
-                    if let Some(jobs) = &own_jobs {
-                        jobs.cancel().await;
-                    }
-                    Err(Failure::Cancelled)
-                }
-            }
-        });
+        return run_script(&args, &variables, config, cluster);
     }
     if !variables.is_empty() {
         return Err(Failure::Usage(format!(
@@ -162,21 +126,93 @@ pub fn run(args: SubmitArgs) -> Result<(), Failure> {
             args.app.display()
         )));
     }
-    let mut handed_down = match properties.is_file() {
-        true => std::fs::read_to_string(&properties)
+    let handed_down = handed_down(&properties, &conf, master_flag.as_deref())?;
+    program::run(&args.app, &args.app_args, &handed_down, cluster)
+}
+
+/// The configuration of a submission named `name`: from `properties` and the flags, with the
+/// resource flags applied for the master it names. Also returns the `key=value` pairs given
+/// on top of the properties file and the master to use, as a program is handed them.
+fn submitted_config(
+    args: &SubmitArgs,
+    name: &str,
+    properties: &Path,
+) -> Result<(EmberConfig, Vec<String>, Option<String>), Failure> {
+    let mut conf = args.conf.clone();
+    conf.push(format!("{JOB_NAME}={name}"));
+    let mut master_flag = args.master.clone();
+    let config = runtime::load_config_with(&conf, master_flag.as_deref(), properties)?;
+    // The resource flags depend on where the application runs, and win over other settings.
+    let resources = args
+        .resources
+        .resolve(&runtime::master(&config)?, master_flag.as_deref())?;
+    if resources == Resources::default() {
+        return Ok((config, conf, master_flag));
+    }
+    conf.extend(resources.conf);
+    master_flag = resources.master.or(master_flag);
+    let config = runtime::load_config_with(&conf, master_flag.as_deref(), properties)?;
+    Ok((config, conf, master_flag))
+}
+
+/// Runs the SQL script `args.app` with `variables` filled in, statement by statement, showing
+/// progress; Ctrl-C stops it and cancels its jobs on the `cluster`.
+fn run_script(
+    args: &SubmitArgs,
+    variables: &HashMap<String, String>,
+    config: EmberConfig,
+    cluster: Option<ClusterSubmission>,
+) -> Result<(), Failure> {
+    let script = read_script(&args.app, &args.app_args)?;
+    let script = substitute_variables(&script, variables)
+        .map_err(|e| Failure::Usage(format!("{}: {e}", args.app.display())))?;
+    let (runtime, session) = runtime::start(config)?;
+    runtime.block_on(async {
+        let own_jobs = match cluster {
+            Some(submission) => Some(Arc::new(OwnJobs::from_now(submission).await)),
+            None => None,
+        };
+        let progress = Progress::new(args.progress_interval);
+        let out = progress.stdout();
+        let mut runner = StatementRunner::new(session, args.format, out, args.quiet, args.verbose);
+        if !args.quiet {
+            runner = runner.with_progress(progress, own_jobs.clone());
+        }
+        tokio::select! {
+            outcome = runner.run_script(&script) => outcome,
+            _ = tokio::signal::ctrl_c() => {
+                // Dropping the statement stops a local query; a cluster job runs on until the
+                // scheduler cancels it (Ballista's client does not on drop).
+                if let Some(jobs) = &own_jobs {
+                    jobs.cancel().await;
+                }
+                Err(Failure::Cancelled)
+            }
+        }
+    })
+}
+
+/// What a program is handed in [`ember::config::SUBMITTED_CONF_VAR`]: the lines of the
+/// `properties` file (when present), then the `conf` pairs, then the `master`.
+fn handed_down(
+    properties: &Path,
+    conf: &[String],
+    master: Option<&str>,
+) -> Result<String, Failure> {
+    let mut lines = match properties.is_file() {
+        true => std::fs::read_to_string(properties)
             .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", properties.display())))?,
         false => String::new(),
     };
-    handed_down.push('\n');
-    for pair in &conf {
-        handed_down.push_str(pair);
-        handed_down.push('\n');
+    lines.push('\n');
+    for pair in conf {
+        lines.push_str(pair);
+        lines.push('\n');
     }
-    if let Some(master) = &master_flag {
-        handed_down.push_str(&format!("{MASTER}={master}\n"));
+    if let Some(master) = master {
+        lines.push_str(&format!("{MASTER}={master}\n"));
     }
-    let own_jobs = cluster.map(|master| (master, name, timeout));
-    program::run(&args.app, &args.app_args, &handed_down, own_jobs)
+    Ok(lines)
 }
 
 /// The text of the SQL script `app`; a usage error for arguments given to a script.
