@@ -3,7 +3,6 @@
 //! name, so no client or scheduler clock is trusted.
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use ember::{cancel_job, job_progress, list_jobs, JobInfo, Master};
@@ -39,16 +38,12 @@ impl OwnJobs {
 
     /// The submission's queued or running jobs, newest first.
     async fn unfinished(&self) -> ember::Result<Vec<JobInfo>> {
-        let ClusterSubmission {
-            master,
-            name,
-            timeout,
-        } = &self.submission;
-        let jobs = list_jobs(master, *timeout).await?;
+        let submission = &self.submission;
+        let jobs = list_jobs(&submission.master, submission.timeout).await?;
         Ok(jobs
             .into_iter()
             .filter(|job| {
-                job.job_name == *name
+                job.job_name == submission.name
                     && matches!(job.status.as_str(), "Queued" | "Running")
                     && !self.before.contains(&job.job_id)
             })
@@ -63,33 +58,30 @@ impl OwnJobs {
             Ok(jobs) => jobs,
             Err(e) => return format!("no job status: {e}"),
         };
-        let mut text = String::new();
+        let mut described = Vec::with_capacity(jobs.len());
         for job in jobs {
-            if !text.is_empty() {
-                text.push_str("; ");
-            }
-            let _ = write!(text, "job {}: ", job.job_id);
-            if job.status == "Queued" {
-                text.push_str("queued");
-                continue;
-            }
-            let ClusterSubmission {
-                master, timeout, ..
-            } = &self.submission;
-            match job_progress(master, &job.job_id, *timeout).await {
-                Ok(p) => {
-                    let _ = write!(
-                        text,
-                        "stages {}/{}, tasks {} running, {} done, {} rows in",
-                        p.stages_done, p.stages, p.tasks_running, p.tasks_done, p.rows_in
-                    );
-                }
-                Err(e) => {
-                    let _ = write!(text, "no status: {e}");
-                }
-            }
+            described.push(format!(
+                "job {}: {}",
+                job.job_id,
+                self.progress_of(&job).await
+            ));
         }
-        text
+        described.join("; ")
+    }
+
+    /// How far `job` has got: queued, or its stages, tasks and rows.
+    async fn progress_of(&self, job: &JobInfo) -> String {
+        if job.status == "Queued" {
+            return "queued".into();
+        }
+        let submission = &self.submission;
+        match job_progress(&submission.master, &job.job_id, submission.timeout).await {
+            Ok(p) => format!(
+                "stages {}/{}, tasks {} running, {} done, {} rows in",
+                p.stages_done, p.stages, p.tasks_running, p.tasks_done, p.rows_in
+            ),
+            Err(e) => format!("no status: {e}"),
+        }
     }
 
     /// Cancels the submission's unfinished jobs on the cluster (Ballista's client does not
@@ -102,12 +94,10 @@ impl OwnJobs {
                 return;
             }
         };
-        let ClusterSubmission {
-            master, timeout, ..
-        } = &self.submission;
+        let submission = &self.submission;
         for job in jobs {
-            match cancel_job(master, &job.job_id, *timeout).await {
-                Ok(()) => eprintln!("-- cancelled job {} on {master}", job.job_id),
+            match cancel_job(&submission.master, &job.job_id, submission.timeout).await {
+                Ok(()) => eprintln!("-- cancelled job {} on {}", job.job_id, submission.master),
                 Err(e) => eprintln!("warning: {e}"),
             }
         }
