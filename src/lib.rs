@@ -29,10 +29,10 @@
 
 pub use datafusion;
 pub use ember_connectors::{ConnectorError, FileFormatKind, WriteMode};
+pub use ember_core::{config, ConfigError, ConfigOrigin, EmberConfig};
 pub use ember_mllib as ml;
-pub use ember_planner::{
+pub use ember_session::{
     available_cores, cancel_job, cluster_status, job_progress, list_jobs, script, ClusterStatus,
     EmberError, InvalidMaster, JobInfo, JobProgress, Master, Result, ScanStats, Session,
     SessionBuilder,
 };
-pub use ember_sql::{config, ConfigError, ConfigOrigin, EmberConfig};

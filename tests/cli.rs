@@ -265,7 +265,7 @@ fn datafusion_keys_pass_through() {
 fn hash_joins_collect_large_build_sides_unless_configured() {
     let dir = tempfile::tempdir().unwrap();
     let name = "datafusion.optimizer.hash_join_single_partition_threshold";
-    let default = ember_sql::state::COLLECT_BUILD_SIDE_MAX_BYTES.to_string();
+    let default = ember_core::state::COLLECT_BUILD_SIDE_MAX_BYTES.to_string();
     assert_eq!(setting(dir.path(), &[], name), default);
     let datafusion_default = format!("{name}=1048576");
     assert_eq!(

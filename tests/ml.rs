@@ -655,6 +655,43 @@ async fn sql_models_carry_their_preprocessing_and_transformers_stand_alone() {
     );
 }
 
+/// Two statements planned at once on one session, each calling a different model, each
+/// get their own model's answer: the models a statement loads are its own, not the session's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_statements_on_one_session_use_their_own_models() {
+    let (_dir, session, points) = session_with_points("models").await;
+    let table = format!("'{}'", points.display());
+    for (name, split) in [("low", 2), ("high", 6)] {
+        session_rows(
+            &session,
+            &format!(
+                "CREATE MODEL {name} OPTIONS (model_type = 'bucketizer', features = ['y'], \
+                 splits = ['-inf', {split}, 'inf']) AS SELECT y FROM {table}"
+            ),
+        )
+        .await;
+    }
+    let query = |name: &str| {
+        format!(
+            "SELECT sum(y_bucket), sum(ml_predict_value('{name}', y)) \
+             FROM ml_predict('{name}', 'SELECT y FROM {table}')"
+        )
+    };
+    let expected_low = session_rows(&session, &query("low")).await;
+    let expected_high = session_rows(&session, &query("high")).await;
+    assert_ne!(expected_low, expected_high, "the two models must disagree");
+    let (low_query, high_query) = (query("low"), query("high"));
+    for _ in 0..8 {
+        // Both statements are polled in turn, so one is planned while the other loads models.
+        let (low, high) = tokio::join!(
+            session_rows(&session, &low_query),
+            session_rows(&session, &high_query),
+        );
+        assert_eq!(low, expected_low);
+        assert_eq!(high, expected_high);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tree_models_from_sql() {
     let (_dir, session, points) = session_with_points("models").await;

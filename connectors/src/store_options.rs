@@ -17,66 +17,102 @@ use datafusion::error::{DataFusionError, Result};
 
 use crate::aws_profile::AwsProfile;
 
-/// S3 (and S3-compatible) endpoint URL, e.g. `http://127.0.0.1:9000`.
-pub const S3_ENDPOINT: &str = "ember.s3.endpoint";
-/// S3 region.
-pub const S3_REGION: &str = "ember.s3.region";
-/// S3 access key id.
-pub const S3_ACCESS_KEY_ID: &str = "ember.s3.access.key.id";
-/// S3 secret access key.
-pub const S3_SECRET_ACCESS_KEY: &str = "ember.s3.secret.access.key";
-/// S3 session token (temporary credentials).
-pub const S3_SESSION_TOKEN: &str = "ember.s3.session.token";
-/// S3 path-style requests (`endpoint/bucket/key`) rather than virtual-hosted style.
-pub const S3_PATH_STYLE: &str = "ember.s3.path.style";
-/// The AWS profile whose credentials and region to use.
-pub const S3_PROFILE: &str = "ember.s3.profile";
-/// Google Cloud Storage service-account JSON file.
-pub const GCS_SERVICE_ACCOUNT_PATH: &str = "ember.gcs.service.account.path";
-/// Google Cloud Storage service-account key (the JSON itself).
-pub const GCS_SERVICE_ACCOUNT_KEY: &str = "ember.gcs.service.account.key";
-/// Azure storage account name.
-pub const AZURE_ACCOUNT_NAME: &str = "ember.azure.account.name";
-/// Azure storage account key.
-pub const AZURE_ACCOUNT_KEY: &str = "ember.azure.account.key";
-/// Azure endpoint URL (e.g. an Azurite emulator).
-pub const AZURE_ENDPOINT: &str = "ember.azure.endpoint";
-/// How long opening a connection to a store may take.
-pub const STORE_CONNECT_TIMEOUT: &str = "ember.store.connect.timeout";
-/// How long one request to a store may take.
-pub const STORE_REQUEST_TIMEOUT: &str = "ember.store.request.timeout";
-/// How many times a failed request is retried.
-pub const STORE_MAX_RETRIES: &str = "ember.store.max.retries";
-/// How long a request may keep being retried in total.
-pub const STORE_RETRY_TIMEOUT: &str = "ember.store.retry.timeout";
+/// What kind of text an object-store key holds. Ember's configuration layer validates values by
+/// it when they are set; [`StoreOptions`] parses them when a store is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreValue {
+    /// Free text.
+    Text,
+    /// A credential: never printed.
+    Secret,
+    /// `true` or `false`.
+    Flag,
+    /// A file path.
+    Path,
+    /// A duration ([`parse_duration`]).
+    Duration,
+    /// A non-negative integer.
+    Count,
+}
 
-/// Every store key, in documentation order.
-pub const STORE_KEYS: [&str; 16] = [
-    S3_ENDPOINT,
-    S3_REGION,
-    S3_ACCESS_KEY_ID,
-    S3_SECRET_ACCESS_KEY,
-    S3_SESSION_TOKEN,
-    S3_PATH_STYLE,
-    S3_PROFILE,
-    GCS_SERVICE_ACCOUNT_PATH,
-    GCS_SERVICE_ACCOUNT_KEY,
-    AZURE_ACCOUNT_NAME,
-    AZURE_ACCOUNT_KEY,
-    AZURE_ENDPOINT,
-    STORE_CONNECT_TIMEOUT,
-    STORE_REQUEST_TIMEOUT,
-    STORE_MAX_RETRIES,
-    STORE_RETRY_TIMEOUT,
-];
+/// The declaration of one object-store key: name, kind, default (as text, `None` when the
+/// default comes from elsewhere, said in `doc`) and the line the README's table shows.
+#[derive(Debug)]
+pub struct StoreKey {
+    /// Full key name, e.g. `ember.s3.endpoint`.
+    pub name: &'static str,
+    /// What its value is.
+    pub kind: StoreValue,
+    /// Default, as text.
+    pub default: Option<&'static str>,
+    /// One-line description.
+    pub doc: &'static str,
+}
 
-/// Keys whose values are credentials: never printed.
-pub const SECRET_KEYS: [&str; 4] = [
-    S3_SECRET_ACCESS_KEY,
-    S3_SESSION_TOKEN,
-    GCS_SERVICE_ACCOUNT_KEY,
-    AZURE_ACCOUNT_KEY,
-];
+/// Declares every object-store key once: a constant for its name, and its entry in
+/// [`STORE_KEYS`].
+macro_rules! store_keys {
+    ($($konst:ident = $name:literal, $kind:ident, default $default:tt, $doc:literal;)*) => {
+        $(
+            #[doc = concat!("`", $name, "`: ", $doc)]
+            pub const $konst: &str = $name;
+        )*
+
+        /// Every object-store key, in documentation order.
+        pub const STORE_KEYS: &[StoreKey] = &[$(StoreKey {
+            name: $name,
+            kind: StoreValue::$kind,
+            default: store_keys!(@default $default),
+            doc: $doc,
+        }),*];
+    };
+    (@default none) => { None };
+    (@default $default:literal) => { Some($default) };
+}
+
+store_keys! {
+    S3_ENDPOINT = "ember.s3.endpoint", Text, default none,
+        "s3:// locations: endpoint of an S3-compatible store, e.g. http://127.0.0.1:9000 (default: AWS_ENDPOINT_URL, else AWS)";
+    S3_REGION = "ember.s3.region", Text, default none,
+        "s3:// locations: region (default: AWS_REGION, AWS_DEFAULT_REGION or the profile's)";
+    S3_ACCESS_KEY_ID = "ember.s3.access.key.id", Text, default none,
+        "s3:// locations: access key id (default: AWS_ACCESS_KEY_ID, else the profile's). Resolved where the session starts and sent with its jobs to the cluster";
+    S3_SECRET_ACCESS_KEY = "ember.s3.secret.access.key", Secret, default none,
+        "s3:// locations: secret access key (default: AWS_SECRET_ACCESS_KEY, else the profile's)";
+    S3_SESSION_TOKEN = "ember.s3.session.token", Secret, default none,
+        "s3:// locations: session token of temporary credentials (default: AWS_SESSION_TOKEN, else the profile's)";
+    S3_PATH_STYLE = "ember.s3.path.style", Flag, default "true",
+        "s3:// locations: path-style requests (endpoint/bucket/key); false for virtual-hosted style (bucket.endpoint/key)";
+    S3_PROFILE = "ember.s3.profile", Text, default none,
+        "s3:// locations: the profile of ~/.aws/credentials and ~/.aws/config to take credentials and region from (default: AWS_PROFILE, else default)";
+    GCS_SERVICE_ACCOUNT_PATH = "ember.gcs.service.account.path", Path, default none,
+        "gs:// locations: service-account JSON file (default: GOOGLE_APPLICATION_CREDENTIALS)";
+    GCS_SERVICE_ACCOUNT_KEY = "ember.gcs.service.account.key", Secret, default none,
+        "gs:// locations: service-account key, the JSON itself";
+    AZURE_ACCOUNT_NAME = "ember.azure.account.name", Text, default none,
+        "az:// and abfss:// locations: storage account (default: AZURE_STORAGE_ACCOUNT_NAME)";
+    AZURE_ACCOUNT_KEY = "ember.azure.account.key", Secret, default none,
+        "az:// and abfss:// locations: storage account key (default: AZURE_STORAGE_ACCOUNT_KEY)";
+    AZURE_ENDPOINT = "ember.azure.endpoint", Text, default none,
+        "az:// and abfss:// locations: endpoint, e.g. an Azurite emulator's";
+    STORE_CONNECT_TIMEOUT = "ember.store.connect.timeout", Duration, default "5s",
+        "Object stores: how long opening a connection may take";
+    STORE_REQUEST_TIMEOUT = "ember.store.request.timeout", Duration, default "30s",
+        "Object stores: how long one request may take";
+    STORE_MAX_RETRIES = "ember.store.max.retries", Count, default "5",
+        "Object stores: retries of a failed request (with exponential backoff)";
+    // object_store's own default is 3 minutes, too long to wait for an unreachable endpoint to
+    // be reported.
+    STORE_RETRY_TIMEOUT = "ember.store.retry.timeout", Duration, default "30s",
+        "Object stores: how long a failing request keeps being retried, so an unreachable store fails within about this time";
+}
+
+/// The declaration of `key` (a full name, case-insensitive), when it is an object-store key.
+pub fn store_key(key: &str) -> Option<&'static StoreKey> {
+    STORE_KEYS
+        .iter()
+        .find(|declared| declared.name.eq_ignore_ascii_case(key))
+}
 
 /// The prefix of every key, and of this extension in DataFusion's `ConfigOptions`.
 const PREFIX: &str = "ember";
@@ -92,11 +128,8 @@ pub struct StoreOptions {
 impl StoreOptions {
     /// Sets `key` (a full name from [`STORE_KEYS`], case-insensitive) to `value`.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), UnknownStoreKey> {
-        let declared = STORE_KEYS
-            .iter()
-            .find(|k| k.eq_ignore_ascii_case(key))
-            .ok_or_else(|| UnknownStoreKey(key.to_string()))?;
-        self.values.insert(declared, value.trim().to_string());
+        let declared = store_key(key).ok_or_else(|| UnknownStoreKey(key.to_string()))?;
+        self.values.insert(declared.name, value.trim().to_string());
         Ok(())
     }
 
@@ -105,7 +138,7 @@ impl StoreOptions {
         self.values.get(key).map(String::as_str)
     }
 
-    /// `key` as a boolean (`true`/`false`), when set.
+    /// `key` as a boolean (`true`/`false`), when set or declared with a default.
     pub fn flag(&self, key: &str) -> Result<Option<bool>> {
         self.parse(key, |text| match text.to_ascii_lowercase().as_str() {
             "true" => Ok(true),
@@ -114,12 +147,12 @@ impl StoreOptions {
         })
     }
 
-    /// `key` as a duration, when set (see [`parse_duration`]).
+    /// `key` as a duration (see [`parse_duration`]), when set or declared with a default.
     pub fn duration(&self, key: &str) -> Result<Option<Duration>> {
         self.parse(key, parse_duration)
     }
 
-    /// `key` as a non-negative integer, when set.
+    /// `key` as a non-negative integer, when set or declared with a default.
     pub fn count(&self, key: &str) -> Result<Option<usize>> {
         self.parse(key, |text| {
             text.parse::<usize>()
@@ -128,7 +161,9 @@ impl StoreOptions {
     }
 
     fn parse<T>(&self, key: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>> {
+        let declared_default = || store_key(key).and_then(|declared| declared.default);
         self.get(key)
+            .or_else(declared_default)
             .map(|text| {
                 parse(text).map_err(|reason| {
                     DataFusionError::Configuration(format!("invalid value for {key}: {reason}"))
@@ -232,11 +267,8 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
 impl fmt::Debug for StoreOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shown = self.values.iter().map(|(key, value)| {
-            let value = if SECRET_KEYS.contains(key) {
-                "***"
-            } else {
-                value.as_str()
-            };
+            let secret = store_key(key).is_some_and(|k| k.kind == StoreValue::Secret);
+            let value = if secret { "***" } else { value.as_str() };
             (key, value)
         });
         f.debug_map().entries(shown).finish()

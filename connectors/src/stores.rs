@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreRegistry;
@@ -102,8 +101,9 @@ fn build_store(url: &Url, options: &StoreOptions) -> Result<Arc<dyn ObjectStore>
                     .with_endpoint(endpoint)
                     .with_allow_http(endpoint.starts_with("http://"));
             }
-            let path_style = options.flag(S3_PATH_STYLE)?.unwrap_or(true);
-            builder = builder.with_virtual_hosted_style_request(!path_style);
+            if let Some(path_style) = options.flag(S3_PATH_STYLE)? {
+                builder = builder.with_virtual_hosted_style_request(!path_style);
+            }
             for (key, set) in [
                 (S3_REGION, AmazonS3Builder::with_region as fn(_, _) -> _),
                 (S3_ACCESS_KEY_ID, AmazonS3Builder::with_access_key_id),
@@ -168,43 +168,29 @@ fn build_store(url: &Url, options: &StoreOptions) -> Result<Arc<dyn ObjectStore>
     Ok(store)
 }
 
-/// `ember.store.connect.timeout` when unset.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// `ember.store.request.timeout` when unset.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// `ember.store.max.retries` when unset.
-pub const DEFAULT_MAX_RETRIES: usize = 5;
-/// `ember.store.retry.timeout` when unset: `object_store`'s own default is 3 minutes, too long
-/// to wait for an unreachable endpoint to be reported.
-pub const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Connection and request timeouts (`ember.store.connect.timeout`, `ember.store.request.timeout`).
 fn client_options(options: &StoreOptions) -> Result<ClientOptions> {
-    Ok(ClientOptions::new()
-        .with_connect_timeout(
-            options
-                .duration(STORE_CONNECT_TIMEOUT)?
-                .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
-        )
-        .with_timeout(
-            options
-                .duration(STORE_REQUEST_TIMEOUT)?
-                .unwrap_or(DEFAULT_REQUEST_TIMEOUT),
-        ))
+    let mut client = ClientOptions::new();
+    if let Some(timeout) = options.duration(STORE_CONNECT_TIMEOUT)? {
+        client = client.with_connect_timeout(timeout);
+    }
+    if let Some(timeout) = options.duration(STORE_REQUEST_TIMEOUT)? {
+        client = client.with_timeout(timeout);
+    }
+    Ok(client)
 }
 
 /// Retries of failed requests (`ember.store.max.retries`, `ember.store.retry.timeout`), with
 /// `object_store`'s exponential backoff.
 fn retry_config(options: &StoreOptions) -> Result<RetryConfig> {
-    Ok(RetryConfig {
-        max_retries: options
-            .count(STORE_MAX_RETRIES)?
-            .unwrap_or(DEFAULT_MAX_RETRIES),
-        retry_timeout: options
-            .duration(STORE_RETRY_TIMEOUT)?
-            .unwrap_or(DEFAULT_RETRY_TIMEOUT),
-        ..RetryConfig::default()
-    })
+    let mut retry = RetryConfig::default();
+    if let Some(retries) = options.count(STORE_MAX_RETRIES)? {
+        retry.max_retries = retries;
+    }
+    if let Some(timeout) = options.duration(STORE_RETRY_TIMEOUT)? {
+        retry.retry_timeout = timeout;
+    }
+    Ok(retry)
 }
 
 #[cfg(test)]

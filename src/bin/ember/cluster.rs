@@ -53,10 +53,7 @@ pub fn cluster_master(
     command: &str,
 ) -> Result<(Master, EmberConfig), Failure> {
     let config = load_config(conf, master)?;
-    let master: Master = config
-        .master()
-        .parse()
-        .map_err(|e: ember::InvalidMaster| Failure::Usage(e.to_string()))?;
+    let master = config.master().clone();
     if !matches!(master, Master::Cluster { .. }) {
         return Err(Failure::Usage(format!(
             "--master {}: `ember {command}` needs a cluster master, ember://HOST:PORT",

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use ember::config::parse_byte_size;
-use ember_executor::{run_executor, ExecutorOptions};
+use ember_cluster::{run_executor, ExecutorOptions};
 
 use crate::exit::Failure;
 use crate::runtime::load_config;
@@ -49,21 +49,15 @@ pub fn run(args: ExecutorArgs) -> Result<(), Failure> {
             Failure::Usage(format!("--scheduler '{}' is not HOST:PORT", args.scheduler))
         })?;
     let config = load_config(&args.conf, None)?;
+    let defaults = ExecutorOptions::from_config(&config, host, port)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
     let options = ExecutorOptions {
-        scheduler_host: host,
-        scheduler_port: port,
         bind_host: args.bind,
         port: args.port,
         cores: args.cores,
-        memory: args.memory.or(config.memory_limit()),
-        work_dir: args
-            .work_dir
-            .or_else(|| config.local_dir().map(PathBuf::from)),
-        heartbeat_interval: config.cluster_heartbeat_interval(),
-        tls: config
-            .tls_files()
-            .map_err(|e| Failure::Usage(e.to_string()))?,
-        connect_timeout: config.cluster_connect_timeout(),
+        memory: args.memory.or(defaults.memory),
+        work_dir: args.work_dir.or(defaults.work_dir),
+        ..defaults
     };
     daemon_runtime()?
         .block_on(run_executor(&options, announce))

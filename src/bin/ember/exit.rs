@@ -42,7 +42,7 @@ impl Failure {
 impl From<EmberError> for Failure {
     fn from(error: EmberError) -> Self {
         match error {
-            EmberError::Config(_) | EmberError::Master(_) => Failure::Usage(error.to_string()),
+            EmberError::Config(_) => Failure::Usage(error.to_string()),
             other => Failure::Job(other.to_string()),
         }
     }

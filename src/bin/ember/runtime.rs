@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use ember::{ConfigOrigin, EmberConfig, Master, Session};
+use ember::config::MASTER;
+use ember::{ConfigOrigin, EmberConfig, Session};
 
 use crate::exit::Failure;
 
@@ -20,39 +21,33 @@ pub fn load_config_with(
     master: Option<&str>,
     properties_file: &Path,
 ) -> Result<EmberConfig, Failure> {
-    let mut pairs = conf
+    let pairs = conf
         .iter()
         .map(|pair| match pair.split_once('=') {
             Some((key, value)) => Ok((key.trim().to_string(), value.trim().to_string())),
             None => Err(Failure::Usage(format!("--conf '{pair}' is not key=value"))),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if let Some(master) = master {
-        pairs.push((ember::config::MASTER.to_string(), master.to_string()));
-    }
-    EmberConfig::load(
+    let mut config = EmberConfig::load(
         std::env::vars(),
         Some(properties_file),
         &pairs,
         ConfigOrigin::CommandLine,
     )
-    .map_err(|e| Failure::Usage(e.to_string()))
-}
-
-/// The master `config` names.
-pub fn master(config: &EmberConfig) -> Result<Master, Failure> {
-    config
-        .master()
-        .parse()
-        .map_err(|e: ember::InvalidMaster| Failure::Usage(e.to_string()))
+    .map_err(|e| Failure::Usage(e.to_string()))?;
+    if let Some(master) = master {
+        config
+            .set(MASTER, master, ConfigOrigin::Flag("--master"))
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+    }
+    Ok(config)
 }
 
 /// A multi-threaded Tokio runtime with one worker per core of `config`'s master, and the session
 /// built inside it.
 pub fn start(config: EmberConfig) -> Result<(tokio::runtime::Runtime, Session), Failure> {
-    let master = master(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(master.cores())
+        .worker_threads(config.master().cores())
         .enable_all()
         .build()
         .map_err(|e| Failure::Job(format!("cannot start the runtime: {e}")))?;

@@ -1,7 +1,7 @@
 //! `ember scheduler`: the cluster's scheduler daemon.
 
 use clap::Args;
-use ember_executor::{run_scheduler, SchedulerOptions};
+use ember_cluster::{run_scheduler, SchedulerOptions};
 
 use crate::exit::Failure;
 use crate::runtime::load_config;
@@ -24,17 +24,8 @@ pub struct SchedulerArgs {
 /// connections.
 pub fn run(args: SchedulerArgs) -> Result<(), Failure> {
     let config = load_config(&args.conf, None)?;
-    let options = SchedulerOptions {
-        bind_host: args.bind,
-        port: args.port,
-        executor_timeout: config.cluster_executor_timeout(),
-        task_max_failures: config.cluster_task_max_failures(),
-        stage_max_failures: config.cluster_stage_max_failures(),
-        tls: config
-            .tls_files()
-            .map_err(|e| Failure::Usage(e.to_string()))?,
-        connect_timeout: config.cluster_connect_timeout(),
-    };
+    let options = SchedulerOptions::from_config(&config, args.bind, args.port)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
     daemon_runtime()?
         .block_on(run_scheduler(&options, announce))
         .map_err(|error| Failure::Job(format!("scheduler: {error}")))

@@ -105,7 +105,7 @@ pub fn run(args: SubmitArgs) -> Result<(), Failure> {
     // The submission's cluster jobs are followed and cancelled through the scheduler's REST
     // API, which a scheduler with mutual TLS does not serve.
     let rest_api = config.tls_files().is_ok_and(|files| files.is_none());
-    let cluster = match runtime::master(&config)? {
+    let cluster = match config.master().clone() {
         master @ Master::Cluster { .. } if rest_api => Some(ClusterSubmission {
             master,
             name,
@@ -145,7 +145,7 @@ fn submitted_config(
     // The resource flags depend on where the application runs, and win over other settings.
     let resources = args
         .resources
-        .resolve(&runtime::master(&config)?, master_flag.as_deref())?;
+        .resolve(config.master(), master_flag.as_deref())?;
     if resources == Resources::default() {
         return Ok((config, conf, master_flag));
     }

@@ -1,0 +1,36 @@
+//! The functions a Ballista executor can resolve in the plans it receives.
+
+use ballista_core::registry::BallistaFunctionRegistry;
+use datafusion::execution::SessionStateBuilder;
+use ember_core::state::with_ember_features;
+use ember_core::Placement;
+
+/// Every scalar, aggregate, window and higher-order function an Ember session plans with, keyed by
+/// name, as Ballista's executors look them up. Plans carry functions by name only, so an executor
+/// without this registry fails any task that uses a Spark-compatible (or later, ML) function.
+pub fn ember_function_registry() -> BallistaFunctionRegistry {
+    let state = with_ember_features(SessionStateBuilder::new(), Placement::Cluster).build();
+    BallistaFunctionRegistry {
+        scalar_functions: state.scalar_functions().clone(),
+        aggregate_functions: state.aggregate_functions().clone(),
+        window_functions: state.window_functions().clone(),
+        higher_order_functions: state.higher_order_functions().clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_has_datafusion_and_spark_functions() {
+        let registry = ember_function_registry();
+        for name in ["abs", "sha2", "expm1"] {
+            assert!(registry.scalar_functions.contains_key(name), "{name}");
+        }
+        assert!(registry.aggregate_functions.contains_key("sum"));
+        assert!(registry.aggregate_functions.contains_key("ml_kmeans_step"));
+        assert!(registry.scalar_functions.contains_key("ml_kmeans_predict"));
+        assert!(registry.window_functions.contains_key("row_number"));
+    }
+}

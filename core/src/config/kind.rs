@@ -1,0 +1,206 @@
+//! The kinds of value a configuration key holds: how a value's text parses, the Rust type it
+//! becomes, what an accessor hands out, and how the README names the kind.
+
+use std::path::PathBuf;
+
+pub use ember_connectors::parse_duration;
+use ember_connectors::store_options::StoreValue;
+
+use crate::master::Master as MasterUrl;
+
+/// What kind of value a key holds: decides how its text is validated and how the README's
+/// table names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// Free text, not empty.
+    Text,
+    /// Text that is a credential: never printed.
+    Secret,
+    /// A positive integer.
+    Count,
+    /// A byte size such as `512m`, `4g`, `2GiB` or `1048576`.
+    ByteSize,
+    /// A filesystem path.
+    Path,
+    /// A duration such as `10s`, `500ms` or `2m`.
+    Duration,
+    /// `true` or `false`.
+    Flag,
+    /// A master URL: `local`, `local[N]`, `local[*]` or `ember://host:port`.
+    Master,
+}
+
+impl ValueKind {
+    /// How the README's configuration table names this kind.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ValueKind::Text => "text",
+            ValueKind::Secret => "text (secret, never printed)",
+            ValueKind::Count => "positive integer",
+            ValueKind::ByteSize => "size (512m, 4g)",
+            ValueKind::Path => "path",
+            ValueKind::Duration => "duration (500ms, 10s, 2m)",
+            ValueKind::Flag => "true or false",
+            ValueKind::Master => "master (local[N], ember://host:port)",
+        }
+    }
+
+    /// Checks `text` as a value of this kind; the reason when it is not one.
+    pub fn check(self, text: &str) -> Result<(), String> {
+        fn parses<K: Kind>(text: &str) -> Result<(), String> {
+            K::parse(text).map(drop)
+        }
+        match self {
+            ValueKind::Text => parses::<Text>(text),
+            ValueKind::Secret => parses::<Secret>(text),
+            ValueKind::Count => parses::<Count>(text),
+            ValueKind::ByteSize => parses::<ByteSize>(text),
+            ValueKind::Path => parses::<Path>(text),
+            ValueKind::Duration => parses::<Duration>(text),
+            ValueKind::Flag => parses::<Flag>(text),
+            ValueKind::Master => parses::<Master>(text),
+        }
+    }
+}
+
+impl From<StoreValue> for ValueKind {
+    fn from(value: StoreValue) -> Self {
+        match value {
+            StoreValue::Text => ValueKind::Text,
+            StoreValue::Secret => ValueKind::Secret,
+            StoreValue::Flag => ValueKind::Flag,
+            StoreValue::Path => ValueKind::Path,
+            StoreValue::Duration => ValueKind::Duration,
+            StoreValue::Count => ValueKind::Count,
+        }
+    }
+}
+
+/// A [`ValueKind`] as a type, so that a key's declaration alone decides the type of its field
+/// and accessor.
+pub trait Kind {
+    /// The kind this type stands for.
+    const KIND: ValueKind;
+    /// What a value of the kind is stored as.
+    type Value: Clone + std::fmt::Debug + PartialEq;
+    /// What an accessor returns for a stored value.
+    type View<'a>;
+    /// Parses a value's text; the reason when it does not parse.
+    fn parse(text: &str) -> Result<Self::Value, String>;
+    /// The accessor's view of a stored value.
+    fn view(value: &Self::Value) -> Self::View<'_>;
+}
+
+/// Declares the marker type of one kind.
+macro_rules! kind {
+    ($marker:ident, $value:ty, $view:ty, |$text:ident| $parse:expr, |$stored:ident| $show:expr) => {
+        #[doc = concat!("The marker type of [`ValueKind::", stringify!($marker), "`].")]
+        pub struct $marker;
+
+        impl Kind for $marker {
+            const KIND: ValueKind = ValueKind::$marker;
+            type Value = $value;
+            type View<'a> = $view;
+            fn parse($text: &str) -> Result<$value, String> {
+                $parse
+            }
+            fn view($stored: &$value) -> Self::View<'_> {
+                $show
+            }
+        }
+    };
+}
+
+kind!(
+    Text,
+    String,
+    &'a str,
+    |text| non_empty(text).map(str::to_string),
+    |value| value
+);
+kind!(
+    Secret,
+    String,
+    &'a str,
+    |text| non_empty(text).map(str::to_string),
+    |value| value
+);
+kind!(Count, usize, usize, |text| parse_count(text), |value| {
+    *value
+});
+kind!(ByteSize, u64, u64, |text| parse_byte_size(text), |value| {
+    *value
+});
+kind!(
+    Path,
+    PathBuf,
+    &'a std::path::Path,
+    |text| non_empty(text).map(PathBuf::from),
+    |value| value
+);
+kind!(
+    Duration,
+    std::time::Duration,
+    std::time::Duration,
+    |text| parse_duration(text),
+    |value| *value
+);
+kind!(Flag, bool, bool, |text| parse_flag(text), |value| *value);
+kind!(
+    Master,
+    MasterUrl,
+    &'a MasterUrl,
+    |text| text
+        .parse::<MasterUrl>()
+        .map_err(|invalid| invalid.explain()),
+    |value| value
+);
+
+fn non_empty(text: &str) -> Result<&str, String> {
+    if text.is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(text)
+    }
+}
+
+fn parse_flag(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+fn parse_count(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("expected a positive integer".into()),
+    }
+}
+
+/// Parses sizes like `1048576`, `512k`, `512m`, `4g`, `4gb`, `2GiB`, `1t` (binary multiples).
+pub fn parse_byte_size(value: &str) -> Result<u64, String> {
+    let text = value.trim().to_ascii_lowercase();
+    let digits_end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits_end);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| "expected a size such as 512m, 4g or 1073741824".to_string())?;
+    let multiplier: u64 = match unit.trim() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        other => return Err(format!("unknown size unit '{other}' (use k, m, g or t)")),
+    };
+    let bytes = number * multiplier as f64;
+    if bytes < 1.0 {
+        return Err("must be at least 1 byte".into());
+    }
+    Ok(bytes as u64)
+}

@@ -1,0 +1,399 @@
+//! `EmberConfig`: every `ember.*` key declared once ([`keys`]), loaded from layered sources.
+//!
+//! Sources, lowest precedence first: `EMBER_*` environment variables, a properties file
+//! (`conf/ember-defaults.conf` by default), then explicit pairs (`--conf key=value` on the command
+//! line or `Session::builder().config(..)`). A later layer overrides an earlier one.
+//!
+//! `ember.*` keys must be declared ([`keys::all_keys`]); an unknown one is an error that names
+//! its source and the nearest valid key. `datafusion.*` keys pass through to DataFusion's
+//! `ConfigOptions`, which validates them when they are set; `ballista.*` keys pass through to
+//! cluster sessions, which validate them when they start.
+
+mod error;
+pub mod keys;
+pub mod kind;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use datafusion::config::ConfigOptions;
+use ember_connectors::StoreOptions;
+
+pub use error::{option_error, ConfigError, ConfigOrigin};
+pub use keys::*;
+pub use kind::{parse_byte_size, parse_duration, ValueKind};
+
+use crate::tls::TlsFiles;
+use error::{datafusion_key_error, nearest};
+use keys::Settings;
+
+/// Ember's typed configuration. Build it with [`EmberConfig::set`] per layer, or
+/// [`EmberConfig::load`]; read it with one accessor per key (generated from [`keys`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EmberConfig {
+    settings: Settings,
+    datafusion: BTreeMap<String, String>,
+    ballista: BTreeMap<String, (String, ConfigOrigin)>,
+    stores: StoreOptions,
+}
+
+/// The properties file the CLI and [`EmberConfig`]'s users read when present, relative to the
+/// working directory.
+pub const DEFAULT_PROPERTIES_FILE: &str = "conf/ember-defaults.conf";
+
+/// The environment variable in which `ember submit` hands the configuration it resolved to the
+/// program it runs: properties-file lines, applied over the program's own properties file.
+pub const SUBMITTED_CONF_VAR: &str = "EMBER_CONF";
+
+impl EmberConfig {
+    /// Loads the standard layers: `EMBER_*` variables from `env`, then `properties_file` when it is
+    /// given and exists, then the lines of [`SUBMITTED_CONF_VAR`] in `env` (set by `ember submit`
+    /// for the program it runs), then `pairs` (highest precedence).
+    pub fn load(
+        env: impl IntoIterator<Item = (String, String)>,
+        properties_file: Option<&Path>,
+        pairs: &[(String, String)],
+        pairs_origin: ConfigOrigin,
+    ) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        let (submitted, env): (Vec<_>, Vec<_>) = env
+            .into_iter()
+            .partition(|(name, _)| name == SUBMITTED_CONF_VAR);
+        config.apply_env(env)?;
+        if let Some(path) = properties_file.filter(|p| p.exists()) {
+            config.apply_properties_file(path)?;
+        }
+        for (name, text) in submitted {
+            config.apply_properties(&text, Path::new(&name))?;
+        }
+        for (key, value) in pairs {
+            config.set(key, value, pairs_origin.clone())?;
+        }
+        Ok(config)
+    }
+
+    /// Applies every `EMBER_*` variable in `env`. A variable that names no key is an error, so a
+    /// typo never goes unnoticed.
+    pub fn apply_env(
+        &mut self,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), ConfigError> {
+        let mut vars: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("EMBER_"))
+            .collect();
+        vars.sort();
+        for (var, value) in vars {
+            let origin = ConfigOrigin::Env(var.clone());
+            match all_keys().find(|key| key.env_var() == var) {
+                Some(key) => self.set(key.name, &value, origin)?,
+                None => {
+                    return Err(ConfigError::UnknownKey {
+                        suggestion: nearest(&var, all_keys().map(|k| k.env_var())),
+                        key: var,
+                        origin,
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a properties file of `key value` or `key=value` lines; `#` starts a comment line.
+    pub fn apply_properties_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Unreadable {
+            path: path.to_path_buf(),
+            cause,
+        })?;
+        self.apply_properties(&text, path)
+    }
+
+    /// Applies `text` in the properties-file format, `source` naming it in errors (a file, or
+    /// the variable that held it).
+    pub fn apply_properties(&mut self, text: &str, source: &Path) -> Result<(), ConfigError> {
+        let path = source;
+        for (index, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+                continue;
+            }
+            let split = line
+                .find(|c: char| c == '=' || c.is_whitespace())
+                .map(|at| (line[..at].trim(), line[at + 1..].trim()));
+            let origin = ConfigOrigin::File {
+                path: path.to_path_buf(),
+                line: index + 1,
+            };
+            match split {
+                Some((key, value)) if !key.is_empty() && !value.is_empty() => {
+                    self.set(key, value.trim_start_matches('=').trim(), origin)?
+                }
+                _ => {
+                    return Err(ConfigError::Syntax {
+                        path: path.to_path_buf(),
+                        line: index + 1,
+                        text: line.to_string(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets one key, validating it now so the error can name `origin`.
+    pub fn set(&mut self, key: &str, value: &str, origin: ConfigOrigin) -> Result<(), ConfigError> {
+        let key = key.trim();
+        let value = value.trim();
+        if key.starts_with("datafusion.") {
+            // Validate against DataFusion's own registry now; it knows every key and its type.
+            ConfigOptions::new()
+                .set(key, value)
+                .map_err(|e| datafusion_key_error(key, value, origin.clone(), e))?;
+            self.datafusion.insert(key.to_string(), value.to_string());
+            return Ok(());
+        }
+        if key.starts_with("ballista.") {
+            // Ballista's settings apply to cluster sessions only; this crate does not know them,
+            // so a cluster session validates them when it starts (naming `origin` if one is bad).
+            self.ballista
+                .insert(key.to_string(), (value.to_string(), origin));
+            return Ok(());
+        }
+        let Some(declared) = declared_key(key) else {
+            return Err(ConfigError::UnknownKey {
+                key: key.to_string(),
+                origin,
+                suggestion: nearest(key, all_keys().map(|k| k.name.to_string())),
+            });
+        };
+        let invalid = |reason: String| ConfigError::InvalidValue {
+            key: declared.name.to_string(),
+            value: value.to_string(),
+            origin: origin.clone(),
+            reason,
+        };
+        match self.settings.set(declared.name, value) {
+            Some(parsed) => parsed.map_err(invalid),
+            None => {
+                declared.kind.check(value).map_err(invalid)?;
+                self.stores
+                    .set(declared.name, value)
+                    .expect("every declared key but Ember's own is an object-store key");
+                Ok(())
+            }
+        }
+    }
+
+    /// The object-store settings (`ember.s3.*`, `ember.gcs.*`, `ember.azure.*`,
+    /// `ember.store.*`).
+    pub fn store_options(&self) -> &StoreOptions {
+        &self.stores
+    }
+
+    /// The TLS files when `ember.tls.cert`, `ember.tls.key` and `ember.tls.ca` are all set, `None`
+    /// when none is; setting only some is an error naming the missing ones.
+    pub fn tls_files(&self) -> Result<Option<TlsFiles>, ConfigError> {
+        match (self.tls_cert(), self.tls_key(), self.tls_ca()) {
+            (None, None, None) => Ok(None),
+            (Some(cert), Some(key), Some(ca)) => Ok(Some(TlsFiles {
+                cert: cert.to_path_buf(),
+                key: key.to_path_buf(),
+                ca: ca.to_path_buf(),
+            })),
+            (cert, key, ca) => {
+                let missing: Vec<&str> = [(TLS_CERT, cert), (TLS_KEY, key), (TLS_CA, ca)]
+                    .into_iter()
+                    .filter(|(_, path)| path.is_none())
+                    .map(|(name, _)| name)
+                    .collect();
+                Err(ConfigError::IncompleteTls {
+                    missing: missing.join(", "),
+                })
+            }
+        }
+    }
+
+    /// The `datafusion.*` entries that pass through to DataFusion, in key order.
+    pub fn datafusion_options(&self) -> &BTreeMap<String, String> {
+        &self.datafusion
+    }
+
+    /// The `ballista.*` entries for cluster sessions, in key order, with where each came from.
+    /// Not validated yet: see [`option_error`] for the error a bad one gets.
+    pub fn ballista_options(&self) -> &BTreeMap<String, (String, ConfigOrigin)> {
+        &self.ballista
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn command_line_beats_file_beats_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ember-defaults.conf");
+        std::fs::write(
+            &file,
+            "# defaults\nember.batch.size 1024\nember.memory.limit=2g\n",
+        )
+        .unwrap();
+        let env = pairs(&[
+            ("EMBER_BATCH_SIZE", "10"),
+            ("EMBER_MEMORY_LIMIT", "1g"),
+            ("EMBER_SQL_SHUFFLE_PARTITIONS", "3"),
+            ("HOME", "/root"),
+        ]);
+        let cli = pairs(&[("ember.batch.size", "4096")]);
+        let config = EmberConfig::load(env, Some(&file), &cli, ConfigOrigin::CommandLine).unwrap();
+        assert_eq!(config.batch_size(), 4096);
+        assert_eq!(config.memory_limit(), Some(2 << 30));
+        assert_eq!(config.shuffle_partitions(), Some(3));
+        assert_eq!(*config.master(), "local[*]".parse().unwrap());
+    }
+
+    #[test]
+    fn submitted_configuration_beats_the_file_and_yields_to_explicit_pairs() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ember-defaults.conf");
+        std::fs::write(&file, "ember.batch.size=1024\nember.memory.limit=2g\n").unwrap();
+        let env = pairs(&[
+            ("EMBER_SQL_SHUFFLE_PARTITIONS", "3"),
+            (
+                SUBMITTED_CONF_VAR,
+                "# from ember submit\nember.memory.limit=3g\nember.master=local[1]\n\
+                 datafusion.execution.batch_size=77\nember.batch.size=512",
+            ),
+        ]);
+        let explicit = pairs(&[("ember.batch.size", "4096")]);
+        let config =
+            EmberConfig::load(env, Some(&file), &explicit, ConfigOrigin::CommandLine).unwrap();
+        assert_eq!(config.memory_limit(), Some(3 << 30));
+        assert_eq!(*config.master(), "local[1]".parse().unwrap());
+        assert_eq!(config.shuffle_partitions(), Some(3));
+        assert_eq!(config.batch_size(), 4096);
+        assert_eq!(
+            config
+                .datafusion_options()
+                .get("datafusion.execution.batch_size"),
+            Some(&"77".to_string())
+        );
+        let bad = pairs(&[(SUBMITTED_CONF_VAR, "ember.batch.sise=1")]);
+        let error = EmberConfig::load(bad, None, &[], ConfigOrigin::CommandLine).unwrap_err();
+        assert!(error.to_string().contains("EMBER_CONF:1"), "{error}");
+    }
+
+    #[test]
+    fn unknown_ember_key_names_source_and_nearest_key() {
+        let cli = pairs(&[("ember.batch.sise", "10")]);
+        let err = EmberConfig::load(vec![], None, &cli, ConfigOrigin::CommandLine).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown configuration key 'ember.batch.sise' (from --conf); did you mean 'ember.batch.size'?"
+        );
+    }
+
+    #[test]
+    fn unknown_environment_variable_is_an_error() {
+        let env = pairs(&[("EMBER_MASTR", "local")]);
+        let err = EmberConfig::load(env, None, &[], ConfigOrigin::CommandLine).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("EMBER_MASTR") && text.contains("EMBER_MASTER"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn datafusion_keys_pass_through_and_are_validated() {
+        let mut config = EmberConfig::default();
+        config
+            .set(
+                "datafusion.execution.parquet.pushdown_filters",
+                "true",
+                ConfigOrigin::Api,
+            )
+            .unwrap();
+        assert_eq!(
+            config.datafusion_options()["datafusion.execution.parquet.pushdown_filters"],
+            "true"
+        );
+        let bad_value = config
+            .set("datafusion.execution.batch_size", "many", ConfigOrigin::Api)
+            .unwrap_err();
+        assert!(
+            matches!(bad_value, ConfigError::InvalidValue { .. }),
+            "{bad_value}"
+        );
+        let bad_key = config
+            .set("datafusion.execution.batch_sise", "1", ConfigOrigin::Api)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            bad_key.contains("datafusion.execution.batch_size"),
+            "{bad_key}"
+        );
+    }
+
+    #[test]
+    fn invalid_values_name_key_and_reason() {
+        let mut config = EmberConfig::default();
+        let err = config
+            .set("ember.memory.limit", "lots", ConfigOrigin::CommandLine)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("'ember.memory.limit'") && err.contains("expected a size"),
+            "{err}"
+        );
+        let err = config
+            .set("ember.batch.size", "0", ConfigOrigin::CommandLine)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at least 1"), "{err}");
+    }
+
+    #[test]
+    fn properties_file_syntax_error_names_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.conf");
+        std::fs::write(&file, "ember.batch.size 10\nember.master\n").unwrap();
+        let err = EmberConfig::default()
+            .apply_properties_file(&file)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("bad.conf:2: expected 'key value' or 'key=value', found 'ember.master'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(parse_byte_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_byte_size("512m"), Ok(512 << 20));
+        assert_eq!(parse_byte_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_byte_size("1.5g"), Ok(3 << 29));
+        assert!(parse_byte_size("4x").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("10 parsecs").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

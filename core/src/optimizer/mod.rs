@@ -1,0 +1,22 @@
+//! Ember's optimizer rules: small additions to DataFusion's optimizer, each for a case its own
+//! rules plan badly, each with the measurement that justified it in its module docs.
+//!
+//! - [`SemiJoinsFirst`] (logical): a semi join on a `HAVING` subquery moves below the inner joins
+//!   it sits on.
+//! - [`BuildOnFewerRows`] (physical): a collected hash join builds on the side with fewer rows
+//!   when DataFusion's byte estimate chose the other.
+//! - [`CheapConjunctsFirst`] (physical): a filter evaluates its cheap comparisons first.
+//! - [`FilterDynamicallyAboveScans`] (physical): join dynamic filters are evaluated right above
+//!   Parquet scans while they stay selective.
+//!
+//! [`crate::state`] installs them; nothing else should need to name them.
+
+mod dynamic_filters;
+mod filter_order;
+mod join_sides;
+mod semi_joins;
+
+pub use dynamic_filters::FilterDynamicallyAboveScans;
+pub use filter_order::CheapConjunctsFirst;
+pub use join_sides::BuildOnFewerRows;
+pub use semi_joins::SemiJoinsFirst;

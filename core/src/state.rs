@@ -1,0 +1,280 @@
+//! Construction of the DataFusion `SessionConfig`, runtime and `SessionState` every Ember session
+//! runs on, embedded or on a cluster's scheduler.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use datafusion::error::Result;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::session_state::SessionState;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::prelude::SessionConfig;
+use datafusion_spark::planner::SparkFunctionPlanner;
+
+use ember_connectors::{StoreOptions, StoreRegistry};
+
+use crate::config::EmberConfig;
+use crate::optimizer::{
+    BuildOnFewerRows, CheapConjunctsFirst, FilterDynamicallyAboveScans, SemiJoinsFirst,
+};
+
+/// Largest estimated build side, in bytes, that a hash join collects into one shared hash table
+/// (DataFusion's default is 1 MiB).
+///
+/// Why so large: in one process a partitioned hash join pays a hash repartition of *both* inputs
+/// (for TPC-H that is often the 60M-row `lineitem` side) to build its table on several threads;
+/// collecting the build side builds on one thread but streams the probe side untouched. Measured
+/// on 2 cores at TPC-H SF 10 (`benches/tpch.sh 10`): 42.5 s with DataFusion's defaults, 34.1 s at
+/// 128 MiB / 20M rows, 31.5 s at 1 GiB / 200M rows, no further change above. Memory is the same
+/// either way: a partitioned join holds every build partition too. `datafusion.optimizer.*`
+/// settings in the configuration override both limits.
+pub const COLLECT_BUILD_SIDE_MAX_BYTES: usize = 1 << 30;
+
+/// Largest estimated build side, in rows, that a hash join collects (DataFusion's default is
+/// 128K); see [`COLLECT_BUILD_SIDE_MAX_BYTES`].
+pub const COLLECT_BUILD_SIDE_MAX_ROWS: usize = 200_000_000;
+
+/// Where a session's plans execute. Some of Ember's defaults only pay off inside one process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Embedded: every operator runs in this process (`local[N]`).
+    OneProcess,
+    /// On a cluster (`ember://`): the scheduler splits plans into stages that run on executors,
+    /// so plans cross the wire and a collected hash-join build side is broadcast to every task.
+    Cluster,
+}
+
+/// `base` with the settings of `config` for `parallelism` cores applied:
+///
+/// - target partitions: `ember.sql.shuffle.partitions`, else `parallelism`;
+/// - batch size: `ember.batch.size`;
+/// - in one process, hash joins collect build sides up to [`COLLECT_BUILD_SIDE_MAX_BYTES`] /
+///   [`COLLECT_BUILD_SIDE_MAX_ROWS`] instead of repartitioning both inputs (on a cluster that
+///   would broadcast them to every task, so `base`'s thresholds stay);
+/// - on a cluster, hash joins rather than sort-merge joins (see [`prefer_hash_joins`]);
+/// - the object-store settings ([`StoreOptions`], with S3 credentials resolved from this
+///   process's environment where `config` has none), as a config extension that travels with
+///   every job to a cluster's scheduler and executors;
+/// - every `datafusion.*` entry of `config`, applied last so they win.
+///
+/// `base` is `SessionConfig::new()` in one process and Ballista's upgraded config on a cluster,
+/// whose defaults Ember's settings override.
+pub fn session_config(
+    base: SessionConfig,
+    config: &EmberConfig,
+    parallelism: usize,
+    placement: Placement,
+) -> Result<SessionConfig> {
+    let target_partitions = config.shuffle_partitions().unwrap_or(parallelism).max(1);
+    let stores = config
+        .store_options()
+        .clone()
+        .with_aws_environment(&|name| std::env::var(name).ok());
+    let mut session_config = base
+        .with_option_extension(stores)
+        .with_target_partitions(target_partitions)
+        .with_batch_size(config.batch_size())
+        .with_information_schema(true);
+    let optimizer = &mut session_config.options_mut().optimizer;
+    match placement {
+        Placement::OneProcess => {
+            optimizer.hash_join_single_partition_threshold = COLLECT_BUILD_SIDE_MAX_BYTES;
+            optimizer.hash_join_single_partition_threshold_rows = COLLECT_BUILD_SIDE_MAX_ROWS;
+        }
+        Placement::Cluster => prefer_hash_joins(optimizer),
+    }
+    for (key, value) in config.datafusion_options() {
+        session_config.options_mut().set(key, value)?;
+    }
+    Ok(session_config)
+}
+
+/// Plans equi-joins as hash joins on a cluster, as in one process.
+///
+/// Ballista defaults to sort-merge joins because DataFusion's hash join cannot spill, so a task
+/// must hold its share of the build side in memory. Sorting both inputs of every join cost 60%
+/// more time on TPC-H SF 1 (one 2-core executor, release: 25.4 s with sort-merge joins, 16.0 s
+/// with hash joins, same answers), and one process plans hash joins too, so a query behaves the
+/// same on both. A job whose build side exceeds an executor's memory can set
+/// `datafusion.optimizer.prefer_hash_join=false`.
+fn prefer_hash_joins(optimizer: &mut datafusion::config::OptimizerOptions) {
+    optimizer.prefer_hash_join = true;
+}
+
+/// The runtime for `config`: a spilling memory pool limited to `ember.memory.limit`, spill files
+/// in `ember.local.dir`, on [`runtime_builder`] for `session_config`.
+pub fn runtime_env(
+    config: &EmberConfig,
+    session_config: &SessionConfig,
+) -> Result<Arc<RuntimeEnv>> {
+    let mut runtime = runtime_builder(session_config);
+    if let Some(limit) = config.memory_limit() {
+        runtime = runtime.with_memory_limit(usize::try_from(limit).unwrap_or(usize::MAX), 1.0);
+    }
+    if let Some(dir) = config.local_dir() {
+        std::fs::create_dir_all(dir)?;
+        runtime = runtime.with_disk_manager_builder(
+            DiskManagerBuilder::default()
+                .with_mode(DiskManagerMode::Directories(vec![dir.to_path_buf()])),
+        );
+    }
+    Ok(Arc::new(runtime.build()?))
+}
+
+/// The runtime every Ember process runs a session's plans with, before memory settings: the
+/// object stores of `session_config` (its [`StoreOptions`] extension) and no list-files cache.
+///
+/// Why no cache: on a miss, DataFusion 55's list-files cache lists the *whole* table recursively
+/// (to cache it) even when equality filters on the leading Hive columns fix a partition prefix;
+/// without it, such a query lists only that prefix — on a 1,000-partition table, one small
+/// listing instead of all 1,000 files (`tests/pruning.rs` asserts the prefixes listed). The cache
+/// also kept listings for the whole session with no expiry, so a statement read stale files
+/// after a `COPY ... mode 'overwrite'` of the same dataset.
+pub fn runtime_builder(session_config: &SessionConfig) -> RuntimeEnvBuilder {
+    RuntimeEnvBuilder::new()
+        .with_object_store_registry(store_registry(session_config))
+        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+}
+
+/// The object stores of a session configured by `session_config`, built on first use from its
+/// [`StoreOptions`] extension (none registered: local files only).
+fn store_registry(session_config: &SessionConfig) -> Arc<StoreRegistry> {
+    let options = session_config
+        .options()
+        .extensions
+        .get::<StoreOptions>()
+        .cloned()
+        .unwrap_or_default();
+    Arc::new(StoreRegistry::new(options))
+}
+
+/// Adds what every Ember session plans with to `builder`: DataFusion's built-in functions and
+/// formats, the Spark-compatible functions of `datafusion-spark` that DataFusion lacks
+/// ([`with_spark_functions`]), the ML functions of `ember-mllib` ([`with_ml_functions`]), and
+/// Ember's physical optimizer
+/// rules for `placement`:
+///
+/// - [`SemiJoinsFirst`] (logical), which moves semi joins on `HAVING` subqueries below the inner
+///   joins they filter;
+/// - [`BuildOnFewerRows`], which builds hash tables on the side with far fewer estimated rows;
+/// - [`CheapConjunctsFirst`], which evaluates a filter's cheap comparisons first;
+/// - in one process only, [`FilterDynamicallyAboveScans`], which applies join dynamic filters
+///   right above Parquet scans (its expression has no wire format for executors yet).
+pub fn with_ember_features(
+    builder: SessionStateBuilder,
+    placement: Placement,
+) -> SessionStateBuilder {
+    with_ml_functions(with_spark_functions(builder.with_default_features()))
+        .with_optimizer_rule(Arc::new(SemiJoinsFirst))
+        .with_physical_optimizer_rules(physical_optimizer_rules(placement))
+}
+
+/// Adds `datafusion-spark`'s expression planner and the Spark-compatible functions whose names
+/// `builder` does not define yet.
+///
+/// Why not `with_spark_features()`, which lets the Spark versions replace DataFusion's
+/// same-named functions (`avg`, `date_part`, `round`, `concat`, `substring` and 13 more): on a
+/// cluster, plans carry functions by name only, and some Spark versions do not survive that —
+/// Spark's `date_part` must be rewritten to DataFusion's before execution, and the rewritten
+/// plan's `date_part` resolved to the Spark one again on executors (TPC-H q07 failed); Spark's
+/// `avg` failed q17 there. One meaning per name in every process matters more than Spark
+/// semantics for those 18 names.
+fn with_spark_functions(mut builder: SessionStateBuilder) -> SessionStateBuilder {
+    builder
+        .expr_planners()
+        .get_or_insert_with(Vec::new)
+        .insert(0, Arc::new(SparkFunctionPlanner));
+    add_missing(
+        builder.scalar_functions(),
+        datafusion_spark::all_default_scalar_functions(),
+        |f| f.name(),
+    );
+    add_missing(
+        builder.aggregate_functions(),
+        datafusion_spark::all_default_aggregate_functions(),
+        |f| f.name(),
+    );
+    add_missing(
+        builder.window_functions(),
+        datafusion_spark::all_default_window_functions(),
+        |f| f.name(),
+    );
+    let tables = builder.table_functions().get_or_insert_with(HashMap::new);
+    for function in datafusion_spark::all_default_table_functions() {
+        tables
+            .entry(function.name().to_string())
+            .or_insert(function);
+    }
+    builder
+}
+
+/// Adds the ML functions of `ember-mllib` (fitting steps and model predictions), which plans
+/// built by estimators name and every process must resolve.
+fn with_ml_functions(mut builder: SessionStateBuilder) -> SessionStateBuilder {
+    builder
+        .aggregate_functions()
+        .get_or_insert_with(Vec::new)
+        .extend(ember_mllib::functions::aggregate_functions());
+    builder
+        .scalar_functions()
+        .get_or_insert_with(Vec::new)
+        .extend(ember_mllib::functions::scalar_functions());
+    builder
+}
+
+/// Appends to `registered` each of `candidates` whose name is not registered yet.
+fn add_missing<F: ?Sized>(
+    registered: &mut Option<Vec<Arc<F>>>,
+    candidates: Vec<Arc<F>>,
+    name: impl Fn(&F) -> &str,
+) {
+    let registered = registered.get_or_insert_with(Vec::new);
+    let known: HashSet<String> = registered.iter().map(|f| name(f).to_string()).collect();
+    registered.extend(
+        candidates
+            .into_iter()
+            .filter(|candidate| !known.contains(name(candidate))),
+    );
+}
+
+/// The `SessionState` of an embedded session: [`session_config`], [`runtime_env`] and
+/// [`with_ember_features`] for [`Placement::OneProcess`].
+pub fn session_state(config: &EmberConfig, parallelism: usize) -> Result<SessionState> {
+    let session_config = session_config(
+        SessionConfig::new(),
+        config,
+        parallelism,
+        Placement::OneProcess,
+    )?;
+    let runtime = runtime_env(config, &session_config)?;
+    let builder = SessionStateBuilder::new()
+        .with_config(session_config)
+        .with_runtime_env(runtime);
+    Ok(with_ember_features(builder, Placement::OneProcess).build())
+}
+
+/// DataFusion's physical optimizer rules with Ember's additions: [`BuildOnFewerRows`] right after
+/// `join_selection` (it corrects that rule's choice of build side), then at the end
+/// [`CheapConjunctsFirst`] and, in one process, [`FilterDynamicallyAboveScans`] (which needs the
+/// dynamic filters already pushed to scans).
+fn physical_optimizer_rules(
+    placement: Placement,
+) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+    let mut rules = Vec::new();
+    for rule in PhysicalOptimizer::new().rules {
+        let is_join_selection = rule.name() == "join_selection";
+        rules.push(rule);
+        if is_join_selection {
+            rules.push(Arc::new(BuildOnFewerRows) as _);
+        }
+    }
+    rules.push(Arc::new(CheapConjunctsFirst));
+    if placement == Placement::OneProcess {
+        rules.push(Arc::new(FilterDynamicallyAboveScans));
+    }
+    rules
+}
