@@ -34,9 +34,9 @@ use crate::trees::binning::{FeatureBins, MAX_BINS};
 use crate::trees::ensemble::{predictor_model, Combine, Ensemble, TreesPredictor};
 use crate::trees::grow::{mebibytes, FeatureChoice, GrowParams, DEFAULT_MAX_MEMORY_MB};
 use crate::trees::learner::{arrange, check_labels, grow_tree, labels, start, Workers};
+use crate::trees::protocol::Request;
 use crate::trees::tasks::{fit_with_workers, WorkerColumns};
 use crate::trees::tree::Tree;
-use crate::trees::worker::Request;
 
 /// The estimator's name in errors.
 const ESTIMATOR: &str = "RandomForest";

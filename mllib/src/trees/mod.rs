@@ -10,6 +10,10 @@
 //!   workers, with bootstrap rows per tree and random features per node.
 //! - `ensemble`: what fitted ensembles share — prediction in queries, metrics, importances,
 //!   saving.
+//! - [`objective`]: what boosted trees minimize (gradients, hessians, losses), shared by the
+//!   driver, the workers and fitted ensembles.
+//! - `protocol`: the requests a fit's driver sends its partition workers and their replies;
+//!   `learner` (the driver), `worker` and `remote` (the wire) each depend on it alone.
 //! - [`tasks`]: where a fit's rows live — one worker per partition, in the fitting process or
 //!   in executor tasks that exchange histograms and splits with it over TCP.
 //! - [`tree`]: a fitted tree, applied to binned rows while training and to raw values after.
@@ -38,6 +42,8 @@ pub mod gbt;
 mod grow;
 mod learner;
 mod node_rows;
+pub mod objective;
+mod protocol;
 mod remote;
 pub mod tasks;
 pub mod tree;

@@ -46,8 +46,9 @@ use crate::error::{MlError, Result};
 use crate::trees::binning::{numeric_ident, BinEdges, BinnedBatch, FeatureBins};
 use crate::trees::fit_thread::fit_off_runtime;
 use crate::trees::learner::{broadcast, LocalWorkers, Workers};
+use crate::trees::protocol::Request;
 use crate::trees::remote::{id_of, id_values, read_frame, serve, write_frame, RemoteWorkers};
-use crate::trees::worker::{PartitionWorker, Request};
+use crate::trees::worker::PartitionWorker;
 
 extensions_options! {
     /// Where tree fits keep their rows. Ember's cluster sessions set `driver_host`; in one
