@@ -25,7 +25,8 @@
 //!   by a metric: [`TrainValidationSplit`] and k-fold [`CrossValidator`], fitting candidates
 //!   concurrently.
 //! - [`persist`]: saving and loading models (JSON metadata + Arrow IPC arrays) on any store;
-//!   [`model`]: a model of any type, and estimators built from SQL `OPTIONS`.
+//!   [`model`]: a model of any type; [`registry`]: every model type SQL can create, its
+//!   `OPTIONS` and how it loads; [`options`]: fitting one from its `OPTIONS`.
 //! - [`functions`]: the functions every Ember process registers so these plans run anywhere.
 //!
 //! Features are ordinary numeric columns named by the caller (no vector column). This layer knows
@@ -51,6 +52,7 @@ pub mod predict;
 pub mod preprocessing;
 pub mod quantiles;
 pub mod random;
+pub mod registry;
 pub mod summary;
 #[cfg(test)]
 mod test_frames;

@@ -461,19 +461,27 @@ impl RandomForestModel {
 
 predictor_model!(RandomForestModel);
 
+impl RandomForestModel {
+    /// The model type of a classifier.
+    pub const CLASSIFIER: &'static str = "random_forest_classifier";
+    /// The model type of a regressor.
+    pub const REGRESSOR: &'static str = "random_forest_regressor";
+}
+
 impl PersistentModel for RandomForestModel {
-    const MODEL_TYPE: &'static str = "random_forest_classifier";
+    // One Rust type saves as two model types (see `saved_type`); the trait wants one default.
+    const MODEL_TYPE: &'static str = Self::CLASSIFIER;
 
     fn saved_type(&self) -> &'static str {
         if self.predictor.classifier {
-            "random_forest_classifier"
+            Self::CLASSIFIER
         } else {
-            "random_forest_regressor"
+            Self::REGRESSOR
         }
     }
 
     fn loads(model_type: &str) -> bool {
-        ["random_forest_classifier", "random_forest_regressor"].contains(&model_type)
+        [Self::CLASSIFIER, Self::REGRESSOR].contains(&model_type)
     }
 
     fn to_saved(&self) -> ModelParts {
@@ -482,7 +490,7 @@ impl PersistentModel for RandomForestModel {
     }
 
     fn from_saved(saved: &SavedModel) -> Result<Self> {
-        let classifier = saved.metadata.model_type == "random_forest_classifier";
+        let classifier = saved.metadata.model_type == Self::CLASSIFIER;
         Ok(Self {
             impurity: saved.param::<String>("impurity")?.parse()?,
             predictor: TreesPredictor::from_saved(saved, classifier, Combine::Mean)?,

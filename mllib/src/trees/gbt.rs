@@ -456,15 +456,23 @@ impl GradientBoostedTreesModel {
 
 predictor_model!(GradientBoostedTreesModel);
 
+impl GradientBoostedTreesModel {
+    /// The model type of a classifier.
+    pub const CLASSIFIER: &'static str = "gbt_classifier";
+    /// The model type of a regressor.
+    pub const REGRESSOR: &'static str = "gbt_regressor";
+}
+
 impl PersistentModel for GradientBoostedTreesModel {
-    const MODEL_TYPE: &'static str = "gbt_classifier";
+    // One Rust type saves as two model types (see `saved_type`); the trait wants one default.
+    const MODEL_TYPE: &'static str = Self::CLASSIFIER;
 
     fn saved_type(&self) -> &'static str {
         model_type(self.objective)
     }
 
     fn loads(model_type: &str) -> bool {
-        ["gbt_classifier", "gbt_regressor"].contains(&model_type)
+        [Self::CLASSIFIER, Self::REGRESSOR].contains(&model_type)
     }
 
     fn to_saved(&self) -> ModelParts {
@@ -474,8 +482,8 @@ impl PersistentModel for GradientBoostedTreesModel {
 
     fn from_saved(saved: &SavedModel) -> Result<Self> {
         let classifier = match saved.param::<String>("objective")?.as_str() {
-            "gbt_classifier" => true,
-            "gbt_regressor" => false,
+            Self::CLASSIFIER => true,
+            Self::REGRESSOR => false,
             other => return Err(saved.corrupt(format!("unknown objective '{other}'"))),
         };
         let predictor = TreesPredictor::from_saved(saved, classifier, Combine::Sum)?;
@@ -491,11 +499,13 @@ impl PersistentModel for GradientBoostedTreesModel {
     }
 }
 
-/// The model type of a model fitted for `objective`: `gbt_classifier` or `gbt_regressor`.
+/// The model type of a model fitted for `objective`.
 fn model_type(objective: Objective) -> &'static str {
     match objective {
-        Objective::BinaryLogistic | Objective::Softmax { .. } => "gbt_classifier",
-        Objective::SquaredError => "gbt_regressor",
+        Objective::BinaryLogistic | Objective::Softmax { .. } => {
+            GradientBoostedTreesModel::CLASSIFIER
+        }
+        Objective::SquaredError => GradientBoostedTreesModel::REGRESSOR,
     }
 }
 
