@@ -24,7 +24,7 @@ use crate::estimator::{Estimator, Model};
 use crate::evaluation::Metrics;
 use crate::kernels::nearest::{assign, squared_distance, Centers};
 use crate::model::{as_float64, AnyModel};
-use crate::params::{check_at_least, check_range, feature_exprs, HandleInvalid};
+use crate::params::{check_at_least, check_range, feature_exprs, setters, HandleInvalid};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::predict::{append_prediction, model_call, RowModel};
 use silhouette::{ClusterStatsStep, SilhouetteStep};
@@ -85,51 +85,9 @@ impl KMeans {
         }
     }
 
-    /// The number of clusters (at least 2; default 2).
-    pub fn k(mut self, k: usize) -> Self {
-        self.k = k;
-        self
-    }
-
-    /// The most Lloyd iterations (default 20; 0 keeps the initial centers).
-    pub fn max_iter(mut self, max_iter: usize) -> Self {
-        self.max_iter = max_iter;
-        self
-    }
-
-    /// Convergence tolerance: the fit stops once no center moves farther (default 1e-4).
-    pub fn tol(mut self, tol: f64) -> Self {
-        self.tol = tol;
-        self
-    }
-
-    /// The seed of k-means|| (default 42).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    /// Rounds of k-means|| sampling (at least 1; default 2).
-    pub fn init_steps(mut self, init_steps: usize) -> Self {
-        self.init_steps = init_steps;
-        self
-    }
-
     /// Starts from these `k` centers (one value per feature each) instead of k-means||.
     pub fn initial_centers(mut self, centers: Vec<Vec<f64>>) -> Self {
         self.initial_centers = Some(centers);
-        self
-    }
-
-    /// The column `transform` appends (default `prediction`).
-    pub fn prediction_column(mut self, column: impl Into<String>) -> Self {
-        self.prediction_column = column.into();
-        self
-    }
-
-    /// What fitting and `transform` do with rows whose features are null or NaN.
-    pub fn handle_invalid(mut self, handle_invalid: HandleInvalid) -> Self {
-        self.handle_invalid = handle_invalid;
         self
     }
 
@@ -181,6 +139,24 @@ impl KMeans {
         }
         Ok(())
     }
+}
+
+setters! {
+    KMeans;
+    /// The number of clusters (at least 2; default 2).
+    k: usize;
+    /// The most Lloyd iterations (default 20; 0 keeps the initial centers).
+    max_iter: usize;
+    /// Convergence tolerance: the fit stops once no center moves farther (default 1e-4).
+    tol: f64;
+    /// The seed of k-means|| (default 42).
+    seed: u64;
+    /// Rounds of k-means|| sampling (at least 1; default 2).
+    init_steps: usize;
+    /// The column `transform` appends (default `prediction`).
+    prediction_column: impl Into<String>;
+    /// What fitting and `transform` do with rows whose features are null or NaN.
+    handle_invalid: HandleInvalid;
 }
 
 #[async_trait]

@@ -16,7 +16,7 @@ use crate::error::{MlError, Result};
 use crate::estimator::Estimator;
 use crate::evaluation::Metrics;
 use crate::kernels::split::{Criterion, SplitParams};
-use crate::params::{check_at_least, check_column_list, check_range};
+use crate::params::{check_at_least, check_column_list, check_range, setters};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::random::SplitMix64;
 use crate::trees::binning::{FeatureBins, MAX_BINS};

@@ -18,22 +18,6 @@
 //!   in executor tasks that exchange histograms and splits with it over TCP.
 //! - [`tree`]: a fitted tree, applied to binned rows while training and to raw values after.
 
-/// Builder methods of an estimator `$type` that set one field each (`name.inner` sets a field of
-/// the field `inner`).
-macro_rules! setters {
-    ($type:ty; $($(#[doc = $doc:literal])* $name:ident $(. $inner:ident)? : $value:ty;)*) => {
-        impl $type {
-            $(
-                $(#[doc = $doc])*
-                pub fn $name(mut self, value: $value) -> Self {
-                    self $(.$inner)? .$name = value.into();
-                    self
-                }
-            )*
-        }
-    };
-}
-
 pub mod binning;
 pub(crate) mod ensemble;
 mod fit_thread;
