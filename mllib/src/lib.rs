@@ -10,7 +10,8 @@
 //!   `transform(DataFrame) -> DataFrame` that appends output columns. [`HandleInvalid`]: what a
 //!   stage does with null or NaN features.
 //! - [`aggregate`]: a training step as a DataFusion aggregate function whose first argument
-//!   carries the model state; [`predict`]: a fitted model as a scalar function.
+//!   carries the model state; [`predict`]: a fitted model as a scalar function; [`udf`]: what
+//!   both kinds of function share.
 //! - [`kernels`]: the computations themselves, over plain `f64` slices.
 //! - [`summary`]: per-column count, mean, variance, min and max in one aggregate — the statistics
 //!   scalers and imputers are fitted from.
@@ -58,6 +59,7 @@ pub mod summary;
 mod test_frames;
 pub mod trees;
 pub mod tuning;
+pub mod udf;
 
 pub use error::{MlError, Result};
 pub use estimator::{Estimator, Model};
