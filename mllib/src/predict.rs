@@ -76,6 +76,64 @@ pub fn append_prediction<T: RowModel>(
     Ok(data.with_column(output, model_call(model, handle_invalid, exprs))?)
 }
 
+/// `Model` and `AnyModel` for a model whose one output column, its `prediction_column`, is its
+/// `scorer()` (a [`RowModel`]) applied to its `features`, following its `handle_invalid`; its
+/// metrics are its own `evaluate`, its prediction of type `$prediction_type`.
+macro_rules! scored_model {
+    ($model:ty, $prediction_type:expr) => {
+        impl $crate::estimator::Model for $model {
+            fn transform(
+                &self,
+                data: datafusion::dataframe::DataFrame,
+            ) -> $crate::error::Result<datafusion::dataframe::DataFrame> {
+                $crate::predict::append_prediction(
+                    data,
+                    &self.scorer(),
+                    &self.features,
+                    &self.prediction_column,
+                    self.handle_invalid,
+                )
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::model::AnyModel for $model {
+            fn input_columns(&self) -> &[String] {
+                &self.features
+            }
+
+            fn output_columns(&self) -> Vec<String> {
+                vec![self.prediction_column.clone()]
+            }
+
+            async fn evaluate(
+                &self,
+                data: &datafusion::dataframe::DataFrame,
+            ) -> $crate::error::Result<$crate::evaluation::Metrics> {
+                <$model>::evaluate(self, data).await
+            }
+
+            fn prediction(
+                &self,
+                features: Vec<datafusion::logical_expr::Expr>,
+            ) -> $crate::error::Result<datafusion::logical_expr::Expr> {
+                // A one-expression prediction gives invalid rows a null, whatever the model's
+                // `handle_invalid` does in `transform`.
+                Ok($crate::predict::model_call(
+                    &self.scorer(),
+                    $crate::params::HandleInvalid::Keep,
+                    $crate::model::as_float64(features),
+                ))
+            }
+
+            fn prediction_type(&self) -> datafusion::arrow::datatypes::DataType {
+                $prediction_type
+            }
+        }
+    };
+}
+pub(crate) use scored_model;
+
 /// `model` applied to `features` (`Float64` expressions) as an expression.
 pub fn model_call<T: RowModel>(
     model: &T,

@@ -15,18 +15,16 @@ use datafusion::arrow::array::{ArrayRef, Int32Array};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::Result as DataFusionResult;
-use datafusion::logical_expr::Expr;
 use serde_json::json;
 
 use crate::aggregate::{run, Aggregated};
 use crate::error::{MlError, Result};
-use crate::estimator::{Estimator, Model};
+use crate::estimator::Estimator;
 use crate::evaluation::Metrics;
 use crate::kernels::nearest::{assign, squared_distance, Centers};
-use crate::model::{as_float64, AnyModel};
 use crate::params::{check_at_least, check_range, feature_exprs, setters, HandleInvalid};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
-use crate::predict::{append_prediction, model_call, RowModel};
+use crate::predict::{scored_model, RowModel};
 use silhouette::{ClusterStatsStep, SilhouetteStep};
 use steps::{decode_centers, encode_centers, LloydStep};
 
@@ -316,41 +314,7 @@ impl KMeansModel {
     }
 }
 
-#[async_trait]
-impl AnyModel for KMeansModel {
-    fn input_columns(&self) -> &[String] {
-        &self.features
-    }
-
-    fn output_columns(&self) -> Vec<String> {
-        vec![self.prediction_column.clone()]
-    }
-
-    async fn evaluate(&self, data: &DataFrame) -> Result<Metrics> {
-        KMeansModel::evaluate(self, data).await
-    }
-
-    fn prediction(&self, features: Vec<Expr>) -> Result<Expr> {
-        let call = model_call(&self.scorer(), HandleInvalid::Keep, as_float64(features));
-        Ok(call)
-    }
-
-    fn prediction_type(&self) -> DataType {
-        DataType::Int32
-    }
-}
-
-impl Model for KMeansModel {
-    fn transform(&self, data: DataFrame) -> Result<DataFrame> {
-        append_prediction(
-            data,
-            &self.scorer(),
-            &self.features,
-            &self.prediction_column,
-            self.handle_invalid,
-        )
-    }
-}
+scored_model!(KMeansModel, DataType::Int32);
 
 impl PersistentModel for KMeansModel {
     const MODEL_TYPE: &'static str = "kmeans";
@@ -434,6 +398,7 @@ mod tests {
     use datafusion::common::cast::as_int32_array;
 
     use super::*;
+    use crate::estimator::Model;
     use crate::test_frames::rows_frame;
 
     /// 300 points in three groups around (0, 0), (6, 1) and (2, 7); scikit-learn's reference

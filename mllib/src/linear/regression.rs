@@ -9,7 +9,6 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::exec_err;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::Result as DataFusionResult;
-use datafusion::logical_expr::Expr;
 use serde_json::json;
 
 use super::scaling::Scaling;
@@ -20,10 +19,9 @@ use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
 use crate::evaluation::{regression_metrics, Metrics};
 use crate::kernels::linear::margins;
-use crate::model::{as_float64, AnyModel};
 use crate::params::{check_range, setters, HandleInvalid};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
-use crate::predict::{append_prediction, model_call, RowModel};
+use crate::predict::{scored_model, RowModel};
 
 /// Linear regression of a numeric `label` on numeric `features`, as Spark ML's
 /// `LinearRegression`.
@@ -366,37 +364,7 @@ impl LinearRegressionModel {
     }
 }
 
-#[async_trait]
-impl AnyModel for LinearRegressionModel {
-    fn input_columns(&self) -> &[String] {
-        &self.features
-    }
-
-    fn output_columns(&self) -> Vec<String> {
-        vec![self.prediction_column.clone()]
-    }
-
-    async fn evaluate(&self, data: &DataFrame) -> Result<Metrics> {
-        LinearRegressionModel::evaluate(self, data).await
-    }
-
-    fn prediction(&self, features: Vec<Expr>) -> Result<Expr> {
-        let call = model_call(&self.scorer(), HandleInvalid::Keep, as_float64(features));
-        Ok(call)
-    }
-}
-
-impl Model for LinearRegressionModel {
-    fn transform(&self, data: DataFrame) -> Result<DataFrame> {
-        append_prediction(
-            data,
-            &self.scorer(),
-            &self.features,
-            &self.prediction_column,
-            self.handle_invalid,
-        )
-    }
-}
+scored_model!(LinearRegressionModel, DataType::Float64);
 
 impl PersistentModel for LinearRegressionModel {
     const MODEL_TYPE: &'static str = "linear_regression";
