@@ -15,8 +15,6 @@
 //! partitioning only, not on timing.
 
 use std::fmt::Debug;
-use std::hash::{Hash, Hasher};
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, BinaryArray};
@@ -26,15 +24,12 @@ use datafusion::common::{exec_err, internal_datafusion_err, plan_err, ScalarValu
 use datafusion::dataframe::DataFrame;
 use datafusion::error::Result as DataFusionResult;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{
-    lit, Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Signature, Volatility,
-};
-use datafusion::physical_expr::expressions::Literal;
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion::logical_expr::{lit, Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Signature};
 
 use crate::codec::{decode_f64s, encode_f64s};
 use crate::error::Result;
 use crate::features::ValidFeatures;
+use crate::udf::{coerce_params_and_features, literal_params, TypedFunction};
 use rayon::prelude::*;
 
 /// One distributed training step: the partial state of a partition and how partials merge.
@@ -184,43 +179,9 @@ fn call<T: PartialAggregate>(step: &T, features: Vec<Expr>) -> Expr {
 
 /// A [`PartialAggregate`] as a DataFusion aggregate function: `T::NAME(params, features...)`
 /// returning the merged state as `Binary` (see the module docs).
-#[derive(Debug)]
-pub struct PartialAggregateUdaf<T> {
-    signature: Signature,
-    step: PhantomData<fn() -> T>,
-}
+pub type PartialAggregateUdaf<T> = TypedFunction<T>;
 
-impl<T: PartialAggregate> PartialAggregateUdaf<T> {
-    /// The function, accepting the parameters and any number of numeric features.
-    pub fn new() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Immutable),
-            step: PhantomData,
-        }
-    }
-}
-
-impl<T: PartialAggregate> Default for PartialAggregateUdaf<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<T> PartialEq for PartialAggregateUdaf<T> {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl<T> Eq for PartialAggregateUdaf<T> {}
-
-impl<T: PartialAggregate> Hash for PartialAggregateUdaf<T> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        T::NAME.hash(state);
-    }
-}
-
-impl<T: PartialAggregate> AggregateUDFImpl for PartialAggregateUdaf<T> {
+impl<T: PartialAggregate> AggregateUDFImpl for TypedFunction<T> {
     fn name(&self) -> &str {
         T::NAME
     }
@@ -261,49 +222,6 @@ impl<T: PartialAggregate> AggregateUDFImpl for PartialAggregateUdaf<T> {
             own: None,
             received: Vec::new(),
         }))
-    }
-}
-
-/// The argument types ML functions take: `Binary` (or dictionary-encoded binary) parameters,
-/// then `Float64` features.
-pub(crate) fn coerce_params_and_features(
-    name: &str,
-    arg_types: &[DataType],
-) -> DataFusionResult<Vec<DataType>> {
-    let Some((params, features)) = arg_types.split_first() else {
-        return plan_err!("{name} needs its parameters and at least one feature column");
-    };
-    let binary = |t: &DataType| matches!(t, DataType::Binary);
-    let is_params = match params {
-        DataType::Dictionary(_, values) => binary(values),
-        other => binary(other),
-    };
-    if !is_params {
-        return plan_err!("{name}: the first argument must be the binary parameters, got {params}");
-    }
-    if let Some(bad) = features.iter().find(|t| !t.is_numeric() && !t.is_null()) {
-        return plan_err!("{name}: features must be numeric, got {bad}");
-    }
-    let mut coerced = vec![params.clone()];
-    coerced.extend(features.iter().map(|_| DataType::Float64));
-    Ok(coerced)
-}
-
-/// The `f64` parameters in the literal first argument of an ML function.
-pub(crate) fn literal_params(
-    name: &str,
-    expr: Option<&Arc<dyn PhysicalExpr>>,
-) -> DataFusionResult<Vec<f64>> {
-    match expr
-        .and_then(|expr| expr.downcast_ref::<Literal>())
-        .map(Literal::value)
-    {
-        Some(ScalarValue::Binary(Some(bytes))) => decode_f64s(bytes),
-        Some(ScalarValue::Dictionary(_, value)) => match value.as_ref() {
-            ScalarValue::Binary(Some(bytes)) => decode_f64s(bytes),
-            _ => plan_err!("{name}: the first argument must be a binary literal"),
-        },
-        _ => plan_err!("{name}: the first argument must be a binary literal"),
     }
 }
 

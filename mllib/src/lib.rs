@@ -10,7 +10,8 @@
 //!   `transform(DataFrame) -> DataFrame` that appends output columns. [`HandleInvalid`]: what a
 //!   stage does with null or NaN features.
 //! - [`aggregate`]: a training step as a DataFusion aggregate function whose first argument
-//!   carries the model state; [`predict`]: a fitted model as a scalar function.
+//!   carries the model state; [`predict`]: a fitted model as a scalar function; [`udf`]: what
+//!   both kinds of function share.
 //! - [`kernels`]: the computations themselves, over plain `f64` slices.
 //! - [`summary`]: per-column count, mean, variance, min and max in one aggregate — the statistics
 //!   scalers and imputers are fitted from.
@@ -25,7 +26,8 @@
 //!   by a metric: [`TrainValidationSplit`] and k-fold [`CrossValidator`], fitting candidates
 //!   concurrently.
 //! - [`persist`]: saving and loading models (JSON metadata + Arrow IPC arrays) on any store;
-//!   [`model`]: a model of any type, and estimators built from SQL `OPTIONS`.
+//!   [`model`]: a model of any type; [`registry`]: every model type SQL can create, its
+//!   `OPTIONS` and how it loads; [`options`]: fitting one from its `OPTIONS`.
 //! - [`functions`]: the functions every Ember process registers so these plans run anywhere.
 //!
 //! Features are ordinary numeric columns named by the caller (no vector column). This layer knows
@@ -51,11 +53,13 @@ pub mod predict;
 pub mod preprocessing;
 pub mod quantiles;
 pub mod random;
+pub mod registry;
 pub mod summary;
 #[cfg(test)]
 mod test_frames;
 pub mod trees;
 pub mod tuning;
+pub mod udf;
 
 pub use error::{MlError, Result};
 pub use estimator::{Estimator, Model};

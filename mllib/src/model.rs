@@ -20,29 +20,7 @@ use crate::evaluation::Metrics;
 use crate::params::check_absent;
 use crate::persist::{read_saved, save_model, ModelParts, PersistentModel, SavedModel};
 use crate::pipeline::PipelineModel;
-use crate::{
-    BucketizerModel, GradientBoostedTreesModel, ImputerModel, KMeansModel, LinearRegressionModel,
-    LogisticRegressionModel, MinMaxScalerModel, OneHotEncoderModel, RandomForestModel,
-    StandardScalerModel, StringIndexerModel,
-};
-
-/// The model types SQL can create, by their `model_type` names.
-pub const MODEL_TYPES: [&str; 14] = [
-    "kmeans",
-    "logistic_regression",
-    "linear_regression",
-    "gbt_classifier",
-    "gbt_regressor",
-    "random_forest_classifier",
-    "random_forest_regressor",
-    "standard_scaler",
-    "min_max_scaler",
-    "imputer",
-    "string_indexer",
-    "one_hot_encoder",
-    "bucketizer",
-    "quantile_discretizer",
-];
+use crate::registry::ModelType;
 
 /// What every [`PersistentModel`] saves, reachable through a trait object.
 pub trait SavedParts {
@@ -228,25 +206,14 @@ pub(crate) async fn load_saved(
     context: &SessionContext,
     saved: &SavedModel,
 ) -> Result<Arc<dyn AnyModel>> {
-    fn of<M: AnyModel + PersistentModel + 'static>(
-        saved: &SavedModel,
-    ) -> Result<Arc<dyn AnyModel>> {
-        Ok(Arc::new(M::from_saved(saved)?))
+    let model_type = saved.metadata.model_type.as_str();
+    // A pipeline is no type SQL creates, and it loads its stages from beside it.
+    if model_type == PipelineModel::MODEL_TYPE {
+        return Ok(Arc::new(PipelineModel::load(context, saved).await?));
     }
-    match saved.metadata.model_type.as_str() {
-        KMeansModel::MODEL_TYPE => of::<KMeansModel>(saved),
-        LogisticRegressionModel::MODEL_TYPE => of::<LogisticRegressionModel>(saved),
-        LinearRegressionModel::MODEL_TYPE => of::<LinearRegressionModel>(saved),
-        StandardScalerModel::MODEL_TYPE => of::<StandardScalerModel>(saved),
-        MinMaxScalerModel::MODEL_TYPE => of::<MinMaxScalerModel>(saved),
-        ImputerModel::MODEL_TYPE => of::<ImputerModel>(saved),
-        StringIndexerModel::MODEL_TYPE => of::<StringIndexerModel>(saved),
-        OneHotEncoderModel::MODEL_TYPE => of::<OneHotEncoderModel>(saved),
-        BucketizerModel::MODEL_TYPE => of::<BucketizerModel>(saved),
-        other if GradientBoostedTreesModel::loads(other) => of::<GradientBoostedTreesModel>(saved),
-        other if RandomForestModel::loads(other) => of::<RandomForestModel>(saved),
-        PipelineModel::MODEL_TYPE => Ok(Arc::new(PipelineModel::load(context, saved).await?)),
-        other => Err(saved.corrupt(format!("unknown model type '{other}'"))),
+    match ModelType::named(model_type).and_then(|entry| entry.load) {
+        Some(load) => load(saved),
+        None => Err(saved.corrupt(format!("unknown model type '{model_type}'"))),
     }
 }
 

@@ -197,6 +197,23 @@ impl Columns {
     }
 }
 
+/// Builder methods of an estimator `$type` that set one field each, to the value given (through
+/// `Into`); `name.inner` sets the field `name` of the field `inner`.
+macro_rules! setters {
+    ($type:ty; $($(#[doc = $doc:literal])* $name:ident $(. $inner:ident)? : $value:ty;)*) => {
+        impl $type {
+            $(
+                $(#[doc = $doc])*
+                pub fn $name(mut self, value: $value) -> Self {
+                    self $(.$inner)? .$name = value.into();
+                    self
+                }
+            )*
+        }
+    };
+}
+pub(crate) use setters;
+
 /// The builder method `output_columns` of a stage with a `columns: Columns` field.
 macro_rules! output_columns_builder {
     () => {
@@ -211,19 +228,6 @@ macro_rules! output_columns_builder {
     };
 }
 pub(crate) use output_columns_builder;
-
-/// The builder method `handle_invalid` of a stage with a `handle_invalid` field, documented by
-/// `$doc`.
-macro_rules! handle_invalid_builder {
-    ($doc:literal) => {
-        #[doc = $doc]
-        pub fn handle_invalid(mut self, handle_invalid: $crate::params::HandleInvalid) -> Self {
-            self.handle_invalid = handle_invalid;
-            self
-        }
-    };
-}
-pub(crate) use handle_invalid_builder;
 
 /// The output columns of a stage over `inputs` (the parameter `input_columns`): `outputs` when
 /// given (one per input, none twice), else `<input>_<suffix>` for each input.

@@ -7,8 +7,6 @@
 //! the function's registration there. [`append_prediction`] is how models' `transform` uses it.
 
 use std::fmt::Debug;
-use std::hash::{Hash, Hasher};
-use std::marker::PhantomData;
 
 use datafusion::arrow::array::{Array, ArrayRef, Float64Array, UInt32Array};
 use datafusion::arrow::compute::take;
@@ -18,16 +16,16 @@ use datafusion::common::{exec_err, plan_err, ScalarValue};
 use datafusion::dataframe::DataFrame;
 use datafusion::error::Result as DataFusionResult;
 use datafusion::logical_expr::{
-    lit, ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    lit, ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
 };
 
-use crate::aggregate::coerce_params_and_features;
 use crate::codec::{decode_f64s, encode_f64s};
 use crate::error::Result;
 use crate::features::ValidFeatures;
 use crate::params::{all_valid, check_absent, HandleInvalid};
 use crate::random::bytes_unit;
 use crate::summary::numeric_column;
+use crate::udf::{coerce_params_and_features, TypedFunction};
 
 /// A fitted model that maps each row's features to one output value.
 pub trait RowModel: Debug + Send + Sync + Sized + 'static {
@@ -78,6 +76,64 @@ pub fn append_prediction<T: RowModel>(
     Ok(data.with_column(output, model_call(model, handle_invalid, exprs))?)
 }
 
+/// `Model` and `AnyModel` for a model whose one output column, its `prediction_column`, is its
+/// `scorer()` (a [`RowModel`]) applied to its `features`, following its `handle_invalid`; its
+/// metrics are its own `evaluate`, its prediction of type `$prediction_type`.
+macro_rules! scored_model {
+    ($model:ty, $prediction_type:expr) => {
+        impl $crate::estimator::Model for $model {
+            fn transform(
+                &self,
+                data: datafusion::dataframe::DataFrame,
+            ) -> $crate::error::Result<datafusion::dataframe::DataFrame> {
+                $crate::predict::append_prediction(
+                    data,
+                    &self.scorer(),
+                    &self.features,
+                    &self.prediction_column,
+                    self.handle_invalid,
+                )
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::model::AnyModel for $model {
+            fn input_columns(&self) -> &[String] {
+                &self.features
+            }
+
+            fn output_columns(&self) -> Vec<String> {
+                vec![self.prediction_column.clone()]
+            }
+
+            async fn evaluate(
+                &self,
+                data: &datafusion::dataframe::DataFrame,
+            ) -> $crate::error::Result<$crate::evaluation::Metrics> {
+                <$model>::evaluate(self, data).await
+            }
+
+            fn prediction(
+                &self,
+                features: Vec<datafusion::logical_expr::Expr>,
+            ) -> $crate::error::Result<datafusion::logical_expr::Expr> {
+                // A one-expression prediction gives invalid rows a null, whatever the model's
+                // `handle_invalid` does in `transform`.
+                Ok($crate::predict::model_call(
+                    &self.scorer(),
+                    $crate::params::HandleInvalid::Keep,
+                    $crate::model::as_float64(features),
+                ))
+            }
+
+            fn prediction_type(&self) -> datafusion::arrow::datatypes::DataType {
+                $prediction_type
+            }
+        }
+    };
+}
+pub(crate) use scored_model;
+
 /// `model` applied to `features` (`Float64` expressions) as an expression.
 pub fn model_call<T: RowModel>(
     model: &T,
@@ -92,43 +148,9 @@ pub fn model_call<T: RowModel>(
 }
 
 /// A [`RowModel`] as a DataFusion scalar function (see the module docs).
-#[derive(Debug)]
-pub struct ModelUdf<T> {
-    signature: Signature,
-    model: PhantomData<fn() -> T>,
-}
+pub type ModelUdf<T> = TypedFunction<T>;
 
-impl<T: RowModel> ModelUdf<T> {
-    /// The function, accepting the parameters and any number of numeric features.
-    pub fn new() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Immutable),
-            model: PhantomData,
-        }
-    }
-}
-
-impl<T: RowModel> Default for ModelUdf<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<T> PartialEq for ModelUdf<T> {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl<T> Eq for ModelUdf<T> {}
-
-impl<T: RowModel> Hash for ModelUdf<T> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        T::NAME.hash(state);
-    }
-}
-
-impl<T: RowModel> ScalarUDFImpl for ModelUdf<T> {
+impl<T: RowModel> ScalarUDFImpl for TypedFunction<T> {
     fn name(&self) -> &str {
         T::NAME
     }

@@ -15,18 +15,16 @@ use datafusion::arrow::array::{ArrayRef, Int32Array};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::Result as DataFusionResult;
-use datafusion::logical_expr::Expr;
 use serde_json::json;
 
 use crate::aggregate::{run, Aggregated};
 use crate::error::{MlError, Result};
-use crate::estimator::{Estimator, Model};
+use crate::estimator::Estimator;
 use crate::evaluation::Metrics;
 use crate::kernels::nearest::{assign, squared_distance, Centers};
-use crate::model::{as_float64, AnyModel};
-use crate::params::{check_at_least, check_range, feature_exprs, HandleInvalid};
+use crate::params::{check_at_least, check_range, feature_exprs, setters, HandleInvalid};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
-use crate::predict::{append_prediction, model_call, RowModel};
+use crate::predict::{scored_model, RowModel};
 use silhouette::{ClusterStatsStep, SilhouetteStep};
 use steps::{decode_centers, encode_centers, LloydStep};
 
@@ -85,51 +83,9 @@ impl KMeans {
         }
     }
 
-    /// The number of clusters (at least 2; default 2).
-    pub fn k(mut self, k: usize) -> Self {
-        self.k = k;
-        self
-    }
-
-    /// The most Lloyd iterations (default 20; 0 keeps the initial centers).
-    pub fn max_iter(mut self, max_iter: usize) -> Self {
-        self.max_iter = max_iter;
-        self
-    }
-
-    /// Convergence tolerance: the fit stops once no center moves farther (default 1e-4).
-    pub fn tol(mut self, tol: f64) -> Self {
-        self.tol = tol;
-        self
-    }
-
-    /// The seed of k-means|| (default 42).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    /// Rounds of k-means|| sampling (at least 1; default 2).
-    pub fn init_steps(mut self, init_steps: usize) -> Self {
-        self.init_steps = init_steps;
-        self
-    }
-
     /// Starts from these `k` centers (one value per feature each) instead of k-means||.
     pub fn initial_centers(mut self, centers: Vec<Vec<f64>>) -> Self {
         self.initial_centers = Some(centers);
-        self
-    }
-
-    /// The column `transform` appends (default `prediction`).
-    pub fn prediction_column(mut self, column: impl Into<String>) -> Self {
-        self.prediction_column = column.into();
-        self
-    }
-
-    /// What fitting and `transform` do with rows whose features are null or NaN.
-    pub fn handle_invalid(mut self, handle_invalid: HandleInvalid) -> Self {
-        self.handle_invalid = handle_invalid;
         self
     }
 
@@ -181,6 +137,24 @@ impl KMeans {
         }
         Ok(())
     }
+}
+
+setters! {
+    KMeans;
+    /// The number of clusters (at least 2; default 2).
+    k: usize;
+    /// The most Lloyd iterations (default 20; 0 keeps the initial centers).
+    max_iter: usize;
+    /// Convergence tolerance: the fit stops once no center moves farther (default 1e-4).
+    tol: f64;
+    /// The seed of k-means|| (default 42).
+    seed: u64;
+    /// Rounds of k-means|| sampling (at least 1; default 2).
+    init_steps: usize;
+    /// The column `transform` appends (default `prediction`).
+    prediction_column: impl Into<String>;
+    /// What fitting and `transform` do with rows whose features are null or NaN.
+    handle_invalid: HandleInvalid;
 }
 
 #[async_trait]
@@ -340,41 +314,7 @@ impl KMeansModel {
     }
 }
 
-#[async_trait]
-impl AnyModel for KMeansModel {
-    fn input_columns(&self) -> &[String] {
-        &self.features
-    }
-
-    fn output_columns(&self) -> Vec<String> {
-        vec![self.prediction_column.clone()]
-    }
-
-    async fn evaluate(&self, data: &DataFrame) -> Result<Metrics> {
-        KMeansModel::evaluate(self, data).await
-    }
-
-    fn prediction(&self, features: Vec<Expr>) -> Result<Expr> {
-        let call = model_call(&self.scorer(), HandleInvalid::Keep, as_float64(features));
-        Ok(call)
-    }
-
-    fn prediction_type(&self) -> DataType {
-        DataType::Int32
-    }
-}
-
-impl Model for KMeansModel {
-    fn transform(&self, data: DataFrame) -> Result<DataFrame> {
-        append_prediction(
-            data,
-            &self.scorer(),
-            &self.features,
-            &self.prediction_column,
-            self.handle_invalid,
-        )
-    }
-}
+scored_model!(KMeansModel, DataType::Int32);
 
 impl PersistentModel for KMeansModel {
     const MODEL_TYPE: &'static str = "kmeans";
@@ -458,6 +398,7 @@ mod tests {
     use datafusion::common::cast::as_int32_array;
 
     use super::*;
+    use crate::estimator::Model;
     use crate::test_frames::rows_frame;
 
     /// 300 points in three groups around (0, 0), (6, 1) and (2, 7); scikit-learn's reference

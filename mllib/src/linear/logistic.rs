@@ -20,7 +20,7 @@ use crate::evaluation::{binary_metrics, multiclass_metrics, Metrics};
 use crate::kernels::linear::{margins, sigmoid};
 use crate::model::{as_float64, AnyModel};
 use crate::optim::lbfgs::{minimize, LbfgsSettings};
-use crate::params::{check_range, feature_exprs, HandleInvalid};
+use crate::params::{check_range, feature_exprs, setters, HandleInvalid};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::predict::{append_prediction, model_call, RowModel};
 use crate::summary::numeric_column;
@@ -73,66 +73,30 @@ impl LogisticRegression {
             probability_column: "probability".to_string(),
         }
     }
+}
 
+setters! {
+    LogisticRegression;
     /// The label column (default `label`).
-    pub fn label(mut self, label: impl Into<String>) -> Self {
-        self.params.label = label.into();
-        self
-    }
-
+    label.params: impl Into<String>;
     /// L2 regularization strength (default 0).
-    pub fn reg_param(mut self, reg_param: f64) -> Self {
-        self.params.reg_param = reg_param;
-        self
-    }
-
+    reg_param.params: f64;
     /// Most L-BFGS iterations (default 100).
-    pub fn max_iter(mut self, max_iter: usize) -> Self {
-        self.params.max_iter = max_iter;
-        self
-    }
-
+    max_iter.params: usize;
     /// Convergence tolerance (default 1e-6).
-    pub fn tol(mut self, tol: f64) -> Self {
-        self.params.tol = tol;
-        self
-    }
-
+    tol.params: f64;
     /// Whether to fit intercepts (default `true`).
-    pub fn fit_intercept(mut self, fit_intercept: bool) -> Self {
-        self.params.fit_intercept = fit_intercept;
-        self
-    }
-
+    fit_intercept.params: bool;
     /// Binomial or multinomial (default `Auto`).
-    pub fn family(mut self, family: Family) -> Self {
-        self.family = family;
-        self
-    }
-
+    family: Family;
     /// Binary decision threshold on P(1) (default 0.5).
-    pub fn threshold(mut self, threshold: f64) -> Self {
-        self.threshold = threshold;
-        self
-    }
-
+    threshold: f64;
     /// The predicted-class column `transform` appends (default `prediction`).
-    pub fn prediction_column(mut self, column: impl Into<String>) -> Self {
-        self.params.prediction_column = column.into();
-        self
-    }
-
+    prediction_column.params: impl Into<String>;
     /// The probability column `transform` appends (default `probability`).
-    pub fn probability_column(mut self, column: impl Into<String>) -> Self {
-        self.probability_column = column.into();
-        self
-    }
-
+    probability_column: impl Into<String>;
     /// What fitting and `transform` do with rows whose features or label are null or NaN.
-    pub fn handle_invalid(mut self, handle_invalid: HandleInvalid) -> Self {
-        self.params.handle_invalid = handle_invalid;
-        self
-    }
+    handle_invalid.params: HandleInvalid;
 }
 
 #[async_trait]

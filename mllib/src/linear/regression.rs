@@ -9,7 +9,6 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::exec_err;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::Result as DataFusionResult;
-use datafusion::logical_expr::Expr;
 use serde_json::json;
 
 use super::scaling::Scaling;
@@ -20,10 +19,9 @@ use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
 use crate::evaluation::{regression_metrics, Metrics};
 use crate::kernels::linear::margins;
-use crate::model::{as_float64, AnyModel};
-use crate::params::{check_range, HandleInvalid};
+use crate::params::{check_range, setters, HandleInvalid};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
-use crate::predict::{append_prediction, model_call, RowModel};
+use crate::predict::{scored_model, RowModel};
 
 /// Linear regression of a numeric `label` on numeric `features`, as Spark ML's
 /// `LinearRegression`.
@@ -56,54 +54,26 @@ impl LinearRegression {
             elastic_net_param: 0.0,
         }
     }
+}
 
+setters! {
+    LinearRegression;
     /// The label column (default `label`).
-    pub fn label(mut self, label: impl Into<String>) -> Self {
-        self.params.label = label.into();
-        self
-    }
-
+    label.params: impl Into<String>;
     /// Regularization strength (default 0).
-    pub fn reg_param(mut self, reg_param: f64) -> Self {
-        self.params.reg_param = reg_param;
-        self
-    }
-
+    reg_param.params: f64;
     /// The L1 share of the penalty, in [0, 1] (default 0: ridge).
-    pub fn elastic_net_param(mut self, elastic_net_param: f64) -> Self {
-        self.elastic_net_param = elastic_net_param;
-        self
-    }
-
+    elastic_net_param: f64;
     /// Most coordinate-descent sweeps (default 100; elastic net only).
-    pub fn max_iter(mut self, max_iter: usize) -> Self {
-        self.params.max_iter = max_iter;
-        self
-    }
-
+    max_iter.params: usize;
     /// Coordinate-descent tolerance (default 1e-6; elastic net only).
-    pub fn tol(mut self, tol: f64) -> Self {
-        self.params.tol = tol;
-        self
-    }
-
+    tol.params: f64;
     /// Whether to fit an intercept (default `true`).
-    pub fn fit_intercept(mut self, fit_intercept: bool) -> Self {
-        self.params.fit_intercept = fit_intercept;
-        self
-    }
-
+    fit_intercept.params: bool;
     /// The column `transform` appends (default `prediction`).
-    pub fn prediction_column(mut self, column: impl Into<String>) -> Self {
-        self.params.prediction_column = column.into();
-        self
-    }
-
+    prediction_column.params: impl Into<String>;
     /// What fitting and `transform` do with rows whose features or label are null or NaN.
-    pub fn handle_invalid(mut self, handle_invalid: HandleInvalid) -> Self {
-        self.params.handle_invalid = handle_invalid;
-        self
-    }
+    handle_invalid.params: HandleInvalid;
 }
 
 #[async_trait]
@@ -394,37 +364,7 @@ impl LinearRegressionModel {
     }
 }
 
-#[async_trait]
-impl AnyModel for LinearRegressionModel {
-    fn input_columns(&self) -> &[String] {
-        &self.features
-    }
-
-    fn output_columns(&self) -> Vec<String> {
-        vec![self.prediction_column.clone()]
-    }
-
-    async fn evaluate(&self, data: &DataFrame) -> Result<Metrics> {
-        LinearRegressionModel::evaluate(self, data).await
-    }
-
-    fn prediction(&self, features: Vec<Expr>) -> Result<Expr> {
-        let call = model_call(&self.scorer(), HandleInvalid::Keep, as_float64(features));
-        Ok(call)
-    }
-}
-
-impl Model for LinearRegressionModel {
-    fn transform(&self, data: DataFrame) -> Result<DataFrame> {
-        append_prediction(
-            data,
-            &self.scorer(),
-            &self.features,
-            &self.prediction_column,
-            self.handle_invalid,
-        )
-    }
-}
+scored_model!(LinearRegressionModel, DataType::Float64);
 
 impl PersistentModel for LinearRegressionModel {
     const MODEL_TYPE: &'static str = "linear_regression";

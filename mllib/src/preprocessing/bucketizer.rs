@@ -14,8 +14,7 @@ use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
 use crate::model::{append_columns, as_float64, AnyModel};
 use crate::params::{
-    all_valid, check_absent, feature_exprs, handle_invalid_builder, output_columns_builder,
-    Columns, HandleInvalid,
+    all_valid, check_absent, feature_exprs, output_columns_builder, setters, Columns, HandleInvalid,
 };
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::predict::{model_call, RowModel};
@@ -54,8 +53,6 @@ impl Bucketizer {
 
     output_columns_builder!();
 
-    handle_invalid_builder!("What to do with null and NaN values (default `error`).");
-
     /// The model, after checking the parameters against each other and `data`'s schema.
     pub(crate) fn validated(&self, data: &DataFrame) -> Result<BucketizerModel> {
         let outputs = self.columns.output_names("bucket")?;
@@ -81,6 +78,12 @@ impl Bucketizer {
             handle_invalid: self.handle_invalid,
         })
     }
+}
+
+setters! {
+    Bucketizer;
+    /// What to do with null and NaN values (default `error`).
+    handle_invalid: HandleInvalid;
 }
 
 /// Fails unless `splits` (of `column`) has at least two points, strictly increasing, none NaN.

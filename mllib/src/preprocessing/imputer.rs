@@ -12,7 +12,7 @@ use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
 use crate::kernels::quantile::DEFAULT_K;
 use crate::model::{append_columns, as_float64, AnyModel};
-use crate::params::{check_absent, feature_exprs, output_columns_builder, Columns};
+use crate::params::{check_absent, feature_exprs, output_columns_builder, setters, Columns};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::quantiles::approx_quantiles;
 use crate::summary::summarize;
@@ -82,18 +82,14 @@ impl Imputer {
     }
 
     output_columns_builder!();
+}
 
+setters! {
+    Imputer;
     /// How the fill value is chosen (default the mean).
-    pub fn strategy(mut self, strategy: ImputeStrategy) -> Self {
-        self.strategy = strategy;
-        self
-    }
-
+    strategy: ImputeStrategy;
     /// A value that also counts as missing, besides null and NaN (default NaN: none).
-    pub fn missing_value(mut self, missing_value: f64) -> Self {
-        self.missing_value = missing_value;
-        self
-    }
+    missing_value: f64;
 }
 
 #[async_trait]

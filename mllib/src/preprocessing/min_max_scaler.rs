@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
 use crate::model::{append_columns, as_float64, AnyModel};
-use crate::params::{check_absent, feature_exprs, output_columns_builder, Columns};
+use crate::params::{check_absent, feature_exprs, output_columns_builder, setters, Columns};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::summary::summarize;
 
@@ -38,18 +38,14 @@ impl MinMaxScaler {
     }
 
     output_columns_builder!();
+}
 
+setters! {
+    MinMaxScaler;
     /// The lower end of the target range (default 0).
-    pub fn min(mut self, min: f64) -> Self {
-        self.min = min;
-        self
-    }
-
+    min: f64;
     /// The upper end of the target range (default 1).
-    pub fn max(mut self, max: f64) -> Self {
-        self.max = max;
-        self
-    }
+    max: f64;
 }
 
 #[async_trait]

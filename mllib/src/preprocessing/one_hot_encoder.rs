@@ -13,8 +13,7 @@ use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
 use crate::model::{append_columns, as_float64, AnyModel};
 use crate::params::{
-    all_valid, check_absent, feature_exprs, handle_invalid_builder, output_columns_builder,
-    Columns, HandleInvalid,
+    all_valid, check_absent, feature_exprs, output_columns_builder, setters, Columns, HandleInvalid,
 };
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::predict::{model_call, RowModel};
@@ -49,14 +48,14 @@ impl OneHotEncoder {
     }
 
     output_columns_builder!();
+}
 
+setters! {
+    OneHotEncoder;
     /// Whether to leave out the last category's column (default `true`).
-    pub fn drop_last(mut self, drop_last: bool) -> Self {
-        self.drop_last = drop_last;
-        self
-    }
-
-    handle_invalid_builder!("What to do with values that are not categories (default `error`).");
+    drop_last: bool;
+    /// What to do with values that are not categories (default `error`).
+    handle_invalid: HandleInvalid;
 }
 
 /// The most categories one column may have: each is a column.

@@ -7,8 +7,7 @@ use crate::error::{MlError, Result};
 use crate::estimator::Estimator;
 use crate::kernels::quantile::DEFAULT_K;
 use crate::params::{
-    check_absent, check_at_least, handle_invalid_builder, output_columns_builder, Columns,
-    HandleInvalid,
+    check_absent, check_at_least, output_columns_builder, setters, Columns, HandleInvalid,
 };
 use crate::preprocessing::bucketizer::BucketizerModel;
 use crate::quantiles::approx_quantiles;
@@ -40,14 +39,14 @@ impl QuantileDiscretizer {
     }
 
     output_columns_builder!();
+}
 
+setters! {
+    QuantileDiscretizer;
     /// How many buckets (at least 2, default 2).
-    pub fn num_buckets(mut self, num_buckets: usize) -> Self {
-        self.num_buckets = num_buckets;
-        self
-    }
-
-    handle_invalid_builder!("What the model does with null and NaN values (default `error`).");
+    num_buckets: usize;
+    /// What the model does with null and NaN values (default `error`).
+    handle_invalid: HandleInvalid;
 }
 
 #[async_trait]

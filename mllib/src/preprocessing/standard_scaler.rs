@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
 use crate::model::{append_columns, as_float64, AnyModel};
-use crate::params::{check_absent, feature_exprs, output_columns_builder, Columns};
+use crate::params::{check_absent, feature_exprs, output_columns_builder, setters, Columns};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::summary::{summarize, ColumnSummary};
 
@@ -47,18 +47,14 @@ impl StandardScaler {
     }
 
     output_columns_builder!();
+}
 
+setters! {
+    StandardScaler;
     /// Whether to subtract the mean (default `false`).
-    pub fn with_mean(mut self, with_mean: bool) -> Self {
-        self.with_mean = with_mean;
-        self
-    }
-
+    with_mean: bool;
     /// Whether to divide by the sample standard deviation (default `true`).
-    pub fn with_std(mut self, with_std: bool) -> Self {
-        self.with_std = with_std;
-        self
-    }
+    with_std: bool;
 }
 
 #[async_trait]

@@ -22,8 +22,7 @@ use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
 use crate::model::{append_columns, AnyModel};
 use crate::params::{
-    check_absent, check_column_list, handle_invalid_builder, output_columns_builder, Columns,
-    HandleInvalid,
+    check_absent, check_column_list, output_columns_builder, setters, Columns, HandleInvalid,
 };
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::summary::column_of;
@@ -94,10 +93,12 @@ impl StringIndexer {
         self.order = order;
         self
     }
+}
 
-    handle_invalid_builder!(
-        "What to do with nulls and unseen values at `transform` (default `error`)."
-    );
+setters! {
+    StringIndexer;
+    /// What to do with nulls and unseen values at `transform` (default `error`).
+    handle_invalid: HandleInvalid;
 }
 
 #[async_trait]

@@ -21,7 +21,7 @@ use crate::model::as_float64;
 use crate::params::HandleInvalid;
 use crate::persist::{ModelParts, SavedModel};
 use crate::predict::{append_prediction, model_call, RowModel};
-use crate::trees::gbt::softmax_parts;
+use crate::trees::objective::softmax_parts;
 use crate::trees::tree::{Node, Tree};
 
 /// How an ensemble's tree outputs combine into its score.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::error::{MlError, Result};
 use crate::trees::learner::Workers;
-use crate::trees::worker::{Reply, Request};
+use crate::trees::protocol::{Reply, Request};
 
 /// Runs `fit` on `workers` on a blocking thread and returns the workers with its result.
 pub(crate) async fn fit_off_runtime<T: Send + 'static>(

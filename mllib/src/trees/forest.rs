@@ -28,15 +28,15 @@ use crate::error::{MlError, Result};
 use crate::estimator::Estimator;
 use crate::evaluation::Metrics;
 use crate::kernels::split::{Criterion, SplitParams};
-use crate::params::{check_at_least, check_column_list, check_range};
+use crate::params::{check_at_least, check_column_list, check_range, setters};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::trees::binning::{FeatureBins, MAX_BINS};
 use crate::trees::ensemble::{predictor_model, Combine, Ensemble, TreesPredictor};
 use crate::trees::grow::{mebibytes, FeatureChoice, GrowParams, DEFAULT_MAX_MEMORY_MB};
 use crate::trees::learner::{arrange, check_labels, grow_tree, labels, start, Workers};
+use crate::trees::protocol::Request;
 use crate::trees::tasks::{fit_with_workers, WorkerColumns};
 use crate::trees::tree::Tree;
-use crate::trees::worker::Request;
 
 /// The estimator's name in errors.
 const ESTIMATOR: &str = "RandomForest";
@@ -461,19 +461,27 @@ impl RandomForestModel {
 
 predictor_model!(RandomForestModel);
 
+impl RandomForestModel {
+    /// The model type of a classifier.
+    pub const CLASSIFIER: &'static str = "random_forest_classifier";
+    /// The model type of a regressor.
+    pub const REGRESSOR: &'static str = "random_forest_regressor";
+}
+
 impl PersistentModel for RandomForestModel {
-    const MODEL_TYPE: &'static str = "random_forest_classifier";
+    // One Rust type saves as two model types (see `saved_type`); the trait wants one default.
+    const MODEL_TYPE: &'static str = Self::CLASSIFIER;
 
     fn saved_type(&self) -> &'static str {
         if self.predictor.classifier {
-            "random_forest_classifier"
+            Self::CLASSIFIER
         } else {
-            "random_forest_regressor"
+            Self::REGRESSOR
         }
     }
 
     fn loads(model_type: &str) -> bool {
-        ["random_forest_classifier", "random_forest_regressor"].contains(&model_type)
+        [Self::CLASSIFIER, Self::REGRESSOR].contains(&model_type)
     }
 
     fn to_saved(&self) -> ModelParts {
@@ -482,7 +490,7 @@ impl PersistentModel for RandomForestModel {
     }
 
     fn from_saved(saved: &SavedModel) -> Result<Self> {
-        let classifier = saved.metadata.model_type == "random_forest_classifier";
+        let classifier = saved.metadata.model_type == Self::CLASSIFIER;
         Ok(Self {
             impurity: saved.param::<String>("impurity")?.parse()?,
             predictor: TreesPredictor::from_saved(saved, classifier, Combine::Mean)?,

@@ -15,9 +15,8 @@ use serde_json::json;
 use crate::error::{MlError, Result};
 use crate::estimator::Estimator;
 use crate::evaluation::Metrics;
-use crate::kernels::linear::sigmoid;
 use crate::kernels::split::{Criterion, SplitParams};
-use crate::params::{check_at_least, check_column_list, check_range};
+use crate::params::{check_at_least, check_column_list, check_range, setters};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::random::SplitMix64;
 use crate::trees::binning::{FeatureBins, MAX_BINS};
@@ -28,114 +27,13 @@ use crate::trees::grow::{
 use crate::trees::learner::{
     arrange, check_labels, grow_tree, held_out_loss, labels, start, Workers,
 };
+use crate::trees::objective::Objective;
+use crate::trees::protocol::Request;
 use crate::trees::tasks::{fit_with_workers, WorkerColumns};
 use crate::trees::tree::Tree;
-use crate::trees::worker::Request;
 
 /// The estimator's name in errors.
 const ESTIMATOR: &str = "GradientBoostedTrees";
-
-/// What the trees minimize.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Objective {
-    /// Binary log loss on labels 0 and 1; scores are log-odds.
-    BinaryLogistic,
-    /// Multiclass log loss on labels `0..classes` (at least 3): one score per class, the
-    /// class probabilities their softmax; each boosting round grows one tree per class.
-    Softmax {
-        /// The number of classes.
-        classes: usize,
-    },
-    /// Squared error; scores are the predicted values.
-    SquaredError,
-}
-
-impl Objective {
-    /// The objective of a classifier over `classes` classes (binary for 2).
-    fn classification(classes: usize) -> Self {
-        if classes <= 2 {
-            Objective::BinaryLogistic
-        } else {
-            Objective::Softmax { classes }
-        }
-    }
-
-    /// The model type: `gbt_classifier` or `gbt_regressor`.
-    fn model_type(self) -> &'static str {
-        match self {
-            Objective::BinaryLogistic | Objective::Softmax { .. } => "gbt_classifier",
-            Objective::SquaredError => "gbt_regressor",
-        }
-    }
-
-    /// Scores per row: one per class for softmax, else one. Each boosting round grows this many
-    /// trees, tree `output` of a round adding to score `output`.
-    pub(crate) fn outputs(self) -> usize {
-        match self {
-            Objective::Softmax { classes } => classes,
-            Objective::BinaryLogistic | Objective::SquaredError => 1,
-        }
-    }
-
-    /// The gradient and hessian of the loss in each of a row's scores (`scores`, one per
-    /// output) for `label`, written to `out` (one pair per output).
-    pub(crate) fn derivatives(self, scores: &[f64], label: f64, out: &mut [(f64, f64)]) {
-        match self {
-            Objective::BinaryLogistic => {
-                let p = sigmoid(scores[0]);
-                out[0] = (p - label, (p * (1.0 - p)).max(1e-16));
-            }
-            Objective::SquaredError => out[0] = (scores[0] - label, 1.0),
-            Objective::Softmax { classes } => {
-                // LightGBM's scaling of the diagonal hessian: K / (K - 1).
-                let factor = classes as f64 / (classes as f64 - 1.0);
-                let (max, sum) = softmax_parts(scores);
-                for (class, (out, score)) in out.iter_mut().zip(scores).enumerate() {
-                    let p = (score - max).exp() / sum;
-                    let target = f64::from(u8::from(class as f64 == label));
-                    *out = (p - target, (factor * p * (1.0 - p)).max(1e-16));
-                }
-            }
-        }
-    }
-
-    /// The loss at a row's `scores` for `label` (log loss in its stable form; half the squared
-    /// error).
-    pub(crate) fn loss(self, scores: &[f64], label: f64) -> f64 {
-        match self {
-            Objective::BinaryLogistic => {
-                let score = scores[0];
-                score.max(0.0) + (-score.abs()).exp().ln_1p() - label * score
-            }
-            Objective::SquaredError => 0.5 * (scores[0] - label).powi(2),
-            Objective::Softmax { .. } => {
-                let (max, sum) = softmax_parts(scores);
-                max + sum.ln() - scores[label as usize]
-            }
-        }
-    }
-
-    /// The constant scores (one per output) that minimize the loss, from the weighted label
-    /// mean and each class's share of the weight.
-    fn base_scores(self, mean: f64, class_shares: &[f64]) -> Vec<f64> {
-        match self {
-            Objective::BinaryLogistic => vec![(mean / (1.0 - mean)).ln()],
-            Objective::SquaredError => vec![mean],
-            // The log of each class's share (any constant added gives the same softmax); a
-            // class without rows starts as if it had a millionth of them.
-            Objective::Softmax { .. } => class_shares
-                .iter()
-                .map(|share| share.max(1e-6).ln())
-                .collect(),
-        }
-    }
-}
-
-/// The largest score and the sum of `exp(score - largest)`: the stable parts of a softmax.
-pub(crate) fn softmax_parts(scores: &[f64]) -> (f64, f64) {
-    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    (max, scores.iter().map(|score| (score - max).exp()).sum())
-}
 
 /// Gradient-boosted trees: [`GradientBoostedTrees::classifier`] (log loss; binary for labels 0
 /// and 1, softmax for labels `0..K` with `K >= 3`, as many classes as the largest label plus
@@ -558,26 +456,34 @@ impl GradientBoostedTreesModel {
 
 predictor_model!(GradientBoostedTreesModel);
 
+impl GradientBoostedTreesModel {
+    /// The model type of a classifier.
+    pub const CLASSIFIER: &'static str = "gbt_classifier";
+    /// The model type of a regressor.
+    pub const REGRESSOR: &'static str = "gbt_regressor";
+}
+
 impl PersistentModel for GradientBoostedTreesModel {
-    const MODEL_TYPE: &'static str = "gbt_classifier";
+    // One Rust type saves as two model types (see `saved_type`); the trait wants one default.
+    const MODEL_TYPE: &'static str = Self::CLASSIFIER;
 
     fn saved_type(&self) -> &'static str {
-        self.objective.model_type()
+        model_type(self.objective)
     }
 
     fn loads(model_type: &str) -> bool {
-        ["gbt_classifier", "gbt_regressor"].contains(&model_type)
+        [Self::CLASSIFIER, Self::REGRESSOR].contains(&model_type)
     }
 
     fn to_saved(&self) -> ModelParts {
         self.predictor
-            .to_saved(json!({ "objective": self.objective.model_type() }))
+            .to_saved(json!({ "objective": model_type(self.objective) }))
     }
 
     fn from_saved(saved: &SavedModel) -> Result<Self> {
         let classifier = match saved.param::<String>("objective")?.as_str() {
-            "gbt_classifier" => true,
-            "gbt_regressor" => false,
+            Self::CLASSIFIER => true,
+            Self::REGRESSOR => false,
             other => return Err(saved.corrupt(format!("unknown objective '{other}'"))),
         };
         let predictor = TreesPredictor::from_saved(saved, classifier, Combine::Sum)?;
@@ -590,6 +496,16 @@ impl PersistentModel for GradientBoostedTreesModel {
             objective,
             predictor,
         })
+    }
+}
+
+/// The model type of a model fitted for `objective`.
+fn model_type(objective: Objective) -> &'static str {
+    match objective {
+        Objective::BinaryLogistic | Objective::Softmax { .. } => {
+            GradientBoostedTreesModel::CLASSIFIER
+        }
+        Objective::SquaredError => GradientBoostedTreesModel::REGRESSOR,
     }
 }
 

@@ -27,8 +27,8 @@ use crate::kernels::histogram::{
 use crate::kernels::split::{best_splits_parallel, NodeHistogram, NodeSums, Split, SplitParams};
 use crate::random::{hash_unit, SplitMix64};
 use crate::trees::binning::FeatureBins;
+use crate::trees::protocol::{ChildHistograms, SplitOrder};
 use crate::trees::tree::{Node, Tree};
-use crate::trees::worker::{ChildHistograms, SplitOrder};
 
 /// How a tree grows.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,8 +12,9 @@ use crate::error::{MlError, Result};
 use crate::kernels::histogram::{add_histogram, HistogramLayout};
 use crate::trees::binning::FeatureBins;
 use crate::trees::grow::{grow, FeatureChoice, GrowParams};
+use crate::trees::protocol::{LabelStats, Reply, Request, MAX_CLASSES};
 use crate::trees::tree::Tree;
-use crate::trees::worker::{LabelStats, PartitionWorker, Reply, Request, MAX_CLASSES};
+use crate::trees::worker::PartitionWorker;
 
 /// A fit's workers, in rank order once [`arrange`]d.
 pub(crate) trait Workers: Send {

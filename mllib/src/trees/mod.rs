@@ -10,25 +10,13 @@
 //!   workers, with bootstrap rows per tree and random features per node.
 //! - `ensemble`: what fitted ensembles share — prediction in queries, metrics, importances,
 //!   saving.
+//! - [`objective`]: what boosted trees minimize (gradients, hessians, losses), shared by the
+//!   driver, the workers and fitted ensembles.
+//! - `protocol`: the requests a fit's driver sends its partition workers and their replies;
+//!   `learner` (the driver), `worker` and `remote` (the wire) each depend on it alone.
 //! - [`tasks`]: where a fit's rows live — one worker per partition, in the fitting process or
 //!   in executor tasks that exchange histograms and splits with it over TCP.
 //! - [`tree`]: a fitted tree, applied to binned rows while training and to raw values after.
-
-/// Builder methods of an estimator `$type` that set one field each (`name.inner` sets a field of
-/// the field `inner`).
-macro_rules! setters {
-    ($type:ty; $($(#[doc = $doc:literal])* $name:ident $(. $inner:ident)? : $value:ty;)*) => {
-        impl $type {
-            $(
-                $(#[doc = $doc])*
-                pub fn $name(mut self, value: $value) -> Self {
-                    self $(.$inner)? .$name = value.into();
-                    self
-                }
-            )*
-        }
-    };
-}
 
 pub mod binning;
 pub(crate) mod ensemble;
@@ -38,6 +26,8 @@ pub mod gbt;
 mod grow;
 mod learner;
 mod node_rows;
+pub mod objective;
+mod protocol;
 mod remote;
 pub mod tasks;
 pub mod tree;

@@ -10,12 +10,11 @@ use std::net::TcpStream;
 
 use crate::codec::encode_f64s;
 use crate::error::{MlError, Result};
-use crate::trees::gbt::Objective;
 use crate::trees::learner::Workers;
+use crate::trees::objective::Objective;
+use crate::trees::protocol::{ChildHistograms, LabelStats, Reply, Request, SplitOrder};
 use crate::trees::tree::Tree;
-use crate::trees::worker::{
-    ChildHistograms, LabelStats, PartitionWorker, Reply, Request, SplitOrder,
-};
+use crate::trees::worker::PartitionWorker;
 
 /// The largest frame either side accepts (a histogram of 256 features × 256 bins is 1.5 MiB).
 const MAX_FRAME_BYTES: u64 = 1 << 32;

@@ -40,14 +40,15 @@ use datafusion::logical_expr::{
 use tokio::io::AsyncReadExt;
 use tokio::task::JoinHandle;
 
-use crate::aggregate::{coerce_params_and_features, literal_params};
 use crate::codec::encode_f64s;
 use crate::error::{MlError, Result};
 use crate::trees::binning::{numeric_ident, BinEdges, BinnedBatch, FeatureBins};
 use crate::trees::fit_thread::fit_off_runtime;
 use crate::trees::learner::{broadcast, LocalWorkers, Workers};
+use crate::trees::protocol::Request;
 use crate::trees::remote::{id_of, id_values, read_frame, serve, write_frame, RemoteWorkers};
-use crate::trees::worker::{PartitionWorker, Request};
+use crate::trees::worker::PartitionWorker;
+use crate::udf::{coerce_params_and_features, literal_params};
 
 extensions_options! {
     /// Where tree fits keep their rows. Ember's cluster sessions set `driver_host`; in one

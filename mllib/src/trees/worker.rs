@@ -1,8 +1,8 @@
 //! One partition's share of a tree fit: its binned rows, their scores, and the rows of each node
 //! of the tree being grown. The learner ([`crate::trees::learner`]) drives a set of workers with
-//! [`Request`]s and merges their [`Reply`]s in rank order; the workers live in the fitting
-//! process (one process) or in tasks on the executors (a cluster), and the same requests reach
-//! them either way, so both places grow the same trees.
+//! [`Request`]s and merges their [`Reply`]s ([`crate::trees::protocol`]) in rank order; the
+//! workers live in the fitting process (one process) or in tasks on the executors (a cluster),
+//! and the same requests reach them either way, so both places grow the same trees.
 //!
 //! A worker never sees other partitions' rows: it answers with histograms and sums over its own.
 
@@ -14,191 +14,12 @@ use crate::kernels::histogram::{
 };
 use crate::random::{bytes_unit, hash_unit};
 use crate::trees::binning::BinnedBatch;
-use crate::trees::gbt::Objective;
 use crate::trees::node_rows::NodeRows;
+use crate::trees::objective::Objective;
+use crate::trees::protocol::{
+    ChildHistograms, LabelStats, Reply, Request, SplitOrder, MAX_CLASSES,
+};
 use crate::trees::tree::{Node, Tree};
-
-/// What a worker is asked to do.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Request {
-    /// Reply with [`Reply::Described`].
-    Describe,
-    /// Reply with [`Reply::Labels`]; a `classifier`'s labels must be class indices (see
-    /// [`MAX_CLASSES`]).
-    Labels { classifier: bool },
-    /// Take `rank` (the worker's place in the merge order) and start each row's scores at
-    /// `base_scores` (one per output). Reply [`Reply::Done`].
-    Start { rank: usize, base_scores: Vec<f64> },
-    /// Start tree `output` of boosting round `round`: at the round's first tree, compute the
-    /// gradients and hessians of every output at the current scores; choose the round's rows
-    /// (`subsample` of them, by the seed, round and row) as the root, and reply with the root's
-    /// [`Reply::Histograms`] of output `output`'s gradients.
-    BeginTree {
-        objective: Objective,
-        round: usize,
-        output: usize,
-        subsample: f64,
-        seed: u64,
-    },
-    /// Start a random forest's tree: draw each row's count in the tree's sample (Poisson with
-    /// mean `subsample` when `bootstrap`, else 1 with probability `subsample`, by the seed,
-    /// tree and row), take the gradient `-w·y` and hessian `w` of each row, `w` its count times
-    /// its weight, make the sampled rows the root, and reply with the root's
-    /// [`Reply::Histograms`], whose count slots sum the rows' counts.
-    BeginForestTree {
-        /// The tree's index in the fit.
-        tree: usize,
-        /// The fit's seed.
-        seed: u64,
-        /// Whether rows are drawn with replacement.
-        bootstrap: bool,
-        /// The mean count (or probability) of a row in the sample.
-        subsample: f64,
-        /// The features the root's histogram covers (all when `None`): the root's sample.
-        features: Option<Vec<usize>>,
-        /// Histogram channels: 1 (gradient `-w·y`), or one per class of a multiclass forest
-        /// (channel `k`'s gradient `-w` for rows of class `k`, else 0); see
-        /// [`crate::kernels::split`].
-        channels: usize,
-    },
-    /// Divide each order's node and reply with the histograms each order asks for, in order
-    /// ([`Reply::Histograms`]; see [`ChildHistograms`]).
-    Split(Vec<SplitOrder>),
-    /// Add the finished tree's leaf values to output `output`'s scores (the training rows and
-    /// the held-out ones) and reply with the held-out rows' weighted loss
-    /// ([`Reply::HeldOutLoss`]).
-    EndTree {
-        objective: Objective,
-        output: usize,
-        tree: Tree,
-    },
-    /// The fit is over (remote workers end their task). Reply [`Reply::Done`].
-    Finish,
-}
-
-/// One node divided by its split.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct SplitOrder {
-    /// The node divided.
-    pub node: usize,
-    /// The split's feature.
-    pub feature: usize,
-    /// Bins `1..=threshold` go left.
-    pub threshold: u8,
-    /// Whether the missing bin goes left.
-    pub missing_left: bool,
-    /// The left child's node index (the right child's is the next).
-    pub left: usize,
-    /// Which children's histograms to build.
-    pub build: ChildHistograms,
-}
-
-/// The histograms a divided node's children need.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum ChildHistograms {
-    /// The smaller child's over every feature (one histogram): the other's is the parent's
-    /// less it.
-    Smaller {
-        /// Whether the smaller child is the left one.
-        left: bool,
-    },
-    /// Each child's over its own features, compact: those features' bins only, in their order
-    /// (two histograms, left then right; empty for a child given `None`, one that will not
-    /// split). A random forest's nodes look at a sample of the features each, so a parent's
-    /// histogram lacks most of what its children need.
-    Own {
-        left: Option<Vec<usize>>,
-        right: Option<Vec<usize>>,
-    },
-}
-
-impl SplitOrder {
-    fn goes_left(&self, bin: u8) -> bool {
-        if bin == 0 {
-            self.missing_left
-        } else {
-            bin <= self.threshold
-        }
-    }
-}
-
-/// A worker's answer.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Reply {
-    /// The worker's rows and a hash of their content, which orders workers the same way in any
-    /// process.
-    Described {
-        rows: usize,
-        held_out_rows: usize,
-        fingerprint: f64,
-    },
-    /// Label statistics of the training rows, then of the held-out rows.
-    Labels([LabelStats; 2]),
-    /// Histograms, one per node asked for.
-    Histograms(Vec<Vec<f64>>),
-    /// The held-out rows' summed weighted loss and weight.
-    HeldOutLoss { loss: f64, weight: f64 },
-    /// Nothing to report.
-    Done,
-}
-
-impl Reply {
-    /// The reply's kind, for errors.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Reply::Described { .. } => "a description",
-            Reply::Labels(_) => "label statistics",
-            Reply::Histograms(_) => "histograms",
-            Reply::HeldOutLoss { .. } => "a held-out loss",
-            Reply::Done => "done",
-        }
-    }
-}
-
-/// Labels of a classifier are class indices below this: `0, 1, ..., MAX_CLASSES - 1`.
-pub(crate) const MAX_CLASSES: usize = 1024;
-
-/// Sums over a worker's labels.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub(crate) struct LabelStats {
-    /// Summed weight of the valid rows.
-    pub weight: f64,
-    /// Summed weight × label.
-    pub weighted_label: f64,
-    /// Rows with a null or NaN label, or a null, negative or non-finite weight.
-    pub invalid: f64,
-    /// A label that is not a class index for a classifier, NaN when none.
-    pub bad_class: f64,
-    /// A classifier's summed weight of each class `0..` (up to the largest class seen); empty
-    /// for a regressor.
-    pub class_weights: Vec<f64>,
-}
-
-impl LabelStats {
-    /// `self` then `other`, merged (the first bad class wins).
-    pub fn merge(self, other: LabelStats) -> LabelStats {
-        let (mut class_weights, shorter) = if self.class_weights.len() >= other.class_weights.len()
-        {
-            (self.class_weights, other.class_weights)
-        } else {
-            (other.class_weights, self.class_weights)
-        };
-        for (sum, weight) in class_weights.iter_mut().zip(shorter) {
-            *sum += weight;
-        }
-        LabelStats {
-            weight: self.weight + other.weight,
-            weighted_label: self.weighted_label + other.weighted_label,
-            invalid: self.invalid + other.invalid,
-            bad_class: if self.bad_class.is_nan() {
-                other.bad_class
-            } else {
-                self.bad_class
-            },
-            class_weights,
-        }
-    }
-}
 
 /// One partition's rows and fit state.
 #[derive(Debug)]
