@@ -16,7 +16,7 @@
 //!
 //! A cluster fit needs every partition's task running at once: the fitting process first counts
 //! the partitions (the same function in a counting mode) and fails with a clear error, instead
-//! of waiting forever, when they do not all connect within `ember_ml.start_timeout_secs`.
+//! of waiting forever, when they do not all connect within `ember.ml.tasks.start.timeout`.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -51,8 +51,10 @@ use crate::trees::worker::PartitionWorker;
 use crate::udf::{coerce_params_and_features, literal_params};
 
 extensions_options! {
-    /// Where tree fits keep their rows. Ember's cluster sessions set `driver_host`; in one
-    /// process the defaults keep the workers in the fitting process.
+    /// Where tree fits keep their rows. Ember's cluster sessions set these from the documented
+    /// keys `ember.driver.host` and `ember.ml.tasks.start.timeout` (the `ember_ml` prefix is
+    /// only how they travel in the session config); in one process the defaults keep the
+    /// workers in the fitting process.
     pub struct TrainingOptions {
         /// The address executors reach the fitting process at; empty: the workers stay in the
         /// fitting process.
@@ -453,7 +455,7 @@ pub(crate) async fn start_workers(
         .await
         .map_err(|error| MlError::Training {
             reason: format!(
-                "cannot listen on {} (ember_ml.driver_host) for training tasks: {error}",
+                "cannot listen on {} (ember.driver.host) for training tasks: {error}",
                 options.driver_host
             ),
         })?;
@@ -625,7 +627,7 @@ async fn accept_workers(
                 return Err(MlError::Training {
                     reason: format!(
                         "{} of {expected} training tasks started within {} s \
-                         (ember_ml.start_timeout_secs); a distributed tree fit runs one task per \
+                         (ember.ml.tasks.start.timeout); a distributed tree fit runs one task per \
                          partition, all at once, so the cluster needs at least {expected} free \
                          task slots: add executor cores or repartition the data into fewer \
                          partitions",

@@ -38,11 +38,12 @@ pub struct Prepared {
     pub evaluations: HashMap<(String, String), LogicalPlan>,
 }
 
+/// A table function and the name it is registered under.
+pub type NamedTableFunction = (&'static str, Arc<dyn TableFunctionImpl>);
+
 /// The table functions (`ml_predict`, `ml_evaluate`) and the scalar function
 /// (`ml_predict_value`) over `prepared`.
-pub fn model_functions(
-    prepared: &Arc<Prepared>,
-) -> (Vec<(&'static str, Arc<dyn TableFunctionImpl>)>, ScalarUDF) {
+pub fn model_functions(prepared: &Arc<Prepared>) -> (Vec<NamedTableFunction>, ScalarUDF) {
     let tables = ["ml_predict", "ml_evaluate"]
         .into_iter()
         .map(|name| {
