@@ -655,18 +655,28 @@ async fn sql_models_carry_their_preprocessing_and_transformers_stand_alone() {
     );
 }
 
+/// [`session_rows`] on a runtime of this thread's own.
+fn rows_on_own_runtime(session: &Session, query: &str) -> Vec<Vec<String>> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(session_rows(session, query))
+}
+
 /// Two statements planned at once on one session, each calling a different model, each
 /// get their own model's answer: the models a statement loads are its own, not the session's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_statements_on_one_session_use_their_own_models() {
     let (_dir, session, points) = session_with_points("models").await;
-    let table = format!("'{}'", points.display());
+    let view = format!("CREATE VIEW pts AS SELECT y FROM '{}'", points.display());
+    session_rows(&session, &view).await;
     for (name, split) in [("low", 2), ("high", 6)] {
         session_rows(
             &session,
             &format!(
                 "CREATE MODEL {name} OPTIONS (model_type = 'bucketizer', features = ['y'], \
-                 splits = ['-inf', {split}, 'inf']) AS SELECT y FROM {table}"
+                 splits = ['-inf', {split}, 'inf']) AS SELECT y FROM pts"
             ),
         )
         .await;
@@ -674,19 +684,20 @@ async fn concurrent_statements_on_one_session_use_their_own_models() {
     let query = |name: &str| {
         format!(
             "SELECT sum(y_bucket), sum(ml_predict_value('{name}', y)) \
-             FROM ml_predict('{name}', 'SELECT y FROM {table}')"
+             FROM ml_predict('{name}', 'pts')"
         )
     };
     let expected_low = session_rows(&session, &query("low")).await;
     let expected_high = session_rows(&session, &query("high")).await;
     assert_ne!(expected_low, expected_high, "the two models must disagree");
     let (low_query, high_query) = (query("low"), query("high"));
-    for _ in 0..8 {
-        // Both statements are polled in turn, so one is planned while the other loads models.
-        let (low, high) = tokio::join!(
-            session_rows(&session, &low_query),
-            session_rows(&session, &high_query),
-        );
+    for _ in 0..20 {
+        // Each statement on a thread of its own, so one is planned while the other loads models.
+        let (low, high) = std::thread::scope(|scope| {
+            let low = scope.spawn(|| rows_on_own_runtime(&session, &low_query));
+            let high = scope.spawn(|| rows_on_own_runtime(&session, &high_query));
+            (low.join().unwrap(), high.join().unwrap())
+        });
         assert_eq!(low, expected_low);
         assert_eq!(high, expected_high);
     }
