@@ -237,6 +237,11 @@ fn master_and_shuffle_partitions_set_target_partitions() {
         setting(dir.path(), &batch, "datafusion.execution.batch_size"),
         "1024"
     );
+    // SHOW lists every declared ember.* key: as set, else its declared default.
+    assert_eq!(setting(dir.path(), &batch, "ember.batch.size"), "1024");
+    let limit = ["--conf", "ember.memory.limit=3g"];
+    assert_eq!(setting(dir.path(), &limit, "ember.memory.limit"), "3g");
+    assert_eq!(setting(dir.path(), &[], "ember.store.max.retries"), "5");
 }
 
 #[test]

@@ -52,12 +52,13 @@ pub fn task_scheduling(tls: bool) -> ballista_core::config::TaskSchedulingPolicy
 }
 
 /// The configuration a job's settings are applied to, in the scheduler and in executors:
-/// Ballista's, with Ember's object-store settings registered so that those the client sends
-/// with the job ([`ember_connectors::StoreOptions`]) are kept rather than dropped as unknown.
+/// Ballista's, with Ember's settings registered so that the object-store settings the client
+/// sends with the job ([`ember_core::config::EmberOptions`]) are kept rather than dropped as
+/// unknown.
 pub(crate) fn job_session_config() -> datafusion::prelude::SessionConfig {
     use ballista_core::extension::SessionConfigExt;
     datafusion::prelude::SessionConfig::new_with_ballista()
-        .with_option_extension(ember_connectors::StoreOptions::default())
+        .with_option_extension(ember_core::config::EmberOptions::default())
 }
 
 /// `duration` in whole seconds, rounded up and at least 1: Ballista's timers count seconds.

@@ -7,8 +7,8 @@
 //!
 //! Locations on object stores (`s3://`, `gs://`, `az://`, `http(s)://`) resolve through
 //! [`StoreRegistry`], which builds each bucket's store on first use from the session's
-//! [`StoreOptions`] — a DataFusion config extension, so the same settings reach a cluster's
-//! scheduler and executors with every job.
+//! [`StoreOptions`] (which `ember-core` carries in the session's `ember` config extension, so the
+//! same settings reach a cluster's scheduler and executors with every job).
 //!
 //! Scanning itself (projection and predicate pushdown, row-group pruning) is DataFusion's
 //! `ListingTable`; this crate only decides how a location maps onto one. It knows nothing of

@@ -6,13 +6,11 @@
 //! to every executor. Registering this extension in each process's `SessionConfig` is all it
 //! takes for them to open the same stores with the same settings as the client.
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
 use datafusion::error::{DataFusionError, Result};
 
 use crate::aws_profile::AwsProfile;
@@ -113,9 +111,6 @@ pub fn store_key(key: &str) -> Option<&'static StoreKey> {
         .iter()
         .find(|declared| declared.name.eq_ignore_ascii_case(key))
 }
-
-/// The prefix of every key, and of this extension in DataFusion's `ConfigOptions`.
-const PREFIX: &str = "ember";
 
 /// The object-store settings of a session: a map from the keys of [`STORE_KEYS`] to their text.
 /// Values are validated by the layer that sets them (`EmberConfig`); readers parse them with
@@ -275,41 +270,6 @@ impl fmt::Debug for StoreOptions {
     }
 }
 
-impl ExtensionOptions for StoreOptions {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-
-    fn cloned(&self) -> Box<dyn ExtensionOptions> {
-        Box::new(self.clone())
-    }
-
-    /// `key` comes without the `ember.` prefix (DataFusion strips the extension's prefix).
-    fn set(&mut self, key: &str, value: &str) -> Result<()> {
-        StoreOptions::set(self, &format!("{PREFIX}.{key}"), value)
-            .map_err(|unknown| DataFusionError::Configuration(unknown.to_string()))
-    }
-
-    fn entries(&self) -> Vec<ConfigEntry> {
-        self.values
-            .iter()
-            .map(|(key, value)| ConfigEntry {
-                key: key.to_string(),
-                value: Some(value.clone()),
-                description: "object-store setting (see Ember's configuration keys)",
-            })
-            .collect()
-    }
-}
-
-impl ConfigExtension for StoreOptions {
-    const PREFIX: &'static str = PREFIX;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,7 +331,7 @@ mod tests {
     }
 
     #[test]
-    fn secrets_are_masked_but_shipped() {
+    fn secrets_are_masked_but_kept() {
         let mut options = StoreOptions::default();
         options
             .set("EMBER.S3.SECRET.ACCESS.KEY", "hunter2")
@@ -382,11 +342,7 @@ mod tests {
             !printed.contains("hunter2") && printed.contains("us-east-1"),
             "{printed}"
         );
-        let shipped: Vec<_> = options.entries().into_iter().map(|e| e.key).collect();
-        assert_eq!(shipped, [S3_REGION, S3_SECRET_ACCESS_KEY]);
-        let mut received = StoreOptions::default();
-        ExtensionOptions::set(&mut received, "s3.secret.access.key", "hunter2").unwrap();
-        assert_eq!(received.get(S3_SECRET_ACCESS_KEY), Some("hunter2"));
+        assert_eq!(options.get(S3_SECRET_ACCESS_KEY), Some("hunter2"));
     }
 
     #[test]

@@ -15,9 +15,9 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::prelude::SessionConfig;
 use datafusion_spark::planner::SparkFunctionPlanner;
 
-use ember_connectors::{StoreOptions, StoreRegistry};
+use ember_connectors::StoreRegistry;
 
-use crate::config::EmberConfig;
+use crate::config::{EmberConfig, EmberOptions};
 use crate::optimizer::{
     BuildOnFewerRows, CheapConjunctsFirst, FilterDynamicallyAboveScans, SemiJoinsFirst,
 };
@@ -56,9 +56,10 @@ pub enum Placement {
 ///   [`COLLECT_BUILD_SIDE_MAX_ROWS`] instead of repartitioning both inputs (on a cluster that
 ///   would broadcast them to every task, so `base`'s thresholds stay);
 /// - on a cluster, hash joins rather than sort-merge joins (see [`prefer_hash_joins`]);
-/// - the object-store settings ([`StoreOptions`], with S3 credentials resolved from this
-///   process's environment where `config` has none), as a config extension that travels with
-///   every job to a cluster's scheduler and executors;
+/// - the `ember.*` settings ([`EmberOptions`]: what `SHOW ALL` lists), among them the
+///   object-store settings with S3 credentials resolved from this process's environment where
+///   `config` has none, as a config extension that travels with every job to a cluster's
+///   scheduler and executors;
 /// - every `datafusion.*` entry of `config`, applied last so they win.
 ///
 /// `base` is `SessionConfig::new()` in one process and Ballista's upgraded config on a cluster,
@@ -75,7 +76,7 @@ pub fn session_config(
         .clone()
         .with_aws_environment(&|name| std::env::var(name).ok());
     let mut session_config = base
-        .with_option_extension(stores)
+        .with_option_extension(config.session_options(stores))
         .with_target_partitions(target_partitions)
         .with_batch_size(config.batch_size())
         .with_information_schema(true);
@@ -126,7 +127,7 @@ pub fn runtime_env(
 }
 
 /// The runtime every Ember process runs a session's plans with, before memory settings: the
-/// object stores of `session_config` (its [`StoreOptions`] extension) and no list-files cache.
+/// object stores of `session_config` (its [`EmberOptions`] extension) and no list-files cache.
 ///
 /// Why no cache: on a miss, DataFusion 55's list-files cache lists the *whole* table recursively
 /// (to cache it) even when equality filters on the leading Hive columns fix a partition prefix;
@@ -141,13 +142,13 @@ pub fn runtime_builder(session_config: &SessionConfig) -> RuntimeEnvBuilder {
 }
 
 /// The object stores of a session configured by `session_config`, built on first use from its
-/// [`StoreOptions`] extension (none registered: local files only).
+/// [`EmberOptions`] extension (none registered: local files only).
 fn store_registry(session_config: &SessionConfig) -> Arc<StoreRegistry> {
     let options = session_config
         .options()
         .extensions
-        .get::<StoreOptions>()
-        .cloned()
+        .get::<EmberOptions>()
+        .map(|options| options.stores().clone())
         .unwrap_or_default();
     Arc::new(StoreRegistry::new(options))
 }

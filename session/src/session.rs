@@ -113,9 +113,9 @@ impl Session {
     async fn set_ember_key(&self, key: &str, value: &str) -> Result<DataFrame> {
         let mut validated = self.config.clone();
         validated.set(key, value, ConfigOrigin::Sql)?;
-        let datafusion_key = match key.to_ascii_lowercase().as_str() {
-            SHUFFLE_PARTITIONS => "datafusion.execution.target_partitions",
-            BATCH_SIZE => "datafusion.execution.batch_size",
+        let (ember_key, datafusion_key) = match key.to_ascii_lowercase().as_str() {
+            SHUFFLE_PARTITIONS => (SHUFFLE_PARTITIONS, "datafusion.execution.target_partitions"),
+            BATCH_SIZE => (BATCH_SIZE, "datafusion.execution.batch_size"),
             _ => {
                 return Err(ConfigError::FixedAtStart {
                     key: key.to_string(),
@@ -123,6 +123,10 @@ impl Session {
                 .into())
             }
         };
+        // The `ember` extension keeps the value for `SHOW`; DataFusion's key applies it.
+        self.context
+            .sql(&format!("SET {ember_key} = {}", value.trim()))
+            .await?;
         let set = format!("SET {datafusion_key} = {}", value.trim());
         Ok(self.context.sql(&set).await?)
     }

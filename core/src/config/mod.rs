@@ -12,6 +12,7 @@
 mod error;
 pub mod keys;
 pub mod kind;
+mod session_options;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -22,6 +23,7 @@ use ember_connectors::StoreOptions;
 pub use error::{option_error, ConfigError, ConfigOrigin};
 pub use keys::*;
 pub use kind::{parse_byte_size, parse_duration, ValueKind};
+pub use session_options::EmberOptions;
 
 use crate::tls::TlsFiles;
 use error::{datafusion_key_error, nearest};
@@ -32,6 +34,8 @@ use keys::Settings;
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct EmberConfig {
     settings: Settings,
+    /// The text each of Ember's own keys was set to, for `SHOW` ([`EmberOptions`]).
+    settings_text: BTreeMap<&'static str, String>,
     datafusion: BTreeMap<String, String>,
     ballista: BTreeMap<String, (String, ConfigOrigin)>,
     stores: StoreOptions,
@@ -173,7 +177,11 @@ impl EmberConfig {
             reason,
         };
         match self.settings.set(declared.name, value) {
-            Some(parsed) => parsed.map_err(invalid),
+            Some(parsed) => {
+                parsed.map_err(invalid)?;
+                self.settings_text.insert(declared.name, value.to_string());
+                Ok(())
+            }
             None => {
                 declared.kind.check(value).map_err(invalid)?;
                 self.stores
@@ -188,6 +196,12 @@ impl EmberConfig {
     /// `ember.store.*`).
     pub fn store_options(&self) -> &StoreOptions {
         &self.stores
+    }
+
+    /// The `ember` extension of a session's DataFusion configuration: Ember's own keys as set
+    /// here, and `stores` (this config's object-store settings, completed by the caller).
+    pub fn session_options(&self, stores: StoreOptions) -> EmberOptions {
+        EmberOptions::new(self.settings_text.clone(), stores)
     }
 
     /// The TLS files when `ember.tls.cert`, `ember.tls.key` and `ember.tls.ca` are all set, `None`
