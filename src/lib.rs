@@ -29,7 +29,7 @@
 
 pub use datafusion;
 pub use ember_connectors::{ConnectorError, FileFormatKind, WriteMode};
-pub use ember_core::{config, ConfigError, ConfigOrigin, EmberConfig};
+pub use ember_core::{config, memory, ConfigError, ConfigOrigin, EmberConfig};
 pub use ember_mllib as ml;
 pub use ember_session::{
     available_cores, cancel_job, cluster_status, job_progress, list_jobs, script, ClusterStatus,

@@ -258,6 +258,52 @@ fn set_of_a_key_read_at_start_is_a_clear_error() {
 }
 
 #[test]
+fn typos_that_ask_for_huge_resources_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let partitions = [
+        "--conf",
+        "ember.sql.shuffle.partitions=99999999",
+        "-e",
+        "SELECT 1",
+    ];
+    assert_one_line_error(
+        &sql(dir.path(), &partitions),
+        2,
+        &["ember.sql.shuffle.partitions", "at most 10000"],
+    );
+    let cores = ["--master", "local[100000]", "-e", "SELECT 1"];
+    assert_one_line_error(
+        &sql(dir.path(), &cores),
+        2,
+        &["local[100000]", "at most 1024"],
+    );
+    let out = dir.path().join("tpch").display().to_string();
+    let gen = [
+        "gen", "tpch", "--scale", "0.01", "--out", &out, "--parts", "100000",
+    ];
+    let output = run_ember(dir.path(), gen);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("--parts"), "{}", stderr(&output));
+}
+
+#[test]
+fn the_memory_budget_defaults_to_a_share_of_the_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = setting(dir.path(), &[], "ember.memory.limit");
+    let bytes = ember::memory::parse_byte_size(&budget).unwrap();
+    let machine = ember::memory::machine_memory().unwrap();
+    // 70%, shown rounded down to the mebibyte.
+    assert!(machine * 7 / 10 - bytes < 1 << 20, "{budget} of {machine}");
+    let unlimited = ["--conf", "ember.memory.limit=unlimited"];
+    assert_eq!(
+        setting(dir.path(), &unlimited, "ember.memory.limit"),
+        "unlimited"
+    );
+    let share = ["--conf", "ember.memory.limit=101%"];
+    assert_one_line_error(&sql(dir.path(), &share), 2, &["ember.memory.limit", "100%"]);
+}
+
+#[test]
 fn datafusion_keys_pass_through() {
     let dir = tempfile::tempdir().unwrap();
     let name = "datafusion.execution.parquet.pushdown_filters";

@@ -205,7 +205,7 @@ fn submitted_rust_program() {
     let settings = runtime.block_on(async {
         let session = ember::Session::from_env().expect("the submitted configuration");
         println!("master {}", session.master());
-        println!("memory {:?}", session.config().memory_limit());
+        println!("memory {}", session.config().memory_limit());
         let frame = session
             .sql(
                 "SELECT name, value FROM information_schema.df_settings WHERE name IN \
@@ -252,7 +252,7 @@ fn a_rust_program_gets_the_submitted_configuration_from_session_from_env() {
     );
     for line in [
         "master local[3]",
-        "memory Some(1073741824)",
+        "memory 1g",
         "| datafusion.execution.batch_size        | 77    |",
         "| datafusion.execution.target_partitions | 3     |",
     ] {

@@ -18,7 +18,7 @@ use ember_core::check_handshake;
 use ember_core::state::runtime_builder;
 use ember_core::tls::Tls;
 use ember_core::tls::TlsFiles;
-use ember_core::{ConfigError, EmberConfig};
+use ember_core::{ConfigError, EmberConfig, MemoryBudget};
 
 use crate::functions::ember_function_registry;
 use crate::ports::{free_port, socket_address, warn_if_exposed};
@@ -39,9 +39,9 @@ pub struct ExecutorOptions {
     pub port: u16,
     /// Tasks run at once; 0 means one per core of this machine.
     pub cores: usize,
-    /// Memory for running tasks, in bytes, shared by the tasks (spilling beyond it); `None`
-    /// lets Ballista size it from the machine's (or container's) memory.
-    pub memory: Option<u64>,
+    /// Memory for running tasks, shared by the tasks (each task's pool is its share of it; they
+    /// spill beyond it).
+    pub memory: MemoryBudget,
     /// Where shuffle files go; a fresh temporary directory when `None`.
     pub work_dir: Option<PathBuf>,
     /// How long to keep trying to reach the scheduler at startup before failing.
@@ -70,7 +70,7 @@ impl ExecutorOptions {
             bind_host: "127.0.0.1".to_string(),
             port: 0,
             cores: 0,
-            memory: config.memory_limit(),
+            memory: config.memory_budget(),
             work_dir: config.local_dir().map(PathBuf::from),
             connect_timeout: config.cluster_connect_timeout(),
             heartbeat_interval: config.cluster_heartbeat_interval(),
@@ -124,7 +124,8 @@ pub async fn run_executor(
             .work_dir
             .as_ref()
             .map(|dir| dir.display().to_string()),
-        memory_pool_size: options.memory,
+        // Ballista reads 0 as no pool at all.
+        memory_pool_size: Some(options.memory.bytes.unwrap_or(0)),
         executor_heartbeat_interval_seconds: whole_seconds(options.heartbeat_interval),
         override_function_registry: Some(Arc::new(ember_function_registry())),
         override_config_producer: Some(Arc::new(job_session_config)),

@@ -7,6 +7,7 @@
 //! - [`config`]: [`EmberConfig`], the one registry of `ember.*` keys (type, default, doc) and the
 //!   layered loading of `--conf` pairs, properties files and `EMBER_*` variables;
 //! - [`master`]: [`Master`], where a session's work runs (`local[N]` or `ember://host:port`);
+//! - [`memory`]: the memory budget of a process, from `ember.memory.limit` and the machine;
 //! - [`tls`]: mutual TLS settings for Ballista's hooks, from `ember.tls.*`; [`connect`]: reaching
 //!   a scheduler over them, with errors that say what to fix;
 //! - [`state`]: [`session_state`], which turns a config into a DataFusion `SessionState` with
@@ -19,6 +20,7 @@
 pub mod config;
 pub mod connect;
 pub mod master;
+pub mod memory;
 pub mod optimizer;
 pub mod state;
 pub mod tls;
@@ -26,5 +28,6 @@ pub mod tls;
 pub use config::{ConfigError, ConfigOrigin, EmberConfig};
 pub use connect::{check_handshake, check_reachable, ConnectError};
 pub use master::{available_cores, InvalidMaster, Master};
+pub use memory::{MemoryBudget, MemoryLimit};
 pub use state::{session_state, Placement};
 pub use tls::{Tls, TlsError};

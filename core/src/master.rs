@@ -32,6 +32,11 @@ impl Master {
     }
 }
 
+/// The most threads `local[N]` may ask for: each is an OS thread with its own stack and task
+/// queue, so `local[100000]` would exhaust the process before the first query; a thousand is
+/// more than any one machine's cores.
+pub const MAX_LOCAL_CORES: usize = 1024;
+
 /// The cores of this machine (at least 1).
 pub fn available_cores() -> usize {
     std::thread::available_parallelism()
@@ -79,6 +84,10 @@ impl FromStr for Master {
         {
             return match count.parse::<usize>() {
                 Ok(0) => Err(invalid("the core count must be at least 1")),
+                Ok(cores) if cores > MAX_LOCAL_CORES => Err(invalid(&format!(
+                    "the core count must be at most {MAX_LOCAL_CORES} (this machine has {})",
+                    available_cores()
+                ))),
                 Ok(cores) => Ok(Master::Local { cores }),
                 Err(_) => Err(invalid("the core count must be a positive integer or *")),
             };
@@ -141,6 +150,7 @@ mod tests {
     fn rejects_bad_masters_with_reason() {
         for (text, reason) in [
             ("local[0]", "at least 1"),
+            ("local[100000]", "at most 1024"),
             ("local[two]", "positive integer"),
             ("ember://host", "needs a port"),
             ("ember://:1", "needs a host"),

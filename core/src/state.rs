@@ -2,11 +2,13 @@
 //! runs on, embedded or on a cluster's scheduler.
 
 use std::collections::{HashMap, HashSet};
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use datafusion::error::Result;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionState;
 use datafusion::execution::SessionStateBuilder;
@@ -106,15 +108,29 @@ fn prefer_hash_joins(optimizer: &mut datafusion::config::OptimizerOptions) {
     optimizer.prefer_hash_join = true;
 }
 
-/// The runtime for `config`: a spilling memory pool limited to `ember.memory.limit`, spill files
-/// in `ember.local.dir`, on [`runtime_builder`] for `session_config`.
+/// The runtime for `config`: a memory pool of the process's budget
+/// ([`EmberConfig::memory_budget`]), spill files in `ember.local.dir`, on [`runtime_builder`]
+/// for `session_config`.
+///
+/// The pool is DataFusion's [`FairSpillPool`], not the
+/// [`GreedyMemoryPool`](datafusion::execution::memory_pool::GreedyMemoryPool) of
+/// `RuntimeEnvBuilder::with_memory_limit`: under a greedy pool the first sort or aggregation
+/// to grow takes the whole budget and the consumers that cannot spill (a sort's merge
+/// reservation, a hash join's build side) then fail; the fair pool caps each spilling consumer
+/// at its share of what the unspillable ones leave. Wrapped in [`TrackConsumersPool`] so that an
+/// allocation that fails names the largest consumers.
 pub fn runtime_env(
     config: &EmberConfig,
     session_config: &SessionConfig,
 ) -> Result<Arc<RuntimeEnv>> {
     let mut runtime = runtime_builder(session_config);
-    if let Some(limit) = config.memory_limit() {
-        runtime = runtime.with_memory_limit(usize::try_from(limit).unwrap_or(usize::MAX), 1.0);
+    if let Some(bytes) = config.memory_budget().bytes {
+        let pool = FairSpillPool::new(usize::try_from(bytes).unwrap_or(usize::MAX));
+        let largest_consumers_named = NonZeroUsize::new(5).expect("5 is not zero");
+        runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(
+            pool,
+            largest_consumers_named,
+        )));
     }
     if let Some(dir) = config.local_dir() {
         std::fs::create_dir_all(dir)?;

@@ -107,10 +107,10 @@ macro_rules! declare_keys {
 declare_keys! {
     MASTER = "ember.master", master: Master, default "local[*]",
         "Where jobs run: local (all cores), local[N], local[*], or ember://host:port";
-    SHUFFLE_PARTITIONS = "ember.sql.shuffle.partitions", shuffle_partitions: Count, default none,
+    SHUFFLE_PARTITIONS = "ember.sql.shuffle.partitions", shuffle_partitions: Partitions, default none,
         "Partitions for joins, aggregations and repartitioning (default: the master's cores)";
-    MEMORY_LIMIT = "ember.memory.limit", memory_limit: ByteSize, default none,
-        "Memory limit for query execution, e.g. 4g; operators spill to ember.local.dir beyond it (default: unlimited)";
+    MEMORY_LIMIT = "ember.memory.limit", memory_limit: MemoryLimit, default "70%",
+        "Memory for query execution and model fits, in each process (a local session, each executor): a size (4g), a share of the machine's memory or container limit (70%), or unlimited; beyond it operators spill to ember.local.dir";
     LOCAL_DIR = "ember.local.dir", local_dir: Path, default none,
         "Directory for spill files (default: the system temporary directory)";
     SCRATCH_DIR = "ember.scratch.dir", scratch_dir: Path, default none,

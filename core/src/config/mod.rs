@@ -20,11 +20,13 @@ use std::path::Path;
 use datafusion::config::ConfigOptions;
 use ember_connectors::StoreOptions;
 
+pub use crate::memory::parse_byte_size;
 pub use error::{option_error, ConfigError, ConfigOrigin};
 pub use keys::*;
-pub use kind::{parse_byte_size, parse_duration, ValueKind};
+pub use kind::{parse_duration, ValueKind};
 pub use session_options::EmberOptions;
 
+use crate::memory::{machine_memory, MemoryBudget};
 use crate::tls::TlsFiles;
 use error::{datafusion_key_error, nearest};
 use keys::Settings;
@@ -200,8 +202,17 @@ impl EmberConfig {
 
     /// The `ember` extension of a session's DataFusion configuration: Ember's own keys as set
     /// here, and `stores` (this config's object-store settings, completed by the caller).
+    /// `ember.memory.limit` shows the budget in effect ([`EmberConfig::memory_budget`]).
     pub fn session_options(&self, stores: StoreOptions) -> EmberOptions {
-        EmberOptions::new(self.settings_text.clone(), stores)
+        let mut own = self.settings_text.clone();
+        own.insert(MEMORY_LIMIT, self.memory_budget().setting());
+        EmberOptions::new(own, stores)
+    }
+
+    /// The memory this process's queries and fits may hold: `ember.memory.limit` resolved
+    /// against this machine's memory.
+    pub fn memory_budget(&self) -> MemoryBudget {
+        MemoryBudget::resolve(self.memory_limit(), machine_memory())
     }
 
     /// The TLS files when `ember.tls.cert`, `ember.tls.key` and `ember.tls.ca` are all set, `None`
@@ -244,6 +255,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::memory::MemoryLimit;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
         items
@@ -270,7 +282,7 @@ mod tests {
         let cli = pairs(&[("ember.batch.size", "4096")]);
         let config = EmberConfig::load(env, Some(&file), &cli, ConfigOrigin::CommandLine).unwrap();
         assert_eq!(config.batch_size(), 4096);
-        assert_eq!(config.memory_limit(), Some(2 << 30));
+        assert_eq!(config.memory_limit(), MemoryLimit::Bytes(2 << 30));
         assert_eq!(config.shuffle_partitions(), Some(3));
         assert_eq!(*config.master(), "local[*]".parse().unwrap());
     }
@@ -291,7 +303,7 @@ mod tests {
         let explicit = pairs(&[("ember.batch.size", "4096")]);
         let config =
             EmberConfig::load(env, Some(&file), &explicit, ConfigOrigin::CommandLine).unwrap();
-        assert_eq!(config.memory_limit(), Some(3 << 30));
+        assert_eq!(config.memory_limit(), MemoryLimit::Bytes(3 << 30));
         assert_eq!(*config.master(), "local[1]".parse().unwrap());
         assert_eq!(config.shuffle_partitions(), Some(3));
         assert_eq!(config.batch_size(), 4096);
@@ -374,6 +386,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("at least 1"), "{err}");
+        let err = config
+            .set(SHUFFLE_PARTITIONS, "99999999", ConfigOrigin::CommandLine)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 10000 partitions"), "{err}");
+    }
+
+    #[test]
+    fn the_default_memory_budget_is_a_share_of_the_machine() {
+        let config = EmberConfig::default();
+        assert_eq!(config.memory_limit(), MemoryLimit::Share(70));
+        let machine = machine_memory().unwrap();
+        assert_eq!(config.memory_budget().bytes, Some(machine * 7 / 10));
+        let mut unlimited = EmberConfig::default();
+        unlimited
+            .set(MEMORY_LIMIT, "unlimited", ConfigOrigin::CommandLine)
+            .unwrap();
+        assert_eq!(unlimited.memory_budget().bytes, None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use ember::config::parse_byte_size;
+use ember::memory::{machine_memory, MemoryBudget, MemoryLimit};
 use ember_cluster::{run_executor, ExecutorOptions};
 
 use crate::exit::Failure;
@@ -25,10 +25,10 @@ pub struct ExecutorArgs {
     /// Tasks to run at once (default: one per core).
     #[arg(long, default_value_t = 0)]
     cores: usize,
-    /// Memory for tasks, e.g. 4g or 512m; beyond it tasks spill to the work directory
-    /// (default: ember.memory.limit, else sized from the machine's memory).
-    #[arg(long, value_parser = parse_byte_size)]
-    memory: Option<u64>,
+    /// Memory for tasks: a size (4g, 512m), a share of the machine's memory (70%) or
+    /// unlimited; beyond it tasks spill to the work directory (default: ember.memory.limit).
+    #[arg(long, value_name = "SIZE")]
+    memory: Option<MemoryLimit>,
     /// Directory for shuffle and spill files (default: ember.local.dir, else a temporary
     /// directory).
     #[arg(long, value_name = "DIR")]
@@ -38,8 +38,8 @@ pub struct ExecutorArgs {
     conf: Vec<String>,
 }
 
-/// Runs the executor until Ctrl-C or SIGTERM. Prints `listening on HOST:PORT` once it has
-/// registered with the scheduler.
+/// Runs the executor until Ctrl-C or SIGTERM. Once it has registered with the scheduler, prints
+/// its memory budget on stderr and `listening on HOST:PORT` on stdout.
 pub fn run(args: ExecutorArgs) -> Result<(), Failure> {
     let (host, port) = args
         .scheduler
@@ -55,11 +55,18 @@ pub fn run(args: ExecutorArgs) -> Result<(), Failure> {
         bind_host: args.bind,
         port: args.port,
         cores: args.cores,
-        memory: args.memory.or(defaults.memory),
+        memory: args.memory.map_or(defaults.memory, |limit| {
+            MemoryBudget::resolve(limit, machine_memory())
+        }),
         work_dir: args.work_dir.or(defaults.work_dir),
         ..defaults
     };
+    let budget = options.memory;
+    let registered = move |address| {
+        eprintln!("memory budget {budget}");
+        announce(address)
+    };
     daemon_runtime()?
-        .block_on(run_executor(&options, announce))
+        .block_on(run_executor(&options, registered))
         .map_err(|error| Failure::Job(format!("executor: {error}")))
 }

@@ -39,9 +39,9 @@ pub struct TpchArgs {
     /// Output directory (created if missing).
     #[arg(long)]
     out: PathBuf,
-    /// Files per table; above 1 each table becomes a directory of part files.
-    #[arg(long, default_value_t = 1)]
-    parts: usize,
+    /// Files per table, 1 to 10000; above 1 each table becomes a directory of part files.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    parts: u32,
     /// File format.
     #[arg(long, value_enum, default_value = "parquet")]
     format: DataFormat,
@@ -83,9 +83,6 @@ fn generate_tpch(args: &TpchArgs) -> Result<(), Failure> {
             "--scale {} must be a positive number",
             args.scale
         )));
-    }
-    if args.parts == 0 || args.parts > i32::MAX as usize {
-        return Err(Failure::Usage("--parts must be at least 1".into()));
     }
     fs::create_dir_all(&args.out)
         .map_err(|e| Failure::Usage(format!("cannot create {}: {e}", args.out.display())))?;
@@ -147,8 +144,8 @@ fn progress_bar(total: usize) -> ProgressBar {
 /// One output file: part `part` of `parts` of a table.
 struct FileJob {
     table: &'static str,
-    part: usize,
-    parts: usize,
+    part: u32,
+    parts: u32,
     /// Whether tables are directories of part files (`--parts` > 1), nation and region included
     /// so that every table is laid out alike.
     split: bool,
