@@ -170,7 +170,7 @@ pub fn parse_byte_size(value: &str) -> Result<u64, String> {
 pub fn format_byte_size(bytes: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1 << 40, "t"), (1 << 30, "g"), (1 << 20, "m")];
     for (unit, suffix) in UNITS {
-        if bytes >= unit && bytes % unit == 0 {
+        if bytes >= unit && bytes.is_multiple_of(unit) {
             return format!("{}{suffix}", bytes / unit);
         }
     }
