@@ -463,6 +463,58 @@ fn memory_limit_spills_to_the_local_dir_instead_of_failing() {
 }
 
 #[test]
+fn a_hash_join_out_of_memory_runs_again_with_joins_that_spill() {
+    let dir = tempfile::tempdir().unwrap();
+    let spill = dir.path().join("spill");
+    // Both sides carry ~110 MB of strings, so a hash join's build side exceeds the budget.
+    let side = |letter: char| {
+        format!(
+            "(SELECT v, concat(repeat('{letter}', 100), v) AS s \
+             FROM generate_series(1, 1000000) AS t(v))"
+        )
+    };
+    let query = format!(
+        "SELECT count(*) AS n, sum(length(a.s) + length(b.s)) AS bytes FROM {} a JOIN {} b \
+         ON a.v = b.v",
+        side('x'),
+        side('y')
+    );
+    let explain = format!("EXPLAIN ANALYZE {query}");
+    let local_dir = format!("ember.local.dir={}", spill.display());
+    let output = sql(
+        dir.path(),
+        &[
+            "--master",
+            "local[2]",
+            "--format",
+            "csv",
+            "--conf",
+            "ember.memory.limit=96m",
+            "--conf",
+            &local_dir,
+            "-e",
+            &query,
+            "-e",
+            &explain,
+        ],
+    );
+    let (text, err) = (stdout(&output), stderr(&output));
+    assert!(output.status.success(), "{err}");
+    assert!(text.starts_with("n,bytes\n1000000,211777792\n"), "{text}");
+    assert_eq!(
+        err.matches("a hash join ran out of memory").count(),
+        2,
+        "{err}"
+    );
+    assert!(text.contains("SortMergeJoin"), "{text}");
+    let spilled = text
+        .split("spill_count=")
+        .skip(1)
+        .any(|rest| rest.starts_with(|c: char| c.is_ascii_digit() && c != '0'));
+    assert!(spilled, "the sort-merge join's sorts should spill:\n{text}");
+}
+
+#[test]
 fn readme_documents_every_configuration_key() {
     let readme_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
     let readme = std::fs::read_to_string(readme_path).unwrap();

@@ -3,6 +3,7 @@
 use datafusion::common::TableReference;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan, Statement};
 use datafusion::prelude::SessionContext;
 use ember_connectors::{open_dataset, with_dataset_urls, FileFormatKind};
@@ -24,6 +25,14 @@ use crate::scratch::Scratch;
 use crate::write::{count_frame, write_atomically, WriteRequest};
 
 use ember_core::master::Master;
+
+/// Whether `message`, the text of a failed statement's error, says that a hash join's build side
+/// did not fit in the memory budget: DataFusion's hash join cannot spill, so such a statement
+/// can run again with [`Session::sql_with_spillable_joins`]. Read from the text because on a
+/// cluster the error reaches the client as an executor's message.
+pub fn hash_join_ran_out_of_memory(message: &str) -> bool {
+    message.contains("Resources exhausted") && message.contains("for HashJoinInput")
+}
 
 /// A connection to where Ember runs, holding the configuration, the catalog of registered tables
 /// and the functions. Cheap to share behind an `Arc`; all methods take `&self`.
@@ -80,30 +89,52 @@ impl Session {
     /// [`crate::scratch`]); in one process it is kept in memory. `COPY ... TO` is atomic and
     /// takes a save mode, `OPTIONS (mode 'error' | 'overwrite' | 'append')` (see [`crate::write`]).
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        self.sql_in(&self.context, sql).await
+    }
+
+    /// Runs `sql` as [`Session::sql`] does, but with equi-joins planned as sort-merge joins,
+    /// which spill to `ember.local.dir`, instead of hash joins, whose build side must fit in the
+    /// memory budget: how to run again a statement that failed because a hash join ran out of
+    /// memory ([`hash_join_ran_out_of_memory`]; `ember sql` does so by itself). Sessions with
+    /// one partition (`local[1]`) keep hash joins, as DataFusion plans no sort-merge join there.
+    pub async fn sql_with_spillable_joins(&self, sql: &str) -> Result<DataFrame> {
+        let state = self.context.state();
+        let mut config = state.config().clone();
+        config.options_mut().optimizer.prefer_hash_join = false;
+        let state = SessionStateBuilder::new_from_existing(state)
+            .with_config(config)
+            .build();
+        self.sql_in(&SessionContext::new_with_state(state), sql)
+            .await
+    }
+
+    /// [`Session::sql`] on `context`: this session's own, or one that shares its catalog with
+    /// other planner settings.
+    async fn sql_in(&self, context: &SessionContext, sql: &str) -> Result<DataFrame> {
         if let Some(statement) = parse_model_statement(sql)? {
             return self.run_model_statement(statement).await;
         }
         let plan = match self.models.prepare(self, sql).await? {
-            None => self.context.state().create_logical_plan(sql).await?,
+            None => context.state().create_logical_plan(sql).await?,
             Some(prepared) => {
-                let state = statement_state(self.context.state(), &prepared)?;
+                let state = statement_state(context.state(), &prepared)?;
                 prepared.rewrite(state.create_logical_plan(sql).await?)?
             }
         };
         match (&self.scratch, &plan) {
             (Some(scratch), LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create))) => {
-                scratch.create_table(&self.context, create).await
+                scratch.create_table(context, create).await
             }
             (_, LogicalPlan::Copy(copy)) => {
-                let rows = write_atomically(&self.context, WriteRequest::from(copy)).await?;
-                Ok(count_frame(&self.context, rows)?)
+                let rows = write_atomically(context, WriteRequest::from(copy)).await?;
+                Ok(count_frame(context, rows)?)
             }
             (_, LogicalPlan::Statement(Statement::SetVariable(set)))
                 if set.variable.to_ascii_lowercase().starts_with("ember.") =>
             {
                 self.set_ember_key(&set.variable, &set.value).await
             }
-            _ => Ok(self.context.execute_logical_plan(plan).await?),
+            _ => Ok(context.execute_logical_plan(plan).await?),
         }
     }
 

@@ -10,7 +10,7 @@ use std::time::Instant;
 use clap::Args;
 use ember::datafusion::physical_plan::{execute_stream, ExecutionPlan};
 use ember::script::{split_statements, ScriptStatement};
-use ember::{FileFormatKind, Master, ScanStats, Session};
+use ember::{hash_join_ran_out_of_memory, FileFormatKind, Master, ScanStats, Session};
 
 use crate::exit::Failure;
 use crate::output::{write_result, OutputError, OutputFormat};
@@ -238,7 +238,11 @@ impl StatementRunner {
                 progress.watch(&context(), watched, running).await
             }
         };
-        let (rows, plan) = match outcome {
+        let Executed {
+            rows,
+            plan,
+            reran_with_spillable_joins,
+        } = match outcome {
             Ok(done) => done,
             Err(StatementError::Output(e)) if e.is_broken_pipe() => {
                 return Err(Failure::StdoutClosed)
@@ -250,6 +254,12 @@ impl StatementRunner {
             eprintln!("-- {}", self.scan_summary(&plan));
         }
         if !self.quiet {
+            if reran_with_spillable_joins {
+                eprintln!(
+                    "-- a hash join ran out of memory (ember.memory.limit); ran the statement \
+                     again with sort-merge joins, which spill"
+                );
+            }
             let plural = if rows == 1 { "" } else { "s" };
             eprintln!(
                 "-- {rows} row{plural} in {:.3} s",
@@ -268,19 +278,84 @@ enum StatementError {
     Output(OutputError),
 }
 
+impl StatementError {
+    /// Whether the statement failed because a hash join's build side did not fit in memory.
+    fn hash_join_ran_out_of_memory(&self) -> bool {
+        match self {
+            StatementError::Plan(message) => hash_join_ran_out_of_memory(message),
+            StatementError::Output(OutputError::Query(error)) => {
+                hash_join_ran_out_of_memory(&error.to_string())
+            }
+            StatementError::Output(_) => false,
+        }
+    }
+}
+
+/// What a statement that ran produced.
+struct Executed {
+    /// Rows written.
+    rows: usize,
+    /// The plan that ran.
+    plan: Arc<dyn ExecutionPlan>,
+    /// Whether a hash join ran out of memory first, so the statement ran again with sort-merge
+    /// joins.
+    reran_with_spillable_joins: bool,
+}
+
 /// Plans and runs `sql` on `session`, writing its rows to `out` in `format`; the plan goes in
-/// `planned` as soon as it exists. Returns the rows written and the plan.
+/// `planned` as soon as it exists.
+///
+/// When a hash join runs out of the memory budget before anything was written, runs the
+/// statement again with joins that spill ([`Session::sql_with_spillable_joins`]).
 async fn execute_statement(
     session: &Session,
     sql: &str,
     format: OutputFormat,
     out: &mut dyn Write,
     planned: &OnceLock<Arc<dyn ExecutionPlan>>,
+) -> Result<Executed, StatementError> {
+    let mut counted = CountedWrites { out, bytes: 0 };
+    let first = run_once(session, sql, Joins::Hash, format, &mut counted, planned).await;
+    let reran_with_spillable_joins = match &first {
+        Err(error) => counted.bytes == 0 && error.hash_join_ran_out_of_memory(),
+        Ok(_) => false,
+    };
+    let (rows, plan) = if reran_with_spillable_joins {
+        let replanned = OnceLock::new();
+        run_once(session, sql, Joins::Spillable, format, out, &replanned).await?
+    } else {
+        first?
+    };
+    Ok(Executed {
+        rows,
+        plan,
+        reran_with_spillable_joins,
+    })
+}
+
+/// How a statement's equi-joins are planned.
+#[derive(Clone, Copy)]
+enum Joins {
+    /// As the session plans them (hash joins).
+    Hash,
+    /// As sort-merge joins, which spill.
+    Spillable,
+}
+
+/// Plans and runs `sql` once with `joins`; returns the rows written and the plan.
+async fn run_once(
+    session: &Session,
+    sql: &str,
+    joins: Joins,
+    format: OutputFormat,
+    out: &mut dyn Write,
+    planned: &OnceLock<Arc<dyn ExecutionPlan>>,
 ) -> Result<(usize, Arc<dyn ExecutionPlan>), StatementError> {
-    let frame = session
-        .sql(sql)
-        .await
-        .map_err(|e| StatementError::Plan(e.to_string()))?;
+    let frame = match joins {
+        Joins::Hash => session.sql(sql).await,
+        Joins::Spillable => session.sql_with_spillable_joins(sql).await,
+    }
+    .map_err(|e| StatementError::Plan(e.to_string()))?;
     let task = Arc::new(frame.task_ctx());
     let plan = frame
         .create_physical_plan()
@@ -293,4 +368,23 @@ async fn execute_statement(
         .await
         .map_err(StatementError::Output)?;
     Ok((rows, plan))
+}
+
+/// A writer that counts the bytes that went through it: a statement that failed before writing
+/// any may run again.
+struct CountedWrites<'a> {
+    out: &'a mut dyn Write,
+    bytes: usize,
+}
+
+impl Write for CountedWrites<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.out.write(buf)?;
+        self.bytes += written;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
