@@ -781,3 +781,45 @@ async fn tree_models_from_sql() {
         "{error}"
     );
 }
+
+/// What `CREATE MODEL` fits on 400K rows (13 MB of training rows) in a session with
+/// `ember.memory.limit` = `limit`: a linear regression's predictions summed over 1000 rows.
+async fn fit_under_budget(limit: &str) -> Vec<Vec<String>> {
+    let dir = tempfile::tempdir().unwrap();
+    let session = Session::builder()
+        .master("local[2]")
+        .config("ember.memory.limit", limit)
+        .config(
+            "ember.local.dir",
+            &dir.path().join("spill").display().to_string(),
+        )
+        .config(
+            "ember.ml.model.dir",
+            &dir.path().join("models").display().to_string(),
+        )
+        .build()
+        .unwrap();
+    let rows = "SELECT CAST(v % 997 AS DOUBLE) AS a, CAST(v % 13 AS DOUBLE) AS b, \
+                CAST(v % 7 AS DOUBLE) AS c, 3.0 * (v % 997) - 2.0 * (v % 13) + (v % 7) AS y \
+                FROM generate_series(1, 400000) AS t(v)";
+    session_rows(
+        &session,
+        &format!(
+            "CREATE MODEL line OPTIONS (model_type = 'linear_regression', label = 'y', \
+             features = ['a', 'b', 'c']) AS {rows}"
+        ),
+    )
+    .await;
+    let sample = format!("{rows} LIMIT 1000").replace('\'', "''");
+    session_rows(
+        &session,
+        &format!("SELECT round(sum(prediction), 3) FROM ml_predict('line', '{sample}')"),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fit_whose_rows_exceed_the_budget_spills_them_and_fits_the_same_model() {
+    let unlimited = fit_under_budget("unlimited").await;
+    assert_eq!(fit_under_budget("8m").await, unlimited);
+}

@@ -15,6 +15,8 @@
 //!   [`Session::cache`]) as Parquet in `ember.scratch.dir`.
 //! - [`models`]: ML from SQL — `CREATE MODEL`, `SHOW MODELS`, `DESCRIBE MODEL`, `DROP MODEL`,
 //!   `ml_predict`, `ml_evaluate`, `ml_predict_value` — over saved models in `ember.ml.model.dir`.
+//! - [`training_cache`]: a fit's rows computed once ([`Session::cache`] in one process), in memory
+//!   reserved from the pool or spilled to Arrow IPC files beyond the budget.
 //! - [`write`]: atomic `COPY ... TO` and [`Session::write`], with save modes.
 //! - [`script`]: SQL scripts split into statements with their line numbers, for `ember sql -f`
 //!   and submitted jobs.
@@ -29,6 +31,7 @@ pub mod scan_stats;
 pub mod scratch;
 pub mod script;
 pub mod session;
+pub mod training_cache;
 pub mod write;
 
 pub use cluster_status::{

@@ -22,6 +22,7 @@ use crate::models::functions::statement_state;
 use crate::models::statement::parse_model_statement;
 use crate::models::ModelCatalog;
 use crate::scratch::Scratch;
+use crate::training_cache::cache_within_budget;
 use crate::write::{count_frame, write_atomically, WriteRequest};
 
 use ember_core::master::Master;
@@ -163,11 +164,22 @@ impl Session {
     }
 
     /// Computes `rows` once and returns a DataFrame that reads the result, for reuse by several
-    /// queries: in memory in one process (DataFusion's `DataFrame::cache`), as Parquet files in
-    /// `ember.scratch.dir` on a cluster, where `DataFrame::cache` cannot work.
+    /// queries: in one process in memory reserved from the memory budget, spilled to Arrow IPC
+    /// files in `ember.local.dir` beyond it ([`crate::training_cache`]); as Parquet files in
+    /// `ember.scratch.dir` on a cluster, where rows in this process would not reach executors.
     pub async fn cache(&self, rows: DataFrame) -> Result<DataFrame> {
         match &self.scratch {
-            None => Ok(rows.cache().await?),
+            None => {
+                let partitions = self.context.copied_config().target_partitions();
+                let cached = cache_within_budget(&self.context, rows, partitions).await?;
+                if cached.spilled_bytes > 0 {
+                    tracing::info!(
+                        spilled_bytes = cached.spilled_bytes,
+                        "cached rows exceeded the memory budget and were spilled to disk"
+                    );
+                }
+                Ok(cached.frame)
+            }
             Some(scratch) => {
                 let table = scratch
                     .materialize(&self.context, &TableReference::bare("cache"), rows)
