@@ -782,9 +782,14 @@ async fn tree_models_from_sql() {
     );
 }
 
-/// What `CREATE MODEL` fits on 400K rows (13 MB of training rows) in a session with
-/// `ember.memory.limit` = `limit`: a linear regression's predictions summed over 1000 rows.
-async fn fit_under_budget(limit: &str) -> Vec<Vec<String>> {
+/// 400K rows of three features and a label `y` (13 MB as Float64).
+const BUDGET_ROWS: &str = "SELECT CAST(v % 997 AS DOUBLE) AS a, CAST(v % 13 AS DOUBLE) AS b, \
+                           CAST(v % 7 AS DOUBLE) AS c, 3.0 * (v % 997) - 2.0 * (v % 13) + (v % 7) \
+                           AS y FROM generate_series(1, 400000) AS t(v)";
+
+/// A `local[2]` session with `ember.memory.limit` = `limit`, spilling and saving models under
+/// the returned directory.
+fn session_with_budget(limit: &str) -> (tempfile::TempDir, Session) {
     let dir = tempfile::tempdir().unwrap();
     let session = Session::builder()
         .master("local[2]")
@@ -799,18 +804,22 @@ async fn fit_under_budget(limit: &str) -> Vec<Vec<String>> {
         )
         .build()
         .unwrap();
-    let rows = "SELECT CAST(v % 997 AS DOUBLE) AS a, CAST(v % 13 AS DOUBLE) AS b, \
-                CAST(v % 7 AS DOUBLE) AS c, 3.0 * (v % 997) - 2.0 * (v % 13) + (v % 7) AS y \
-                FROM generate_series(1, 400000) AS t(v)";
+    (dir, session)
+}
+
+/// What `CREATE MODEL` fits on [`BUDGET_ROWS`] under `ember.memory.limit` = `limit`: a linear
+/// regression's predictions summed over 1000 rows.
+async fn fit_under_budget(limit: &str) -> Vec<Vec<String>> {
+    let (_dir, session) = session_with_budget(limit);
     session_rows(
         &session,
         &format!(
             "CREATE MODEL line OPTIONS (model_type = 'linear_regression', label = 'y', \
-             features = ['a', 'b', 'c']) AS {rows}"
+             features = ['a', 'b', 'c']) AS {BUDGET_ROWS}"
         ),
     )
     .await;
-    let sample = format!("{rows} LIMIT 1000").replace('\'', "''");
+    let sample = format!("{BUDGET_ROWS} LIMIT 1000").replace('\'', "''");
     session_rows(
         &session,
         &format!("SELECT round(sum(prediction), 3) FROM ml_predict('line', '{sample}')"),
@@ -822,4 +831,21 @@ async fn fit_under_budget(limit: &str) -> Vec<Vec<String>> {
 async fn a_fit_whose_rows_exceed_the_budget_spills_them_and_fits_the_same_model() {
     let unlimited = fit_under_budget("unlimited").await;
     assert_eq!(fit_under_budget("8m").await, unlimited);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tree_workers_whose_rows_exceed_the_budget_fail_naming_it() {
+    let (_dir, session) = session_with_budget("16m");
+    let error = session
+        .sql(&format!(
+            "CREATE MODEL trees OPTIONS (model_type = 'gbt_regressor', label = 'y', \
+             features = ['a', 'b', 'c'], num_trees = 2) AS {BUDGET_ROWS}"
+        ))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("binned rows need") && error.contains("ember.memory.limit"),
+        "{error}"
+    );
 }

@@ -6,6 +6,11 @@
 //! started first, so histograms are added in the same order on every run and in every place:
 //! the same data and partitioning grow the same trees in one process and on a cluster.
 
+use std::sync::Arc;
+
+use datafusion::execution::memory_pool::{
+    MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation,
+};
 use rayon::prelude::*;
 
 use crate::error::{MlError, Result};
@@ -29,12 +34,47 @@ pub(crate) trait Workers: Send {
     fn len(&self) -> usize;
 }
 
-/// Workers in this process, each over one collected partition.
-pub(crate) struct LocalWorkers(pub Vec<PartitionWorker>);
+/// Workers in this process, each over one collected partition, with the memory reserved for
+/// their rows (released when they are dropped).
+pub(crate) struct LocalWorkers {
+    workers: Vec<PartitionWorker>,
+    _reservation: MemoryReservation,
+}
+
+impl LocalWorkers {
+    /// `workers`, their rows' working sets ([`PartitionWorker::working_set_bytes`]) reserved
+    /// from `pool`; a clear error naming the budget when it cannot hold them.
+    pub fn reserve(workers: Vec<PartitionWorker>, pool: &Arc<dyn MemoryPool>) -> Result<Self> {
+        let needed: usize = workers.iter().map(PartitionWorker::working_set_bytes).sum();
+        let reservation = MemoryConsumer::new("TreeWorkers").register(pool);
+        if reservation.try_grow(needed).is_err() {
+            let budget = match pool.memory_limit() {
+                MemoryLimit::Finite(bytes) => format!(
+                    "has {} MiB of its {} MiB free",
+                    bytes.saturating_sub(pool.reserved()) >> 20,
+                    bytes >> 20
+                ),
+                MemoryLimit::Infinite | MemoryLimit::Unknown => "cannot hold them".to_string(),
+            };
+            return Err(MlError::Training {
+                reason: format!(
+                    "the tree fit's binned rows need {} MiB, but the memory budget \
+                     (ember.memory.limit) {budget}: raise ember.memory.limit, or fit on fewer \
+                     rows or features",
+                    needed >> 20
+                ),
+            });
+        }
+        Ok(Self {
+            workers,
+            _reservation: reservation,
+        })
+    }
+}
 
 impl Workers for LocalWorkers {
     fn call_each(&mut self, requests: Vec<Request>) -> Result<Vec<Reply>> {
-        self.0
+        self.workers
             .par_iter_mut()
             .zip(requests)
             .map(|(worker, request)| worker.handle(&request))
@@ -42,15 +82,15 @@ impl Workers for LocalWorkers {
     }
 
     fn reorder(&mut self, order: &[usize]) {
-        let mut workers: Vec<Option<PartitionWorker>> = self.0.drain(..).map(Some).collect();
-        self.0 = order
+        let mut workers: Vec<Option<PartitionWorker>> = self.workers.drain(..).map(Some).collect();
+        self.workers = order
             .iter()
             .map(|&i| workers[i].take().expect("an order is a permutation"))
             .collect();
     }
 
     fn len(&self) -> usize {
-        self.0.len()
+        self.workers.len()
     }
 }
 

@@ -445,7 +445,10 @@ pub(crate) async fn start_workers(
         .unwrap_or_default();
     if options.driver_host.is_empty() {
         return Ok(FitWorkers {
-            workers: Box::new(LocalWorkers(in_process_workers(data, bins, columns).await?)),
+            workers: Box::new(LocalWorkers::reserve(
+                in_process_workers(data, bins, columns).await?,
+                &data.task_ctx().memory_pool().clone(),
+            )?),
             job: None,
         });
     }

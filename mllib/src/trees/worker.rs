@@ -67,6 +67,16 @@ impl PartitionWorker {
         }
     }
 
+    /// The bytes this worker holds for its rows during a fit, estimated from its row count:
+    /// per row its bins (a byte per feature), label and weight, and per output its score,
+    /// gradient pair, histogram-channel pair and node index.
+    pub fn working_set_bytes(&self) -> usize {
+        let rows = self.train.rows + self.held_out.rows;
+        let features = self.train.bins.len();
+        let per_output = size_of::<f64>() + 2 * size_of::<GradientPair>() + size_of::<u32>();
+        rows * (features + 2 * size_of::<f64>() + self.outputs * per_output)
+    }
+
     /// Answers `request`.
     pub fn handle(&mut self, request: &Request) -> Result<Reply> {
         Ok(match request {
