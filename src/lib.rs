@@ -33,6 +33,6 @@ pub use ember_core::{config, memory, ConfigError, ConfigOrigin, EmberConfig};
 pub use ember_mllib as ml;
 pub use ember_session::{
     available_cores, cancel_job, cluster_status, hash_join_ran_out_of_memory, job_progress,
-    list_jobs, script, ClusterStatus, EmberError, InvalidMaster, JobInfo, JobProgress, Master,
-    Result, ScanStats, Session, SessionBuilder,
+    list_jobs, scan_stats, script, ClusterStatus, EmberError, InvalidMaster, JobInfo, JobProgress,
+    Master, Result, ScanStats, Session, SessionBuilder,
 };

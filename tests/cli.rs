@@ -492,6 +492,7 @@ fn a_hash_join_out_of_memory_runs_again_with_joins_that_spill() {
             "ember.memory.limit=96m",
             "--conf",
             &local_dir,
+            "--stats",
             "-e",
             &query,
             "-e",
@@ -507,6 +508,10 @@ fn a_hash_join_out_of_memory_runs_again_with_joins_that_spill() {
         "{err}"
     );
     assert!(text.contains("SortMergeJoin"), "{text}");
+    assert!(
+        err.contains("; spilled ") && !err.contains("; spilled 0 B"),
+        "--stats shows what the statements spilled: {err}"
+    );
     let spilled = text
         .split("spill_count=")
         .skip(1)

@@ -1,6 +1,7 @@
 //! `ScanStats`: how much of its datasets an executed plan read, and how much it skipped — files,
 //! Parquet row groups and pages, bytes — summed over every scan of the plan from DataFusion's
-//! scan metrics. `ember sql --stats` prints it after each statement.
+//! scan metrics, and [`spilled_bytes`], what its operators spilled. `ember sql --stats` prints both
+//! after each statement.
 //!
 //! Files in partitions that Hive-column predicates ruled out are never listed, so they appear in
 //! no count: `files` counts the files the scans were planned over.
@@ -125,8 +126,23 @@ impl fmt::Display for ScanStats {
     }
 }
 
-/// `1536` -> `1.5 KiB`.
-fn human_bytes(bytes: u64) -> String {
+/// Bytes the operators of `plan`, which has run, spilled to disk (sorts, aggregations, joins:
+/// DataFusion's `spilled_bytes` metric, summed over the plan).
+pub fn spilled_bytes(plan: &Arc<dyn ExecutionPlan>) -> u64 {
+    let own: usize = plan
+        .metrics()
+        .iter()
+        .flat_map(|set| set.iter())
+        .map(|metric| match metric.value() {
+            MetricValue::SpilledBytes(count) => count.value(),
+            _ => 0,
+        })
+        .sum();
+    own as u64 + plan.children().into_iter().map(spilled_bytes).sum::<u64>()
+}
+
+/// `1536` -> `1.5 KiB`: how `ember sql --stats` prints sizes.
+pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use clap::Args;
 use ember::datafusion::physical_plan::{execute_stream, ExecutionPlan};
+use ember::scan_stats::{human_bytes, spilled_bytes};
 use ember::script::{split_statements, ScriptStatement};
 use ember::{hash_join_ran_out_of_memory, FileFormatKind, Master, ScanStats, Session};
 
@@ -182,11 +183,15 @@ impl StatementRunner {
         self
     }
 
-    /// What the scans of `plan`, which has run, read and skipped; on a cluster the scans ran
-    /// on executors, whose metrics do not come back to the client.
+    /// What the scans of `plan`, which has run, read and skipped, and what it spilled; on a
+    /// cluster the plan ran on executors, whose metrics do not come back to the client.
     fn scan_summary(&self, plan: &Arc<dyn ExecutionPlan>) -> String {
         match self.session.master() {
-            Master::Local { .. } => ScanStats::of(plan).to_string(),
+            Master::Local { .. } => format!(
+                "{}; spilled {}",
+                ScanStats::of(plan),
+                human_bytes(spilled_bytes(plan))
+            ),
             Master::Cluster { .. } => "scan statistics are not available on a cluster".into(),
         }
     }
