@@ -463,7 +463,7 @@ fn memory_limit_spills_to_the_local_dir_instead_of_failing() {
 }
 
 #[test]
-fn a_hash_join_out_of_memory_runs_again_with_joins_that_spill() {
+fn a_hash_join_out_of_memory_runs_again_with_plans_that_spill() {
     let dir = tempfile::tempdir().unwrap();
     let spill = dir.path().join("spill");
     // Both sides carry ~110 MB of strings, so a hash join's build side exceeds the budget.
@@ -503,13 +503,14 @@ fn a_hash_join_out_of_memory_runs_again_with_joins_that_spill() {
     assert!(output.status.success(), "{err}");
     assert!(text.starts_with("n,bytes\n1000000,211777792\n"), "{text}");
     assert_eq!(
-        err.matches("a hash join ran out of memory").count(),
+        err.matches("ran out of memory (ember.memory.limit)")
+            .count(),
         2,
         "{err}"
     );
     assert!(text.contains("SortMergeJoin"), "{text}");
     assert!(
-        err.contains("; spilled ") && !err.contains("; spilled 0 B"),
+        stats_show_a_spill(&err),
         "--stats shows what the statements spilled: {err}"
     );
     let spilled = text
@@ -517,6 +518,95 @@ fn a_hash_join_out_of_memory_runs_again_with_joins_that_spill() {
         .skip(1)
         .any(|rest| rest.starts_with(|c: char| c.is_ascii_digit() && c != '0'));
     assert!(spilled, "the sort-merge join's sorts should spill:\n{text}");
+}
+
+/// Whether `stderr` of `ember sql --stats` says that some statement spilled bytes.
+fn stats_show_a_spill(stderr: &str) -> bool {
+    stderr
+        .lines()
+        .any(|line| line.contains("; spilled ") && !line.ends_with("; spilled 0 B"))
+}
+
+#[test]
+fn sorts_under_a_tight_budget_spill_and_keep_their_order() {
+    let dir = tempfile::tempdir().unwrap();
+    // 400,000 rows of ~90 bytes, keys all distinct ((v * 7919) mod a prime), sorted as strings.
+    write_parquet(
+        dir.path(),
+        "in.parquet",
+        "SELECT v, concat(repeat('x', 80), (v * 7919) % 400009) AS s \
+         FROM generate_series(1, 400000) AS t(v)",
+    );
+    let local_dir = format!("ember.local.dir={}", dir.path().join("spill").display());
+    let output = sql(
+        dir.path(),
+        &[
+            "--master",
+            "local[2]",
+            "--format",
+            "csv",
+            "--stats",
+            "--conf",
+            "ember.memory.limit=24m",
+            "--conf",
+            &local_dir,
+            "-e",
+            "COPY (SELECT * FROM 'in.parquet' ORDER BY s) TO 'sorted.parquet'",
+            "-e",
+            "SELECT v, substr(s, 81) AS k FROM 'in.parquet' ORDER BY s LIMIT 2 OFFSET 300000",
+        ],
+    );
+    let (text, err) = (stdout(&output), stderr(&output));
+    assert!(output.status.success(), "{err}");
+    // Python: sorted((str(v * 7919 % 400009), v) for v in range(1, 400001))[300000:300002]
+    assert!(
+        text.ends_with("v,k\n11210,370001\n274532,370002\n"),
+        "{text}"
+    );
+    assert!(stats_show_a_spill(&err), "the top-k query spills: {err}");
+
+    let keys = sql_csv(
+        dir.path(),
+        &[
+            "--master",
+            "local[1]",
+            "-e",
+            "SELECT s FROM 'sorted.parquet'",
+        ],
+    );
+    let keys: Vec<&str> = keys.lines().skip(1).collect();
+    assert_eq!(keys.len(), 400_000);
+    assert!(
+        keys.windows(2).all(|pair| pair[0] < pair[1]),
+        "the written file is in order"
+    );
+}
+
+#[test]
+fn aggregations_under_a_tight_budget_spill() {
+    let dir = tempfile::tempdir().unwrap();
+    let query = "SELECT count(*) AS groups, sum(c) AS rows, sum(s) AS total FROM (\
+                 SELECT v % 100000 AS k, count(*) AS c, sum(v) AS s, \
+                 max(concat(repeat('x', 60), v)) AS l \
+                 FROM generate_series(1, 1000000) AS t(v) GROUP BY v % 100000)";
+    let output = sql(
+        dir.path(),
+        &[
+            "--master",
+            "local[2]",
+            "--format",
+            "csv",
+            "--stats",
+            "--conf",
+            "ember.memory.limit=8m",
+            "-e",
+            query,
+        ],
+    );
+    let (text, err) = (stdout(&output), stderr(&output));
+    assert!(output.status.success(), "{err}");
+    assert_eq!(text, "groups,rows,total\n100000,1000000,500000500000\n");
+    assert!(stats_show_a_spill(&err), "{err}");
 }
 
 #[test]

@@ -18,7 +18,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrame;
 use datafusion::physical_plan::{collect, ExecutionPlan};
 use ember::scan_stats::spilled_bytes;
-use ember::{hash_join_ran_out_of_memory, Session};
+use ember::{ran_out_of_memory, Session};
 
 /// Run the TPC-H queries with Ember (and DuckDB) and compare times.
 #[derive(Debug, Parser)]
@@ -162,15 +162,17 @@ async fn run_ember(
 }
 
 /// The result of `sql` and the plan that ran it: as `ember sql` runs a statement, again with
-/// sort-merge joins when a hash join ran out of memory.
+/// plans that spill when it ran out of memory.
 async fn run_query(
     session: &Session,
     sql: &str,
 ) -> anyhow::Result<(Vec<RecordBatch>, Arc<dyn ExecutionPlan>)> {
+    let reserved_before = session.memory_reserved();
     match run_planned(session.sql(sql).await?).await {
-        Err(error) if hash_join_ran_out_of_memory(&error.to_string()) => {
-            eprintln!("a hash join ran out of memory; running again with sort-merge joins");
-            Ok(run_planned(session.sql_with_spillable_joins(sql).await?).await?)
+        Err(error) if ran_out_of_memory(&error.to_string()) => {
+            eprintln!("ran out of memory; running again with plans that spill");
+            session.memory_released_to(reserved_before).await;
+            Ok(run_planned(session.sql_with_spillable_plans(sql).await?).await?)
         }
         other => Ok(other?),
     }

@@ -129,7 +129,13 @@ pub async fn run_executor(
         executor_heartbeat_interval_seconds: whole_seconds(options.heartbeat_interval),
         override_function_registry: Some(Arc::new(ember_function_registry())),
         override_config_producer: Some(Arc::new(job_session_config)),
-        override_runtime_producer: Some(runtime_producer(options.work_dir.clone())),
+        override_runtime_producer: Some(runtime_producer(
+            options.work_dir.clone(),
+            options
+                .memory
+                .bytes
+                .map(|bytes| bytes / task_slots(options.cores)),
+        )),
         ..ExecutorProcessConfig::default()
     };
     match &tls {
@@ -191,11 +197,21 @@ fn with_tls(config: &mut ExecutorProcessConfig, tls: &Tls, connect_timeout: Dura
     ));
 }
 
+/// How many tasks an executor started with `cores` (0: all of the machine's) runs at once.
+fn task_slots(cores: usize) -> u64 {
+    let cores = match cores {
+        0 => ember_core::available_cores(),
+        cores => cores,
+    };
+    cores as u64
+}
+
 /// Builds each job's runtime (Ballista caches one per session): spill files in `work_dir`
-/// when given, and the object stores of the job's settings.
-fn runtime_producer(work_dir: Option<PathBuf>) -> RuntimeProducer {
+/// when given, the object stores of the job's settings, and spill merges sized for a task's
+/// share of the executor's memory budget (Ballista gives each task `budget / cores`).
+fn runtime_producer(work_dir: Option<PathBuf>, task_budget: Option<u64>) -> RuntimeProducer {
     Arc::new(move |config: &SessionConfig| {
-        let mut runtime = runtime_builder(config);
+        let mut runtime = runtime_builder(config, task_budget);
         if let Some(dir) = &work_dir {
             runtime = runtime.with_temp_file_path(dir);
         }

@@ -171,7 +171,7 @@ fn listen_without_delay(address: SocketAddr) -> std::io::Result<tokio::net::TcpL
 /// physical rules for a cluster, and the job's object stores (it lists files and reads Parquet
 /// footers while planning).
 fn cluster_session_state(config: SessionConfig) -> DataFusionResult<SessionState> {
-    let runtime = runtime_builder(&config).build()?;
+    let runtime = runtime_builder(&config, None).build()?;
     let builder = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(Arc::new(runtime))

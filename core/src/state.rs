@@ -20,7 +20,8 @@ use ember_connectors::StoreRegistry;
 
 use crate::config::{EmberConfig, EmberOptions};
 use crate::optimizer::{
-    BuildOnFewerRows, CheapConjunctsFirst, FilterDynamicallyAboveScans, SemiJoinsFirst,
+    BuildOnFewerRows, CheapConjunctsFirst, FilterDynamicallyAboveScans, LimitsBySorting,
+    SemiJoinsFirst,
 };
 
 /// Largest estimated build side, in bytes, that a hash join collects into one shared hash table
@@ -50,6 +51,24 @@ pub fn collect_build_side_limits(budget: Option<u64>) -> (usize, usize) {
     let rows = COLLECT_BUILD_SIDE_MAX_ROWS as u64 * bytes / max_bytes;
     (bytes as usize, rows as usize)
 }
+
+/// The most rows a Parquet row group written under a memory budget of `budget` bytes holds:
+/// one per [`BUDGET_BYTES_PER_ROW_GROUP_ROW`] of the budget, from 64 Ki to DataFusion's default
+/// of 1 Mi rows (reached from 512 MiB up).
+///
+/// Why: the Parquet writer holds a whole row group's encoded columns in memory and cannot spill.
+/// Measured on TPC-H SF 1 `COPY (SELECT * FROM orders ORDER BY o_comment)` under 50 MiB (debug
+/// build): with 1 Mi-row groups the writer held 37 MiB and failed next to the sort's final
+/// merge; with 100 Ki rows it runs.
+pub fn parquet_row_group_rows(budget: Option<u64>) -> usize {
+    const MOST: u64 = 1 << 20;
+    budget.map_or(MOST, |bytes| {
+        (bytes / BUDGET_BYTES_PER_ROW_GROUP_ROW).clamp(64 << 10, MOST)
+    }) as usize
+}
+
+/// How much of the memory budget each row of a Parquet row group being written stands for.
+pub const BUDGET_BYTES_PER_ROW_GROUP_ROW: u64 = 512;
 
 /// Where a session's plans execute. Some of Ember's defaults only pay off inside one process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,9 +115,15 @@ pub fn session_config(
     let optimizer = &mut session_config.options_mut().optimizer;
     match placement {
         Placement::OneProcess => {
-            let (bytes, rows) = collect_build_side_limits(config.memory_budget().bytes);
+            let budget = config.memory_budget().bytes;
+            let (bytes, rows) = collect_build_side_limits(budget);
             optimizer.hash_join_single_partition_threshold = bytes;
             optimizer.hash_join_single_partition_threshold_rows = rows;
+            session_config
+                .options_mut()
+                .execution
+                .parquet
+                .max_row_group_size = parquet_row_group_rows(budget);
         }
         Placement::Cluster => prefer_hash_joins(optimizer),
     }
@@ -135,8 +160,9 @@ pub fn runtime_env(
     config: &EmberConfig,
     session_config: &SessionConfig,
 ) -> Result<Arc<RuntimeEnv>> {
-    let mut runtime = runtime_builder(session_config);
-    if let Some(bytes) = config.memory_budget().bytes {
+    let budget = config.memory_budget().bytes;
+    let mut runtime = runtime_builder(session_config, budget);
+    if let Some(bytes) = budget {
         let pool = FairSpillPool::new(usize::try_from(bytes).unwrap_or(usize::MAX));
         let largest_consumers_named = NonZeroUsize::new(5).expect("5 is not zero");
         runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(
@@ -153,7 +179,8 @@ pub fn runtime_env(
 
 /// The runtime every Ember process runs a session's plans with, before memory settings: the
 /// object stores of `session_config` (its [`EmberOptions`] extension), no list-files cache, and
-/// at most [`SPILL_MERGE_FAN_IN`] spill files merged at once.
+/// at most [`spill_merge_fan_in`] of `budget` (the memory pool the plans share, if any) spill
+/// files merged at once.
 ///
 /// Why no cache: on a miss, DataFusion 55's list-files cache lists the *whole* table recursively
 /// (to cache it) even when equality filters on the leading Hive columns fix a partition prefix;
@@ -161,22 +188,34 @@ pub fn runtime_env(
 /// listing instead of all 1,000 files (`tests/pruning.rs` asserts the prefixes listed). The cache
 /// also kept listings for the whole session with no expiry, so a statement read stale files
 /// after a `COPY ... mode 'overwrite'` of the same dataset.
-pub fn runtime_builder(session_config: &SessionConfig) -> RuntimeEnvBuilder {
+pub fn runtime_builder(session_config: &SessionConfig, budget: Option<u64>) -> RuntimeEnvBuilder {
     RuntimeEnvBuilder::new()
         .with_object_store_registry(store_registry(session_config))
         .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
-        .with_max_spill_merge_fan_in(SPILL_MERGE_FAN_IN)
+        .with_max_spill_merge_fan_in(spill_merge_fan_in(budget))
 }
 
-/// The most spill files a sort merges in one pass (DataFusion's default: all of them).
+/// The most spill files a sort merges in one pass under a memory pool of `budget` bytes: one
+/// per [`MERGE_BYTES_PER_SPILL_FILE`] of the budget, from 2 to 8 (DataFusion's default: all).
 ///
 /// Why: DataFusion 55's multi-level merge seats as many spill files as the memory pool lets it
-/// reserve read buffers for, so one sort's final merge takes all the memory its siblings (other
-/// sorts' merges, the merge above them) cannot spill and need next. Capped, a merge takes what
-/// eight files need and merges more in further passes. Measured on TPC-H SF 1 q09 with sort-merge
-/// joins under a 128 MiB budget, 2 threads (debug build): fails with no cap and with 16, runs with
-/// 8 (16.7 s) and with 4 (18.0 s).
-pub const SPILL_MERGE_FAN_IN: usize = 8;
+/// reserve read buffers for (twice the file's largest batch, 2-5 MB at 8192 rows), and the merge
+/// cannot spill, so one sort's final merge takes the memory its siblings (other sorts' merges,
+/// the merge above them, a Parquet writer) need next. Capped, a merge takes what its files need
+/// and merges more in further passes. Measured (debug build, 2 threads): TPC-H SF 1 q09 with
+/// sort-merge joins under 128 MiB fails with no cap and with 16, runs with 8 (16.7 s) and with
+/// 4 (18.0 s); `COPY (SELECT * FROM orders ORDER BY o_comment)` at SF 1 under 50 MiB fails with
+/// 8 (the merge held 42 of the 50 MiB and the Parquet writer could get none), runs with 2.
+pub fn spill_merge_fan_in(budget: Option<u64>) -> usize {
+    const MOST: u64 = 8;
+    budget.map_or(MOST, |bytes| {
+        (bytes / MERGE_BYTES_PER_SPILL_FILE).clamp(2, MOST)
+    }) as usize
+}
+
+/// How much of the memory budget each spill file merged in one pass stands for: 8 files from
+/// 256 MiB up, 2 under 96 MiB.
+pub const MERGE_BYTES_PER_SPILL_FILE: u64 = 32 << 20;
 
 /// The object stores of a session configured by `session_config`, built on first use from its
 /// [`EmberOptions`] extension (none registered: local files only).
@@ -295,6 +334,33 @@ pub fn session_state(config: &EmberConfig, parallelism: usize) -> Result<Session
     Ok(with_ember_features(builder, Placement::OneProcess).build())
 }
 
+/// `state` planning for the least memory rather than the most speed: how a statement that ran
+/// out of the memory budget runs again.
+///
+/// - equi-joins as sort-merge joins, which spill, instead of hash joins, whose build side must
+///   fit in memory (sessions with one partition keep hash joins: DataFusion plans no
+///   sort-merge join there);
+/// - one sort per `ORDER BY` over all partitions instead of a sort per partition and a merge
+///   above them: every sort that spills ends in a merge that cannot spill and reserves read
+///   buffers for its spill files, so with a sort per partition those merges and the merge above
+///   them took the whole budget. Measured on TPC-H SF 1 `COPY (SELECT * FROM orders ORDER BY
+///   o_comment)` under 100 MiB, 2 partitions (debug build): a sort per partition fails in the
+///   final merge; one sort runs (13.4 s, against 10.2 s unlimited);
+/// - `ORDER BY ... LIMIT` as a sort and a limit ([`LimitsBySorting`]) instead of top-k, which
+///   cannot spill.
+pub fn spillable_plans(state: SessionState) -> SessionState {
+    let mut config = state.config().clone();
+    let options = config.options_mut();
+    options.optimizer.prefer_hash_join = false;
+    options.optimizer.repartition_sorts = false;
+    let mut rules = state.physical_optimizers().to_vec();
+    rules.push(Arc::new(LimitsBySorting));
+    SessionStateBuilder::new_from_existing(state)
+        .with_config(config)
+        .with_physical_optimizer_rules(rules)
+        .build()
+}
+
 /// DataFusion's physical optimizer rules with Ember's additions: [`BuildOnFewerRows`] right after
 /// `join_selection` (it corrects that rule's choice of build side), then at the end
 /// [`CheapConjunctsFirst`] and, in one process, [`FilterDynamicallyAboveScans`] (which needs the
@@ -320,6 +386,23 @@ fn physical_optimizer_rules(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spill_merges_take_fewer_files_under_smaller_budgets() {
+        assert_eq!(spill_merge_fan_in(None), 8);
+        assert_eq!(spill_merge_fan_in(Some(16 << 30)), 8);
+        assert_eq!(spill_merge_fan_in(Some(128 << 20)), 4);
+        assert_eq!(spill_merge_fan_in(Some(50 << 20)), 2);
+        assert_eq!(spill_merge_fan_in(Some(0)), 2);
+    }
+
+    #[test]
+    fn parquet_row_groups_shrink_under_small_budgets() {
+        assert_eq!(parquet_row_group_rows(None), 1 << 20);
+        assert_eq!(parquet_row_group_rows(Some(512 << 20)), 1 << 20);
+        assert_eq!(parquet_row_group_rows(Some(128 << 20)), 256 << 10);
+        assert_eq!(parquet_row_group_rows(Some(8 << 20)), 64 << 10);
+    }
 
     #[test]
     fn collected_build_sides_follow_the_budget() {

@@ -41,4 +41,4 @@ pub use ember_core::{available_cores, InvalidMaster, Master};
 pub use error::{EmberError, Result};
 pub use scan_stats::ScanStats;
 pub use script::{split_statements, ScriptStatement, ScriptSyntaxError};
-pub use session::{hash_join_ran_out_of_memory, Session, SessionBuilder};
+pub use session::{ran_out_of_memory, Session, SessionBuilder};

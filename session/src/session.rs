@@ -3,15 +3,16 @@
 use datafusion::common::TableReference;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
-use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan, Statement};
 use datafusion::prelude::SessionContext;
 use ember_connectors::{open_dataset, with_dataset_urls, FileFormatKind};
 use ember_core::config::{BATCH_SIZE, DEFAULT_PROPERTIES_FILE, MASTER, SHUFFLE_PARTITIONS};
+use ember_core::state::spillable_plans;
 use ember_core::{session_state, ConfigError, ConfigOrigin, EmberConfig};
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use datafusion::datasource::file_format::format_as_file_type;
 use ember_connectors::WriteMode;
@@ -27,13 +28,17 @@ use crate::write::{count_frame, write_atomically, WriteRequest};
 
 use ember_core::master::Master;
 
-/// Whether `message`, the text of a failed statement's error, says that a hash join's build side
-/// did not fit in the memory budget: DataFusion's hash join cannot spill, so such a statement
-/// can run again with [`Session::sql_with_spillable_joins`]. Read from the text because on a
-/// cluster the error reaches the client as an executor's message.
-pub fn hash_join_ran_out_of_memory(message: &str) -> bool {
-    message.contains("Resources exhausted") && message.contains("for HashJoinInput")
+/// Whether `message`, the text of a failed statement's error, says that an operator did not fit
+/// in the memory budget (`ember.memory.limit`): such a statement can run again with
+/// [`Session::sql_with_spillable_plans`]. Read from the text because on a cluster the error
+/// reaches the client as an executor's message, and DataFusion's memory pool words its refusal
+/// the same with or without the `Resources exhausted` prefix.
+pub fn ran_out_of_memory(message: &str) -> bool {
+    message.contains("Resources exhausted") || message.contains("Failed to allocate additional")
 }
+
+/// The longest [`Session::memory_released_to`] waits.
+pub const MEMORY_RELEASE_WAIT: Duration = Duration::from_secs(10);
 
 /// A connection to where Ember runs, holding the configuration, the catalog of registered tables
 /// and the functions. Cheap to share behind an `Arc`; all methods take `&self`.
@@ -93,20 +98,31 @@ impl Session {
         self.sql_in(&self.context, sql).await
     }
 
-    /// Runs `sql` as [`Session::sql`] does, but with equi-joins planned as sort-merge joins,
-    /// which spill to `ember.local.dir`, instead of hash joins, whose build side must fit in the
-    /// memory budget: how to run again a statement that failed because a hash join ran out of
-    /// memory ([`hash_join_ran_out_of_memory`]; `ember sql` does so by itself). Sessions with
-    /// one partition (`local[1]`) keep hash joins, as DataFusion plans no sort-merge join there.
-    pub async fn sql_with_spillable_joins(&self, sql: &str) -> Result<DataFrame> {
-        let state = self.context.state();
-        let mut config = state.config().clone();
-        config.options_mut().optimizer.prefer_hash_join = false;
-        let state = SessionStateBuilder::new_from_existing(state)
-            .with_config(config)
-            .build();
+    /// Runs `sql` as [`Session::sql`] does, but planned for the least memory rather than the
+    /// most speed ([`spillable_plans`]: sort-merge joins, one sort per `ORDER BY`, no top-k),
+    /// so that more of its operators spill to `ember.local.dir`: how to run again a statement
+    /// that ran out of the memory budget ([`ran_out_of_memory`]; `ember sql` does so by itself).
+    pub async fn sql_with_spillable_plans(&self, sql: &str) -> Result<DataFrame> {
+        let state = spillable_plans(self.context.state());
         self.sql_in(&SessionContext::new_with_state(state), sql)
             .await
+    }
+
+    /// Bytes reserved from this process's memory pool now (0 without a budget).
+    pub fn memory_reserved(&self) -> usize {
+        self.context.runtime_env().memory_pool.reserved()
+    }
+
+    /// Waits until at most `bytes` are reserved from this process's memory pool, for at most
+    /// [`MEMORY_RELEASE_WAIT`]: call it with [`Session::memory_reserved`] from before a
+    /// statement that failed, before running that statement again. Why: the failed statement's
+    /// other tasks stop at their next await point, and until then their reservations (a top-k
+    /// heap, a sort's buffered batches) count against the budget the second run needs.
+    pub async fn memory_released_to(&self, bytes: usize) {
+        let deadline = tokio::time::Instant::now() + MEMORY_RELEASE_WAIT;
+        while self.memory_reserved() > bytes && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// [`Session::sql`] on `context`: this session's own, or one that shares its catalog with

@@ -8,15 +8,19 @@
 //! - [`CheapConjunctsFirst`] (physical): a filter evaluates its cheap comparisons first.
 //! - [`FilterDynamicallyAboveScans`] (physical): join dynamic filters are evaluated right above
 //!   Parquet scans while they stay selective.
+//! - [`LimitsBySorting`] (physical): `ORDER BY ... LIMIT` runs as a sort that spills and a limit,
+//!   in the plans a statement runs again with after it ran out of memory.
 //!
 //! [`crate::state`] installs them; nothing else should need to name them.
 
 mod dynamic_filters;
 mod filter_order;
 mod join_sides;
+mod limits_by_sorting;
 mod semi_joins;
 
 pub use dynamic_filters::FilterDynamicallyAboveScans;
 pub use filter_order::CheapConjunctsFirst;
 pub use join_sides::BuildOnFewerRows;
+pub use limits_by_sorting::LimitsBySorting;
 pub use semi_joins::SemiJoinsFirst;

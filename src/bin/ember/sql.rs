@@ -11,7 +11,7 @@ use clap::Args;
 use ember::datafusion::physical_plan::{execute_stream, ExecutionPlan};
 use ember::scan_stats::{human_bytes, spilled_bytes};
 use ember::script::{split_statements, ScriptStatement};
-use ember::{hash_join_ran_out_of_memory, FileFormatKind, Master, ScanStats, Session};
+use ember::{ran_out_of_memory, FileFormatKind, Master, ScanStats, Session};
 
 use crate::exit::Failure;
 use crate::output::{write_result, OutputError, OutputFormat};
@@ -246,7 +246,7 @@ impl StatementRunner {
         let Executed {
             rows,
             plan,
-            reran_with_spillable_joins,
+            reran_with_spillable_plans,
         } = match outcome {
             Ok(done) => done,
             Err(StatementError::Output(e)) if e.is_broken_pipe() => {
@@ -259,10 +259,10 @@ impl StatementRunner {
             eprintln!("-- {}", self.scan_summary(&plan));
         }
         if !self.quiet {
-            if reran_with_spillable_joins {
+            if reran_with_spillable_plans {
                 eprintln!(
-                    "-- a hash join ran out of memory (ember.memory.limit); ran the statement \
-                     again with sort-merge joins, which spill"
+                    "-- ran out of memory (ember.memory.limit); ran the statement again with \
+                     plans that spill: sort-merge joins, one sort per ORDER BY, no top-k"
                 );
             }
             let plural = if rows == 1 { "" } else { "s" };
@@ -284,12 +284,12 @@ enum StatementError {
 }
 
 impl StatementError {
-    /// Whether the statement failed because a hash join's build side did not fit in memory.
-    fn hash_join_ran_out_of_memory(&self) -> bool {
+    /// Whether the statement failed because an operator did not fit in the memory budget.
+    fn ran_out_of_memory(&self) -> bool {
         match self {
-            StatementError::Plan(message) => hash_join_ran_out_of_memory(message),
+            StatementError::Plan(message) => ran_out_of_memory(message),
             StatementError::Output(OutputError::Query(error)) => {
-                hash_join_ran_out_of_memory(&error.to_string())
+                ran_out_of_memory(&error.to_string())
             }
             StatementError::Output(_) => false,
         }
@@ -302,16 +302,15 @@ struct Executed {
     rows: usize,
     /// The plan that ran.
     plan: Arc<dyn ExecutionPlan>,
-    /// Whether a hash join ran out of memory first, so the statement ran again with sort-merge
-    /// joins.
-    reran_with_spillable_joins: bool,
+    /// Whether the statement ran out of memory first, so it ran again with plans that spill.
+    reran_with_spillable_plans: bool,
 }
 
 /// Plans and runs `sql` on `session`, writing its rows to `out` in `format`; the plan goes in
 /// `planned` as soon as it exists.
 ///
-/// When a hash join runs out of the memory budget before anything was written, runs the
-/// statement again with joins that spill ([`Session::sql_with_spillable_joins`]).
+/// When the statement runs out of the memory budget before anything was written, runs it again
+/// with plans that spill ([`Session::sql_with_spillable_plans`]).
 async fn execute_statement(
     session: &Session,
     sql: &str,
@@ -320,45 +319,48 @@ async fn execute_statement(
     planned: &OnceLock<Arc<dyn ExecutionPlan>>,
 ) -> Result<Executed, StatementError> {
     let mut counted = CountedWrites { out, bytes: 0 };
-    let first = run_once(session, sql, Joins::Hash, format, &mut counted, planned).await;
-    let reran_with_spillable_joins = match &first {
-        Err(error) => counted.bytes == 0 && error.hash_join_ran_out_of_memory(),
+    let reserved_before = session.memory_reserved();
+    let first = run_once(session, sql, Plans::Fastest, format, &mut counted, planned).await;
+    let reran_with_spillable_plans = match &first {
+        Err(error) => counted.bytes == 0 && error.ran_out_of_memory(),
         Ok(_) => false,
     };
-    let (rows, plan) = if reran_with_spillable_joins {
+    let (rows, plan) = if reran_with_spillable_plans {
+        drop(first);
+        session.memory_released_to(reserved_before).await;
         let replanned = OnceLock::new();
-        run_once(session, sql, Joins::Spillable, format, out, &replanned).await?
+        run_once(session, sql, Plans::Spillable, format, out, &replanned).await?
     } else {
         first?
     };
     Ok(Executed {
         rows,
         plan,
-        reran_with_spillable_joins,
+        reran_with_spillable_plans,
     })
 }
 
-/// How a statement's equi-joins are planned.
+/// How a statement is planned.
 #[derive(Clone, Copy)]
-enum Joins {
-    /// As the session plans them (hash joins).
-    Hash,
-    /// As sort-merge joins, which spill.
+enum Plans {
+    /// As the session plans it, for speed.
+    Fastest,
+    /// For the least memory ([`Session::sql_with_spillable_plans`]).
     Spillable,
 }
 
-/// Plans and runs `sql` once with `joins`; returns the rows written and the plan.
+/// Plans and runs `sql` once as `plans` says; returns the rows written and the plan.
 async fn run_once(
     session: &Session,
     sql: &str,
-    joins: Joins,
+    plans: Plans,
     format: OutputFormat,
     out: &mut dyn Write,
     planned: &OnceLock<Arc<dyn ExecutionPlan>>,
 ) -> Result<(usize, Arc<dyn ExecutionPlan>), StatementError> {
-    let frame = match joins {
-        Joins::Hash => session.sql(sql).await,
-        Joins::Spillable => session.sql_with_spillable_joins(sql).await,
+    let frame = match plans {
+        Plans::Fastest => session.sql(sql).await,
+        Plans::Spillable => session.sql_with_spillable_plans(sql).await,
     }
     .map_err(|e| StatementError::Plan(e.to_string()))?;
     let task = Arc::new(frame.task_ctx());
