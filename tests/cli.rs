@@ -465,7 +465,6 @@ fn memory_limit_spills_to_the_local_dir_instead_of_failing() {
 #[test]
 fn a_hash_join_out_of_memory_runs_again_with_plans_that_spill() {
     let dir = tempfile::tempdir().unwrap();
-    let spill = dir.path().join("spill");
     // Both sides carry ~110 MB of strings, so a hash join's build side exceeds the budget.
     let side = |letter: char| {
         format!(
@@ -480,25 +479,7 @@ fn a_hash_join_out_of_memory_runs_again_with_plans_that_spill() {
         side('y')
     );
     let explain = format!("EXPLAIN ANALYZE {query}");
-    let local_dir = format!("ember.local.dir={}", spill.display());
-    let output = sql(
-        dir.path(),
-        &[
-            "--master",
-            "local[2]",
-            "--format",
-            "csv",
-            "--conf",
-            "ember.memory.limit=96m",
-            "--conf",
-            &local_dir,
-            "--stats",
-            "-e",
-            &query,
-            "-e",
-            &explain,
-        ],
-    );
+    let output = sql_under_budget(dir.path(), "96m", &[&query, &explain]);
     let (text, err) = (stdout(&output), stderr(&output));
     assert!(output.status.success(), "{err}");
     assert!(text.starts_with("n,bytes\n1000000,211777792\n"), "{text}");
@@ -520,6 +501,21 @@ fn a_hash_join_out_of_memory_runs_again_with_plans_that_spill() {
     assert!(spilled, "the sort-merge join's sorts should spill:\n{text}");
 }
 
+/// Runs `ember sql --stats --format csv` in `dir` on `local[2]` under a memory budget of `limit`,
+/// spilling under `dir/spill`, with `statements` (each one `-e`).
+fn sql_under_budget(dir: &Path, limit: &str, statements: &[&str]) -> Output {
+    let budget = format!("ember.memory.limit={limit}");
+    let local_dir = format!("ember.local.dir={}", dir.join("spill").display());
+    let mut args = vec![
+        "--master", "local[2]", "--format", "csv", "--stats", "--conf", &budget, "--conf",
+        &local_dir,
+    ];
+    for statement in statements {
+        args.extend(["-e", statement]);
+    }
+    sql(dir, &args)
+}
+
 /// Whether `stderr` of `ember sql --stats` says that some statement spilled bytes.
 fn stats_show_a_spill(stderr: &str) -> bool {
     stderr
@@ -537,22 +533,11 @@ fn sorts_under_a_tight_budget_spill_and_keep_their_order() {
         "SELECT v, concat(repeat('x', 80), (v * 7919) % 400009) AS s \
          FROM generate_series(1, 400000) AS t(v)",
     );
-    let local_dir = format!("ember.local.dir={}", dir.path().join("spill").display());
-    let output = sql(
+    let output = sql_under_budget(
         dir.path(),
+        "24m",
         &[
-            "--master",
-            "local[2]",
-            "--format",
-            "csv",
-            "--stats",
-            "--conf",
-            "ember.memory.limit=24m",
-            "--conf",
-            &local_dir,
-            "-e",
             "COPY (SELECT * FROM 'in.parquet' ORDER BY s) TO 'sorted.parquet'",
-            "-e",
             "SELECT v, substr(s, 81) AS k FROM 'in.parquet' ORDER BY s LIMIT 2 OFFSET 300000",
         ],
     );
@@ -589,20 +574,7 @@ fn aggregations_under_a_tight_budget_spill() {
                  SELECT v % 100000 AS k, count(*) AS c, sum(v) AS s, \
                  max(concat(repeat('x', 60), v)) AS l \
                  FROM generate_series(1, 1000000) AS t(v) GROUP BY v % 100000)";
-    let output = sql(
-        dir.path(),
-        &[
-            "--master",
-            "local[2]",
-            "--format",
-            "csv",
-            "--stats",
-            "--conf",
-            "ember.memory.limit=8m",
-            "-e",
-            query,
-        ],
-    );
+    let output = sql_under_budget(dir.path(), "8m", &[query]);
     let (text, err) = (stdout(&output), stderr(&output));
     assert!(output.status.success(), "{err}");
     assert_eq!(text, "groups,rows,total\n100000,1000000,500000500000\n");
