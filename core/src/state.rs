@@ -21,7 +21,7 @@ use ember_connectors::StoreRegistry;
 use crate::config::{EmberConfig, EmberOptions};
 use crate::optimizer::{
     BuildOnFewerRows, CheapConjunctsFirst, FilterDynamicallyAboveScans, LimitsBySorting,
-    SemiJoinsFirst,
+    SemiJoinsFirst, SortMergeForLargeBuilds,
 };
 
 /// Largest estimated build side, in bytes, that a hash join collects into one shared hash table
@@ -319,7 +319,9 @@ fn add_missing<F: ?Sized>(
 }
 
 /// The `SessionState` of an embedded session: [`session_config`], [`runtime_env`] and
-/// [`with_ember_features`] for [`Placement::OneProcess`].
+/// [`with_ember_features`] for [`Placement::OneProcess`], and under a memory budget
+/// [`SortMergeForLargeBuilds`] right after [`BuildOnFewerRows`] (only one process knows the
+/// budget its joins run under; a cluster client does not know its executors').
 pub fn session_state(config: &EmberConfig, parallelism: usize) -> Result<SessionState> {
     let session_config = session_config(
         SessionConfig::new(),
@@ -331,7 +333,18 @@ pub fn session_state(config: &EmberConfig, parallelism: usize) -> Result<Session
     let builder = SessionStateBuilder::new()
         .with_config(session_config)
         .with_runtime_env(runtime);
-    Ok(with_ember_features(builder, Placement::OneProcess).build())
+    let mut builder = with_ember_features(builder, Placement::OneProcess);
+    if let Some(budget) = config.memory_budget().bytes {
+        let rules = builder
+            .physical_optimizer_rules()
+            .get_or_insert_with(Vec::new);
+        let after = rules
+            .iter()
+            .position(|rule| rule.name() == BuildOnFewerRows.name())
+            .map_or(rules.len(), |index| index + 1);
+        rules.insert(after, Arc::new(SortMergeForLargeBuilds { budget }));
+    }
+    Ok(builder.build())
 }
 
 /// `state` planning for the least memory rather than the most speed: how a statement that ran

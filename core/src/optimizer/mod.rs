@@ -5,6 +5,8 @@
 //!   it sits on.
 //! - [`BuildOnFewerRows`] (physical): a collected hash join builds on the side with fewer rows
 //!   when DataFusion's byte estimate chose the other.
+//! - [`SortMergeForLargeBuilds`] (physical): in one process under a memory budget, a hash join
+//!   whose build side is estimated at over half the budget becomes a sort-merge join.
 //! - [`CheapConjunctsFirst`] (physical): a filter evaluates its cheap comparisons first.
 //! - [`FilterDynamicallyAboveScans`] (physical): join dynamic filters are evaluated right above
 //!   Parquet scans while they stay selective.
@@ -16,11 +18,13 @@
 mod dynamic_filters;
 mod filter_order;
 mod join_sides;
+mod large_builds;
 mod limits_by_sorting;
 mod semi_joins;
 
 pub use dynamic_filters::FilterDynamicallyAboveScans;
 pub use filter_order::CheapConjunctsFirst;
 pub use join_sides::BuildOnFewerRows;
+pub use large_builds::SortMergeForLargeBuilds;
 pub use limits_by_sorting::LimitsBySorting;
 pub use semi_joins::SemiJoinsFirst;
