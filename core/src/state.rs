@@ -247,7 +247,7 @@ pub fn with_ember_features(
 ) -> SessionStateBuilder {
     with_ml_functions(with_spark_functions(builder.with_default_features()))
         .with_optimizer_rule(Arc::new(SemiJoinsFirst))
-        .with_physical_optimizer_rules(physical_optimizer_rules(placement))
+        .with_physical_optimizer_rules(physical_optimizer_rules(placement, None))
 }
 
 /// Adds `datafusion-spark`'s expression planner and the Spark-compatible functions whose names
@@ -333,18 +333,10 @@ pub fn session_state(config: &EmberConfig, parallelism: usize) -> Result<Session
     let builder = SessionStateBuilder::new()
         .with_config(session_config)
         .with_runtime_env(runtime);
-    let mut builder = with_ember_features(builder, Placement::OneProcess);
-    if let Some(budget) = config.memory_budget().bytes {
-        let rules = builder
-            .physical_optimizer_rules()
-            .get_or_insert_with(Vec::new);
-        let after = rules
-            .iter()
-            .position(|rule| rule.name() == BuildOnFewerRows.name())
-            .map_or(rules.len(), |index| index + 1);
-        rules.insert(after, Arc::new(SortMergeForLargeBuilds { budget }));
-    }
-    Ok(builder.build())
+    let rules = physical_optimizer_rules(Placement::OneProcess, config.memory_budget().bytes);
+    Ok(with_ember_features(builder, Placement::OneProcess)
+        .with_physical_optimizer_rules(rules)
+        .build())
 }
 
 /// `state` planning for the least memory rather than the most speed: how a statement that ran
@@ -375,11 +367,13 @@ pub fn spillable_plans(state: SessionState) -> SessionState {
 }
 
 /// DataFusion's physical optimizer rules with Ember's additions: [`BuildOnFewerRows`] right after
-/// `join_selection` (it corrects that rule's choice of build side), then at the end
+/// `join_selection` (it corrects that rule's choice of build side), then, given the `budget`
+/// the plans run under (one process only), [`SortMergeForLargeBuilds`]; at the end
 /// [`CheapConjunctsFirst`] and, in one process, [`FilterDynamicallyAboveScans`] (which needs the
 /// dynamic filters already pushed to scans).
 fn physical_optimizer_rules(
     placement: Placement,
+    budget: Option<u64>,
 ) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     let mut rules = Vec::new();
     for rule in PhysicalOptimizer::new().rules {
@@ -387,6 +381,9 @@ fn physical_optimizer_rules(
         rules.push(rule);
         if is_join_selection {
             rules.push(Arc::new(BuildOnFewerRows) as _);
+            if let Some(budget) = budget {
+                rules.push(Arc::new(SortMergeForLargeBuilds { budget }));
+            }
         }
     }
     rules.push(Arc::new(CheapConjunctsFirst));

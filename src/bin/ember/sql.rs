@@ -326,7 +326,6 @@ async fn execute_statement(
         Ok(_) => false,
     };
     let (rows, plan) = if reran_with_spillable_plans {
-        drop(first);
         session.memory_released_to(reserved_before).await;
         let replanned = OnceLock::new();
         run_once(session, sql, Plans::Spillable, format, out, &replanned).await?
