@@ -33,7 +33,9 @@ use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::trees::binning::{FeatureBins, MAX_BINS};
 use crate::trees::ensemble::{predictor_model, Combine, Ensemble, TreesPredictor};
 use crate::trees::grow::{mebibytes, FeatureChoice, GrowParams, DEFAULT_MAX_MEMORY_MB};
-use crate::trees::learner::{arrange, check_labels, grow_tree, labels, start, Workers};
+use crate::trees::learner::{
+    arrange, check_labels, grow_tree, labels, start, HistogramMemory, Workers,
+};
 use crate::trees::protocol::Request;
 use crate::trees::tasks::{fit_with_workers, WorkerColumns};
 use crate::trees::tree::Tree;
@@ -306,12 +308,13 @@ impl RandomForest {
         Ok(())
     }
 
-    /// Grows the forest on `workers` (rows binned by `bins`); returns its outputs (a
-    /// multiclass forest's classes, else 1) and trees, tree `i` giving output `i % outputs`
-    /// (each tree grown once per output, with that output's leaf values).
+    /// Grows the forest on `workers` (rows binned by `bins`, histograms held in `memory`);
+    /// returns its outputs (a multiclass forest's classes, else 1) and trees, tree `i` giving
+    /// output `i % outputs` (each tree grown once per output, with that output's leaf values).
     fn grow_forest(
         &self,
         workers: &mut dyn Workers,
+        memory: &mut HistogramMemory,
         bins: &FeatureBins,
     ) -> Result<(usize, Vec<Tree>)> {
         arrange(workers)?;
@@ -363,7 +366,9 @@ impl RandomForest {
                 features: choice.root_features(),
                 channels,
             };
-            trees.extend(grow_tree(workers, &begin, &layout, bins, &choice, &params)?);
+            trees.extend(grow_tree(
+                workers, memory, &begin, &layout, bins, &choice, &params,
+            )?);
         }
         Ok((channels, trees))
     }
@@ -383,7 +388,7 @@ impl Estimator for RandomForest {
         let (outputs, trees) =
             fit_with_workers(data, data, &self.features, self.max_bins, &columns, {
                 let estimator = self.clone();
-                move |workers, bins| estimator.grow_forest(workers, bins)
+                move |workers, memory, bins| estimator.grow_forest(workers, memory, bins)
             })
             .await?;
         Ok(RandomForestModel {
@@ -604,6 +609,41 @@ mod tests {
         let capped = forest.max_memory_mb(0.005).fit(&data).await.unwrap();
         assert_eq!(capped, unbounded);
         assert!(unbounded.trees()[0].nodes().len() > 20);
+    }
+
+    /// `data` in a context whose memory pool holds `bytes`.
+    fn under_budget(data: &DataFrame, bytes: usize) -> DataFrame {
+        use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+        use datafusion::prelude::{SessionConfig, SessionContext};
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(bytes, 1.0)
+            .build_arc()
+            .unwrap();
+        let context = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+        DataFrame::new(context.state(), data.logical_plan().clone())
+    }
+
+    #[tokio::test]
+    async fn histograms_are_held_within_the_memory_budget() {
+        let data = frame(2000, above_the_line);
+        // Every feature at every node: a level's histograms outgrow the rows.
+        let forest = RandomForest::classifier(["x0", "x1", "noise"])
+            .num_trees(2)
+            .max_depth(8)
+            .feature_subset_strategy(FeatureSubsetStrategy::All);
+        let unlimited = forest.fit(&data).await.unwrap();
+        let within = forest.fit(&under_budget(&data, 64 << 20)).await.unwrap();
+        assert_eq!(within, unlimited);
+        // The binned rows (about 100 KB) fit; the deeper levels' histograms do not.
+        let error = forest
+            .fit(&under_budget(&data, 400 << 10))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("histograms need") && error.contains("ember.memory.limit"),
+            "{error}"
+        );
     }
 
     #[tokio::test]

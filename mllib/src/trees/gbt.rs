@@ -25,7 +25,7 @@ use crate::trees::grow::{
     mebibytes, sample_features, FeatureChoice, GrowParams, DEFAULT_MAX_MEMORY_MB,
 };
 use crate::trees::learner::{
-    arrange, check_labels, grow_tree, held_out_loss, labels, start, Workers,
+    arrange, check_labels, grow_tree, held_out_loss, labels, start, HistogramMemory, Workers,
 };
 use crate::trees::objective::Objective;
 use crate::trees::protocol::Request;
@@ -298,7 +298,7 @@ impl Estimator for GradientBoostedTrees {
         let (objective, ensemble) =
             fit_with_workers(data, &training, &self.features, self.max_bins, &columns, {
                 let estimator = self.clone();
-                move |workers, bins| estimator.boost(workers, bins, early_stopping)
+                move |workers, memory, bins| estimator.boost(workers, memory, bins, early_stopping)
             })
             .await?;
         Ok(GradientBoostedTreesModel {
@@ -317,12 +317,13 @@ impl Estimator for GradientBoostedTrees {
 }
 
 impl GradientBoostedTrees {
-    /// Boosts the ensemble on `workers` (rows binned by `bins`), stopping early on the held-out
-    /// rows when `early_stopping`; returns the objective (a classifier's depends on its number
-    /// of classes) with the ensemble.
+    /// Boosts the ensemble on `workers` (rows binned by `bins`, histograms held in `memory`),
+    /// stopping early on the held-out rows when `early_stopping`; returns the objective (a
+    /// classifier's depends on its number of classes) with the ensemble.
     fn boost(
         &self,
         workers: &mut dyn Workers,
+        memory: &mut HistogramMemory,
         bins: &FeatureBins,
         early_stopping: bool,
     ) -> Result<(Objective, Ensemble)> {
@@ -389,9 +390,10 @@ impl GradientBoostedTrees {
                     seed: self.seed,
                 };
                 let features = self.tree_features(trees.len());
-                let grown = (grow_tree(workers, &begin, &layout, bins, &features, &params)?)
-                    .pop()
-                    .expect("one channel grows one tree");
+                let grown =
+                    (grow_tree(workers, memory, &begin, &layout, bins, &features, &params)?)
+                        .pop()
+                        .expect("one channel grows one tree");
                 let end = Request::EndTree {
                     objective,
                     output,

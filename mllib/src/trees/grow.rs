@@ -148,8 +148,10 @@ pub(crate) fn sample_features(count: usize, take: usize, random: &mut SplitMix64
     chosen
 }
 
-/// Divides nodes where the rows are and returns the histograms each order asks for.
-pub(crate) type SplitNodes<'a> = dyn FnMut(&[SplitOrder]) -> Result<Vec<Vec<f64>>> + 'a;
+/// Divides nodes where the rows are and returns the histograms each order asks for; the second
+/// argument is the bytes of histograms the grower holds meanwhile (for the fit's memory
+/// reservation, see [`crate::trees::learner::HistogramMemory`]).
+pub(crate) type SplitNodes<'a> = dyn FnMut(&[SplitOrder], usize) -> Result<Vec<Vec<f64>>> + 'a;
 
 /// A node still to split or close.
 struct Open {
@@ -242,8 +244,13 @@ pub(crate) fn grow(
             });
         }
         let mut parents = parents.into_iter();
-        for batch in batches(&orders, |order| histogram_bytes(layout, order), params) {
-            let mut built = split_nodes(batch)?.into_iter();
+        for batch in batches(
+            &orders,
+            |order| histogram_bytes(layout, order, params),
+            params,
+        ) {
+            let held = histogram_bytes_held(&open) + histogram_bytes_held(parents.as_slice());
+            let mut built = split_nodes(batch, held)?.into_iter();
             let mut children = Vec::with_capacity(2 * batch.len());
             for (order, parent) in batch.iter().zip(parents.by_ref()) {
                 children.extend(self::children(parent, order, &mut built)?);
@@ -292,8 +299,18 @@ fn batches<'a, T>(
     batches
 }
 
-/// The bytes of the histograms `order` asks for (over `layout`'s features).
-fn histogram_bytes(layout: &HistogramLayout, order: &SplitOrder) -> usize {
+/// The bytes of the histograms of `nodes`.
+fn histogram_bytes_held(nodes: &[Open]) -> usize {
+    nodes.iter().map(|node| node.histogram.len()).sum::<usize>() * std::mem::size_of::<f64>()
+}
+
+/// The bytes of the histograms `order` asks for (over `layout`'s features, each of
+/// `params.channels`).
+pub(crate) fn histogram_bytes(
+    layout: &HistogramLayout,
+    order: &SplitOrder,
+    params: &GrowParams,
+) -> usize {
     let bins = match &order.build {
         ChildHistograms::Smaller { .. } => layout.total_bins(),
         ChildHistograms::Own { left, right } => [left, right]
@@ -302,7 +319,7 @@ fn histogram_bytes(layout: &HistogramLayout, order: &SplitOrder) -> usize {
             .flat_map(|features| features.iter().map(|&feature| layout.bins(feature)))
             .sum(),
     };
-    bins * STATS_PER_BIN * std::mem::size_of::<f64>()
+    bins * STATS_PER_BIN * params.channels.max(1) * std::mem::size_of::<f64>()
 }
 
 /// Sets the best split of each of `nodes` that is above `max_depth` (in parallel).

@@ -14,9 +14,9 @@ use datafusion::execution::memory_pool::{
 use rayon::prelude::*;
 
 use crate::error::{MlError, Result};
-use crate::kernels::histogram::{add_histogram, HistogramLayout};
+use crate::kernels::histogram::{add_histogram, histogram_len, HistogramLayout};
 use crate::trees::binning::FeatureBins;
-use crate::trees::grow::{grow, FeatureChoice, GrowParams};
+use crate::trees::grow::{grow, histogram_bytes, FeatureChoice, GrowParams};
 use crate::trees::protocol::{LabelStats, Reply, Request, MAX_CLASSES};
 use crate::trees::tree::Tree;
 use crate::trees::worker::PartitionWorker;
@@ -46,30 +46,66 @@ impl LocalWorkers {
     /// from `pool`; a clear error naming the budget when it cannot hold them.
     pub fn reserve(workers: Vec<PartitionWorker>, pool: &Arc<dyn MemoryPool>) -> Result<Self> {
         let needed: usize = workers.iter().map(PartitionWorker::working_set_bytes).sum();
-        let reservation = MemoryConsumer::new("TreeWorkers").register(pool);
-        if reservation.try_grow(needed).is_err() {
-            let budget = match pool.memory_limit() {
-                MemoryLimit::Finite(bytes) => format!(
-                    "has {} MiB of its {} MiB free",
-                    bytes.saturating_sub(pool.reserved()) >> 20,
-                    bytes >> 20
-                ),
-                MemoryLimit::Infinite | MemoryLimit::Unknown => "cannot hold them".to_string(),
-            };
-            return Err(MlError::Training {
-                reason: format!(
-                    "the tree fit's binned rows need {} MiB, but the memory budget \
-                     (ember.memory.limit) {budget}: raise ember.memory.limit, or fit on fewer \
-                     rows or features",
-                    needed >> 20
-                ),
-            });
-        }
+        let mut reservation = MemoryConsumer::new("TreeWorkers").register(pool);
+        reserve_or_explain(&mut reservation, pool, needed, "binned rows")?;
         Ok(Self {
             workers,
             _reservation: reservation,
         })
     }
+}
+
+/// The fitting process's reservation for the histograms of the tree it grows: those its grower
+/// holds (nodes still to split, parents kept for subtraction) and the workers' replies to the
+/// request in flight, one per worker until they are merged. In one process the workers build
+/// their replies in it too; on a cluster each reply is bounded by `max_memory_mb`.
+pub(crate) struct HistogramMemory {
+    reservation: MemoryReservation,
+    pool: Arc<dyn MemoryPool>,
+}
+
+impl HistogramMemory {
+    /// An empty reservation from `pool`.
+    pub fn new(pool: &Arc<dyn MemoryPool>) -> Self {
+        Self {
+            reservation: MemoryConsumer::new("TreeHistograms").register(pool),
+            pool: Arc::clone(pool),
+        }
+    }
+
+    /// Holds `bytes` (more or fewer than before); a clear error naming the budget when the
+    /// pool cannot give them.
+    pub fn hold(&mut self, bytes: usize) -> Result<()> {
+        reserve_or_explain(&mut self.reservation, &self.pool, bytes, "histograms")
+    }
+}
+
+/// Resizes `reservation`, of `pool`, to `bytes`; when the pool cannot give them, an error
+/// saying that the tree fit's `what` need them and what the budget has.
+fn reserve_or_explain(
+    reservation: &mut MemoryReservation,
+    pool: &Arc<dyn MemoryPool>,
+    bytes: usize,
+    what: &str,
+) -> Result<()> {
+    if reservation.try_resize(bytes).is_ok() {
+        return Ok(());
+    }
+    let budget = match pool.memory_limit() {
+        MemoryLimit::Finite(limit) => format!(
+            "has {} MiB of its {} MiB free",
+            limit.saturating_sub(pool.reserved()) >> 20,
+            limit >> 20
+        ),
+        MemoryLimit::Infinite | MemoryLimit::Unknown => "cannot hold them".to_string(),
+    };
+    Err(MlError::Training {
+        reason: format!(
+            "the tree fit's {what} need {} MiB, but the memory budget (ember.memory.limit) \
+             {budget}: raise ember.memory.limit, or fit on fewer rows or features",
+            bytes >> 20
+        ),
+    })
 }
 
 impl Workers for LocalWorkers {
@@ -228,29 +264,42 @@ pub(crate) fn histograms(workers: &mut dyn Workers, request: &Request) -> Result
 }
 
 /// Grows one tree on `workers` (rows binned by `bins`, histograms of `layout`): `begin` starts
-/// the tree and answers with the root's histogram, and [`grow`] sends the splits. Returns the
-/// tree with each histogram channel's leaf values (one tree for one channel).
+/// the tree and answers with the root's histogram, and [`grow`] sends the splits, the
+/// histograms in flight held in `memory`. Returns the tree with each histogram channel's leaf
+/// values (one tree for one channel).
 pub(crate) fn grow_tree(
     workers: &mut dyn Workers,
+    memory: &mut HistogramMemory,
     begin: &Request,
     layout: &HistogramLayout,
     bins: &FeatureBins,
     features: &FeatureChoice,
     params: &GrowParams,
 ) -> Result<Vec<Tree>> {
+    let root_bytes = histogram_len(layout) * params.channels.max(1) * size_of::<f64>();
+    memory.hold(root_bytes * workers.len())?;
     let root = histograms(workers, begin)?
         .pop()
         .ok_or_else(|| MlError::Training {
             reason: "no root histogram".to_string(),
         })?;
-    grow(
+    let tree = grow(
         layout,
         bins,
         root,
-        &mut |orders| histograms(workers, &Request::Split(orders.to_vec())),
+        &mut |orders, held| {
+            let asked: usize = (orders.iter())
+                .map(|order| histogram_bytes(layout, order, params))
+                .sum();
+            // Each worker's reply is held until the replies are merged.
+            memory.hold(held + asked * workers.len())?;
+            histograms(workers, &Request::Split(orders.to_vec()))
+        },
         features,
         params,
-    )
+    );
+    memory.hold(0)?;
+    tree
 }
 
 /// The held-out rows' summed weighted loss and weight after `request` (an end of tree), merged

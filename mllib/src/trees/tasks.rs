@@ -44,7 +44,7 @@ use crate::codec::encode_f64s;
 use crate::error::{MlError, Result};
 use crate::trees::binning::{numeric_ident, BinEdges, BinnedBatch, FeatureBins};
 use crate::trees::fit_thread::fit_off_runtime;
-use crate::trees::learner::{broadcast, LocalWorkers, Workers};
+use crate::trees::learner::{broadcast, HistogramMemory, LocalWorkers, Workers};
 use crate::trees::protocol::Request;
 use crate::trees::remote::{id_of, id_values, read_frame, serve, write_frame, RemoteWorkers};
 use crate::trees::worker::PartitionWorker;
@@ -475,18 +475,21 @@ pub(crate) async fn start_workers(
 
 /// The frame of every tree fit: bins the `features` of `training` (at most `max_bins` value
 /// bins each), starts the workers of `data` ([`start_workers`]), grows the model with `fit` on
-/// them (unranked; on a blocking thread, see [`crate::trees::fit_thread`]) and finishes them.
+/// them (unranked; on a blocking thread, see [`crate::trees::fit_thread`]), its histograms held
+/// in a reservation from `data`'s memory pool, and finishes them.
 pub(crate) async fn fit_with_workers<T: Send + 'static>(
     data: &DataFrame,
     training: &DataFrame,
     features: &[String],
     max_bins: usize,
     columns: &WorkerColumns<'_>,
-    fit: impl FnOnce(&mut dyn Workers, &FeatureBins) -> Result<T> + Send + 'static,
+    fit: impl FnOnce(&mut dyn Workers, &mut HistogramMemory, &FeatureBins) -> Result<T> + Send + 'static,
 ) -> Result<T> {
     let bins = FeatureBins::fit(training, features, max_bins).await?;
+    let mut memory = HistogramMemory::new(data.task_ctx().memory_pool());
     let FitWorkers { workers, job } = start_workers(data, &bins, columns).await?;
-    let (workers, fitted) = fit_off_runtime(workers, move |workers| fit(workers, &bins)).await?;
+    let (workers, fitted) =
+        fit_off_runtime(workers, move |workers| fit(workers, &mut memory, &bins)).await?;
     FitWorkers { workers, job }.finish().await?;
     Ok(fitted)
 }
