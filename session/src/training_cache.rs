@@ -3,26 +3,39 @@
 //! Why not `DataFrame::cache`: it collects every row into a `MemTable` that no memory pool knows
 //! of, so a training set larger than the machine gets the process killed. Here the rows are
 //! reserved from the session's pool as they arrive; when the pool refuses, what was held and
-//! every later row go to Arrow IPC files in the pool's spill directory (`ember.local.dir`), which
-//! each pass reads back. The files are removed when the cached table is dropped.
+//! every later row go to Arrow IPC stream files in the pool's spill directory
+//! (`ember.local.dir`), one per partition, which each pass reads back. The files are removed when
+//! the cached table is dropped.
+//!
+//! Which rows land in which partition, and in what order, depends only on the input's
+//! partitions, never on which input partition happened to be faster: a fit's bins, histogram
+//! sums and worker ranks follow the partitions, so this is what makes two fits of the same data
+//! give the same model, in memory or spilled. The input is planned without round-robin
+//! repartitioning and run without file scans' work stealing (both move rows between partitions
+//! by timing); its partitions are read in lockstep rounds, and batch `round` of input partition
+//! `i` goes to cache partition `(i + round * inputs) % partitions`.
 
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::ipc::writer::FileWriter;
+use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{Session as CatalogSession, TableProvider};
-use datafusion::datasource::file_format::arrow::ArrowFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{ArrowSource, FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
-use datafusion::execution::{SpillFile, SpillWriter};
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::execution::{SendableRecordBatchStream, SpillFile, SpillWriter, TaskContext};
+use datafusion::logical_expr::{Expr, TableType};
+use datafusion::object_store::path::Path;
+use datafusion::physical_plan::common::spawn_buffered;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use datafusion::prelude::{DataFrame, SessionContext};
+use futures::future::join_all;
 use futures::StreamExt;
 
 /// A fit's rows as cached by [`cache_within_budget`].
@@ -33,67 +46,153 @@ pub struct CachedRows {
     pub spilled_bytes: u64,
 }
 
-/// Computes `rows` once into `partitions` partitions (batches dealt round-robin) held in memory
-/// reserved from `context`'s memory pool, or, once the pool refuses, in Arrow IPC spill files.
+/// Computes `rows` once into `partitions` partitions held in memory reserved from `context`'s
+/// memory pool, or, once the pool refuses, in Arrow IPC spill files; the same rows land in the
+/// same partitions in the same order on every run (see the module's doc).
 pub async fn cache_within_budget(
     context: &SessionContext,
     rows: DataFrame,
     partitions: usize,
 ) -> Result<CachedRows> {
-    let runtime = context.runtime_env();
-    let schema: SchemaRef = rows.schema().inner().clone();
-    // Spillable: the pool caps it at its fair share, leaving the fit's own operators theirs.
-    let reservation = MemoryConsumer::new("TrainingCache")
-        .with_can_spill(true)
-        .register(&runtime.memory_pool);
-    let mut held: Vec<Vec<RecordBatch>> = vec![Vec::new(); partitions.max(1)];
-    let mut spill: Option<SpillFiles> = None;
-    let mut stream = rows.execute_stream().await?;
-    let mut dealt = 0;
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        let partition = dealt % held.len();
-        dealt += 1;
-        if spill.is_none() && reservation.try_grow(batch.get_array_memory_size()).is_err() {
-            let mut files = SpillFiles::create(context, &schema, held.len())?;
-            for (index, batches) in held.iter_mut().enumerate() {
-                for batch in batches.drain(..) {
-                    files.write(index, &batch)?;
+    let (plan, task) = plan_in_fixed_partitions(rows).await?;
+    let mut cache = CacheWriter::new(context, plan.schema(), partitions.max(1));
+    let mut inputs = (0..plan.output_partitioning().partition_count())
+        .map(|input| Ok(Some(spawn_buffered(plan.execute(input, task.clone())?, 2))))
+        .collect::<Result<Vec<Option<SendableRecordBatchStream>>>>()?;
+    let input_count = inputs.len();
+    let mut round = 0;
+    while inputs.iter().any(Option::is_some) {
+        // Every input partition runs on its own task; a round waits for each one's next batch.
+        let next = join_all(inputs.iter_mut().map(|input| async move {
+            match input {
+                Some(stream) => stream.next().await,
+                None => None,
+            }
+        }))
+        .await;
+        for (input, batch) in next.into_iter().enumerate() {
+            match batch {
+                None => inputs[input] = None,
+                Some(batch) => {
+                    let batch = batch?;
+                    if batch.num_rows() > 0 {
+                        cache.push((input + round * input_count) % cache.partitions(), batch)?;
+                    }
                 }
             }
-            reservation.free();
-            spill = Some(files);
         }
-        match &mut spill {
-            Some(files) => files.write(partition, &batch)?,
-            None => held[partition].push(batch),
-        }
+        round += 1;
     }
-    let (table, spilled_bytes): (Arc<dyn TableProvider>, u64) = match spill {
-        None => (
-            Arc::new(HeldTable {
-                rows: Arc::new(MemTable::try_new(schema, held)?),
-                _held: Held::Memory {
-                    _reservation: reservation,
-                },
-            }),
-            0,
-        ),
-        Some(files) => {
-            let (table, bytes) = files.finish(schema)?;
-            (Arc::new(table), bytes)
-        }
-    };
+    let (table, spilled_bytes) = cache.finish()?;
     Ok(CachedRows {
-        frame: context.read_table(table)?,
+        frame: context.read_table(Arc::new(table))?,
         spilled_bytes,
     })
 }
 
-/// One Arrow IPC file per partition, being written.
+/// The physical plan of `rows` whose output partitions hold the same rows on every run, and the
+/// task context to run it in: without round-robin repartitioning (which deals batches in arrival
+/// order) and without file scans' work stealing (a partition that finishes early reads files of
+/// its siblings').
+async fn plan_in_fixed_partitions(
+    rows: DataFrame,
+) -> Result<(Arc<dyn ExecutionPlan>, Arc<TaskContext>)> {
+    let (state, logical) = rows.into_parts();
+    let mut config = state.config().clone();
+    config
+        .options_mut()
+        .optimizer
+        .enable_round_robin_repartition = false;
+    config
+        .options_mut()
+        .execution
+        .enable_file_stream_work_stealing = false;
+    let state = SessionStateBuilder::new_from_existing(state)
+        .with_config(config)
+        .build();
+    let plan = state.create_physical_plan(&logical).await?;
+    Ok((plan, Arc::new(TaskContext::from(&state))))
+}
+
+/// The cache being filled: batches held in memory while the pool grants them, then in spill
+/// files.
+struct CacheWriter<'a> {
+    context: &'a SessionContext,
+    schema: SchemaRef,
+    reservation: MemoryReservation,
+    held: Vec<Vec<RecordBatch>>,
+    spill: Option<SpillFiles>,
+}
+
+impl<'a> CacheWriter<'a> {
+    fn new(context: &'a SessionContext, schema: SchemaRef, partitions: usize) -> Self {
+        // Spillable: the pool caps it at its fair share, leaving the fit's own operators theirs.
+        let reservation = MemoryConsumer::new("TrainingCache")
+            .with_can_spill(true)
+            .register(&context.runtime_env().memory_pool);
+        Self {
+            context,
+            schema,
+            reservation,
+            held: vec![Vec::new(); partitions],
+            spill: None,
+        }
+    }
+
+    fn partitions(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Appends `batch` to `partition`, moving everything to spill files when the pool refuses it.
+    fn push(&mut self, partition: usize, batch: RecordBatch) -> Result<()> {
+        if self.spill.is_none()
+            && self
+                .reservation
+                .try_grow(batch.get_array_memory_size())
+                .is_err()
+        {
+            let mut files = SpillFiles::create(self.context, &self.schema, self.held.len())?;
+            for (index, batches) in self.held.iter_mut().enumerate() {
+                for batch in batches.drain(..) {
+                    files.write(index, &batch)?;
+                }
+            }
+            self.reservation.free();
+            self.spill = Some(files);
+        }
+        match &mut self.spill {
+            Some(files) => files.write(partition, &batch),
+            None => {
+                self.held[partition].push(batch);
+                Ok(())
+            }
+        }
+    }
+
+    /// The table of the cached rows, and the bytes spilled.
+    fn finish(self) -> Result<(CachedTable, u64)> {
+        match self.spill {
+            None => Ok((
+                CachedTable {
+                    schema: self.schema.clone(),
+                    rows: Rows::Memory {
+                        table: MemTable::try_new(self.schema, self.held)?,
+                        _reservation: self.reservation,
+                    },
+                },
+                0,
+            )),
+            Some(files) => files.finish(self.schema),
+        }
+    }
+}
+
+/// One Arrow IPC stream file per partition, being written. The stream format because DataFusion
+/// reads each stream file whole, in one partition; it splits IPC *files* into byte ranges across
+/// partitions, which would regroup the rows.
 struct SpillFiles {
     files: Vec<Arc<dyn SpillFile>>,
-    writers: Vec<FileWriter<Box<dyn SpillWriter>>>,
+    writers: Vec<StreamWriter<Box<dyn SpillWriter>>>,
 }
 
 impl SpillFiles {
@@ -103,7 +202,7 @@ impl SpillFiles {
         let mut writers = Vec::with_capacity(partitions);
         for _ in 0..partitions {
             let file = disk.create_tmp_file("caching a model's training rows")?;
-            writers.push(FileWriter::try_new(file.open_writer()?, schema)?);
+            writers.push(StreamWriter::try_new(file.open_writer()?, schema)?);
             files.push(file);
         }
         Ok(Self { files, writers })
@@ -114,8 +213,8 @@ impl SpillFiles {
     }
 
     /// Closes the files; returns a table that reads them (and holds them), and their total size.
-    fn finish(self, schema: SchemaRef) -> Result<(HeldTable, u64)> {
-        let mut urls = Vec::with_capacity(self.files.len());
+    fn finish(self, schema: SchemaRef) -> Result<(CachedTable, u64)> {
+        let mut partitions = Vec::with_capacity(self.files.len());
         let mut bytes = 0;
         for (mut writer, file) in self.writers.into_iter().zip(&self.files) {
             writer.finish()?;
@@ -123,46 +222,54 @@ impl SpillFiles {
             let path = file.path().ok_or_else(|| {
                 DataFusionError::Execution("the training cache needs local spill files".into())
             })?;
-            bytes += std::fs::metadata(path)?.len();
-            urls.push(ListingTableUrl::parse(path.to_string_lossy())?);
+            let size = std::fs::metadata(path)?.len();
+            bytes += size;
+            let mut partition = PartitionedFile::new("", size);
+            partition.object_meta.location = Path::from_absolute_path(path)
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            partitions.push(partition);
         }
-        // The files have no extension: every listed file is one of them.
-        let options = ListingOptions::new(Arc::new(ArrowFormat)).with_file_extension("");
-        let config = ListingTableConfig::new_with_multi_paths(urls)
-            .with_listing_options(options)
-            .with_schema(schema);
-        let table = HeldTable {
-            rows: Arc::new(ListingTable::try_new(config)?),
-            _held: Held::Files { _files: self.files },
+        let table = CachedTable {
+            schema,
+            rows: Rows::Files {
+                partitions,
+                _files: self.files,
+            },
         };
         Ok((table, bytes))
     }
 }
 
-/// What keeps a cached table's rows accounted for, or on disk, while the table lives.
-enum Held {
-    /// The reservation of the rows held in memory.
-    Memory { _reservation: MemoryReservation },
-    /// The spill files (removed when the last reference is dropped).
-    Files { _files: Vec<Arc<dyn SpillFile>> },
+/// Where a cached table's rows are, with what keeps them accounted for or on disk.
+enum Rows {
+    /// In memory, under the reservation of their bytes.
+    Memory {
+        table: MemTable,
+        _reservation: MemoryReservation,
+    },
+    /// In spill files, one per partition (removed when the last reference is dropped).
+    Files {
+        partitions: Vec<PartitionedFile>,
+        _files: Vec<Arc<dyn SpillFile>>,
+    },
 }
 
 /// A table over cached rows that holds their reservation or files as long as it lives.
-struct HeldTable {
-    rows: Arc<dyn TableProvider>,
-    _held: Held,
+struct CachedTable {
+    schema: SchemaRef,
+    rows: Rows,
 }
 
-impl std::fmt::Debug for HeldTable {
+impl std::fmt::Debug for CachedTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HeldTable").finish_non_exhaustive()
+        f.debug_struct("CachedTable").finish_non_exhaustive()
     }
 }
 
 #[async_trait::async_trait]
-impl TableProvider for HeldTable {
+impl TableProvider for CachedTable {
     fn schema(&self) -> SchemaRef {
-        self.rows.schema()
+        self.schema.clone()
     }
 
     fn table_type(&self) -> TableType {
@@ -176,14 +283,27 @@ impl TableProvider for HeldTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.rows.scan(state, projection, filters, limit).await
-    }
-
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> Result<Vec<TableProviderFilterPushDown>> {
-        self.rows.supports_filters_pushdown(filters)
+        match &self.rows {
+            Rows::Memory { table, .. } => table.scan(state, projection, filters, limit).await,
+            Rows::Files { partitions, .. } => {
+                let source = ArrowSource::new_stream_file_source(self.schema.clone());
+                let groups = partitions
+                    .iter()
+                    .map(|file| FileGroup::new(vec![file.clone()]))
+                    .collect();
+                let config = FileScanConfigBuilder::new(
+                    ObjectStoreUrl::local_filesystem(),
+                    Arc::new(source),
+                )
+                .with_file_groups(groups)
+                // Each partition reads its own file: no stealing of siblings' files.
+                .with_preserve_order(true)
+                .with_projection_indices(projection.cloned())?
+                .with_limit(limit)
+                .build();
+                Ok(DataSourceExec::from_data_source(config))
+            }
+        }
     }
 }
 
@@ -237,6 +357,70 @@ mod tests {
             .output_partitioning()
             .partition_count();
         (cached, partitions)
+    }
+
+    /// The `v` values of each partition of `frame`, in order.
+    async fn values_by_partition(frame: DataFrame) -> Vec<Vec<i64>> {
+        frame
+            .collect_partitioned()
+            .await
+            .unwrap()
+            .iter()
+            .map(|batches| {
+                batches
+                    .iter()
+                    .flat_map(|batch| {
+                        datafusion::arrow::array::AsArray::as_primitive::<
+                            datafusion::arrow::datatypes::Int64Type,
+                        >(batch.column(0))
+                        .values()
+                        .to_vec()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn partitions_are_dealt_by_input_partition_and_round_in_memory_and_spilled() {
+        // Four input partitions of one-row batches, v = 10 * input + round.
+        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+            datafusion::arrow::datatypes::Field::new(
+                "v",
+                datafusion::arrow::datatypes::DataType::Int64,
+                false,
+            ),
+        ]));
+        let batch = |v: i64| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![Arc::new(datafusion::arrow::array::Int64Array::from(vec![
+                    v,
+                ]))],
+            )
+            .unwrap()
+        };
+        let inputs = vec![
+            vec![batch(0), batch(1)],
+            vec![batch(10), batch(11)],
+            vec![batch(20)],
+            vec![batch(30), batch(31), batch(32)],
+        ];
+        // Round 0 deals inputs 0..4 to partitions 0, 1, 2, 0; round 1 inputs 0, 1, 3 to
+        // (i + 4) % 3 = 1, 2, 1; round 2 input 3 to 2.
+        let expected = vec![vec![0, 30], vec![10, 1, 31], vec![20, 11, 32]];
+        for pool_bytes in [64 << 20, 1] {
+            let context = context(pool_bytes);
+            let table = MemTable::try_new(schema.clone(), inputs.clone()).unwrap();
+            let rows = context.read_table(Arc::new(table)).unwrap();
+            let cached = cache_within_budget(&context, rows, 3).await.unwrap();
+            assert_eq!(cached.spilled_bytes > 0, pool_bytes == 1);
+            assert_eq!(
+                values_by_partition(cached.frame).await,
+                expected,
+                "pool {pool_bytes}"
+            );
+        }
     }
 
     #[tokio::test]
