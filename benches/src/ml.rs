@@ -91,6 +91,8 @@ struct Fit {
 }
 
 fn main() -> anyhow::Result<()> {
+    // As the `ember` command does, so the figures are what its users get.
+    ember::memory::limit_allocator_arenas();
     let args = Args::parse();
     let temporary = tempfile::tempdir()?;
     let work = args.work.clone().unwrap_or(temporary.path().to_path_buf());

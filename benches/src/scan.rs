@@ -42,6 +42,8 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    // As the `ember` command does, so the figures are what its users get.
+    ember::memory::limit_allocator_arenas();
     let args = Args::parse();
     let file = args.data.join("lineitem.parquet");
     if !file.is_file() {

@@ -58,6 +58,8 @@ const TABLES: [&str; 8] = [
 ];
 
 fn main() -> anyhow::Result<()> {
+    // As the `ember` command does, so the figures are what its users get.
+    ember::memory::limit_allocator_arenas();
     let args = Args::parse();
     let queries: Vec<usize> = if args.only.is_empty() {
         (1..=22).collect()

@@ -118,6 +118,41 @@ impl fmt::Display for MemoryBudget {
     }
 }
 
+/// Caps glibc malloc at one arena per core (at least 2) instead of its default of 8 per core,
+/// unless `MALLOC_ARENA_MAX` is set (the user's choice wins). Call it first thing in `main`,
+/// before threads start; it does nothing on other platforms and allocators.
+///
+/// Why: a query's memory is freed by the thread that drops it, often not the one that allocated
+/// it, and each arena keeps the memory freed into it for reuse, so with 8 arenas per core a
+/// process's resident memory grows far past what its memory pool accounts for. Measured on TPC-H
+/// SF 10 (22 queries, 2 executors with `--cores 1 --memory 512m`, 2 cores): executor peak RSS
+/// 1.20-1.48 GB with glibc's default, 0.94-0.99 GB with 2 arenas, in the same time (40.3 s vs
+/// 39.8-40.5 s); mimalloc or jemalloc (preloaded) reached 0.86-1.09 GB but took 44-47 s.
+pub fn limit_allocator_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let arenas = libc::c_int::try_from(cores.max(2)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: mallopt only sets a tunable of glibc's allocator, which it reads under its own
+        // lock; it takes no pointers.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, arenas);
+        }
+    }
+}
+
+/// Hands the memory that glibc malloc keeps after it was freed back to the operating system
+/// (`malloc_trim`); does nothing on other platforms and allocators. For the end of a phase that
+/// freed much of the budget at once, such as a cache moving its rows to spill files: malloc
+/// keeps freed blocks for reuse, so without it the process stays as large as before the spill.
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of malloc's own heaps; it takes no pointers.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// The memory of this machine, read once per process: its physical memory, or the memory limit
 /// of its cgroup (a container's limit) when that is lower; `None` when neither can be read.
 pub fn machine_memory() -> Option<u64> {

@@ -158,6 +158,7 @@ impl<'a> CacheWriter<'a> {
                 }
             }
             self.reservation.free();
+            ember_core::memory::release_freed_memory();
             self.spill = Some(files);
         }
         match &mut self.spill {

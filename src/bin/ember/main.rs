@@ -50,6 +50,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    ember::memory::limit_allocator_arenas();
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
