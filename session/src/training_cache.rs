@@ -2,10 +2,10 @@
 //!
 //! Why not `DataFrame::cache`: it collects every row into a `MemTable` that no memory pool knows
 //! of, so a training set larger than the machine gets the process killed. Here the rows are
-//! reserved from the session's pool as they arrive; when the pool refuses, what was held and
-//! every later row go to Arrow IPC stream files in the pool's spill directory
-//! (`ember.local.dir`), one per partition, which each pass reads back. The files are removed when
-//! the cached table is dropped.
+//! reserved from the session's pool as they arrive, up to half the budget (the rest is the fit's);
+//! when the pool refuses or that half is full, what was held and every later row go to Arrow IPC
+//! stream files in the pool's spill directory (`ember.local.dir`), one per partition, which each
+//! pass reads back. The files are removed when the cached table is dropped.
 //!
 //! Which rows land in which partition, and in what order, depends only on the input's
 //! partitions, never on which input partition happened to be faster: a fit's bins, histogram
@@ -26,7 +26,7 @@ use datafusion::datasource::physical_plan::{ArrowSource, FileGroup, FileScanConf
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit, MemoryReservation};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::execution::{SendableRecordBatchStream, SpillFile, SpillWriter, TaskContext};
@@ -114,12 +114,20 @@ async fn plan_in_fixed_partitions(
     Ok((plan, Arc::new(TaskContext::from(&state))))
 }
 
+/// The cache holds at most 1/this of the memory budget, whatever the pool would grant: a
+/// finished cache cannot give memory back when the fit's own operators and workers ask for it
+/// later (as Spark's `spark.memory.storageFraction` keeps half of its unified memory for
+/// execution).
+const MEMORY_SHARE_DIVISOR: usize = 2;
+
 /// The cache being filled: batches held in memory while the pool grants them, then in spill
 /// files.
 struct CacheWriter<'a> {
     context: &'a SessionContext,
     schema: SchemaRef,
     reservation: MemoryReservation,
+    /// The most bytes held in memory: half the budget (see [`MEMORY_SHARE_DIVISOR`]).
+    memory_cap: usize,
     held: Vec<Vec<RecordBatch>>,
     spill: Option<SpillFiles>,
 }
@@ -127,13 +135,19 @@ struct CacheWriter<'a> {
 impl<'a> CacheWriter<'a> {
     fn new(context: &'a SessionContext, schema: SchemaRef, partitions: usize) -> Self {
         // Spillable: the pool caps it at its fair share, leaving the fit's own operators theirs.
+        let pool = &context.runtime_env().memory_pool;
         let reservation = MemoryConsumer::new("TrainingCache")
             .with_can_spill(true)
-            .register(&context.runtime_env().memory_pool);
+            .register(pool);
+        let memory_cap = match pool.memory_limit() {
+            MemoryLimit::Finite(limit) => limit / MEMORY_SHARE_DIVISOR,
+            MemoryLimit::Infinite | MemoryLimit::Unknown => usize::MAX,
+        };
         Self {
             context,
             schema,
             reservation,
+            memory_cap,
             held: vec![Vec::new(); partitions],
             spill: None,
         }
@@ -145,11 +159,10 @@ impl<'a> CacheWriter<'a> {
 
     /// Appends `batch` to `partition`, moving everything to spill files when the pool refuses it.
     fn push(&mut self, partition: usize, batch: RecordBatch) -> Result<()> {
+        let bytes = batch.get_array_memory_size();
         if self.spill.is_none()
-            && self
-                .reservation
-                .try_grow(batch.get_array_memory_size())
-                .is_err()
+            && (self.reservation.size().saturating_add(bytes) > self.memory_cap
+                || self.reservation.try_grow(bytes).is_err())
         {
             let mut files = SpillFiles::create(self.context, &self.schema, self.held.len())?;
             for (index, batches) in self.held.iter_mut().enumerate() {

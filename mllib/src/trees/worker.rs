@@ -429,19 +429,19 @@ fn class_index(label: f64) -> Option<usize> {
     (label >= 0.0 && label.fract() == 0.0 && label < MAX_CLASSES as f64).then_some(label as usize)
 }
 
-/// A hash of the rows' bins, labels and weights, the same in every process.
+/// A hash of the rows' bins, labels and weights, the same in every process. Each column is
+/// hashed where it lies (a copy of the rows would be as large as the working set, outside the
+/// memory budget), then the column hashes together.
 fn fingerprint(train: &BinnedBatch, held_out: &BinnedBatch) -> f64 {
-    let mut bytes = Vec::new();
+    const SEED: u64 = 0x5EED;
+    let mut parts = Vec::new();
     for batch in [train, held_out] {
-        bytes.extend((batch.rows as u64).to_le_bytes());
-        for column in &batch.bins {
-            bytes.extend_from_slice(column);
-        }
-        for value in batch.label.iter().chain(batch.weight.iter().flatten()) {
-            bytes.extend(value.to_le_bytes());
-        }
+        parts.push(batch.rows as f64);
+        parts.extend(batch.bins.iter().map(|column| bytes_unit(SEED, column)));
+        parts.push(hash_unit(SEED, 1, batch.label.iter().copied()));
+        parts.push(hash_unit(SEED, 2, batch.weight.iter().flatten().copied()));
     }
-    bytes_unit(0x5EED, &bytes)
+    hash_unit(SEED, 0, parts)
 }
 
 #[cfg(test)]
