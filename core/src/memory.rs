@@ -126,8 +126,9 @@ impl fmt::Display for MemoryBudget {
 /// it, and each arena keeps the memory freed into it for reuse, so with 8 arenas per core a
 /// process's resident memory grows far past what its memory pool accounts for. Measured on TPC-H
 /// SF 10 (22 queries, 2 executors with `--cores 1 --memory 512m`, 2 cores): executor peak RSS
-/// 1.20-1.48 GB with glibc's default, 0.94-0.99 GB with 2 arenas, in the same time (40.3 s vs
-/// 39.8-40.5 s); mimalloc or jemalloc (preloaded) reached 0.86-1.09 GB but took 44-47 s.
+/// 1.20-1.48 GB with glibc's default of 16 arenas (2 runs), 1.10-1.16 GB with 8, 0.93-1.03 GB
+/// with 2 (3 runs), all in 38.9-40.6 s; mimalloc or jemalloc (preloaded) reached 0.86-1.09 GB
+/// but took 43.7-46.6 s.
 pub fn limit_allocator_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
