@@ -468,12 +468,13 @@ fn a_running_job_is_listed_by_name_and_cancelled_on_the_cluster() {
     let output = exited_within(submitted, Duration::from_secs(60));
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(stderr(&output).contains("Cancelled"), "{}", stderr(&output));
-    // While it ran, its progress lines followed the job on the cluster.
+    // While it ran, its progress lines followed the job on the cluster (in whichever stage: the
+    // first can end before the first line, 100 ms in).
     let progress = "-- statement `SELECT count(*)";
     let job_line = stderr(&output)
         .lines()
         .filter(|line| line.starts_with(progress) && line.contains(" running: "))
-        .any(|line| line.contains(&format!("job {id}: stages 0/")) && line.contains(" running, "));
+        .any(|line| line.contains(&format!("job {id}: stages ")) && line.contains(" running, "));
     assert!(job_line, "{}", stderr(&output));
     assert_gone(dir.path(), &master, &id);
     let again = jobs(dir.path(), &master, &["cancel", &id]);

@@ -14,12 +14,14 @@
 use std::sync::Arc;
 
 use datafusion::arrow::compute::SortOptions;
+use datafusion::arrow::datatypes::Schema;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::common::{internal_err, JoinSide, JoinType};
 use datafusion::config::ConfigOptions;
 use datafusion::error::Result;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::joins::utils::JoinFilter;
 use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode, SortMergeJoinExec};
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext};
@@ -85,8 +87,7 @@ impl PhysicalOptimizerRule for SortMergeForLargeBuilds {
 /// still did after swapping it back; the planner's own sort-merge joins (with
 /// `prefer_hash_join = false`) answer all 22 queries right at SF 1. A likely cause for q21, not
 /// yet tried: its semi and anti joins carry filters, which a swap leaves listing right columns
-/// first (see the check below). Joins whose filter lists a right column before a left one keep
-/// their hash join.
+/// first (see [`left_columns_first`]); q18's semi join has none.
 fn sort_merge(join: &HashJoinExec) -> Result<Arc<dyn ExecutionPlan>> {
     if !matches!(
         join.join_type(),
@@ -94,23 +95,11 @@ fn sort_merge(join: &HashJoinExec) -> Result<Arc<dyn ExecutionPlan>> {
     ) {
         return internal_err!("no sort-merge join for {}", join.join_type());
     }
-    // DataFusion 55's sort-merge join reads a filter's columns as all left ones, then all right
-    // ones, so a filter listing a right column before a left one (as `join_selection` leaves it
-    // after swapping the inputs) would be evaluated on the wrong columns: wrong rows, no error
-    // (apache/datafusion#25489). The planner's own sort-merge joins always list left first.
-    if join.filter().is_some_and(|filter| {
-        filter
-            .column_indices()
-            .windows(2)
-            .any(|pair| pair[0].side == JoinSide::Right && pair[1].side == JoinSide::Left)
-    }) {
-        return internal_err!("a sort-merge join would misread this join filter's columns");
-    }
     let merged: Arc<dyn ExecutionPlan> = Arc::new(SortMergeJoinExec::try_new(
         Arc::clone(join.left()),
         Arc::clone(join.right()),
         join.on().to_vec(),
-        join.filter().cloned(),
+        join.filter().map(left_columns_first).transpose()?,
         *join.join_type(),
         vec![SortOptions::default(); join.on().len()],
         join.null_equality(),
@@ -127,6 +116,40 @@ fn sort_merge(join: &HashJoinExec) -> Result<Arc<dyn ExecutionPlan>> {
         }
     });
     Ok(Arc::new(ProjectionExec::try_new(columns, merged)?))
+}
+
+/// `filter` with its columns listed left side first, its expression and schema renumbered to
+/// match. Why: DataFusion 55's sort-merge join hands a filter all its left columns, then all its
+/// right ones, whatever order the filter lists them in; `join_selection` leaves a swapped hash
+/// join's filter listing right columns first, which as is would be evaluated on the wrong
+/// columns: wrong rows, no error (apache/datafusion#25489). The planner's own sort-merge joins
+/// always list left first.
+fn left_columns_first(filter: &JoinFilter) -> Result<JoinFilter> {
+    let columns = filter.column_indices();
+    let mut order: Vec<usize> = (0..columns.len()).collect();
+    order.sort_by_key(|&old| columns[old].side != JoinSide::Left);
+    let mut position = vec![0; order.len()];
+    for (new, &old) in order.iter().enumerate() {
+        position[old] = new;
+    }
+    let expression = Arc::clone(filter.expression())
+        .transform(|expr| {
+            Ok(match expr.downcast_ref::<Column>() {
+                Some(column) => Transformed::yes(Arc::new(Column::new(
+                    column.name(),
+                    position[column.index()],
+                )) as _),
+                None => Transformed::no(expr),
+            })
+        })
+        .data()?;
+    let schema = filter.schema();
+    let fields: Vec<_> = order.iter().map(|&old| schema.field(old).clone()).collect();
+    Ok(JoinFilter::new(
+        expression,
+        order.iter().map(|&old| columns[old].clone()).collect(),
+        Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())),
+    ))
 }
 
 fn estimated_bytes(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<u64>> {
@@ -146,7 +169,7 @@ mod tests {
     use datafusion::logical_expr::Operator;
     use datafusion::physical_expr::expressions::BinaryExpr;
     use datafusion::physical_plan::displayable;
-    use datafusion::physical_plan::joins::utils::{ColumnIndex, JoinFilter};
+    use datafusion::physical_plan::joins::utils::ColumnIndex;
 
     use super::*;
 
@@ -235,19 +258,40 @@ mod tests {
     }
 
     #[test]
-    fn a_filter_listing_a_right_column_first_keeps_its_hash_join() {
-        let left_first = planned_join(
-            partitioned_join_filtered(Some(key_filter(JoinSide::Left))),
-            1 << 20,
-        );
-        assert!(left_first.contains("SortMergeJoinExec"), "{left_first}");
-        let right_first = planned_join(
-            partitioned_join_filtered(Some(key_filter(JoinSide::Right))),
-            1 << 20,
-        );
-        assert!(
-            right_first.starts_with("HashJoinExec: mode=Partitioned"),
-            "{right_first}"
-        );
+    fn a_filter_listing_a_right_column_first_is_renumbered_left_first() {
+        let config = {
+            let mut config = ConfigOptions::default();
+            config.execution.target_partitions = 2;
+            config
+        };
+        for first in [JoinSide::Left, JoinSide::Right] {
+            let join = partitioned_join_filtered(Some(key_filter(first)));
+            let plan = SortMergeForLargeBuilds { budget: 1 << 20 }
+                .optimize(join, &config)
+                .unwrap();
+            let merged = plan.children()[0]
+                .downcast_ref::<SortMergeJoinExec>()
+                .expect("a sort-merge join under the projection");
+            let filter = merged.filter.as_ref().unwrap();
+            let sides: Vec<JoinSide> = filter.column_indices().iter().map(|c| c.side).collect();
+            assert_eq!(sides, [JoinSide::Left, JoinSide::Right]);
+            // `a` (from `first`) < `b` (from the other side), wherever each column now is.
+            let expected = match first {
+                JoinSide::Left => "a@0 < b@1",
+                _ => "a@1 < b@0",
+            };
+            assert_eq!(filter.expression().to_string(), expected);
+            let names: Vec<&str> = filter
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect();
+            let expected_names = match first {
+                JoinSide::Left => ["a", "b"],
+                _ => ["b", "a"],
+            };
+            assert_eq!(names, expected_names);
+        }
     }
 }
