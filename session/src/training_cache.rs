@@ -157,7 +157,8 @@ impl<'a> CacheWriter<'a> {
         self.held.len()
     }
 
-    /// Appends `batch` to `partition`, moving everything to spill files when the pool refuses it.
+    /// Appends `batch` to `partition`, moving everything to spill files when the pool refuses it
+    /// or it would take the cache past `memory_cap`.
     fn push(&mut self, partition: usize, batch: RecordBatch) -> Result<()> {
         let bytes = batch.get_array_memory_size();
         if self.spill.is_none()

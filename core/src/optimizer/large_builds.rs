@@ -176,14 +176,9 @@ mod tests {
 
     use super::*;
 
-    /// A partitioned hash join of two 100,000-row one-column inputs (800 KB each), keeping only
-    /// the probe side's column.
-    fn partitioned_join() -> Arc<dyn ExecutionPlan> {
-        partitioned_join_filtered(None)
-    }
-
-    /// [`partitioned_join`] with `filter`.
-    fn partitioned_join_filtered(filter: Option<JoinFilter>) -> Arc<dyn ExecutionPlan> {
+    /// A partitioned hash join of two 100,000-row one-column inputs (800 KB each) with `filter`,
+    /// keeping only the probe side's column.
+    fn partitioned_join(filter: Option<JoinFilter>) -> Arc<dyn ExecutionPlan> {
         let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
         let batch = RecordBatch::try_new(
             schema.clone(),
@@ -210,16 +205,17 @@ mod tests {
         )
     }
 
-    fn planned(budget: u64) -> String {
-        planned_join(partitioned_join(), budget)
-    }
-
-    fn planned_join(join: Arc<dyn ExecutionPlan>, budget: u64) -> String {
+    /// `join` after the rule, for a budget of `budget` bytes.
+    fn optimized(join: Arc<dyn ExecutionPlan>, budget: u64) -> Arc<dyn ExecutionPlan> {
         let mut config = ConfigOptions::default();
         config.execution.target_partitions = 2;
-        let plan = SortMergeForLargeBuilds { budget }
+        SortMergeForLargeBuilds { budget }
             .optimize(join, &config)
-            .unwrap();
+            .unwrap()
+    }
+
+    fn planned(budget: u64) -> String {
+        let plan = optimized(partitioned_join(None), budget);
         let text = displayable(plan.as_ref()).indent(false).to_string();
         text
     }
@@ -262,16 +258,8 @@ mod tests {
 
     #[test]
     fn a_filter_listing_a_right_column_first_is_renumbered_left_first() {
-        let config = {
-            let mut config = ConfigOptions::default();
-            config.execution.target_partitions = 2;
-            config
-        };
         for first in [JoinSide::Left, JoinSide::Right] {
-            let join = partitioned_join_filtered(Some(key_filter(first)));
-            let plan = SortMergeForLargeBuilds { budget: 1 << 20 }
-                .optimize(join, &config)
-                .unwrap();
+            let plan = optimized(partitioned_join(Some(key_filter(first))), 1 << 20);
             let merged = plan.children()[0]
                 .downcast_ref::<SortMergeJoinExec>()
                 .expect("a sort-merge join under the projection");

@@ -319,6 +319,11 @@ pub(crate) fn histogram_bytes(
             .flat_map(|features| features.iter().map(|&feature| layout.bins(feature)))
             .sum(),
     };
+    bins_bytes(bins, params)
+}
+
+/// The bytes of histograms over `bins` bins in all, each of `params.channels`.
+pub(crate) fn bins_bytes(bins: usize, params: &GrowParams) -> usize {
     bins * STATS_PER_BIN * params.channels.max(1) * std::mem::size_of::<f64>()
 }
 

@@ -14,9 +14,9 @@ use datafusion::execution::memory_pool::{
 use rayon::prelude::*;
 
 use crate::error::{MlError, Result};
-use crate::kernels::histogram::{add_histogram, histogram_len, HistogramLayout};
+use crate::kernels::histogram::{add_histogram, HistogramLayout};
 use crate::trees::binning::FeatureBins;
-use crate::trees::grow::{grow, histogram_bytes, FeatureChoice, GrowParams};
+use crate::trees::grow::{bins_bytes, grow, histogram_bytes, FeatureChoice, GrowParams};
 use crate::trees::protocol::{LabelStats, Reply, Request, MAX_CLASSES};
 use crate::trees::tree::Tree;
 use crate::trees::worker::PartitionWorker;
@@ -276,7 +276,7 @@ pub(crate) fn grow_tree(
     features: &FeatureChoice,
     params: &GrowParams,
 ) -> Result<Vec<Tree>> {
-    let root_bytes = histogram_len(layout) * params.channels.max(1) * size_of::<f64>();
+    let root_bytes = bins_bytes(layout.total_bins(), params);
     memory.hold(root_bytes * workers.len())?;
     let root = histograms(workers, begin)?
         .pop()
