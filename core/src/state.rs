@@ -247,7 +247,7 @@ pub fn with_ember_features(
 ) -> SessionStateBuilder {
     with_ml_functions(with_spark_functions(builder.with_default_features()))
         .with_optimizer_rule(Arc::new(SemiJoinsFirst))
-        .with_physical_optimizer_rules(physical_optimizer_rules(placement, None))
+        .with_physical_optimizer_rules(physical_optimizer_rules(placement, None, false))
 }
 
 /// Adds `datafusion-spark`'s expression planner and the Spark-compatible functions whose names
@@ -333,18 +333,21 @@ pub fn session_state(config: &EmberConfig, parallelism: usize) -> Result<Session
     let builder = SessionStateBuilder::new()
         .with_config(session_config)
         .with_runtime_env(runtime);
-    let rules = physical_optimizer_rules(Placement::OneProcess, config.memory_budget().bytes);
+    let rules =
+        physical_optimizer_rules(Placement::OneProcess, config.memory_budget().bytes, false);
     Ok(with_ember_features(builder, Placement::OneProcess)
         .with_physical_optimizer_rules(rules)
         .build())
 }
 
 /// `state` planning for the least memory rather than the most speed: how a statement that ran
-/// out of the memory budget runs again.
+/// out of the memory budget runs again. `budget` is the memory budget of a one-process session
+/// (`None` on a cluster, whose client does not know its executors' budgets).
 ///
 /// - equi-joins as sort-merge joins, which spill, instead of hash joins, whose build side must
-///   fit in memory (sessions with one partition keep hash joins: DataFusion plans no
-///   sort-merge join there);
+///   fit in memory: in one process all but those with small build sides
+///   ([`SortMergeForLargeBuilds`] after running out of memory), on a cluster all (sessions with
+///   one partition keep hash joins: DataFusion plans no sort-merge join there);
 /// - one sort per `ORDER BY` over all partitions instead of a sort per partition and a merge
 ///   above them: every sort that spills ends in a merge that cannot spill and reserves read
 ///   buffers for its spill files, so with a sort per partition those merges and the merge above
@@ -353,12 +356,17 @@ pub fn session_state(config: &EmberConfig, parallelism: usize) -> Result<Session
 ///   final merge; one sort runs (13.4 s, against 10.2 s unlimited);
 /// - `ORDER BY ... LIMIT` as a sort and a limit ([`LimitsBySorting`]) instead of top-k, which
 ///   cannot spill.
-pub fn spillable_plans(state: SessionState) -> SessionState {
+pub fn spillable_plans(state: SessionState, budget: Option<u64>) -> SessionState {
     let mut config = state.config().clone();
     let options = config.options_mut();
-    options.optimizer.prefer_hash_join = false;
     options.optimizer.repartition_sorts = false;
-    let mut rules = state.physical_optimizers().to_vec();
+    let mut rules = match budget {
+        Some(budget) => physical_optimizer_rules(Placement::OneProcess, Some(budget), true),
+        None => {
+            options.optimizer.prefer_hash_join = false;
+            state.physical_optimizers().to_vec()
+        }
+    };
     rules.push(Arc::new(LimitsBySorting));
     SessionStateBuilder::new_from_existing(state)
         .with_config(config)
@@ -368,12 +376,13 @@ pub fn spillable_plans(state: SessionState) -> SessionState {
 
 /// DataFusion's physical optimizer rules with Ember's additions: [`BuildOnFewerRows`] right after
 /// `join_selection` (it corrects that rule's choice of build side), then, given the `budget`
-/// the plans run under (one process only), [`SortMergeForLargeBuilds`]; at the end
-/// [`CheapConjunctsFirst`] and, in one process, [`FilterDynamicallyAboveScans`] (which needs the
-/// dynamic filters already pushed to scans).
+/// the plans run under (one process only), [`SortMergeForLargeBuilds`], told whether the
+/// statement `ran_out_of_memory` before; at the end [`CheapConjunctsFirst`] and, in one process,
+/// [`FilterDynamicallyAboveScans`] (which needs the dynamic filters already pushed to scans).
 fn physical_optimizer_rules(
     placement: Placement,
     budget: Option<u64>,
+    ran_out_of_memory: bool,
 ) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     let mut rules = Vec::new();
     for rule in PhysicalOptimizer::new().rules {
@@ -382,7 +391,10 @@ fn physical_optimizer_rules(
         if is_join_selection {
             rules.push(Arc::new(BuildOnFewerRows) as _);
             if let Some(budget) = budget {
-                rules.push(Arc::new(SortMergeForLargeBuilds { budget }));
+                rules.push(Arc::new(SortMergeForLargeBuilds {
+                    budget,
+                    ran_out_of_memory,
+                }));
             }
         }
     }

@@ -99,11 +99,15 @@ impl Session {
     }
 
     /// Runs `sql` as [`Session::sql`] does, but planned for the least memory rather than the
-    /// most speed ([`spillable_plans`]: sort-merge joins, one sort per `ORDER BY`, no top-k),
+    /// most speed ([`spillable_plans`]: sort-merge joins except for small build sides, one sort per `ORDER BY`, no top-k),
     /// so that more of its operators spill to `ember.local.dir`: how to run again a statement
     /// that ran out of the memory budget ([`ran_out_of_memory`]; `ember sql` does so by itself).
     pub async fn sql_with_spillable_plans(&self, sql: &str) -> Result<DataFrame> {
-        let state = spillable_plans(self.context.state());
+        let budget = match self.master {
+            Master::Local { .. } => self.config.memory_budget().bytes,
+            Master::Cluster { .. } => None,
+        };
+        let state = spillable_plans(self.context.state(), budget);
         self.sql_in(&SessionContext::new_with_state(state), sql)
             .await
     }

@@ -2,21 +2,24 @@
 //! fit in the memory budget.
 //!
 //! Why this exists: DataFusion's hash join holds its whole build side in memory and cannot
-//! spill. When a statement runs out of memory, `ember sql` runs it again with sort-merge joins
-//! ([`crate::state::spillable_plans`]), but the failed first run can cost as long as the
-//! statement itself. This rule decides before the first run: a partitioned hash join whose
-//! build side is estimated at more than [`BUILD_SHARE_OF_BUDGET`] of the budget becomes a
-//! sort-merge join (sorts and repartitions are added by the rules that run after it). Joins
-//! whose build side has no byte estimate keep their hash join and the retry as a safety net.
-//! Under the default budget (70% of memory) this only changes joins with build sides of
-//! several GiB; TPC-H SF 10 keeps all its hash joins.
+//! spill. This rule decides twice:
+//!
+//! - Before a first run: a partitioned hash join whose build side is estimated at more than
+//!   [`BUILD_SHARE_OF_BUDGET`] of the budget becomes a sort-merge join (sorts and repartitions
+//!   are added by the rules that run after it), because a failed first run can cost as long as
+//!   the statement itself. Joins whose build side has no byte estimate keep their hash join.
+//!   Under the default budget (70% of memory) this only changes joins with build sides of
+//!   several GiB; TPC-H SF 10 keeps all its hash joins.
+//! - When a statement ran out of memory and runs again ([`crate::state::spillable_plans`]):
+//!   every hash join becomes a sort-merge join except those whose build side is estimated
+//!   small ([`SMALL_BUILD_SHARE_OF_BUDGET`]).
 
 use std::sync::Arc;
 
 use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::datatypes::Schema;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
-use datafusion::common::{internal_err, JoinSide, JoinType};
+use datafusion::common::{JoinSide, JoinType};
 use datafusion::config::ConfigOptions;
 use datafusion::error::Result;
 use datafusion::physical_expr::expressions::Column;
@@ -31,6 +34,14 @@ use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext
 /// in hashes and links, and shares the budget with the probe side's operators.
 pub const BUILD_SHARE_OF_BUDGET: u64 = 2;
 
+/// After a statement ran out of memory, a hash join keeps its hash table only when its build
+/// side is estimated at no more than this share of the budget (1/32): small dimension tables.
+/// Why not sort-merge joins everywhere, as DataFusion plans them with `prefer_hash_join =
+/// false`: TPC-H q21 at SF 30 under 4 GiB then sorted 180M `lineitem` rows to join the 25-row
+/// `nation`. Why a smaller share than the 1/8 a first run collects: the estimates are
+/// inexact, and this is the last try.
+pub const SMALL_BUILD_SHARE_OF_BUDGET: u64 = 32;
+
 /// Physical optimizer rule for a one-process session with a memory budget of `budget` bytes;
 /// see the module documentation. Runs right after `join_selection`, which chose the partition
 /// mode and build side.
@@ -38,6 +49,30 @@ pub const BUILD_SHARE_OF_BUDGET: u64 = 2;
 pub struct SortMergeForLargeBuilds {
     /// The memory budget, in bytes.
     pub budget: u64,
+    /// Whether the statement already ran out of memory once: then every hash join (semi and
+    /// anti joins and collected build sides too) becomes a sort-merge join unless its build side
+    /// is estimated within [`SMALL_BUILD_SHARE_OF_BUDGET`] of the budget. Otherwise only
+    /// partitioned inner and outer joins whose build side is estimated above
+    /// [`BUILD_SHARE_OF_BUDGET`] do (see [`sort_merge`] for why not semi and anti joins).
+    pub ran_out_of_memory: bool,
+}
+
+impl SortMergeForLargeBuilds {
+    /// Whether `join` becomes a sort-merge join.
+    fn sorts_and_merges(&self, join: &HashJoinExec) -> Result<bool> {
+        if join.null_aware {
+            // NOT IN semantics: only the hash join has them.
+            return Ok(false);
+        }
+        let build = estimated_bytes(join.left())?;
+        Ok(if self.ran_out_of_memory {
+            build.is_none_or(|bytes| bytes > self.budget / SMALL_BUILD_SHARE_OF_BUDGET)
+        } else {
+            *join.partition_mode() == PartitionMode::Partitioned
+                && is_inner_or_outer(join.join_type())
+                && build.is_some_and(|bytes| bytes > self.budget / BUILD_SHARE_OF_BUDGET)
+        })
+    }
 }
 
 impl PhysicalOptimizerRule for SortMergeForLargeBuilds {
@@ -50,22 +85,14 @@ impl PhysicalOptimizerRule for SortMergeForLargeBuilds {
         if config.execution.target_partitions < 2 || !config.optimizer.repartition_joins {
             return Ok(plan);
         }
-        let largest_build = self.budget / BUILD_SHARE_OF_BUDGET;
         plan.transform_up(|node| {
             let Some(join) = node.downcast_ref::<HashJoinExec>() else {
                 return Ok(Transformed::no(node));
             };
-            if *join.partition_mode() != PartitionMode::Partitioned || join.null_aware {
+            if !self.sorts_and_merges(join)? {
                 return Ok(Transformed::no(node));
             }
-            match estimated_bytes(join.left())? {
-                Some(bytes) if bytes > largest_build => match sort_merge(join) {
-                    Ok(replacement) => Ok(Transformed::yes(replacement)),
-                    // A join type the sort-merge join does not take keeps its hash join.
-                    Err(_) => Ok(Transformed::no(node)),
-                },
-                _ => Ok(Transformed::no(node)),
-            }
+            Ok(Transformed::yes(sort_merge(join)?))
         })
         .data()
     }
@@ -79,25 +106,22 @@ impl PhysicalOptimizerRule for SortMergeForLargeBuilds {
     }
 }
 
-/// The sort-merge join doing what `join` does, with `join`'s embedded projection on top.
-///
-/// Inner and outer joins only: semi and anti joins keep their hash join (and the retry). On
-/// TPC-H SF 10 under 512 MiB, q18's and q21's semi and anti joins (swapped to the right side by
-/// `join_selection`) gave wrong answers as sort-merge joins made here, and q21's left anti join
-/// still did after swapping it back; the planner's own sort-merge joins (with
-/// `prefer_hash_join = false`) answer all 22 queries right at SF 1. The likely cause for q21:
-/// its anti join carries a filter, which a swap leaves listing right columns first (see
-/// [`left_columns_first`]). With the filter renumbered, semi and anti joins converted here
-/// answered right (q21 at SF 1 under 170m and 176m, all 22 under 176m and 512m), but at SF 10
-/// under 512m the conversion only slowed q17 (its decorrelated subquery, a semi join whose build
-/// side statistics overestimate, 1.5 s to 4.7 s) and sped nothing up, so they stay hash joins.
-fn sort_merge(join: &HashJoinExec) -> Result<Arc<dyn ExecutionPlan>> {
-    if !matches!(
-        join.join_type(),
+fn is_inner_or_outer(join_type: &JoinType) -> bool {
+    matches!(
+        join_type,
         JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full
-    ) {
-        return internal_err!("no sort-merge join for {}", join.join_type());
-    }
+    )
+}
+
+/// The sort-merge join doing what `join` does, with `join`'s embedded projection on top; its
+/// filter renumbered by [`left_columns_first`].
+///
+/// A first run converts inner and outer joins only: semi and anti joins keep their hash join
+/// (and the retry). With filters renumbered, semi and anti joins converted here answered right
+/// (TPC-H q21 at SF 1 under 170m and 176m, all 22 under 176m and 512m), but at SF 10 under 512m
+/// converting them before a first run only slowed q17 (its decorrelated subquery, a semi join
+/// whose build side statistics overestimate, 1.5 s to 4.7 s) and sped nothing up.
+fn sort_merge(join: &HashJoinExec) -> Result<Arc<dyn ExecutionPlan>> {
     let merged: Arc<dyn ExecutionPlan> = Arc::new(SortMergeJoinExec::try_new(
         Arc::clone(join.left()),
         Arc::clone(join.right()),
@@ -176,9 +200,19 @@ mod tests {
 
     use super::*;
 
-    /// A partitioned hash join of two 100,000-row one-column inputs (800 KB each) with `filter`,
-    /// keeping only the probe side's column.
+    /// A partitioned inner hash join of two 100,000-row one-column inputs (800 KB each) with
+    /// `filter`, keeping only the probe side's column.
     fn partitioned_join(filter: Option<JoinFilter>) -> Arc<dyn ExecutionPlan> {
+        hash_join(JoinType::Inner, PartitionMode::Partitioned, filter)
+    }
+
+    /// A `mode` hash join of `join_type` of two 100,000-row one-column inputs (800 KB each) with
+    /// `filter`; an inner join keeps only the probe side's column.
+    fn hash_join(
+        join_type: JoinType,
+        mode: PartitionMode,
+        filter: Option<JoinFilter>,
+    ) -> Arc<dyn ExecutionPlan> {
         let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
         let batch = RecordBatch::try_new(
             schema.clone(),
@@ -189,15 +223,16 @@ mod tests {
             MemorySourceConfig::try_new_exec(&[vec![batch.clone()]], schema.clone(), None).unwrap()
         };
         let key = || Arc::new(Column::new("k", 0)) as _;
+        let projection = (join_type == JoinType::Inner).then(|| vec![1]);
         Arc::new(
             HashJoinExec::try_new(
                 input(),
                 input(),
                 vec![(key(), key())],
                 filter,
-                &JoinType::Inner,
-                Some(vec![1]),
-                PartitionMode::Partitioned,
+                &join_type,
+                projection,
+                mode,
                 NullEquality::NullEqualsNothing,
                 false,
             )
@@ -205,19 +240,34 @@ mod tests {
         )
     }
 
-    /// `join` after the rule, for a budget of `budget` bytes.
-    fn optimized(join: Arc<dyn ExecutionPlan>, budget: u64) -> Arc<dyn ExecutionPlan> {
+    /// `join` after the rule, for a budget of `budget` bytes, in a first run or (when
+    /// `ran_out_of_memory`) in the run after running out of memory.
+    fn optimized_in(
+        join: Arc<dyn ExecutionPlan>,
+        budget: u64,
+        ran_out_of_memory: bool,
+    ) -> Arc<dyn ExecutionPlan> {
         let mut config = ConfigOptions::default();
         config.execution.target_partitions = 2;
-        SortMergeForLargeBuilds { budget }
-            .optimize(join, &config)
-            .unwrap()
+        SortMergeForLargeBuilds {
+            budget,
+            ran_out_of_memory,
+        }
+        .optimize(join, &config)
+        .unwrap()
+    }
+
+    /// `join` after the rule in a first run, for a budget of `budget` bytes.
+    fn optimized(join: Arc<dyn ExecutionPlan>, budget: u64) -> Arc<dyn ExecutionPlan> {
+        optimized_in(join, budget, false)
+    }
+
+    fn text(plan: Arc<dyn ExecutionPlan>) -> String {
+        displayable(plan.as_ref()).indent(false).to_string()
     }
 
     fn planned(budget: u64) -> String {
-        let plan = optimized(partitioned_join(None), budget);
-        let text = displayable(plan.as_ref()).indent(false).to_string();
-        text
+        text(optimized(partitioned_join(None), budget))
     }
 
     #[test]
@@ -230,6 +280,39 @@ mod tests {
     fn a_build_side_within_the_budget_keeps_its_hash_join() {
         let text = planned(64 << 20);
         assert!(text.starts_with("HashJoinExec: mode=Partitioned"), "{text}");
+    }
+
+    #[test]
+    fn a_first_run_keeps_semi_joins_and_collected_build_sides_as_hash_joins() {
+        let semi = hash_join(JoinType::LeftSemi, PartitionMode::Partitioned, None);
+        assert!(text(optimized(semi, 1 << 20)).starts_with("HashJoinExec: mode=Partitioned"));
+        let collected = hash_join(JoinType::Inner, PartitionMode::CollectLeft, None);
+        let plan = text(optimized(collected, 1 << 20));
+        assert!(plan.starts_with("HashJoinExec: mode=CollectLeft"), "{plan}");
+    }
+
+    #[test]
+    fn after_running_out_of_memory_only_build_sides_within_a_32nd_of_the_budget_stay_hash_joins() {
+        // 800 KB build sides: over a 32nd of 16 MiB, within a 32nd of 32 MiB.
+        for join_type in [JoinType::Inner, JoinType::LeftSemi, JoinType::RightAnti] {
+            for mode in [PartitionMode::Partitioned, PartitionMode::CollectLeft] {
+                let plan = text(optimized_in(
+                    hash_join(join_type, mode, None),
+                    16 << 20,
+                    true,
+                ));
+                assert!(
+                    plan.contains(&format!("SortMergeJoinExec: join_type={join_type}")),
+                    "{plan}"
+                );
+                let plan = text(optimized_in(
+                    hash_join(join_type, mode, None),
+                    32 << 20,
+                    true,
+                ));
+                assert!(plan.starts_with("HashJoinExec"), "{plan}");
+            }
+        }
     }
 
     /// The filter `a < b` of the join's key columns, `a` from `first` and `b` from the other side.

@@ -262,7 +262,8 @@ impl StatementRunner {
             if reran_with_spillable_plans {
                 eprintln!(
                     "-- ran out of memory (ember.memory.limit); ran the statement again with \
-                     plans that spill: sort-merge joins, one sort per ORDER BY, no top-k"
+                     plans that spill: sort-merge joins except for small build sides, one sort \
+                     per ORDER BY, no top-k"
                 );
             }
             let plural = if rows == 1 { "" } else { "s" };
