@@ -6,7 +6,7 @@
 //! running and done, rows read (Ballista's REST job status); scan metrics stay on executors.
 
 use std::io::{self, BufWriter, IsTerminal, Write};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ember::datafusion::physical_plan::ExecutionPlan;
@@ -25,7 +25,7 @@ const SPINNER_TICK: Duration = Duration::from_millis(120);
 /// What a progress line reports on.
 pub enum Watched<'a> {
     /// A statement running in this process: its plan's live scan metrics, once it is planned.
-    Local(&'a OnceLock<Arc<dyn ExecutionPlan>>),
+    Local(&'a RunningPlan),
     /// Jobs on a cluster, when its REST API can be read.
     Cluster(&'a OwnJobs),
     /// Jobs on a cluster whose status cannot be read (mutual TLS: no REST API).
@@ -36,12 +36,44 @@ impl Watched<'_> {
     async fn describe(&self) -> String {
         match self {
             Watched::Local(planned) => match planned.get() {
-                Some(plan) => ScanStats::of(plan).read_summary(),
+                Some(plan) => ScanStats::of(&plan).read_summary(),
                 None => "preparing".into(),
             },
             Watched::Cluster(jobs) => jobs.describe().await,
             Watched::Opaque => "running on the cluster".into(),
         }
+    }
+}
+
+/// The plan of the statement running in this process, once it is planned.
+///
+/// Emptied before a statement runs again: a hash join keeps its collected build side, and the
+/// memory reserved for it, in its plan node until the plan is dropped, so a statement that ran
+/// out of memory would otherwise run again beside its first run's build sides.
+#[derive(Default)]
+pub struct RunningPlan(Mutex<Option<Arc<dyn ExecutionPlan>>>);
+
+impl RunningPlan {
+    /// The plan, once one is set.
+    pub fn get(&self) -> Option<Arc<dyn ExecutionPlan>> {
+        self.lock().clone()
+    }
+
+    /// Makes `plan` the running plan.
+    pub fn set(&self, plan: Arc<dyn ExecutionPlan>) {
+        *self.lock() = Some(plan);
+    }
+
+    /// Drops the plan (see the type's documentation).
+    pub fn clear(&self) {
+        *self.lock() = None;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<dyn ExecutionPlan>>> {
+        // A panic while holding the lock cannot leave the option half-written.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

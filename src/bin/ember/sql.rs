@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
@@ -16,7 +16,7 @@ use ember::{ran_out_of_memory, FileFormatKind, Master, ScanStats, Session};
 use crate::exit::Failure;
 use crate::output::{write_result, OutputError, OutputFormat};
 use crate::own_jobs::OwnJobs;
-use crate::progress::{Progress, Watched};
+use crate::progress::{Progress, RunningPlan, Watched};
 use crate::{repl, runtime};
 
 /// Arguments of `ember sql`.
@@ -224,7 +224,7 @@ impl StatementRunner {
         };
         // The plan, once made: progress reads its live scan metrics. Model statements run
         // their fits while they are planned, so the whole statement is watched.
-        let planned = OnceLock::new();
+        let planned = RunningPlan::default();
         let running = execute_statement(
             &self.session,
             &statement.text,
@@ -317,7 +317,7 @@ async fn execute_statement(
     sql: &str,
     format: OutputFormat,
     out: &mut dyn Write,
-    planned: &OnceLock<Arc<dyn ExecutionPlan>>,
+    planned: &RunningPlan,
 ) -> Result<Executed, StatementError> {
     let mut counted = CountedWrites { out, bytes: 0 };
     let reserved_before = session.memory_reserved();
@@ -327,9 +327,9 @@ async fn execute_statement(
         Ok(_) => false,
     };
     let (rows, plan) = if reran_with_spillable_plans {
+        planned.clear();
         session.memory_released_to(reserved_before).await;
-        let replanned = OnceLock::new();
-        run_once(session, sql, Plans::Spillable, format, out, &replanned).await?
+        run_once(session, sql, Plans::Spillable, format, out, planned).await?
     } else {
         first?
     };
@@ -356,7 +356,7 @@ async fn run_once(
     plans: Plans,
     format: OutputFormat,
     out: &mut dyn Write,
-    planned: &OnceLock<Arc<dyn ExecutionPlan>>,
+    planned: &RunningPlan,
 ) -> Result<(usize, Arc<dyn ExecutionPlan>), StatementError> {
     let frame = match plans {
         Plans::Fastest => session.sql(sql).await,
@@ -368,7 +368,7 @@ async fn run_once(
         .create_physical_plan()
         .await
         .map_err(|e| StatementError::Plan(e.to_string()))?;
-    let plan = planned.get_or_init(|| plan).clone();
+    planned.set(Arc::clone(&plan));
     let stream =
         execute_stream(Arc::clone(&plan), task).map_err(|e| StatementError::Plan(e.to_string()))?;
     let rows = write_result(stream, format, out)
