@@ -680,6 +680,56 @@ fn mutual_tls_admits_only_clients_with_a_certificate_from_the_ca() {
         stderr(&admitted)
     );
 
+    // A tree fit's training tasks reach the client over the same mutual TLS, and the model
+    // is the one a local fit makes.
+    let points = dir.path().join("points.parquet");
+    let copy = format!(
+        "COPY (SELECT CAST(v % 7 AS DOUBLE) AS x, CAST(v % 13 AS DOUBLE) AS z, \
+         CAST((v % 7) * (v % 13) % 2 AS DOUBLE) AS y FROM generate_series(1, 3000) AS t(v)) \
+         TO '{}'",
+        points.display()
+    );
+    let written = run_ember(
+        dir.path(),
+        ["sql", "-q", "--master", "local[1]", "-e", &copy],
+    );
+    assert!(written.status.success(), "{}", stderr(&written));
+    let fit_and_predict = |master: &str, tls: Vec<String>, models: &str| {
+        let mut args = vec!["sql".to_string(), "--master".into(), master.to_string()];
+        args.extend(tls);
+        let table = format!("d={}", points.display());
+        let model_dir = format!("ember.ml.model.dir={}", dir.path().join(models).display());
+        args.extend(["--table".into(), table, "--conf".into(), model_dir]);
+        args.extend(["--format".into(), "csv".into(), "-q".into()]);
+        args.extend([
+            "-e".into(),
+            "CREATE MODEL m OPTIONS (model_type = 'gbt_classifier', label = 'y', \
+             num_trees = 4) AS SELECT * FROM d"
+                .into(),
+            "-e".into(),
+            "SELECT x, z, probability FROM ml_predict('m', 'SELECT DISTINCT x, z FROM d') \
+             ORDER BY x, z"
+                .into(),
+        ]);
+        run_ember(dir.path(), &args)
+    };
+    let on_cluster = fit_and_predict(&master, tls_flags(&certs, "node", "ca"), "cluster-models");
+    assert!(on_cluster.status.success(), "{}", stderr(&on_cluster));
+    let local = fit_and_predict("local[2]", Vec::new(), "local-models");
+    assert!(local.status.success(), "{}", stderr(&local));
+    let predictions = |output: &std::process::Output| {
+        let text = stdout(output);
+        let start = text.find("x,z,probability\n").expect("a prediction header");
+        text[start..].to_string()
+    };
+    assert_eq!(
+        predictions(&local).lines().count(),
+        92,
+        "{}",
+        stdout(&local)
+    );
+    assert_eq!(predictions(&on_cluster), predictions(&local));
+
     // Without TLS, or with a certificate from another CA: refused, saying what to set.
     let plain = run(Vec::new());
     assert_eq!(plain.status.code(), Some(1), "{}", stderr(&plain));

@@ -127,7 +127,7 @@ pub async fn run_executor(
         // Ballista reads 0 as no pool at all.
         memory_pool_size: Some(options.memory.bytes.unwrap_or(0)),
         executor_heartbeat_interval_seconds: whole_seconds(options.heartbeat_interval),
-        override_function_registry: Some(Arc::new(ember_function_registry())),
+        override_function_registry: Some(Arc::new(ember_function_registry(tls.as_ref()))),
         override_config_producer: Some(Arc::new(job_session_config)),
         override_runtime_producer: Some(runtime_producer(
             options.work_dir.clone(),

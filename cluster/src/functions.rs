@@ -1,18 +1,31 @@
 //! The functions a Ballista executor can resolve in the plans it receives.
 
+use std::sync::Arc;
+
 use ballista_core::registry::BallistaFunctionRegistry;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::AggregateUDF;
 use ember_core::state::with_ember_features;
-use ember_core::Placement;
+use ember_core::{Placement, Tls};
+use ember_mllib::trees::tasks::{TreesWorkerUdaf, WORKER_NAME};
 
 /// Every scalar, aggregate, window and higher-order function an Ember session plans with, keyed by
 /// name, as Ballista's executors look them up. Plans carry functions by name only, so an executor
 /// without this registry fails any task that uses a Spark-compatible (or later, ML) function.
-pub fn ember_function_registry() -> BallistaFunctionRegistry {
+/// With the executor's `tls`, tree fits' training tasks reach their fitting process over it.
+pub fn ember_function_registry(tls: Option<&Tls>) -> BallistaFunctionRegistry {
     let state = with_ember_features(SessionStateBuilder::new(), Placement::Cluster).build();
+    let mut aggregate_functions = state.aggregate_functions().clone();
+    if let Some(tls) = tls {
+        let worker = TreesWorkerUdaf::with_tls(tls.client_config());
+        aggregate_functions.insert(
+            WORKER_NAME.to_string(),
+            Arc::new(AggregateUDF::from(worker)),
+        );
+    }
     BallistaFunctionRegistry {
         scalar_functions: state.scalar_functions().clone(),
-        aggregate_functions: state.aggregate_functions().clone(),
+        aggregate_functions,
         window_functions: state.window_functions().clone(),
         higher_order_functions: state.higher_order_functions().clone(),
     }
@@ -24,7 +37,7 @@ mod tests {
 
     #[test]
     fn registry_has_datafusion_and_spark_functions() {
-        let registry = ember_function_registry();
+        let registry = ember_function_registry(None);
         for name in ["abs", "sha2", "expm1"] {
             assert!(registry.scalar_functions.contains_key(name), "{name}");
         }

@@ -1,5 +1,6 @@
 //! The client side of cluster mode: a session whose queries run on an `ember scheduler`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ballista_core::config::{
@@ -13,7 +14,7 @@ use datafusion::prelude::SessionConfig;
 use ember_core::config::option_error;
 use ember_core::state::{runtime_env, session_config, with_ember_features};
 use ember_core::{available_cores, check_handshake, check_reachable, EmberConfig, Placement, Tls};
-use ember_mllib::trees::tasks::TrainingOptions;
+use ember_mllib::trees::rpc::TrainingEndpoint;
 
 use crate::error::Result;
 
@@ -48,13 +49,17 @@ pub fn cluster_client_state(config: &EmberConfig, host: &str, port: u16) -> Resu
     .set_bool(BALLISTA_ADAPTIVE_PLANNER_ENABLED, false);
     // Tree fits run their workers in executor tasks that call back to this process: at
     // `ember.driver.host`, else the address this machine reached the scheduler from.
-    let mut training = TrainingOptions::default();
-    training.driver_host = match config.driver_host() {
+    let driver_host = match config.driver_host() {
         Some(host) => host.to_string(),
         None => local_address.to_string(),
     };
-    training.start_timeout_secs = config.ml_tasks_start_timeout().as_secs().max(1);
-    let session_config = session_config.with_option_extension(training);
+    let training = TrainingEndpoint::new(
+        driver_host,
+        config.driver_port(),
+        tls.as_ref().map(Tls::server_config),
+        config.ml_tasks_start_timeout(),
+    );
+    let session_config = session_config.with_extension(Arc::new(training));
     let session_config = with_tls(session_config, tls.as_ref(), timeout);
     let session_config = with_ballista_options(session_config, config)?;
     let runtime = runtime_env(config, &session_config)?;

@@ -131,6 +131,8 @@ declare_keys! {
         "Scheduler: attempts of a stage whose inputs were lost (a shuffle fetch failed) before its job fails";
     DRIVER_HOST = "ember.driver.host", driver_host: Text, default none,
         "Cluster mode: the address executors reach this client at, for the training tasks of tree fits (default: the address this machine reaches the scheduler from)";
+    DRIVER_PORT = "ember.driver.port", driver_port: Port, default "0",
+        "Cluster mode: the port this client listens on for the training tasks of tree fits (default 0: any free port; set one to open it in a firewall)";
     ML_TASKS_START_TIMEOUT = "ember.ml.tasks.start.timeout", ml_tasks_start_timeout: Duration, default "120s",
         "Cluster mode: how long a tree fit waits for every partition's training task to start (they run all at once) before it fails";
     TLS_CERT = "ember.tls.cert", tls_cert: Path, default none,

@@ -35,6 +35,8 @@ pub enum ValueKind {
     Path,
     /// A duration such as `10s`, `500ms` or `2m`.
     Duration,
+    /// A TCP port, 0 (any free port) to 65535.
+    Port,
     /// `true` or `false`.
     Flag,
     /// A master URL: `local`, `local[N]`, `local[*]` or `ember://host:port`.
@@ -52,6 +54,7 @@ impl ValueKind {
             ValueKind::MemoryLimit => "size (512m, 4g), share (70%) or unlimited",
             ValueKind::Path => "path",
             ValueKind::Duration => "duration (500ms, 10s, 2m)",
+            ValueKind::Port => "port (0: any free one)",
             ValueKind::Flag => "true or false",
             ValueKind::Master => "master (local[N], ember://host:port)",
         }
@@ -70,6 +73,7 @@ impl ValueKind {
             ValueKind::MemoryLimit => parses::<MemoryLimit>(text),
             ValueKind::Path => parses::<Path>(text),
             ValueKind::Duration => parses::<Duration>(text),
+            ValueKind::Port => parses::<Port>(text),
             ValueKind::Flag => parses::<Flag>(text),
             ValueKind::Master => parses::<Master>(text),
         }
@@ -173,6 +177,15 @@ kind!(
     std::time::Duration,
     std::time::Duration,
     |text| parse_duration(text),
+    |value| *value
+);
+kind!(
+    Port,
+    u16,
+    u16,
+    |text| text
+        .parse::<u16>()
+        .map_err(|_| "expected a port number from 0 to 65535".to_string()),
     |value| *value
 );
 kind!(Flag, bool, bool, |text| parse_flag(text), |value| *value);

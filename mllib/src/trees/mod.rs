@@ -13,9 +13,10 @@
 //! - [`objective`]: what boosted trees minimize (gradients, hessians, losses), shared by the
 //!   driver, the workers and fitted ensembles.
 //! - `protocol`: the requests a fit's driver sends its partition workers and their replies;
-//!   `learner` (the driver), `worker` and `remote` (the wire) each depend on it alone.
+//!   `learner` (the driver), `worker` and `remote` (their encoding) each depend on it alone.
 //! - [`tasks`]: where a fit's rows live — one worker per partition, in the fitting process or
-//!   in executor tasks that exchange histograms and splits with it over TCP.
+//!   in executor tasks that exchange histograms and splits with it over [`rpc`] (Arrow Flight,
+//!   with the cluster's mutual TLS and a per-fit secret).
 //! - [`tree`]: a fitted tree, applied to binned rows while training and to raw values after.
 
 pub mod binning;
@@ -29,6 +30,7 @@ mod node_rows;
 pub mod objective;
 mod protocol;
 mod remote;
+pub mod rpc;
 pub mod tasks;
 pub mod tree;
 mod worker;

@@ -1,56 +1,27 @@
 //! Requests and replies between the fitting process and workers running in executor tasks:
-//! length-prefixed frames of little-endian `f64`s over one TCP connection per worker.
+//! each a message of `f64` values on the worker's exchange ([`crate::trees::rpc`]).
 //!
-//! A worker connects, sends the fit's id (so a stray task of another fit is refused), and then
-//! answers requests until [`Request::Finish`]. The fitting process writes a request to every
-//! worker before reading any reply, so the workers compute at the same time.
+//! A worker connects and answers requests until [`Request::Finish`]. The fitting process sends a
+//! request to every worker before reading any reply, so the workers compute at the same time.
 
-use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::net::TcpStream;
+use std::io;
 
-use crate::codec::encode_f64s;
+use tokio::runtime::Handle;
+
 use crate::error::{MlError, Result};
 use crate::trees::learner::Workers;
 use crate::trees::objective::Objective;
 use crate::trees::protocol::{ChildHistograms, LabelStats, Reply, Request, SplitOrder};
+use crate::trees::rpc::Exchange;
 use crate::trees::tree::Tree;
 use crate::trees::worker::PartitionWorker;
 
-/// The largest frame either side accepts (a histogram of 256 features × 256 bins is 1.5 MiB).
-const MAX_FRAME_BYTES: u64 = 1 << 32;
-
-/// Writes `values` as one frame.
-pub(crate) fn write_frame(stream: &mut impl Write, values: &[f64]) -> io::Result<()> {
-    stream.write_all(&((values.len() * 8) as u64).to_le_bytes())?;
-    stream.write_all(&encode_f64s(values))?;
-    stream.flush()
-}
-
-/// Reads one frame.
-pub(crate) fn read_frame(stream: &mut impl Read) -> io::Result<Vec<f64>> {
-    let mut length = [0u8; 8];
-    stream.read_exact(&mut length)?;
-    let length = u64::from_le_bytes(length);
-    if length > MAX_FRAME_BYTES || length % 8 != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("a frame of {length} bytes"),
-        ));
-    }
-    let mut bytes = vec![0u8; length as usize];
-    stream.read_exact(&mut bytes)?;
-    Ok(bytes
-        .chunks_exact(8)
-        .map(|chunk| f64::from_le_bytes(chunk.try_into().expect("chunks of 8")))
-        .collect())
-}
-
-/// A fit id as two exact `f64`s.
+/// A fit id (or seed) as two exact `f64`s.
 pub(crate) fn id_values(fit: u64) -> [f64; 2] {
     [(fit >> 32) as f64, (fit & 0xFFFF_FFFF) as f64]
 }
 
-/// The fit id [`id_values`] wrote.
+/// The fit id (or seed) [`id_values`] wrote.
 pub(crate) fn id_of(values: &[f64]) -> Option<u64> {
     match values {
         [high, low] => Some(((*high as u64) << 32) | (*low as u64)),
@@ -384,41 +355,21 @@ fn decode_reply(values: &[f64]) -> io::Result<Result<Reply>> {
     }))
 }
 
-/// Workers in executor tasks, one connection each.
+/// Workers in executor tasks, one exchange each. Called from the fit's blocking thread
+/// ([`crate::trees::fit_thread`]), it drives the exchanges on the runtime that opened them.
 pub(crate) struct RemoteWorkers {
-    connections: Vec<Connection>,
-}
-
-/// One worker's connection.
-struct Connection {
-    reader: BufReader<TcpStream>,
-    writer: BufWriter<TcpStream>,
-    peer: String,
+    exchanges: Vec<Exchange>,
+    runtime: Handle,
 }
 
 impl RemoteWorkers {
-    /// Workers behind `streams` (blocking sockets whose handshake is done).
-    pub fn new(streams: Vec<TcpStream>) -> Result<Self> {
-        let connections = streams
-            .into_iter()
-            .map(|stream| {
-                stream.set_nodelay(true)?;
-                let peer = stream
-                    .peer_addr()
-                    .map_or_else(|_| "an unknown address".to_string(), |a| a.to_string());
-                Ok(Connection {
-                    reader: BufReader::new(stream.try_clone()?),
-                    writer: BufWriter::new(stream),
-                    peer,
-                })
-            })
-            .collect::<io::Result<_>>()
-            .map_err(|error| lost("a new worker", &error))?;
-        Ok(Self { connections })
+    /// Workers behind `exchanges`, driven on `runtime`.
+    pub fn new(exchanges: Vec<Exchange>, runtime: Handle) -> Self {
+        Self { exchanges, runtime }
     }
 }
 
-/// The error for a connection that failed.
+/// The error for an exchange that failed.
 fn lost(peer: &str, error: &io::Error) -> MlError {
     MlError::Training {
         reason: format!("lost the training task at {peer}: {error}"),
@@ -427,49 +378,51 @@ fn lost(peer: &str, error: &io::Error) -> MlError {
 
 impl Workers for RemoteWorkers {
     fn call_each(&mut self, requests: Vec<Request>) -> Result<Vec<Reply>> {
-        for (connection, request) in self.connections.iter_mut().zip(&requests) {
-            write_frame(&mut connection.writer, &encode_request(request))
-                .map_err(|error| lost(&connection.peer, &error))?;
-        }
-        self.connections
-            .iter_mut()
-            .map(|connection| {
-                let values = read_frame(&mut connection.reader)
-                    .map_err(|error| lost(&connection.peer, &error))?;
-                decode_reply(&values).map_err(|error| lost(&connection.peer, &error))?
-            })
-            .collect()
+        let exchanges = &mut self.exchanges;
+        self.runtime.block_on(async move {
+            for (exchange, request) in exchanges.iter().zip(&requests) {
+                exchange
+                    .send(&encode_request(request))
+                    .await
+                    .map_err(|error| lost(&exchange.peer, &error))?;
+            }
+            let replies = exchanges.iter_mut().map(|exchange| async move {
+                let values = exchange
+                    .receive()
+                    .await
+                    .map_err(|error| lost(&exchange.peer, &error))?;
+                decode_reply(&values).map_err(|error| lost(&exchange.peer, &error))?
+            });
+            futures::future::try_join_all(replies).await
+        })
     }
 
     fn reorder(&mut self, order: &[usize]) {
-        let mut connections: Vec<Option<Connection>> =
-            self.connections.drain(..).map(Some).collect();
-        self.connections = order
+        let mut exchanges: Vec<Option<Exchange>> = self.exchanges.drain(..).map(Some).collect();
+        self.exchanges = order
             .iter()
-            .map(|&i| connections[i].take().expect("an order is a permutation"))
+            .map(|&i| exchanges[i].take().expect("an order is a permutation"))
             .collect();
     }
 
     fn len(&self) -> usize {
-        self.connections.len()
+        self.exchanges.len()
     }
 }
 
-/// Serves `worker` to the fitting process on `stream` (connected, id sent) until it finishes
-/// the fit; fails when the connection fails.
-pub(crate) fn serve(
+/// Serves `worker` to the fitting process on `exchange` until it finishes the fit; fails when
+/// the exchange fails.
+pub(crate) async fn serve(
     worker: &mut PartitionWorker,
-    stream: TcpStream,
+    mut exchange: Exchange,
     features: usize,
 ) -> io::Result<()> {
-    stream.set_nodelay(true)?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut writer = BufWriter::new(stream);
     loop {
-        let request = decode_request(&read_frame(&mut reader)?, features)?;
+        let request = decode_request(&exchange.receive().await?, features)?;
         let reply = worker.handle(&request);
-        write_frame(&mut writer, &encode_reply(&reply))?;
+        exchange.send(&encode_reply(&reply)).await?;
         if request == Request::Finish {
+            exchange.close().await;
             return Ok(());
         }
     }
@@ -594,9 +547,5 @@ mod tests {
         .unwrap();
         assert!(failed.unwrap_err().to_string().contains("disk on fire"));
         assert!(decode_request(&[9.0], 3).is_err());
-        let mut frame = Vec::new();
-        write_frame(&mut frame, &[1.0, 2.0]).unwrap();
-        assert_eq!(read_frame(&mut frame.as_slice()).unwrap(), vec![1.0, 2.0]);
-        assert!(read_frame(&mut &frame[..12]).is_err());
     }
 }

@@ -8,8 +8,9 @@
 //!
 //! - in one process it hands the worker to the fitting process (a registry keyed by the fit's
 //!   id), and the query ends;
-//! - on a cluster it connects to the fitting process (the address rides in `params`) and serves
-//!   requests until the fit is over ([`crate::trees::remote`]), so the rows stay on the
+//! - on a cluster it connects to the fitting process's [`TrainingEndpoint`] (the address and the
+//!   fit's secret ride in `params`) and serves requests until the fit is over
+//!   ([`crate::trees::remote`] over [`crate::trees::rpc`]), so the rows stay on the
 //!   executors and only histograms and splits cross the network. This is how XGBoost and
 //!   LightGBM train on Spark (barrier tasks), and why it is not one query per tree level: a
 //!   stock Ballista job costs 0.3-0.6 s, and a 100-tree fit splits about 3,000 times.
@@ -20,8 +21,6 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::io;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
@@ -30,15 +29,16 @@ use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Reco
 use datafusion::arrow::compute::{filter, not};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::cast::as_float64_array;
-use datafusion::common::{config::ConfigExtension, exec_err, extensions_options, ScalarValue};
+use datafusion::common::{exec_err, ScalarValue};
 use datafusion::dataframe::DataFrame;
 use datafusion::error::{DataFusionError, Result as DataFusionResult};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     cast, lit, Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Signature, Volatility,
 };
-use tokio::io::AsyncReadExt;
+use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::task::JoinHandle;
+use tonic::transport::ClientTlsConfig;
 
 use crate::codec::encode_f64s;
 use crate::error::{MlError, Result};
@@ -46,27 +46,10 @@ use crate::trees::binning::{numeric_ident, BinEdges, BinnedBatch, FeatureBins};
 use crate::trees::fit_thread::fit_off_runtime;
 use crate::trees::learner::{broadcast, HistogramMemory, LocalWorkers, Workers};
 use crate::trees::protocol::Request;
-use crate::trees::remote::{id_of, id_values, read_frame, serve, write_frame, RemoteWorkers};
+use crate::trees::remote::{id_of, id_values, serve, RemoteWorkers};
+use crate::trees::rpc::{connect, Arrivals, Credentials, Exchange, TrainingEndpoint};
 use crate::trees::worker::PartitionWorker;
 use crate::udf::{coerce_params_and_features, literal_params};
-
-extensions_options! {
-    /// Where tree fits keep their rows. Ember's cluster sessions set these from the documented
-    /// keys `ember.driver.host` and `ember.ml.tasks.start.timeout` (the `ember_ml` prefix is
-    /// only how they travel in the session config); in one process the defaults keep the
-    /// workers in the fitting process.
-    pub struct TrainingOptions {
-        /// The address executors reach the fitting process at; empty: the workers stay in the
-        /// fitting process.
-        pub driver_host: String, default = String::new()
-        /// Seconds to wait for every partition's training task to start on the cluster.
-        pub start_timeout_secs: u64, default = 120
-    }
-}
-
-impl ConfigExtension for TrainingOptions {
-    const PREFIX: &'static str = "ember_ml";
-}
 
 /// What an `ml_trees_worker` task does with its partition.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,8 +58,15 @@ enum Mode {
     Count,
     /// Hand the worker to the fitting process in this process.
     InProcess,
-    /// Serve the fitting process at this address.
-    Connect(String),
+    /// Serve the fitting process.
+    Connect {
+        /// Its endpoint, `host:port`.
+        address: String,
+        /// Whether the endpoint speaks mutual TLS.
+        tls: bool,
+        /// The fit's secret.
+        secret: [u8; 16],
+    },
 }
 
 /// The parameters of one fit's tasks.
@@ -95,7 +85,7 @@ impl WorkerTask {
         values.push(match self.mode {
             Mode::Count => 0.0,
             Mode::InProcess => 1.0,
-            Mode::Connect(_) => 2.0,
+            Mode::Connect { .. } => 2.0,
         });
         values.extend([
             f64::from(u8::from(self.weighted)),
@@ -106,7 +96,14 @@ impl WorkerTask {
             values.push(edges.upper().len() as f64);
             values.extend_from_slice(edges.upper());
         }
-        if let Mode::Connect(address) = &self.mode {
+        if let Mode::Connect {
+            address,
+            tls,
+            secret,
+        } = &self.mode
+        {
+            values.push(f64::from(u8::from(*tls)));
+            values.extend(secret.iter().map(|&byte| f64::from(byte)));
             values.extend(address.bytes().map(f64::from));
         }
         values
@@ -118,6 +115,10 @@ impl WorkerTask {
             return Err(corrupt());
         };
         let mut rest = tail;
+        // Each feature takes at least one value: a count beyond them is corrupt, not a size.
+        if *features as usize > tail.len() {
+            return Err(corrupt());
+        }
         let mut edges = Vec::with_capacity(*features as usize);
         for index in 0..*features as usize {
             let (&count, tail) = rest.split_first().ok_or_else(corrupt)?;
@@ -134,7 +135,15 @@ impl WorkerTask {
         let mode = match *mode as u8 {
             0 => Mode::Count,
             1 => Mode::InProcess,
-            2 => Mode::Connect(rest.iter().map(|&byte| char::from(byte as u8)).collect()),
+            2 => {
+                let (&tls, rest) = rest.split_first().ok_or_else(corrupt)?;
+                let (secret, address) = rest.split_at_checked(16).ok_or_else(corrupt)?;
+                Mode::Connect {
+                    address: address.iter().map(|&byte| char::from(byte as u8)).collect(),
+                    tls: tls != 0.0,
+                    secret: std::array::from_fn(|index| secret[index] as u8),
+                }
+            }
             _ => return Err(corrupt()),
         };
         Ok(Self {
@@ -148,12 +157,15 @@ impl WorkerTask {
 }
 
 /// The function's name in plans.
-const WORKER_NAME: &str = "ml_trees_worker";
+pub const WORKER_NAME: &str = "ml_trees_worker";
 
 /// `ml_trees_worker`: see the module documentation. Returns the number of partitions (tasks).
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug)]
 pub struct TreesWorkerUdaf {
     signature: Signature,
+    /// The mutual TLS its tasks reach a fitting process with, on an executor of a cluster with
+    /// `ember.tls.*` set.
+    tls: Option<ClientTlsConfig>,
 }
 
 impl TreesWorkerUdaf {
@@ -161,7 +173,32 @@ impl TreesWorkerUdaf {
     pub fn new() -> Self {
         Self {
             signature: Signature::user_defined(Volatility::Volatile),
+            tls: None,
         }
+    }
+
+    /// The function for an executor whose tasks reach fitting processes over mutual TLS with
+    /// `tls` (the executor's `ember.tls.*`).
+    pub fn with_tls(tls: ClientTlsConfig) -> Self {
+        Self {
+            tls: Some(tls),
+            ..Self::new()
+        }
+    }
+}
+
+// One function whatever its TLS, as DataFusion compares functions.
+impl PartialEq for TreesWorkerUdaf {
+    fn eq(&self, other: &Self) -> bool {
+        self.signature == other.signature
+    }
+}
+
+impl Eq for TreesWorkerUdaf {}
+
+impl std::hash::Hash for TreesWorkerUdaf {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.signature.hash(state);
     }
 }
 
@@ -210,6 +247,7 @@ impl AggregateUDFImpl for TreesWorkerUdaf {
             train: BinnedBatch::empty(features, task.weighted),
             held_out: BinnedBatch::empty(features, task.weighted),
             task,
+            tls: self.tls.clone(),
             merged: None,
             finished: false,
         }))
@@ -222,6 +260,8 @@ struct WorkerAccumulator {
     task: WorkerTask,
     train: BinnedBatch,
     held_out: BinnedBatch,
+    /// This executor's mutual TLS, if it has one.
+    tls: Option<ClientTlsConfig>,
     /// Partitions reported by other tasks' states (the final stage).
     merged: Option<f64>,
     finished: bool,
@@ -253,53 +293,48 @@ impl WorkerAccumulator {
                 deposits().entry(self.task.fit).or_default().push(worker);
                 Ok(())
             }
-            Mode::Connect(address) => {
-                let fit = self.task.fit;
-                blocking(|| connect_and_serve(&mut worker, address, fit, features)).map_err(
-                    |error| {
-                        DataFusionError::Execution(format!(
-                            "tree training task: serving the fitting process at {address} \
-                             failed: {error}"
-                        ))
-                    },
-                )
+            Mode::Connect {
+                address,
+                tls,
+                secret,
+            } => {
+                let credentials = Credentials {
+                    fit: self.task.fit,
+                    secret: *secret,
+                };
+                let tls = match (tls, &self.tls) {
+                    (false, _) => None,
+                    (true, Some(tls)) => Some(tls.clone()),
+                    (true, None) => {
+                        return exec_err!(
+                            "tree training task: the fitting process at {address} speaks mutual \
+                             TLS, but this executor has no ember.tls.* settings"
+                        )
+                    }
+                };
+                let runtime = match Handle::try_current() {
+                    Ok(runtime) if runtime.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                        runtime
+                    }
+                    _ => return exec_err!("tree training task: needs a multi-threaded runtime"),
+                };
+                // The task blocks for the whole fit: off the runtime's worker threads, so that
+                // they go on polling other tasks (an executor's heartbeats run there too).
+                tokio::task::block_in_place(|| {
+                    runtime.block_on(async {
+                        let exchange = connect(address, tls, credentials).await?;
+                        serve(&mut worker, exchange, features).await
+                    })
+                })
+                .map_err(|error| {
+                    DataFusionError::Execution(format!(
+                        "tree training task: serving the fitting process at {address} failed: \
+                         {error}"
+                    ))
+                })
             }
         }
     }
-}
-
-/// Runs `work`, which blocks for the whole fit, without starving the tokio runtime that polls
-/// this task (an executor's heartbeats run there too).
-fn blocking<T>(work: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(work)
-        }
-        _ => work(),
-    }
-}
-
-/// How long a task tries to reach the fitting process.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn connect_and_serve(
-    worker: &mut PartitionWorker,
-    address: &str,
-    fit: u64,
-    features: usize,
-) -> io::Result<()> {
-    let addresses: Vec<SocketAddr> = address.to_socket_addrs()?.collect();
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
-    for socket in addresses {
-        match TcpStream::connect_timeout(&socket, CONNECT_TIMEOUT) {
-            Ok(mut stream) => {
-                write_frame(&mut stream, &id_values(fit))?;
-                return serve(worker, stream, features);
-            }
-            Err(error) => last = error,
-        }
-    }
-    Err(last)
 }
 
 impl Accumulator for WorkerAccumulator {
@@ -414,7 +449,13 @@ pub(crate) struct FitWorkers {
 impl FitWorkers {
     /// Ends the fit: the workers finish, and on a cluster the tasks' query completes.
     pub async fn finish(mut self) -> Result<()> {
-        broadcast(self.workers.as_mut(), &Request::Finish)?;
+        // Remote workers block on the runtime: tell them from a blocking thread.
+        let mut workers = self.workers;
+        tokio::task::spawn_blocking(move || broadcast(workers.as_mut(), &Request::Finish))
+            .await
+            .map_err(|error| MlError::Training {
+                reason: format!("finishing the workers: {error}"),
+            })??;
         if let Some(job) = self.job.take() {
             job.await.map_err(|error| MlError::Training {
                 reason: format!("the training tasks' query: {error}"),
@@ -425,8 +466,8 @@ impl FitWorkers {
 }
 
 /// Starts one worker per partition of `data` over the features of `bins` and `columns`: in
-/// this process, or in executor tasks when the session is a cluster's
-/// ([`TrainingOptions::driver_host`] set).
+/// this process, or in executor tasks when the session is a cluster's (its configuration has a
+/// [`TrainingEndpoint`]).
 ///
 /// Fails naming a missing or non-numeric column before reading data, and on a cluster when the
 /// tasks do not all start (see the module documentation).
@@ -435,15 +476,8 @@ pub(crate) async fn start_workers(
     bins: &FeatureBins,
     columns: &WorkerColumns<'_>,
 ) -> Result<FitWorkers> {
-    let options = data
-        .task_ctx()
-        .session_config()
-        .options()
-        .extensions
-        .get::<TrainingOptions>()
-        .cloned()
-        .unwrap_or_default();
-    if options.driver_host.is_empty() {
+    let config = data.task_ctx().session_config().clone();
+    let Some(endpoint) = config.get_extension::<TrainingEndpoint>() else {
         return Ok(FitWorkers {
             workers: Box::new(LocalWorkers::reserve(
                 in_process_workers(data, bins, columns).await?,
@@ -451,24 +485,21 @@ pub(crate) async fn start_workers(
             )?),
             job: None,
         });
-    }
+    };
     let queries = WorkerQueries::new(data, bins, columns)?;
     let expected = count_partitions(queries.query(Mode::Count)?).await?;
-    let listener = tokio::net::TcpListener::bind((options.driver_host.as_str(), 0))
-        .await
-        .map_err(|error| MlError::Training {
-            reason: format!(
-                "cannot listen on {} (ember.driver.host) for training tasks: {error}",
-                options.driver_host
-            ),
-        })?;
-    let port = listener.local_addr().map_err(io_error)?.port();
-    let address = format!("{}:{port}", options.driver_host);
-    let job = tokio::spawn(queries.query(Mode::Connect(address))?.collect());
-    let timeout = Duration::from_secs(options.start_timeout_secs);
-    let (streams, job) = accept_workers(&listener, queries.fit, expected, job, timeout).await?;
+    let credentials = Credentials::generate(queries.fit)?;
+    let arrivals = endpoint.expect(credentials).await?;
+    let mode = Mode::Connect {
+        address: arrivals.address.clone(),
+        tls: endpoint.serves_tls(),
+        secret: credentials.secret,
+    };
+    let job = tokio::spawn(queries.query(mode)?.collect());
+    let (exchanges, job) =
+        accept_workers(arrivals, expected, job, endpoint.start_timeout()).await?;
     Ok(FitWorkers {
-        workers: Box::new(RemoteWorkers::new(streams)?),
+        workers: Box::new(RemoteWorkers::new(exchanges, Handle::current())),
         job: Some(job),
     })
 }
@@ -572,12 +603,6 @@ impl<'a> WorkerQueries<'a> {
     }
 }
 
-fn io_error(error: io::Error) -> MlError {
-    MlError::Training {
-        reason: error.to_string(),
-    }
-}
-
 /// The number of partitions `query` (a counting-mode worker query) reports.
 async fn count_partitions(query: DataFrame) -> Result<usize> {
     let batches = query.collect().await?;
@@ -594,26 +619,24 @@ async fn count_partitions(query: DataFrame) -> Result<usize> {
 
 type Job = JoinHandle<DataFusionResult<Vec<RecordBatch>>>;
 
-/// Accepts `expected` workers of fit `fit` (refusing strays), while `job` runs their tasks.
+/// Takes `expected` workers from `arrivals` (the fit's endpoint admits only its tasks) while
+/// `job` runs their tasks; the fit admits no more once they are in (or it failed).
 async fn accept_workers(
-    listener: &tokio::net::TcpListener,
-    fit: u64,
+    mut arrivals: Arrivals,
     expected: usize,
     mut job: Job,
     timeout: Duration,
-) -> Result<(Vec<TcpStream>, Job)> {
+) -> Result<(Vec<Exchange>, Job)> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut streams = Vec::with_capacity(expected);
     while streams.len() < expected {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (mut stream, _) = accepted.map_err(io_error)?;
-                if handshake(&mut stream).await == Some(fit) {
-                    let stream = stream.into_std().map_err(io_error)?;
-                    stream.set_nonblocking(false).map_err(io_error)?;
-                    streams.push(stream);
-                }
-            }
+            arrived = arrivals.next() => match arrived {
+                Some(exchange) => streams.push(exchange),
+                None => return Err(MlError::Training {
+                    reason: "the training endpoint stopped".to_string(),
+                }),
+            },
             ended = &mut job => {
                 let cause = match ended {
                     Ok(Err(error)) => error.to_string(),
@@ -645,17 +668,6 @@ async fn accept_workers(
         }
     }
     Ok((streams, job))
-}
-
-/// The fit id a new connection sends first, if it sends one in time.
-async fn handshake(stream: &mut tokio::net::TcpStream) -> Option<u64> {
-    let mut frame = [0u8; 24];
-    tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut frame))
-        .await
-        .ok()?
-        .ok()?;
-    let values = read_frame(&mut frame.as_slice()).ok()?;
-    id_of(&values)
 }
 
 #[cfg(test)]
@@ -750,7 +762,11 @@ mod tests {
         for mode in [
             Mode::Count,
             Mode::InProcess,
-            Mode::Connect("10.1.2.3:4567".to_string()),
+            Mode::Connect {
+                address: "10.1.2.3:4567".to_string(),
+                tls: true,
+                secret: std::array::from_fn(|index| index as u8 * 17),
+            },
         ] {
             let task = WorkerTask {
                 fit: u64::MAX - 12345,
@@ -772,6 +788,8 @@ mod tests {
             };
             assert_eq!(upper(&decoded), upper(&task));
         }
+        // A feature count far beyond the values is corrupt, not an allocation.
+        assert!(WorkerTask::decode(&[0.0, 1.0, 2.0, 0.0, 0.0, 1e15, 1.0]).is_err());
         assert!(WorkerTask::decode(&[1.0, 2.0]).is_err());
     }
 }
