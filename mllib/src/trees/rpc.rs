@@ -25,7 +25,8 @@ use arrow_flight::{
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot, OnceCell};
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -385,21 +386,24 @@ impl TrainingEndpoint {
         .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
         let mut server = Server::builder()
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
-            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-            .tcp_nodelay(true);
+            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT));
         if let Some(tls) = &self.tls {
             server = server
                 .tls_config(tls.clone())
                 .map_err(|error| cannot_listen(&error))?;
         }
         let (stop, stopped) = oneshot::channel::<()>();
-        let serving = server.add_service(service).serve_with_incoming_shutdown(
-            TcpListenerStream::new(listener),
-            async move {
-                // Ends when the endpoint is dropped (the sender with it).
-                let _ = stopped.await;
-            },
-        );
+        // The server's own `tcp_nodelay` covers only listeners it binds. Without it, a request
+        // written behind a small unacknowledged frame waits for the peer's delayed ACK: a
+        // 100-tree fit on two executors took 78.8 s instead of 12.8 s.
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let serving =
+            server
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, async move {
+                    // Ends when the endpoint is dropped (the sender with it).
+                    let _ = stopped.await;
+                });
         tokio::spawn(serving);
         Ok(Running {
             address,
