@@ -47,6 +47,7 @@ const MAX_MESSAGE_BYTES: usize = 1 << 32;
 /// HTTP/2 pings between the ends: a peer that stops answering them (a lost machine, a cut
 /// network) fails the fit within the interval plus the timeout instead of stalling it.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// How long a keepalive ping may go unanswered (see [`KEEPALIVE_INTERVAL`]).
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How long a new stream may take to present its credentials.
@@ -587,6 +588,23 @@ mod tests {
         assert_eq!(closed.kind(), io::ErrorKind::UnexpectedEof, "{closed}");
         drop(fit);
         closing.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn chunks_that_are_not_whole_values_or_lack_their_place_are_corrupt() {
+        let endpoint = endpoint();
+        let credentials = Credentials::generate(7).unwrap();
+        let mut arrivals = endpoint.expect(credentials).await.unwrap();
+        let task = connect(&arrivals.address, None, credentials).await.unwrap();
+        let mut fit = arrivals.next().await.unwrap();
+        for (body, place) in [(vec![0u8; 12], LAST), (vec![0u8; 8], &[7u8][..])] {
+            let chunk = FlightData::new()
+                .with_data_body(body)
+                .with_app_metadata(place);
+            task.outgoing.send(chunk).await.unwrap();
+            let error = fit.receive().await.unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{error}");
+        }
     }
 
     #[tokio::test]
