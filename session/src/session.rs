@@ -99,9 +99,10 @@ impl Session {
     }
 
     /// Runs `sql` as [`Session::sql`] does, but planned for the least memory rather than the
-    /// most speed ([`spillable_plans`]: sort-merge joins except for small build sides, one sort per `ORDER BY`, no top-k),
-    /// so that more of its operators spill to `ember.local.dir`: how to run again a statement
-    /// that ran out of the memory budget ([`ran_out_of_memory`]; `ember sql` does so by itself).
+    /// most speed ([`spillable_plans`]: sort-merge joins except for small build sides, one sort
+    /// per `ORDER BY`, no top-k), so that more of its operators spill to `ember.local.dir`: how
+    /// to run again a statement that ran out of the memory budget ([`ran_out_of_memory`];
+    /// `ember sql` does so by itself).
     pub async fn sql_with_spillable_plans(&self, sql: &str) -> Result<DataFrame> {
         let budget = match self.master {
             Master::Local { .. } => self.config.memory_budget().bytes,
