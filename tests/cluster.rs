@@ -854,3 +854,46 @@ fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+#[test]
+fn a_tree_fit_needing_more_tasks_than_the_cluster_runs_fails_at_once_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let points = dir.path().join("points");
+    std::fs::create_dir(&points).unwrap();
+    for part in 0..3 {
+        let copy = format!(
+            "COPY (SELECT CAST(v % 7 AS DOUBLE) AS x, CAST(v % 2 AS DOUBLE) AS y \
+             FROM generate_series({part}, 999) AS t(v)) TO '{}'",
+            points.join(format!("part-{part}.parquet")).display()
+        );
+        let written = run_ember(
+            dir.path(),
+            ["sql", "-q", "--master", "local[1]", "-e", &copy],
+        );
+        assert!(written.status.success(), "{}", stderr(&written));
+    }
+    let cluster = Cluster::start(dir.path(), 1, NO_CONF);
+    let table = format!("d={}", points.display());
+    let master = cluster.master();
+    let fit = run_ember(
+        dir.path(),
+        [
+            "sql",
+            "--master",
+            master.as_str(),
+            "--conf",
+            "ember.sql.shuffle.partitions=3",
+            "--table",
+            table.as_str(),
+            "-e",
+            "CREATE MODEL m OPTIONS (model_type = 'gbt_classifier', label = 'y', num_trees = 2) \
+             AS SELECT * FROM d",
+        ],
+    );
+    assert_eq!(fit.status.code(), Some(1), "{}", stderr(&fit));
+    assert!(
+        stderr(&fit).contains("the data has 3 partitions but the cluster runs 1 tasks at once"),
+        "{}",
+        stderr(&fit)
+    );
+}

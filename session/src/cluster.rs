@@ -14,9 +14,11 @@ use datafusion::prelude::SessionConfig;
 use ember_core::config::option_error;
 use ember_core::state::{runtime_env, session_config, with_ember_features};
 use ember_core::{available_cores, check_handshake, check_reachable, EmberConfig, Placement, Tls};
-use ember_mllib::trees::rpc::TrainingEndpoint;
+use ember_mllib::trees::rpc::{SlotsProbe, TrainingEndpoint};
 
+use crate::cluster_status::cluster_status;
 use crate::error::Result;
+use ember_core::master::Master;
 
 /// A `SessionState` that plans queries here and submits them to the scheduler at `host:port`
 /// (Ballista's client), built from the same configuration as a local session. The configuration
@@ -58,7 +60,8 @@ pub fn cluster_client_state(config: &EmberConfig, host: &str, port: u16) -> Resu
         config.driver_port(),
         tls.as_ref().map(Tls::server_config),
         config.ml_tasks_start_timeout(),
-    );
+    )
+    .with_slots_probe(task_slots_probe(host, port, timeout));
     let session_config = session_config.with_extension(Arc::new(training));
     let session_config = with_tls(session_config, tls.as_ref(), timeout);
     let session_config = with_ballista_options(session_config, config)?;
@@ -78,6 +81,29 @@ pub fn cluster_client_state(config: &EmberConfig, host: &str, port: u16) -> Resu
         .with_aggregate_functions(aggregate)
         .with_window_functions(window)
         .build())
+}
+
+/// Reads the task slots of the cluster at `host:port` from its scheduler's REST API (each
+/// executor's cores); `None` when the API cannot be read (under mutual TLS the scheduler serves
+/// none), so a tree fit falls back to waiting for its tasks.
+fn task_slots_probe(host: &str, port: u16, timeout: Duration) -> SlotsProbe {
+    let master = Master::Cluster {
+        host: host.to_string(),
+        port,
+    };
+    Arc::new(move || {
+        let master = master.clone();
+        Box::pin(async move {
+            let status = cluster_status(&master, timeout).await.ok()?;
+            Some(
+                status
+                    .executors
+                    .iter()
+                    .map(|executor| executor.specification.vcores as usize)
+                    .sum(),
+            )
+        })
+    })
 }
 
 /// `session_config` speaking mutual TLS to the scheduler and executors when `ember.tls.*` are set.

@@ -22,6 +22,7 @@ use arrow_flight::{
     Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
     HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
 };
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot, OnceCell};
@@ -276,8 +277,13 @@ pub struct TrainingEndpoint {
     port: u16,
     tls: Option<ServerTlsConfig>,
     start_timeout: Duration,
+    slots: Option<SlotsProbe>,
     running: OnceCell<Running>,
 }
+
+/// Asks the cluster how many tasks its executors run at once in all (their cores); `None` when
+/// it cannot tell.
+pub type SlotsProbe = Arc<dyn Fn() -> BoxFuture<'static, Option<usize>> + Send + Sync>;
 
 impl std::fmt::Debug for TrainingEndpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -286,6 +292,7 @@ impl std::fmt::Debug for TrainingEndpoint {
             .field("port", &self.port)
             .field("tls", &self.tls.is_some())
             .field("start_timeout", &self.start_timeout)
+            .field("slots", &self.slots.is_some())
             .finish()
     }
 }
@@ -326,7 +333,26 @@ impl TrainingEndpoint {
             port,
             tls,
             start_timeout,
+            slots: None,
             running: OnceCell::new(),
+        }
+    }
+
+    /// This endpoint, whose fits first ask `probe` for the cluster's task slots and fail at
+    /// once when they need more tasks than that (as Spark's barrier stages do), instead of
+    /// waiting out the start timeout.
+    pub fn with_slots_probe(self, probe: SlotsProbe) -> Self {
+        Self {
+            slots: Some(probe),
+            ..self
+        }
+    }
+
+    /// The cluster's task slots, when a probe can tell.
+    pub(crate) async fn task_slots(&self) -> Option<usize> {
+        match &self.slots {
+            Some(probe) => probe().await,
+            None => None,
         }
     }
 

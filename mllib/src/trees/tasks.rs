@@ -488,6 +488,18 @@ pub(crate) async fn start_workers(
     };
     let queries = WorkerQueries::new(data, bins, columns)?;
     let expected = count_partitions(queries.query(Mode::Count)?).await?;
+    if let Some(slots) = endpoint.task_slots().await {
+        if expected > slots {
+            return Err(MlError::Training {
+                reason: format!(
+                    "a distributed tree fit runs one task per partition, all at once: the data \
+                     has {expected} partitions but the cluster runs {slots} tasks at once in \
+                     all; add executor cores or repartition the data into at most {slots} \
+                     partitions"
+                ),
+            });
+        }
+    }
     let credentials = Credentials::generate(queries.fit)?;
     let arrivals = endpoint.expect(credentials).await?;
     let mode = Mode::Connect {
