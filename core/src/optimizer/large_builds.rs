@@ -19,7 +19,7 @@ use std::sync::Arc;
 use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::datatypes::Schema;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
-use datafusion::common::{JoinSide, JoinType};
+use datafusion::common::{JoinSide, JoinType, Statistics};
 use datafusion::config::ConfigOptions;
 use datafusion::error::Result;
 use datafusion::physical_expr::expressions::Column;
@@ -70,10 +70,10 @@ impl SortMergeForLargeBuilds {
             estimated_bytes_or_row_widths(join.left())?
                 .is_none_or(|bytes| bytes > self.budget / SMALL_BUILD_SHARE_OF_BUDGET)
         } else {
-            let build = estimated_bytes(join.left())?;
             *join.partition_mode() == PartitionMode::Partitioned
                 && is_inner_or_outer(join.join_type())
-                && build.is_some_and(|bytes| bytes > self.budget / BUILD_SHARE_OF_BUDGET)
+                && estimated_bytes(join.left())?
+                    .is_some_and(|bytes| bytes > self.budget / BUILD_SHARE_OF_BUDGET)
         })
     }
 }
@@ -183,11 +183,18 @@ fn left_columns_first(filter: &JoinFilter) -> Result<JoinFilter> {
 }
 
 fn estimated_bytes(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<u64>> {
-    let statistics = StatisticsContext::new().compute(plan.as_ref(), &StatisticsArgs::new())?;
-    Ok(statistics
+    Ok(bytes_of(&*statistics(plan)?))
+}
+
+fn statistics(plan: &Arc<dyn ExecutionPlan>) -> Result<Arc<Statistics>> {
+    StatisticsContext::new().compute(plan.as_ref(), &StatisticsArgs::new())
+}
+
+fn bytes_of(statistics: &Statistics) -> Option<u64> {
+    statistics
         .total_byte_size
         .get_value()
-        .map(|&bytes| bytes as u64))
+        .map(|&bytes| bytes as u64)
 }
 
 /// Bytes assumed for a value of a type without a fixed width (strings, lists) when estimating a
@@ -200,10 +207,10 @@ pub const VARIABLE_WIDTH_BYTES: u64 = 32;
 /// retry could not tell TPC-H's 25-row `nation` from q10's join of `orders` and `customer`
 /// (580K rows, 343 MB at SF 10), whose estimates both lack bytes.
 fn estimated_bytes_or_row_widths(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<u64>> {
-    if let Some(bytes) = estimated_bytes(plan)? {
+    let statistics = statistics(plan)?;
+    if let Some(bytes) = bytes_of(&statistics) {
         return Ok(Some(bytes));
     }
-    let statistics = StatisticsContext::new().compute(plan.as_ref(), &StatisticsArgs::new())?;
     let row_width: u64 = plan
         .schema()
         .fields()

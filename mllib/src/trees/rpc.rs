@@ -31,7 +31,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::codec::encode_f64s;
+use crate::codec::{decode_f64s, encode_f64s};
 use crate::error::{MlError, Result};
 
 /// The most bytes of a request or reply one gRPC message carries.
@@ -175,16 +175,12 @@ impl Exchange {
                 _ => return Err(invalid("a chunk without its place in its message".into())),
             }
         }
-        if !bytes.len().is_multiple_of(8) {
-            return Err(invalid(format!(
+        decode_f64s(&bytes).map_err(|_| {
+            invalid(format!(
                 "a message of {} bytes, not a whole number of f64 values",
                 bytes.len()
-            )));
-        }
-        Ok(bytes
-            .chunks_exact(8)
-            .map(|chunk| f64::from_le_bytes(chunk.try_into().expect("chunks of 8")))
-            .collect())
+            ))
+        })
     }
 }
 
