@@ -717,11 +717,6 @@ fn mutual_tls_admits_only_clients_with_a_certificate_from_the_ca() {
     assert!(on_cluster.status.success(), "{}", stderr(&on_cluster));
     let local = fit_and_predict("local[2]", Vec::new(), "local-models");
     assert!(local.status.success(), "{}", stderr(&local));
-    let predictions = |output: &std::process::Output| {
-        let text = stdout(output);
-        let start = text.find("x,z,probability\n").expect("a prediction header");
-        text[start..].to_string()
-    };
     assert_eq!(
         predictions(&local).lines().count(),
         92,
@@ -855,26 +850,41 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[test]
-fn a_tree_fit_needing_more_tasks_than_the_cluster_runs_fails_at_once_naming_both() {
-    let dir = tempfile::tempdir().unwrap();
-    let points = dir.path().join("points");
+/// The `x,z,probability` rows an `ember sql` run printed after its model's description.
+fn predictions(output: &std::process::Output) -> String {
+    let text = stdout(output);
+    let start = text.find("x,z,probability\n").expect("a prediction header");
+    text[start..].to_string()
+}
+
+/// Writes `parts` Parquet files of `rows` rows each (columns `x`, `z` and a 0/1 label `y`) into
+/// a new directory `points` of `dir`, and returns the directory.
+fn write_points(dir: &Path, parts: usize, rows: usize) -> std::path::PathBuf {
+    let points = dir.join("points");
     std::fs::create_dir(&points).unwrap();
-    for part in 0..3 {
+    for part in 0..parts {
         let copy = format!(
-            "COPY (SELECT CAST(v % 7 AS DOUBLE) AS x, CAST(v % 2 AS DOUBLE) AS y \
-             FROM generate_series({part}, 999) AS t(v)) TO '{}'",
+            "COPY (SELECT CAST(v % 7 AS DOUBLE) AS x, CAST(v % 13 AS DOUBLE) AS z, \
+             CAST((v % 7) * (v % 13) % 2 AS DOUBLE) AS y \
+             FROM generate_series({}, {}) AS t(v)) TO '{}'",
+            part * rows,
+            (part + 1) * rows - 1,
             points.join(format!("part-{part}.parquet")).display()
         );
-        let written = run_ember(
-            dir.path(),
-            ["sql", "-q", "--master", "local[1]", "-e", &copy],
-        );
+        let written = run_ember(dir, ["sql", "-q", "--master", "local[1]", "-e", &copy]);
         assert!(written.status.success(), "{}", stderr(&written));
     }
+    points
+}
+
+#[test]
+fn a_tree_fit_over_more_partitions_than_the_cluster_has_slots_runs_on_as_many_as_it_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let points = write_points(dir.path(), 3, 1000);
     let cluster = Cluster::start(dir.path(), 1, NO_CONF);
     let table = format!("d={}", points.display());
     let master = cluster.master();
+    // Three files and three shuffle partitions, on one executor of one core.
     let fit = run_ember(
         dir.path(),
         [
@@ -885,15 +895,69 @@ fn a_tree_fit_needing_more_tasks_than_the_cluster_runs_fails_at_once_naming_both
             "ember.sql.shuffle.partitions=3",
             "--table",
             table.as_str(),
+            "--format",
+            "csv",
+            "-q",
             "-e",
-            "CREATE MODEL m OPTIONS (model_type = 'gbt_classifier', label = 'y', num_trees = 2) \
+            "CREATE MODEL m OPTIONS (model_type = 'gbt_classifier', label = 'y', num_trees = 3) \
              AS SELECT * FROM d",
+            "-e",
+            "SELECT count(*) AS n FROM ml_predict('m', 'SELECT * FROM d')",
         ],
     );
-    assert_eq!(fit.status.code(), Some(1), "{}", stderr(&fit));
+    assert!(fit.status.success(), "{}", stderr(&fit));
+    assert!(stdout(&fit).ends_with("n\n3000\n"), "{}", stdout(&fit));
+}
+
+#[test]
+fn a_tree_fit_survives_a_killed_executor_and_grows_the_same_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let points = write_points(dir.path(), 2, 20_000);
+    let mut cluster = Cluster::start(dir.path(), 2, FAST_FAILURE_DETECTION);
+    let master = cluster.master();
+    let fit = |models: &str| {
+        let table = format!("d={}", points.display());
+        let model_dir = format!("ember.ml.model.dir={}", dir.path().join(models).display());
+        Command::new(ember_binary())
+            .current_dir(dir.path())
+            .args([
+                "sql", "--master", &master, "--table", &table, "--conf", &model_dir,
+            ])
+            .args(["--format", "csv", "-q", "-e"])
+            .arg(
+                "CREATE MODEL m OPTIONS (model_type = 'gbt_classifier', label = 'y', \
+                 num_trees = 200, max_depth = 4) AS SELECT * FROM d",
+            )
+            .arg("-e")
+            .arg(
+                "SELECT x, z, probability FROM ml_predict('m', 'SELECT DISTINCT x, z FROM d') \
+                 ORDER BY x, z",
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let limit = Duration::from_secs(300);
+    let started = Instant::now();
+    let undisturbed = exited_within(fit("undisturbed"), limit);
+    let took = started.elapsed();
+    assert!(undisturbed.status.success(), "{}", stderr(&undisturbed));
+    assert_eq!(predictions(&undisturbed).lines().count(), 92);
+
+    // SIGKILL one executor well into the fit (the trees take most of it) and start another:
+    // once the scheduler declares the first lost, its training task runs again there, bins the
+    // same partition, and takes the lost worker's place.
+    let running = fit("disturbed");
+    std::thread::sleep(took * 6 / 10);
+    drop(cluster.executors.remove(0));
+    cluster.add_executor();
+    let disturbed = exited_within(running, limit);
+    assert!(disturbed.status.success(), "{}", stderr(&disturbed));
     assert!(
-        stderr(&fit).contains("the data has 3 partitions but the cluster runs 1 tasks at once"),
-        "{}",
-        stderr(&fit)
+        stderr(&disturbed).contains("took its place"),
+        "the executor died after the fit (took {took:?} undisturbed): {}",
+        stderr(&disturbed)
     );
+    assert_eq!(predictions(&disturbed), predictions(&undisturbed));
 }

@@ -134,7 +134,7 @@ declare_keys! {
     DRIVER_PORT = "ember.driver.port", driver_port: Port, default "0",
         "Cluster mode: the port this client listens on for the training tasks of tree fits (default 0: any free port; set one to open it in a firewall)";
     ML_TASKS_START_TIMEOUT = "ember.ml.tasks.start.timeout", ml_tasks_start_timeout: Duration, default "120s",
-        "Cluster mode: how long a tree fit waits for every partition's training task to start (they run all at once) before it fails";
+        "Cluster mode: how long a tree fit waits for every partition's training task to start (they run all at once), or for a lost one's replacement, before it fails";
     TLS_CERT = "ember.tls.cert", tls_cert: Path, default none,
         "Cluster mode: this process's certificate (PEM). With ember.tls.key and ember.tls.ca, clients, the scheduler and executors talk mutual TLS and refuse peers whose certificate the CA did not sign";
     TLS_KEY = "ember.tls.key", tls_key: Path, default none,

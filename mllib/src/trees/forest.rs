@@ -311,7 +311,7 @@ impl RandomForest {
     /// Grows the forest on `workers` (rows binned by `bins`, histograms held in `memory`);
     /// returns its outputs (a multiclass forest's classes, else 1) and trees, tree `i` giving
     /// output `i % outputs` (each tree grown once per output, with that output's leaf values).
-    fn grow_forest(
+    pub(crate) fn grow_forest(
         &self,
         workers: &mut dyn Workers,
         memory: &mut HistogramMemory,

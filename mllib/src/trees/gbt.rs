@@ -320,7 +320,7 @@ impl GradientBoostedTrees {
     /// Boosts the ensemble on `workers` (rows binned by `bins`, histograms held in `memory`),
     /// stopping early on the held-out rows when `early_stopping`; returns the objective (a
     /// classifier's depends on its number of classes) with the ensemble.
-    fn boost(
+    pub(crate) fn boost(
         &self,
         workers: &mut dyn Workers,
         memory: &mut HistogramMemory,

@@ -25,6 +25,7 @@ mod fit_thread;
 pub mod forest;
 pub mod gbt;
 mod grow;
+mod journal;
 mod learner;
 mod node_rows;
 pub mod objective;

@@ -62,6 +62,11 @@ pub(crate) enum Request {
     },
     /// The fit is over (remote workers end their task). Reply [`Reply::Done`].
     Finish,
+    /// Add each tree's leaf values to its output's scores, training and held-out rows alike
+    /// (`(output, tree)` in boosting order): how a worker that replaces a lost one, once
+    /// [`Request::Start`]ed, reaches the scores the lost one had at its round's start (see
+    /// [`crate::trees::journal`]). Reply [`Reply::Done`].
+    CatchUp(Vec<(usize, Tree)>),
 }
 
 /// One node divided by its split.

@@ -5,14 +5,17 @@
 //! request to every worker before reading any reply, so the workers compute at the same time.
 
 use std::io;
+use std::time::Duration;
 
 use tokio::runtime::Handle;
+use tokio::sync::watch;
 
 use crate::error::{MlError, Result};
+use crate::trees::journal::Journal;
 use crate::trees::learner::Workers;
 use crate::trees::objective::Objective;
 use crate::trees::protocol::{ChildHistograms, LabelStats, Reply, Request, SplitOrder};
-use crate::trees::rpc::Exchange;
+use crate::trees::rpc::{Arrivals, Exchange};
 use crate::trees::tree::Tree;
 use crate::trees::worker::PartitionWorker;
 
@@ -97,6 +100,14 @@ fn encode_request(request: &Request) -> Vec<f64> {
             values
         }
         Request::Finish => vec![6.0],
+        Request::CatchUp(trees) => {
+            let mut values = vec![8.0];
+            for (output, tree) in trees {
+                values.push(*output as f64);
+                tree.encode(&mut values);
+            }
+            values
+        }
         Request::BeginForestTree {
             tree,
             seed,
@@ -161,6 +172,16 @@ fn decode_request(values: &[f64], features: usize) -> io::Result<Request> {
             }
         }
         (6, []) => Request::Finish,
+        (8, mut rest) => {
+            let mut trees = Vec::new();
+            while let Some((&output, tail)) = rest.split_first() {
+                let (tree, tail) =
+                    Tree::decode(tail, features).map_err(|error| corrupt(&error.to_string()))?;
+                trees.push((output as usize, tree));
+                rest = tail;
+            }
+            Request::CatchUp(trees)
+        }
         (7, [tree, bootstrap, subsample, channels, high, low, features @ ..]) => {
             let (features, rest) = decode_features(features)?;
             if !rest.is_empty() {
@@ -357,44 +378,196 @@ fn decode_reply(values: &[f64]) -> io::Result<Result<Reply>> {
 
 /// Workers in executor tasks, one exchange each. Called from the fit's blocking thread
 /// ([`crate::trees::fit_thread`]), it drives the exchanges on the runtime that opened them.
+///
+/// A worker whose exchange fails (its executor died, or the connection broke) is replaced: the
+/// task that Ballista runs again for its partition connects, proves it holds the same rows,
+/// and is brought up to where the lost worker stood ([`Journal`]); then it is asked what the
+/// lost one was asked. The fit goes on with the identical model.
 pub(crate) struct RemoteWorkers {
     exchanges: Vec<Exchange>,
     runtime: Handle,
+    journal: Journal,
+    replacements: Replacements,
+    /// Tasks that connected and described themselves but replace no worker lost so far.
+    spares: Vec<(Reply, Exchange)>,
+}
+
+/// Where replacements for lost workers come from.
+pub(crate) struct Replacements {
+    /// The fit's tasks as they connect (the endpoint admits them while this lives).
+    pub arrivals: Arrivals,
+    /// Why the tasks' query ended, once it has: no replacement will come then.
+    pub query_ended: watch::Receiver<Option<String>>,
+    /// How long a lost worker's replacement may take (`ember.ml.tasks.start.timeout`).
+    pub timeout: Duration,
 }
 
 impl RemoteWorkers {
-    /// Workers behind `exchanges`, driven on `runtime`.
-    pub fn new(exchanges: Vec<Exchange>, runtime: Handle) -> Self {
-        Self { exchanges, runtime }
+    /// Workers behind `exchanges`, driven on `runtime`, lost ones replaced from `replacements`.
+    pub fn new(exchanges: Vec<Exchange>, runtime: Handle, replacements: Replacements) -> Self {
+        Self {
+            journal: Journal::new(exchanges.len()),
+            exchanges,
+            runtime,
+            replacements,
+            spares: Vec::new(),
+        }
+    }
+
+    /// Sends `requests[i]` to worker `i`, then reads every reply; replaces lost workers.
+    async fn ask_each(&mut self, requests: &[Request]) -> Result<Vec<Reply>> {
+        let mut sent = Vec::with_capacity(requests.len());
+        for (exchange, request) in self.exchanges.iter().zip(requests) {
+            sent.push(exchange.send(&encode_request(request)).await);
+        }
+        let answers = (self.exchanges.iter_mut().zip(sent)).map(|(exchange, sent)| async move {
+            sent?;
+            receive_reply(exchange).await
+        });
+        let answers = futures::future::join_all(answers).await;
+        let mut replies = Vec::with_capacity(requests.len());
+        for (worker, answer) in answers.into_iter().enumerate() {
+            let reply = match answer {
+                Ok(reply) => reply?,
+                Err(error) => {
+                    let exchange = &mut self.exchanges[worker];
+                    exchange.hang_up();
+                    let cause = lost(&exchange.peer, &error);
+                    self.replace(worker, &requests[worker], cause).await?
+                }
+            };
+            replies.push(reply);
+        }
+        Ok(replies)
+    }
+
+    /// Replaces lost worker `worker` (lost for `cause`) and returns its reply to `request`.
+    async fn replace(&mut self, worker: usize, request: &Request, cause: String) -> Result<Reply> {
+        let lost_at = tokio::time::Instant::now();
+        let mut cause = cause;
+        loop {
+            let mut exchange = self.next_replacement(worker, &cause).await?;
+            match self.catch_up(worker, &mut exchange, request).await {
+                Ok(reply) => {
+                    tracing::warn!(
+                        "tree fit: {cause}; the task at {} took its place after {:.1} s",
+                        exchange.peer,
+                        lost_at.elapsed().as_secs_f64()
+                    );
+                    self.exchanges[worker] = exchange;
+                    return reply;
+                }
+                // The replacement was lost too: wait for the next.
+                Err(error) => {
+                    exchange.hang_up();
+                    cause = lost(&exchange.peer, &error);
+                }
+            }
+        }
+    }
+
+    /// Brings `exchange`'s worker to where worker `worker` stood, then asks it `request`.
+    async fn catch_up(
+        &self,
+        worker: usize,
+        exchange: &mut Exchange,
+        request: &Request,
+    ) -> io::Result<Result<Reply>> {
+        // A replacement told to finish needs no state.
+        let replay = match request {
+            Request::Finish => Vec::new(),
+            _ => self.journal.replay(worker),
+        };
+        for replayed in replay {
+            if let Err(error) = ask(exchange, &replayed).await? {
+                return Ok(Err(error));
+            }
+        }
+        ask(exchange, request).await
+    }
+
+    /// The next task that holds worker `worker`'s rows; fails when none comes in time or the
+    /// tasks' query ended, saying why the worker was lost (`cause`).
+    async fn next_replacement(&mut self, worker: usize, cause: &str) -> Result<Exchange> {
+        let Replacements {
+            arrivals,
+            query_ended,
+            timeout,
+        } = &mut self.replacements;
+        let deadline = tokio::time::Instant::now() + *timeout;
+        loop {
+            let journal = &self.journal;
+            if let Some(spare) =
+                (self.spares.iter()).position(|(described, _)| journal.replaces(worker, described))
+            {
+                return Ok(self.spares.swap_remove(spare).1);
+            }
+            tokio::select! {
+                arrived = arrivals.next() => {
+                    let Some(mut exchange) = arrived else {
+                        return Err(MlError::Training {
+                            reason: format!("{cause}; the training endpoint stopped"),
+                        });
+                    };
+                    // One lost before it described itself is no use.
+                    if let Ok(Ok(described)) = ask(&mut exchange, &Request::Describe).await {
+                        self.spares.push((described, exchange));
+                    }
+                }
+                ended = query_ended.wait_for(Option::is_some) => {
+                    let why = match ended {
+                        Ok(why) => why.clone().unwrap_or_default(),
+                        Err(_) => "it stopped".to_string(),
+                    };
+                    return Err(MlError::Training {
+                        reason: format!(
+                            "{cause}; it cannot be replaced: the training tasks' query ended: \
+                             {why}"
+                        ),
+                    });
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    let strangers = match self.spares.len() {
+                        0 => String::new(),
+                        n => format!(" ({n} restarted tasks came with other rows: did the data change?)"),
+                    };
+                    return Err(MlError::Training {
+                        reason: format!(
+                            "{cause}; no task took its place within {} s \
+                             (ember.ml.tasks.start.timeout){strangers}: a lost executor's \
+                             tasks run again once the scheduler declares it lost \
+                             (ember.cluster.executor.timeout) and a task slot is free",
+                            timeout.as_secs()
+                        ),
+                    });
+                }
+            }
+        }
     }
 }
 
-/// The error for an exchange that failed.
-fn lost(peer: &str, error: &io::Error) -> MlError {
-    MlError::Training {
-        reason: format!("lost the training task at {peer}: {error}"),
-    }
+/// Sends `request` on `exchange` and reads the worker's reply (or its error).
+async fn ask(exchange: &mut Exchange, request: &Request) -> io::Result<Result<Reply>> {
+    exchange.send(&encode_request(request)).await?;
+    receive_reply(exchange).await
+}
+
+/// Reads a worker's reply (or its error) from `exchange`.
+async fn receive_reply(exchange: &mut Exchange) -> io::Result<Result<Reply>> {
+    decode_reply(&exchange.receive().await?)
+}
+
+/// Why a worker was lost.
+fn lost(peer: &str, error: &io::Error) -> String {
+    format!("lost the training task at {peer}: {error}")
 }
 
 impl Workers for RemoteWorkers {
     fn call_each(&mut self, requests: Vec<Request>) -> Result<Vec<Reply>> {
-        let exchanges = &mut self.exchanges;
-        self.runtime.block_on(async move {
-            for (exchange, request) in exchanges.iter().zip(&requests) {
-                exchange
-                    .send(&encode_request(request))
-                    .await
-                    .map_err(|error| lost(&exchange.peer, &error))?;
-            }
-            let replies = exchanges.iter_mut().map(|exchange| async move {
-                let values = exchange
-                    .receive()
-                    .await
-                    .map_err(|error| lost(&exchange.peer, &error))?;
-                decode_reply(&values).map_err(|error| lost(&exchange.peer, &error))?
-            });
-            futures::future::try_join_all(replies).await
-        })
+        let runtime = self.runtime.clone();
+        let replies = runtime.block_on(self.ask_each(&requests))?;
+        self.journal.record(&requests, &replies);
+        Ok(replies)
     }
 
     fn reorder(&mut self, order: &[usize]) {
@@ -403,6 +576,7 @@ impl Workers for RemoteWorkers {
             .iter()
             .map(|&i| exchanges[i].take().expect("an order is a permutation"))
             .collect();
+        self.journal.reorder(order);
     }
 
     fn len(&self) -> usize {
@@ -431,7 +605,207 @@ pub(crate) async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_frames::rows_frame;
+    use crate::trees::binning::FeatureBins;
+    use crate::trees::forest::RandomForest;
+    use crate::trees::gbt::GradientBoostedTrees;
+    use crate::trees::learner::{broadcast, HistogramMemory, LocalWorkers};
+    use crate::trees::rpc::{connect, Credentials, TrainingEndpoint};
+    use crate::trees::tasks::{in_process_workers, WorkerColumns};
     use crate::trees::tree::Node;
+    use datafusion::dataframe::DataFrame;
+    use datafusion::execution::memory_pool::{MemoryPool, UnboundedMemoryPool};
+    use std::sync::Arc;
+
+    /// A fit on a fit's workers, as the estimators grow them.
+    type Fit<T> = Arc<dyn Fn(&mut dyn Workers, &FeatureBins) -> Result<T> + Send + Sync>;
+
+    /// 900 rows of two features and a four-class label, in three partitions.
+    fn four_class_frame() -> DataFrame {
+        let rows: Vec<Vec<Option<f64>>> = (0..900)
+            .map(|i| {
+                let (x0, x1) = (f64::from(i % 37), f64::from((i * 7) % 41));
+                let class = f64::from(u8::from(x0 > 18.0) * 2 + u8::from(x1 > 20.0));
+                vec![(i % 13 != 0).then_some(x0), Some(x1), Some(class)]
+            })
+            .collect();
+        rows_frame(&["x0", "x1", "label"], &rows, 3)
+    }
+
+    /// The workers of `data`'s partitions, in this process, ordered by their description.
+    async fn described_workers(data: &DataFrame, bins: &FeatureBins) -> Vec<PartitionWorker> {
+        let columns = WorkerColumns {
+            label: "label",
+            weight: None,
+            held_out: None,
+        };
+        let workers = in_process_workers(data, bins, &columns).await.unwrap();
+        let mut described: Vec<(String, PartitionWorker)> = (workers.into_iter())
+            .map(|mut worker| {
+                let reply = worker.handle(&Request::Describe).unwrap();
+                (format!("{reply:?}"), worker)
+            })
+            .collect();
+        described.sort_by(|a, b| a.0.cmp(&b.0));
+        described.into_iter().map(|(_, worker)| worker).collect()
+    }
+
+    /// `fit` over `data` with workers in this process.
+    async fn fit_locally<T: Send + 'static>(
+        data: &DataFrame,
+        bins: &FeatureBins,
+        fit: Fit<T>,
+    ) -> T {
+        let workers = described_workers(data, bins).await;
+        let pool: Arc<dyn MemoryPool> = Arc::new(UnboundedMemoryPool::default());
+        let mut workers = LocalWorkers::reserve(workers, &pool).unwrap();
+        let bins = bins.clone();
+        tokio::task::spawn_blocking(move || fit(&mut workers, &bins))
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// `fit` over `data` with workers behind exchanges, the first of which serves
+    /// `lose_after` requests and is lost; a task with the same rows then connects, as the task
+    /// Ballista runs again would (`None`: none does, within `timeout`).
+    async fn fit_losing_a_worker<T: Send + 'static>(
+        data: &DataFrame,
+        bins: &FeatureBins,
+        fit: Fit<T>,
+        lose_after: usize,
+        replaced: bool,
+        timeout: Duration,
+    ) -> Result<T> {
+        let features = bins.features().len();
+        let mut workers = described_workers(data, bins).await;
+        let mut replacement = described_workers(data, bins).await.swap_remove(0);
+        let mut doomed = workers.remove(0);
+        let endpoint = TrainingEndpoint::new("127.0.0.1", 0, None, timeout);
+        let credentials = Credentials::generate(1).unwrap();
+        let mut arrivals = endpoint.expect(credentials).await.unwrap();
+        let address = arrivals.address.clone();
+        for mut worker in workers {
+            let address = address.clone();
+            tokio::spawn(async move {
+                let exchange = connect(&address, None, credentials).await?;
+                serve(&mut worker, exchange, features).await
+            });
+        }
+        tokio::spawn(async move {
+            let mut exchange = connect(&address, None, credentials).await?;
+            for _ in 0..lose_after {
+                let request = decode_request(&exchange.receive().await?, features)?;
+                let reply = doomed.handle(&request);
+                exchange.send(&encode_reply(&reply)).await?;
+            }
+            drop(exchange);
+            if replaced {
+                let exchange = connect(&address, None, credentials).await?;
+                serve(&mut replacement, exchange, features).await?;
+            }
+            io::Result::Ok(())
+        });
+        let mut exchanges = Vec::new();
+        for _ in 0..3 {
+            exchanges.push(arrivals.next().await.unwrap());
+        }
+        let (_running, query_ended) = watch::channel(None);
+        let replacements = Replacements {
+            arrivals,
+            query_ended,
+            timeout,
+        };
+        let mut workers = RemoteWorkers::new(exchanges, Handle::current(), replacements);
+        let bins = bins.clone();
+        tokio::task::spawn_blocking(move || {
+            let fitted = fit(&mut workers, &bins)?;
+            broadcast(&mut workers, &Request::Finish)?;
+            Ok(fitted)
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Checks that `fit` grows what it grows in one process when a worker is lost after each of
+    /// `points` requests and replaced.
+    async fn same_fit_whenever_a_worker_is_lost<T>(fit: Fit<T>, points: &[usize])
+    where
+        T: Send + PartialEq + std::fmt::Debug + 'static,
+    {
+        let data = four_class_frame();
+        let bins = FeatureBins::fit(&data, &["x0".to_string(), "x1".to_string()], 32)
+            .await
+            .unwrap();
+        let expected = fit_locally(&data, &bins, Arc::clone(&fit)).await;
+        for &lose_after in points {
+            let timeout = Duration::from_secs(20);
+            let fitted =
+                fit_losing_a_worker(&data, &bins, Arc::clone(&fit), lose_after, true, timeout)
+                    .await
+                    .unwrap();
+            assert_eq!(fitted, expected, "lost after {lose_after} requests");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_boosting_worker_is_replaced_and_the_fit_grows_the_same_trees() {
+        // Four classes: four trees a round, from gradients taken at the round's start.
+        let classifier = GradientBoostedTrees::classifier(["x0", "x1"])
+            .num_trees(6)
+            .max_depth(3);
+        let fit: Fit<_> = Arc::new(move |workers, bins| {
+            let pool: Arc<dyn MemoryPool> = Arc::new(UnboundedMemoryPool::default());
+            let mut memory = HistogramMemory::new(&pool);
+            classifier.boost(workers, &mut memory, bins, false)
+        });
+        // Lost at its description, its start, the first round's first split, the middle of
+        // the third round, and the finish.
+        same_fit_whenever_a_worker_is_lost(fit, &[0, 3, 5, 57, 10_000]).await;
+        // Trees on a sample of rows add their output to the others by traversal.
+        let regressor = GradientBoostedTrees::regressor(["x0", "x1"])
+            .num_trees(5)
+            .subsample(0.7);
+        let fit: Fit<_> = Arc::new(move |workers, bins| {
+            let pool: Arc<dyn MemoryPool> = Arc::new(UnboundedMemoryPool::default());
+            regressor.boost(workers, &mut HistogramMemory::new(&pool), bins, false)
+        });
+        same_fit_whenever_a_worker_is_lost(fit, &[19]).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_forest_worker_is_replaced_and_the_forest_is_the_same() {
+        let forest = RandomForest::classifier(["x0", "x1"]).num_trees(4);
+        let fit: Fit<_> = Arc::new(move |workers, bins| {
+            let pool: Arc<dyn MemoryPool> = Arc::new(UnboundedMemoryPool::default());
+            forest.grow_forest(workers, &mut HistogramMemory::new(&pool), bins)
+        });
+        same_fit_whenever_a_worker_is_lost(fit, &[11]).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_worker_that_no_task_replaces_fails_the_fit_naming_the_timeout() {
+        let data = four_class_frame();
+        let bins = FeatureBins::fit(&data, &["x0".to_string()], 32)
+            .await
+            .unwrap();
+        let regressor = GradientBoostedTrees::regressor(["x0"]).num_trees(3);
+        let fit: Fit<_> = Arc::new(move |workers, bins| {
+            let pool: Arc<dyn MemoryPool> = Arc::new(UnboundedMemoryPool::default());
+            regressor.boost(workers, &mut HistogramMemory::new(&pool), bins, false)
+        });
+        let timeout = Duration::from_secs(1);
+        let error = fit_losing_a_worker(&data, &bins, fit, 4, false, timeout)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("lost the training task at")
+                && error.contains("no task took its place within 1 s")
+                && error.contains("ember.ml.tasks.start.timeout"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn requests_and_replies_round_trip() {
@@ -502,8 +876,10 @@ mod tests {
             Request::EndTree {
                 objective: Objective::BinaryLogistic,
                 output: 0,
-                tree,
+                tree: tree.clone(),
             },
+            Request::CatchUp(vec![(0, tree.clone()), (2, tree)]),
+            Request::CatchUp(Vec::new()),
             Request::Finish,
         ];
         for request in requests {

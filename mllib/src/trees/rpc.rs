@@ -185,6 +185,13 @@ impl Exchange {
 }
 
 impl Exchange {
+    /// Ends this end's messages at once: the other end's next receive fails. How the fit gives
+    /// up on a task whose exchange broke, so that the task ends too (and is run again).
+    pub fn hang_up(&mut self) {
+        let (closed, _) = mpsc::channel(1);
+        self.outgoing = closed;
+    }
+
     /// Ends this end's messages and waits (at most [`CLOSE_TIMEOUT`]) for the other end to end
     /// its own: dropped at once, a task's connection could go down before its last reply left.
     pub async fn close(self) {

@@ -15,9 +15,15 @@
 //!   LightGBM train on Spark (barrier tasks), and why it is not one query per tree level: a
 //!   stock Ballista job costs 0.3-0.6 s, and a 100-tree fit splits about 3,000 times.
 //!
-//! A cluster fit needs every partition's task running at once: the fitting process first counts
-//! the partitions (the same function in a counting mode) and fails with a clear error, instead
-//! of waiting forever, when they do not all connect within `ember.ml.tasks.start.timeout`.
+//! A cluster fit needs every partition's task running at once: the fitting process plans the
+//! data with at most as many partitions as the cluster's executors have cores in all (asked of
+//! the scheduler), counts them (the same function in a counting mode), and fails with a clear
+//! error, instead of waiting forever, when they do not all connect within
+//! `ember.ml.tasks.start.timeout`.
+//!
+//! A task lost with its executor is run again by Ballista once the scheduler declares the
+//! executor lost; its new worker bins the same partition, connects, and takes the lost one's
+//! place ([`RemoteWorkers`]), so the fit goes on where it was.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -32,11 +38,14 @@ use datafusion::common::cast::as_float64_array;
 use datafusion::common::{exec_err, ScalarValue};
 use datafusion::dataframe::DataFrame;
 use datafusion::error::{DataFusionError, Result as DataFusionResult};
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    cast, lit, Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Signature, Volatility,
+    cast, lit, Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Partitioning, Signature,
+    Volatility,
 };
 use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::ClientTlsConfig;
 
@@ -46,7 +55,7 @@ use crate::trees::binning::{numeric_ident, BinEdges, BinnedBatch, FeatureBins};
 use crate::trees::fit_thread::fit_off_runtime;
 use crate::trees::learner::{broadcast, HistogramMemory, LocalWorkers, Workers};
 use crate::trees::protocol::Request;
-use crate::trees::remote::{id_of, id_values, serve, RemoteWorkers};
+use crate::trees::remote::{id_of, id_values, serve, RemoteWorkers, Replacements};
 use crate::trees::rpc::{connect, Arrivals, Credentials, Exchange, TrainingEndpoint};
 use crate::trees::worker::PartitionWorker;
 use crate::udf::{coerce_params_and_features, literal_params};
@@ -486,34 +495,69 @@ pub(crate) async fn start_workers(
             job: None,
         });
     };
-    let queries = WorkerQueries::new(data, bins, columns)?;
-    let expected = count_partitions(queries.query(Mode::Count)?).await?;
-    if let Some(slots) = endpoint.task_slots().await {
-        if expected > slots {
-            return Err(MlError::Training {
-                reason: format!(
-                    "a distributed tree fit runs one task per partition, all at once: the data \
-                     has {expected} partitions but the cluster runs {slots} tasks at once in \
-                     all; add executor cores or repartition the data into at most {slots} \
-                     partitions"
-                ),
-            });
-        }
+    let slots = endpoint.task_slots().await;
+    let data = match slots {
+        Some(slots) => within_slots(data, slots),
+        None => data.clone(),
+    };
+    let dealt;
+    let mut queries = WorkerQueries::new(&data, bins, columns)?;
+    let mut expected = count_partitions(queries.query(Mode::Count)?).await?;
+    if let Some(slots) = slots.filter(|&slots| expected > slots) {
+        // A source whose partitions the engine does not choose (a table cached in memory, say):
+        // its rows are dealt to the slots through a shuffle.
+        dealt = data.repartition(Partitioning::RoundRobinBatch(slots))?;
+        queries = WorkerQueries::new(&dealt, bins, columns)?;
+        expected = slots;
     }
     let credentials = Credentials::generate(queries.fit)?;
-    let arrivals = endpoint.expect(credentials).await?;
+    let mut arrivals = endpoint.expect(credentials).await?;
     let mode = Mode::Connect {
         address: arrivals.address.clone(),
         tls: endpoint.serves_tls(),
         secret: credentials.secret,
     };
-    let job = tokio::spawn(queries.query(mode)?.collect());
-    let (exchanges, job) =
-        accept_workers(arrivals, expected, job, endpoint.start_timeout()).await?;
+    let query = queries.query(mode)?;
+    let (ended, query_ended) = watch::channel(None);
+    let job = tokio::spawn(async move {
+        let outcome = query.collect().await;
+        let why = match &outcome {
+            Ok(_) => "it ended".to_string(),
+            Err(error) => error.to_string(),
+        };
+        ended.send_replace(Some(why));
+        outcome
+    });
+    let timeout = endpoint.start_timeout();
+    let (exchanges, job) = accept_workers(&mut arrivals, expected, job, timeout).await?;
+    let replacements = Replacements {
+        arrivals,
+        query_ended,
+        timeout,
+    };
     Ok(FitWorkers {
-        workers: Box::new(RemoteWorkers::new(exchanges, Handle::current())),
+        workers: Box::new(RemoteWorkers::new(
+            exchanges,
+            Handle::current(),
+            replacements,
+        )),
         job: Some(job),
     })
+}
+
+/// `data` planned with at most `slots` partitions wherever the engine chooses how many (file
+/// scans are grouped, shuffles write that many): a cluster fit runs one task per partition, all
+/// at once, so it needs no more than the cluster runs at a time.
+fn within_slots(data: &DataFrame, slots: usize) -> DataFrame {
+    let (state, plan) = data.clone().into_parts();
+    if state.config().target_partitions() <= slots {
+        return DataFrame::new(state, plan);
+    }
+    let config = state.config().clone().with_target_partitions(slots.max(1));
+    let state = SessionStateBuilder::new_from_existing(state)
+        .with_config(config)
+        .build();
+    DataFrame::new(state, plan)
 }
 
 /// The frame of every tree fit: bins the `features` of `training` (at most `max_bins` value
@@ -539,7 +583,7 @@ pub(crate) async fn fit_with_workers<T: Send + 'static>(
 
 /// The workers of `data`'s partitions, built in this process (in the order their partitions
 /// ended).
-async fn in_process_workers(
+pub(crate) async fn in_process_workers(
     data: &DataFrame,
     bins: &FeatureBins,
     columns: &WorkerColumns<'_>,
@@ -632,9 +676,9 @@ async fn count_partitions(query: DataFrame) -> Result<usize> {
 type Job = JoinHandle<DataFusionResult<Vec<RecordBatch>>>;
 
 /// Takes `expected` workers from `arrivals` (the fit's endpoint admits only its tasks) while
-/// `job` runs their tasks; the fit admits no more once they are in (or it failed).
+/// `job` runs their tasks.
 async fn accept_workers(
-    mut arrivals: Arrivals,
+    arrivals: &mut Arrivals,
     expected: usize,
     mut job: Job,
     timeout: Duration,

@@ -135,6 +135,12 @@ impl PartitionWorker {
                 let (loss, weight) = self.end_tree(*objective, *output, tree);
                 Reply::HeldOutLoss { loss, weight }
             }
+            Request::CatchUp(trees) => {
+                for (output, tree) in trees {
+                    self.catch_up(*output, tree)?;
+                }
+                Reply::Done
+            }
             Request::Finish => Reply::Done,
         })
     }
@@ -339,18 +345,18 @@ impl PartitionWorker {
                     }
                 }
             }
+            add_tree(
+                tree,
+                &self.held_out,
+                &mut self.held_out_scores,
+                output,
+                outputs,
+            );
         } else {
             // Rows left out of this tree still get its output.
-            add_tree(tree, &self.train, &mut self.scores, output, outputs);
+            self.traverse(output, tree);
         }
         self.node_rows.clear();
-        add_tree(
-            tree,
-            &self.held_out,
-            &mut self.held_out_scores,
-            output,
-            outputs,
-        );
         let (mut loss, mut weight) = (0.0, 0.0);
         for (row, scores) in self.held_out_scores.chunks_exact(outputs).enumerate() {
             let w = row_weight(&self.held_out, row);
@@ -358,6 +364,32 @@ impl PartitionWorker {
             weight += w;
         }
         (loss, weight)
+    }
+
+    /// Adds `tree`'s leaf values to output `output`'s scores of every row, training and
+    /// held-out, by traversal (the same leaves and values as [`Self::end_tree`]'s, so the same
+    /// scores, bit for bit).
+    fn catch_up(&mut self, output: usize, tree: &Tree) -> Result<()> {
+        if output >= self.outputs {
+            return Err(MlError::Training {
+                reason: format!("asked to add a tree to output {output} of {}", self.outputs),
+            });
+        }
+        self.traverse(output, tree);
+        Ok(())
+    }
+
+    /// Adds `tree`'s leaf values to output `output`'s scores of every row by traversal.
+    fn traverse(&mut self, output: usize, tree: &Tree) {
+        let outputs = self.outputs;
+        add_tree(tree, &self.train, &mut self.scores, output, outputs);
+        add_tree(
+            tree,
+            &self.held_out,
+            &mut self.held_out_scores,
+            output,
+            outputs,
+        );
     }
 
     fn bins(&self) -> Vec<&[u8]> {
