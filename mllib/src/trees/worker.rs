@@ -345,13 +345,7 @@ impl PartitionWorker {
                     }
                 }
             }
-            add_tree(
-                tree,
-                &self.held_out,
-                &mut self.held_out_scores,
-                output,
-                outputs,
-            );
+            self.traverse_held_out(output, tree);
         } else {
             // Rows left out of this tree still get its output.
             self.traverse(output, tree);
@@ -381,8 +375,13 @@ impl PartitionWorker {
 
     /// Adds `tree`'s leaf values to output `output`'s scores of every row by traversal.
     fn traverse(&mut self, output: usize, tree: &Tree) {
+        add_tree(tree, &self.train, &mut self.scores, output, self.outputs);
+        self.traverse_held_out(output, tree);
+    }
+
+    /// Adds `tree`'s leaf values to output `output`'s scores of the held-out rows by traversal.
+    fn traverse_held_out(&mut self, output: usize, tree: &Tree) {
         let outputs = self.outputs;
-        add_tree(tree, &self.train, &mut self.scores, output, outputs);
         add_tree(
             tree,
             &self.held_out,
