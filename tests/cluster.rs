@@ -909,7 +909,12 @@ fn a_tree_fit_over_more_partitions_than_the_cluster_has_slots_runs_on_as_many_as
     assert!(stdout(&fit).ends_with("n\n3000\n"), "{}", stdout(&fit));
 }
 
+// Ignored in CI until its kill lands mid-fit reliably: it kills at 60% of the undisturbed
+// fit's time, and under the suite's parallel load the undisturbed fit took 17.2 s while the
+// disturbed one finished before 10.3 s. Run it alone with
+// `cargo test --test main -- --ignored a_tree_fit_survives`.
 #[test]
+#[ignore = "timing-dependent: the kill can land after the fit under the suite's parallel load"]
 fn a_tree_fit_survives_a_killed_executor_and_grows_the_same_model() {
     let dir = tempfile::tempdir().unwrap();
     let points = write_points(dir.path(), 2, 20_000);
