@@ -369,6 +369,7 @@ impl RandomForest {
             trees.extend(grow_tree(
                 workers, memory, &begin, &layout, bins, &choice, &params,
             )?);
+            tracing::info!("tree fit: {} of {} trees grown", tree + 1, self.num_trees);
         }
         Ok((channels, trees))
     }

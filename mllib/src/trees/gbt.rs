@@ -403,6 +403,11 @@ impl GradientBoostedTrees {
                 loss = held_out_loss / weight;
                 trees.push(grown);
             }
+            tracing::info!(
+                "tree fit: {} of {} boosting rounds done",
+                round + 1,
+                self.num_trees
+            );
             if let Some(stopping) = &mut stopping {
                 if stopping.stop_after(loss) {
                     break;
