@@ -21,7 +21,7 @@ use ember_connectors::StoreRegistry;
 use crate::config::{EmberConfig, EmberOptions};
 use crate::optimizer::{
     BuildOnFewerRows, CheapConjunctsFirst, FilterDynamicallyAboveScans, LimitsBySorting,
-    SemiJoinsFirst, SortMergeForLargeBuilds,
+    RowGroupBalancedScans, SemiJoinsFirst, SortMergeForLargeBuilds,
 };
 
 /// Largest estimated build side, in bytes, that a hash join collects into one shared hash table
@@ -239,15 +239,24 @@ fn store_registry(session_config: &SessionConfig) -> Arc<StoreRegistry> {
 ///   joins they filter;
 /// - [`BuildOnFewerRows`], which builds hash tables on the side with far fewer estimated rows;
 /// - [`CheapConjunctsFirst`], which evaluates a filter's cheap comparisons first;
+/// - [`RowGroupBalancedScans`], which cuts Parquet scans into partitions of equal rows (it reads
+///   the footers planning cached in the builder's runtime, which it sets to the default one when
+///   `builder` has none);
 /// - in one process only, [`FilterDynamicallyAboveScans`], which applies join dynamic filters
 ///   right above Parquet scans (its expression has no wire format for executors yet).
 pub fn with_ember_features(
-    builder: SessionStateBuilder,
+    mut builder: SessionStateBuilder,
     placement: Placement,
 ) -> SessionStateBuilder {
+    let runtime = Arc::clone(
+        builder
+            .runtime_env()
+            .get_or_insert_with(|| Arc::new(RuntimeEnv::default())),
+    );
+    let rules = physical_optimizer_rules(placement, &runtime, None, false);
     with_ml_functions(with_spark_functions(builder.with_default_features()))
         .with_optimizer_rule(Arc::new(SemiJoinsFirst))
-        .with_physical_optimizer_rules(physical_optimizer_rules(placement, None, false))
+        .with_physical_optimizer_rules(rules)
 }
 
 /// Adds `datafusion-spark`'s expression planner and the Spark-compatible functions whose names
@@ -330,11 +339,15 @@ pub fn session_state(config: &EmberConfig, parallelism: usize) -> Result<Session
         Placement::OneProcess,
     )?;
     let runtime = runtime_env(config, &session_config)?;
+    let rules = physical_optimizer_rules(
+        Placement::OneProcess,
+        &runtime,
+        config.memory_budget().bytes,
+        false,
+    );
     let builder = SessionStateBuilder::new()
         .with_config(session_config)
         .with_runtime_env(runtime);
-    let rules =
-        physical_optimizer_rules(Placement::OneProcess, config.memory_budget().bytes, false);
     Ok(with_ember_features(builder, Placement::OneProcess)
         .with_physical_optimizer_rules(rules)
         .build())
@@ -361,7 +374,12 @@ pub fn spillable_plans(state: SessionState, budget: Option<u64>) -> SessionState
     let options = config.options_mut();
     options.optimizer.repartition_sorts = false;
     let mut rules = match budget {
-        Some(budget) => physical_optimizer_rules(Placement::OneProcess, Some(budget), true),
+        Some(budget) => physical_optimizer_rules(
+            Placement::OneProcess,
+            state.runtime_env(),
+            Some(budget),
+            true,
+        ),
         None => {
             options.optimizer.prefer_hash_join = false;
             state.physical_optimizers().to_vec()
@@ -377,10 +395,12 @@ pub fn spillable_plans(state: SessionState, budget: Option<u64>) -> SessionState
 /// DataFusion's physical optimizer rules with Ember's additions: [`BuildOnFewerRows`] right after
 /// `join_selection` (it corrects that rule's choice of build side), then, given the `budget`
 /// the plans run under (one process only), [`SortMergeForLargeBuilds`], told whether the
-/// statement `ran_out_of_memory` before; at the end [`CheapConjunctsFirst`] and, in one process,
+/// statement `ran_out_of_memory` before; at the end [`RowGroupBalancedScans`] (with the footers
+/// cached in `runtime`), [`CheapConjunctsFirst`] and, in one process,
 /// [`FilterDynamicallyAboveScans`] (which needs the dynamic filters already pushed to scans).
 fn physical_optimizer_rules(
     placement: Placement,
+    runtime: &RuntimeEnv,
     budget: Option<u64>,
     ran_out_of_memory: bool,
 ) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
@@ -398,6 +418,9 @@ fn physical_optimizer_rules(
             }
         }
     }
+    rules.push(Arc::new(RowGroupBalancedScans::new(
+        runtime.cache_manager.get_file_metadata_cache(),
+    )));
     rules.push(Arc::new(CheapConjunctsFirst));
     if placement == Placement::OneProcess {
         rules.push(Arc::new(FilterDynamicallyAboveScans));

@@ -8,6 +8,8 @@
 //! - [`SortMergeForLargeBuilds`] (physical): in one process under a memory budget, a hash join
 //!   whose build side is estimated at over half the budget becomes a sort-merge join.
 //! - [`CheapConjunctsFirst`] (physical): a filter evaluates its cheap comparisons first.
+//! - [`RowGroupBalancedScans`] (physical): Parquet scans are cut at row-group boundaries into
+//!   partitions of nearly equal rows, not at equal byte offsets.
 //! - [`FilterDynamicallyAboveScans`] (physical): join dynamic filters are evaluated right above
 //!   Parquet scans while they stay selective.
 //! - [`LimitsBySorting`] (physical): `ORDER BY ... LIMIT` runs as a sort that spills and a limit,
@@ -15,6 +17,7 @@
 //!
 //! [`crate::state`] installs them; nothing else should need to name them.
 
+mod balanced_scans;
 mod dynamic_filters;
 mod filter_order;
 mod join_sides;
@@ -22,6 +25,7 @@ mod large_builds;
 mod limits_by_sorting;
 mod semi_joins;
 
+pub use balanced_scans::RowGroupBalancedScans;
 pub use dynamic_filters::FilterDynamicallyAboveScans;
 pub use filter_order::CheapConjunctsFirst;
 pub use join_sides::BuildOnFewerRows;
