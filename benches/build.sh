@@ -1,7 +1,7 @@
 # Sourced by the benchmark scripts from the repository root: builds the release binaries (always
 # this one set, so that cargo reuses one build of DataFusion) and defines `python_peer`.
 target=${CARGO_TARGET_DIR:-$root/target}
-cargo build --release --bin ember --bin tpch --bin scan --bin ml -p ember -p ember-benches
+cargo build --release --bin ember --bin tpch --bin scan --bin ml --bin ml_cluster -p ember -p ember-benches
 
 # `python_peer MODULE PACKAGES...`: prints `--python PATH` for a Python in .bench-venv that can
 # import MODULE, installing PACKAGES there on first use; prints nothing, and says so, when it

@@ -11,8 +11,6 @@
 //!   non-linear model (a linear part, an interaction and steps); every fifth row is held out.
 //!   Gradient-boosted trees with `--trees` trees, depth 6, at most 31 leaves, learning rate 0.1,
 //!   255 bins, against LightGBM and XGBoost (`hist`) with the same settings. Quality: test AUC.
-//!   With `--cluster ember://...` the fit also runs on that cluster and in local mode from the
-//!   same Parquet file, and the two models are compared.
 //! - `gbt_regression`: the same features, the margin plus standard normal noise as the target;
 //!   squared-error trees with the same settings against LightGBM and XGBoost. Quality: test RMSE.
 //! - `gbt_multiclass`: the same features, three classes of the noisy target (below -1, below 1,
@@ -27,19 +25,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::common::config::{ParquetOptions, TableParquetOptions};
-use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
-use ember::ml::random::SplitMix64;
+use datafusion::dataframe::DataFrame;
 use ember::ml::{Estimator, GradientBoostedTrees, KMeans, LogisticRegression, RandomForest};
 use ember::Session;
 use serde_json::json;
+
+mod ml_data;
+use ml_data::{blobs, logistic_data, tree_data, Blobs};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -70,10 +66,6 @@ struct Args {
     /// Threads for every fitter (Ember's `local[N]`).
     #[arg(long, default_value_t = 2)]
     threads: usize,
-    /// A cluster (`ember://host:port`, executors started) to also fit the trees on, from the
-    /// Parquet file, against local mode reading the same file.
-    #[arg(long)]
-    cluster: Option<String>,
     /// Python with scikit-learn, pyarrow and threadpoolctl (and optionally pyspark) for the peers.
     #[arg(long)]
     python: Option<PathBuf>,
@@ -122,31 +114,11 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn kmeans(args: &Args, work: &Path) -> anyhow::Result<()> {
-    let features = names("f", args.kmeans_features);
-    let mut random = SplitMix64::new(2026);
-    let centers: Vec<Vec<f64>> = (0..args.k)
-        .map(|_| {
-            (0..features.len())
-                .map(|_| random.next_f64() * 20.0 - 10.0)
-                .collect()
-        })
-        .collect();
-    let mut columns = vec![Vec::with_capacity(args.rows); features.len()];
-    for _ in 0..args.rows {
-        let center = &centers[(random.next_u64() % args.k as u64) as usize];
-        for (column, mean) in columns.iter_mut().zip(center) {
-            column.push(mean + normal(&mut random));
-        }
-    }
-    let init: Vec<Vec<f64>> = (0..args.k)
-        .map(|i| {
-            let row = (i * args.rows) / args.k + 17;
-            columns.iter().map(|column| column[row]).collect()
-        })
-        .collect();
-    let path = work.join(format!("blobs-{}x{}.parquet", args.rows, features.len()));
-    write_parquet(&features, columns, &path).await?;
-
+    let Blobs {
+        features,
+        path,
+        init,
+    } = blobs(args.rows, args.kmeans_features, args.k, work).await?;
     let points = cached(args, &path).await?;
     let started = Instant::now();
     let model = KMeans::new(&features)
@@ -185,27 +157,7 @@ async fn kmeans(args: &Args, work: &Path) -> anyhow::Result<()> {
 }
 
 async fn logistic(args: &Args, work: &Path) -> anyhow::Result<()> {
-    let features = names("x", args.logistic_features);
-    let mut random = SplitMix64::new(7);
-    let weights: Vec<f64> = (0..features.len())
-        .map(|_| random.next_f64() * 2.0 - 1.0)
-        .collect();
-    let mut columns = vec![Vec::with_capacity(args.rows); features.len() + 1];
-    for _ in 0..args.rows {
-        let mut margin = 0.3;
-        for (column, weight) in columns.iter_mut().zip(&weights) {
-            let value = normal(&mut random);
-            margin += weight * value;
-            column.push(value);
-        }
-        let positive = random.next_f64() < 1.0 / (1.0 + (-margin).exp());
-        columns[features.len()].push(f64::from(u8::from(positive)));
-    }
-    let mut all = features.clone();
-    all.push("label".to_string());
-    let path = work.join(format!("logistic-{}x{}.parquet", args.rows, features.len()));
-    write_parquet(&all, columns, &path).await?;
-
+    let (features, path) = logistic_data(args.rows, args.logistic_features, work).await?;
     let data = cached(args, &path).await?;
     let started = Instant::now();
     let model = LogisticRegression::new(&features)
@@ -232,56 +184,8 @@ async fn logistic(args: &Args, work: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The classification data of the tree benchmarks: `--rows` x `--logistic-features` standard
-/// normal features, a 0/1 `label` drawn from a non-linear margin and a `target` (the margin plus
-/// standard normal noise), written as a training and a test Parquet file (every fifth row);
-/// returns the feature names and the two paths.
-async fn tree_data(args: &Args, work: &Path) -> anyhow::Result<(Vec<String>, PathBuf, PathBuf)> {
-    let features = names("x", args.logistic_features);
-    let mut random = SplitMix64::new(11);
-    let weights: Vec<f64> = (0..features.len())
-        .map(|_| random.next_f64() * 2.0 - 1.0)
-        .collect();
-    let [mut train, mut test] = [0, 1].map(|_| vec![Vec::new(); features.len() + 3]);
-    for row in 0..args.rows {
-        let values: Vec<f64> = (0..features.len()).map(|_| normal(&mut random)).collect();
-        let linear: f64 = values.iter().zip(&weights).map(|(x, w)| x * w).sum();
-        let steps =
-            if values[2] > 0.5 { 1.5 } else { -0.5 } + if values[3] < -1.0 { 1.0 } else { 0.0 };
-        let margin = 0.5 * linear + values[0] * values[1] + steps;
-        let positive = random.next_f64() < 1.0 / (1.0 + (-margin).exp());
-        let target = margin + normal(&mut random);
-        let columns = if row % 5 == 0 { &mut test } else { &mut train };
-        for (column, value) in columns.iter_mut().zip(values) {
-            column.push(value);
-        }
-        columns[features.len()].push(f64::from(u8::from(positive)));
-        columns[features.len() + 1].push(target);
-        // Three classes of the noisy target, about a third each.
-        let class = f64::from(u8::from(target >= -1.0)) + f64::from(u8::from(target >= 1.0));
-        columns[features.len() + 2].push(class);
-    }
-    let mut all = features.clone();
-    all.extend([
-        "label".to_string(),
-        "target".to_string(),
-        "class".to_string(),
-    ]);
-    let name = |part: &str| {
-        work.join(format!(
-            "trees-{part}-{}x{}.parquet",
-            args.rows,
-            features.len()
-        ))
-    };
-    let (train_path, test_path) = (name("train"), name("test"));
-    write_parquet(&all, train, &train_path).await?;
-    write_parquet(&all, test, &test_path).await?;
-    Ok((features, train_path, test_path))
-}
-
 async fn gbt(args: &Args, work: &Path) -> anyhow::Result<()> {
-    let (features, train, test) = tree_data(args, work).await?;
+    let (features, train, test) = tree_data(args.rows, args.logistic_features, work).await?;
     let name = |part: &str| {
         if part == "train" {
             train.clone()
@@ -299,9 +203,6 @@ async fn gbt(args: &Args, work: &Path) -> anyhow::Result<()> {
         .fit(&data)
         .await?;
     let seconds = started.elapsed().as_secs_f64();
-    if let Some(cluster) = &args.cluster {
-        compare_cluster_fit(args, cluster, &name("train"), &features).await?;
-    }
     let test_data = cached(args, &name("test")).await?;
     let auc = model
         .evaluate(&test_data)
@@ -386,7 +287,7 @@ async fn gbt_task(
     task: &GbtTask,
     estimator: fn(&Vec<String>) -> GradientBoostedTrees,
 ) -> anyhow::Result<()> {
-    let (features, train, test) = tree_data(args, work).await?;
+    let (features, train, test) = tree_data(args.rows, args.logistic_features, work).await?;
     let data = cached(args, &train).await?;
     let started = Instant::now();
     let model = estimator(&features)
@@ -432,7 +333,7 @@ async fn gbt_task(
 }
 
 async fn rf(args: &Args, work: &Path) -> anyhow::Result<()> {
-    let (features, train, test) = tree_data(args, work).await?;
+    let (features, train, test) = tree_data(args.rows, args.logistic_features, work).await?;
     let data = cached(args, &train).await?;
     let started = Instant::now();
     let model = RandomForest::classifier(&features)
@@ -470,98 +371,6 @@ async fn rf(args: &Args, work: &Path) -> anyhow::Result<()> {
         "test AUC",
         &fits,
     );
-    Ok(())
-}
-
-/// The gbt benchmark's fit from the Parquet file at `path`, in local mode with `--threads`
-/// cores and on `cluster`: prints both times and whether the models are equal.
-async fn compare_cluster_fit(
-    args: &Args,
-    cluster: &str,
-    path: &Path,
-    features: &[String],
-) -> anyhow::Result<()> {
-    let mut models = Vec::new();
-    for master in [format!("local[{}]", args.threads), cluster.to_string()] {
-        let session = Session::builder().master(&master).build()?;
-        let data = session.read_parquet(&path.display().to_string()).await?;
-        let started = Instant::now();
-        let model = GradientBoostedTrees::classifier(features)
-            .num_trees(args.trees)
-            .max_depth(6)
-            .max_leaves(31)
-            .learning_rate(0.1)
-            .fit(&data)
-            .await?;
-        eprintln!(
-            "ember {master} from Parquet: {:.3} s",
-            started.elapsed().as_secs_f64()
-        );
-        models.push(model);
-    }
-    eprintln!(
-        "local and cluster models are {}",
-        if models[0] == models[1] {
-            "identical"
-        } else {
-            "DIFFERENT"
-        }
-    );
-    Ok(())
-}
-
-/// `prefix0`, `prefix1`, ...
-fn names(prefix: &str, count: usize) -> Vec<String> {
-    (0..count).map(|i| format!("{prefix}{i}")).collect()
-}
-
-/// A standard normal value (Box-Muller).
-fn normal(random: &mut SplitMix64) -> f64 {
-    let u = 1.0 - random.next_f64();
-    let v = random.next_f64();
-    (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-}
-
-/// Rows per Parquet row group of the generated data: several row groups per file, so that a
-/// scan with two partitions (or a cluster's two tasks) gets half the rows each (8 groups of the
-/// 800,000 training rows; with 7 a cluster's busier task holds 4/7 of them and bounds the fit,
-/// where in one process rayon moves the idle thread to the busier partition's work).
-const ROWS_PER_ROW_GROUP: usize = 100_000;
-
-/// Writes `columns` (Float64, named `names`) as one Parquet file of row groups of
-/// [`ROWS_PER_ROW_GROUP`] rows.
-async fn write_parquet(
-    names: &[String],
-    columns: Vec<Vec<f64>>,
-    path: &Path,
-) -> anyhow::Result<()> {
-    let schema = Arc::new(Schema::new(
-        names
-            .iter()
-            .map(|name| Field::new(name, DataType::Float64, false))
-            .collect::<Vec<_>>(),
-    ));
-    let arrays: Vec<ArrayRef> = columns
-        .into_iter()
-        .map(|column| Arc::new(Float64Array::from(column)) as ArrayRef)
-        .collect();
-    let batch = RecordBatch::try_new(schema, arrays)?;
-    let session = Session::builder().master("local[1]").build()?;
-    session
-        .context()
-        .read_batch(batch)?
-        .write_parquet(
-            &path.display().to_string(),
-            DataFrameWriteOptions::new().with_single_file_output(true),
-            Some(TableParquetOptions {
-                global: ParquetOptions {
-                    max_row_group_size: ROWS_PER_ROW_GROUP,
-                    ..ParquetOptions::default()
-                },
-                ..TableParquetOptions::default()
-            }),
-        )
-        .await?;
     Ok(())
 }
 
