@@ -1,7 +1,7 @@
 //! `ember scheduler`: Ballista's scheduler, planning with Ember's features.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use ballista_core::optimizer::ballista_default_optimizer_rules;
@@ -11,6 +11,10 @@ use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
 use ballista_scheduler::scheduler_server::SchedulerServer;
 use datafusion::error::Result as DataFusionResult;
+use datafusion::execution::cache::cache_manager::{
+    FileMetadataCache, DEFAULT_METADATA_CACHE_LIMIT,
+};
+use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::execution::session_state::SessionState;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
@@ -169,15 +173,29 @@ fn listen_without_delay(address: SocketAddr) -> std::io::Result<tokio::net::TcpL
 /// The state the scheduler plans a job with, from the job's configuration (the client's
 /// `SessionConfig`, sent with the job): Ballista's logical rules, then Ember's functions and
 /// physical rules for a cluster, and the job's object stores (it lists files and reads Parquet
-/// footers while planning).
+/// footers while planning, into [`PLANNED_FOOTERS`]).
 fn cluster_session_state(config: SessionConfig) -> DataFusionResult<SessionState> {
-    let runtime = runtime_builder(&config, None).build()?;
+    let mut runtime = runtime_builder(&config, None);
+    runtime.cache_manager = runtime
+        .cache_manager
+        .with_file_metadata_cache(Some(Arc::clone(&PLANNED_FOOTERS)));
+    let runtime = runtime.build()?;
     let builder = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(Arc::new(runtime))
         .with_optimizer_rules(ballista_default_optimizer_rules());
     Ok(with_ember_features(builder, Placement::Cluster).build())
 }
+
+/// The Parquet footers read while planning, shared by every job's session as Ballista shares
+/// file statistics between them (`share_file_statistics_cache`): a job whose statistics come
+/// from that cache reads no footer, and `RowGroupBalancedScans` needs the footers to cut its
+/// scans at row-group boundaries (without them it leaves DataFusion's byte ranges). Entries are
+/// checked against each job's listed size and modification time; DataFusion's default limit
+/// (50 MiB) bounds them.
+static PLANNED_FOOTERS: LazyLock<Arc<FileMetadataCache>> = LazyLock::new(|| {
+    Arc::new(DefaultCache::new(DEFAULT_METADATA_CACHE_LIMIT).with_name("PlannedFooters"))
+});
 
 /// Completes on Ctrl-C or, on Unix, SIGTERM.
 async fn shutdown_requested() {

@@ -161,6 +161,12 @@ pub(crate) fn arrange(workers: &mut dyn Workers) -> Result<RowCounts> {
         described.push((fingerprint, rows, held_out_rows, index));
     }
     described.sort_by(|a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+    let rows: Vec<String> = described.iter().map(|d| d.1.to_string()).collect();
+    tracing::info!(
+        "tree fit: {} workers hold {} training rows",
+        described.len(),
+        rows.join(", ")
+    );
     let order: Vec<usize> = described.iter().map(|d| d.3).collect();
     workers.reorder(&order);
     Ok(RowCounts {

@@ -396,7 +396,8 @@ pub(crate) struct RemoteWorkers {
 pub(crate) struct Replacements {
     /// The fit's tasks as they connect (the endpoint admits them while this lives).
     pub arrivals: Arrivals,
-    /// Why the tasks' query ended, once it has: no replacement will come then.
+    /// Why the tasks' query ended, once it has (closed when it was aborted): no replacement
+    /// will come then.
     pub query_ended: watch::Receiver<Option<String>>,
     /// How long a lost worker's replacement may take (`ember.ml.tasks.start.timeout`).
     pub timeout: Duration,

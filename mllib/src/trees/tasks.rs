@@ -452,7 +452,7 @@ pub(crate) struct WorkerColumns<'a> {
 pub(crate) struct FitWorkers {
     /// The workers, unranked.
     pub workers: Box<dyn Workers>,
-    job: Option<JoinHandle<DataFusionResult<Vec<RecordBatch>>>>,
+    job: Option<TasksQuery>,
 }
 
 impl FitWorkers {
@@ -465,8 +465,8 @@ impl FitWorkers {
             .map_err(|error| MlError::Training {
                 reason: format!("finishing the workers: {error}"),
             })??;
-        if let Some(job) = self.job.take() {
-            job.await.map_err(|error| MlError::Training {
+        if let Some(mut job) = self.job.take() {
+            (&mut job.0).await.map_err(|error| MlError::Training {
                 reason: format!("the training tasks' query: {error}"),
             })??;
         }
@@ -519,7 +519,7 @@ pub(crate) async fn start_workers(
     };
     let query = queries.query(mode)?;
     let (ended, query_ended) = watch::channel(None);
-    let job = tokio::spawn(async move {
+    let job = TasksQuery(tokio::spawn(async move {
         let outcome = query.collect().await;
         let why = match &outcome {
             Ok(_) => "it ended".to_string(),
@@ -527,7 +527,7 @@ pub(crate) async fn start_workers(
         };
         ended.send_replace(Some(why));
         outcome
-    });
+    }));
     let timeout = endpoint.start_timeout();
     let (exchanges, job) = accept_workers(&mut arrivals, expected, job, timeout).await?;
     let replacements = Replacements {
@@ -673,16 +673,27 @@ async fn count_partitions(query: DataFrame) -> Result<usize> {
     Ok(partitions as usize)
 }
 
-type Job = JoinHandle<DataFusionResult<Vec<RecordBatch>>>;
+/// The query whose tasks are a cluster fit's workers, running on the runtime; aborted when
+/// dropped. A fit that ends early (its statement cancelled, or an error) so stops its tasks, and
+/// a fit thread waiting for a replacement worker learns at once that none will come (the
+/// query's end drops the sender [`Replacements::query_ended`] listens to), instead of after
+/// `ember.ml.tasks.start.timeout`.
+struct TasksQuery(JoinHandle<DataFusionResult<Vec<RecordBatch>>>);
+
+impl Drop for TasksQuery {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// Takes `expected` workers from `arrivals` (the fit's endpoint admits only its tasks) while
 /// `job` runs their tasks.
 async fn accept_workers(
     arrivals: &mut Arrivals,
     expected: usize,
-    mut job: Job,
+    mut job: TasksQuery,
     timeout: Duration,
-) -> Result<(Vec<Exchange>, Job)> {
+) -> Result<(Vec<Exchange>, TasksQuery)> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut streams = Vec::with_capacity(expected);
     while streams.len() < expected {
@@ -693,7 +704,7 @@ async fn accept_workers(
                     reason: "the training endpoint stopped".to_string(),
                 }),
             },
-            ended = &mut job => {
+            ended = &mut job.0 => {
                 let cause = match ended {
                     Ok(Err(error)) => error.to_string(),
                     Ok(Ok(_)) => "it ended".to_string(),
@@ -708,7 +719,6 @@ async fn accept_workers(
                 });
             }
             () = tokio::time::sleep_until(deadline) => {
-                job.abort();
                 return Err(MlError::Training {
                     reason: format!(
                         "{} of {expected} training tasks started within {} s \
@@ -734,6 +744,22 @@ mod tests {
 
     fn names(columns: &[&str]) -> Vec<String> {
         columns.iter().map(|column| column.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_dropped_tasks_query_stops_and_its_listeners_hear_it_at_once() {
+        let (ended, mut query_ended) = watch::channel(None::<String>);
+        let job = TasksQuery(tokio::spawn(async move {
+            let _ended = ended;
+            std::future::pending::<DataFusionResult<Vec<RecordBatch>>>().await
+        }));
+        drop(job);
+        let heard = tokio::time::timeout(
+            Duration::from_secs(10),
+            query_ended.wait_for(Option::is_some),
+        )
+        .await;
+        assert!(matches!(heard, Ok(Err(_))), "{heard:?}");
     }
 
     #[tokio::test]

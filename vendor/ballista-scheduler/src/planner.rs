@@ -101,6 +101,18 @@ impl DefaultDistributedPlanner {
     }
 }
 
+/// EMBER PATCH: `config` for re-enforcing a stage's requirements, which must not split file
+/// scans again. The session's physical optimizer has split them already when the job's plan was
+/// created (Ember's `RowGroupBalancedScans` moves DataFusion's byte-range cuts to the row-group
+/// boundaries that give each partition equal rows); `EnsureRequirements` calls
+/// `repartitioned` on every scan it passes with `repartition_file_scans` set, which would cut
+/// them by bytes again and undo that.
+fn without_scan_splitting(config: &ConfigOptions) -> ConfigOptions {
+    let mut config = config.clone();
+    config.optimizer.repartition_file_scans = false;
+    config
+}
+
 impl Default for DefaultDistributedPlanner {
     fn default() -> Self {
         Self::new()
@@ -244,7 +256,9 @@ impl DefaultDistributedPlanner {
 
         if let Some(_coalesce) = execution_plan.downcast_ref::<CoalescePartitionsExec>() {
             let input = children[0].clone();
-            let input = self.optimizer_ensure_requirements.optimize(input, config)?;
+            let input = self
+                .optimizer_ensure_requirements
+                .optimize(input, &without_scan_splitting(config))?;
             let shuffle_writer = create_shuffle_writer_with_config(
                 job_id,
                 self.next_stage_id(),
@@ -279,8 +293,9 @@ impl DefaultDistributedPlanner {
             match repart.properties().output_partitioning() {
                 Partitioning::Hash(_, _) => {
                     let input = children[0].clone();
-                    let input =
-                        self.optimizer_ensure_requirements.optimize(input, config)?;
+                    let input = self
+                        .optimizer_ensure_requirements
+                        .optimize(input, &without_scan_splitting(config))?;
 
                     let shuffle_writer = create_shuffle_writer_with_config(
                         job_id,
