@@ -909,49 +909,6 @@ fn a_tree_fit_over_more_partitions_than_the_cluster_has_slots_runs_on_as_many_as
     assert!(stdout(&fit).ends_with("n\n3000\n"), "{}", stdout(&fit));
 }
 
-#[test]
-fn a_cluster_fit_over_one_file_of_equal_row_groups_gives_its_two_tasks_equal_rows() {
-    // Eight row groups of random doubles, equal in bytes: DataFusion's byte ranges cut them five
-    // to three (the footer moves the file's middle past the fifth's start), and Ballista cut
-    // each stage's scans by bytes again after Ember had balanced them.
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("points.parquet");
-    let copy = format!(
-        "COPY (SELECT random() AS x, random() AS z, CAST(random() > 0.5 AS DOUBLE) AS y \
-         FROM generate_series(1, 80000)) TO '{}' STORED AS PARQUET \
-         OPTIONS ('format.max_row_group_size' '10000')",
-        file.display()
-    );
-    let written = run_ember(dir.path(), ["sql", "-q", "-e", &copy]);
-    assert!(written.status.success(), "{}", stderr(&written));
-    let cluster = Cluster::start(dir.path(), 2, NO_CONF);
-    let fit = Command::new(ember_binary())
-        .current_dir(dir.path())
-        .env("RUST_LOG", "warn,ember_mllib=info")
-        .args(["sql", "-q", "--master", &cluster.master()])
-        .args(["--conf", "datafusion.optimizer.repartition_file_min_size=0"])
-        .arg("--conf")
-        .arg(format!(
-            "ember.ml.model.dir={}",
-            dir.path().join("models").display()
-        ))
-        .arg("--table")
-        .arg(format!("d={}", file.display()))
-        .arg("-e")
-        .arg(
-            "CREATE MODEL m OPTIONS (model_type = 'gbt_classifier', label = 'y', num_trees = 2) \
-             AS SELECT * FROM d",
-        )
-        .output()
-        .unwrap();
-    assert!(fit.status.success(), "{}", stderr(&fit));
-    assert!(
-        stderr(&fit).contains("tree fit: 2 workers hold 40000, 40000 training rows"),
-        "{}",
-        stderr(&fit)
-    );
-}
-
 // The kill is placed by the fit's progress, not by time (under the suite's parallel load a fit's
 // time varies by 2x): the client logs each boosting round at `info`, and one executor is killed
 // once 60 of the 200 rounds are done.
