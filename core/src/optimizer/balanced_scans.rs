@@ -163,18 +163,13 @@ fn balanced_groups(
     }
     let (files, pieces) = pieces_of(groups, row_groups)?;
     let cuts = cuts(&pieces, groups.len())?;
-    let rows_between =
-        |from: usize, to: usize| pieces[from..to].iter().map(|p| p.rows).sum::<u64>();
     let most_now = (0..groups.len())
-        .map(|group| {
-            pieces
-                .iter()
-                .filter(|p| p.group == group)
-                .map(|p| p.rows)
-                .sum::<u64>()
-        })
+        .map(|group| rows_of(pieces.iter().filter(|p| p.group == group)))
         .max()?;
-    let most_balanced = cuts.windows(2).map(|w| rows_between(w[0], w[1])).max()?;
+    let most_balanced = cuts
+        .windows(2)
+        .map(|w| rows_of(&pieces[w[0]..w[1]]))
+        .max()?;
     if most_balanced >= most_now {
         return None;
     }
@@ -183,6 +178,13 @@ fn balanced_groups(
             .map(|w| FileGroup::new(ranges(&files, &pieces[w[0]..w[1]])))
             .collect(),
     )
+}
+
+/// The rows of `pieces`; saturating, as the counts come from files' footers.
+fn rows_of<'a>(pieces: impl IntoIterator<Item = &'a Piece>) -> u64 {
+    pieces
+        .into_iter()
+        .fold(0, |rows, piece| rows.saturating_add(piece.rows))
 }
 
 /// The scan's distinct files (in the order they first appear) and its row groups in file
@@ -246,7 +248,7 @@ fn cuts(pieces: &[Piece], partitions: usize) -> Option<Vec<usize>> {
     }
     let mut before = vec![0u64; pieces.len() + 1];
     for (i, piece) in pieces.iter().enumerate() {
-        before[i + 1] = before[i] + piece.rows;
+        before[i + 1] = before[i].saturating_add(piece.rows);
     }
     let total = before[pieces.len()] as u128;
     let mut cuts = vec![0];
