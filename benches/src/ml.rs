@@ -35,28 +35,16 @@ use ember::Session;
 use serde_json::json;
 
 mod ml_data;
-use ml_data::{blobs, logistic_data, tree_data, Blobs};
+use ml_data::{blobs, logistic_data, tree_data, Blobs, DataArgs};
 
+/// Fit time and quality of Ember's estimators against scikit-learn, LightGBM and XGBoost.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Rows of each generated dataset.
-    #[arg(long, default_value_t = 1_000_000)]
-    rows: usize,
+    #[command(flatten)]
+    data: DataArgs,
     /// Which benchmarks to run.
     #[arg(long, value_delimiter = ',', default_value = "kmeans,logistic")]
     only: Vec<String>,
-    /// Feature columns of the k-means data.
-    #[arg(long, default_value_t = 16)]
-    kmeans_features: usize,
-    /// Clusters.
-    #[arg(long, default_value_t = 32)]
-    k: usize,
-    /// Lloyd iterations.
-    #[arg(long, default_value_t = 20)]
-    iterations: usize,
-    /// Feature columns of the logistic-regression data.
-    #[arg(long, default_value_t = 28)]
-    logistic_features: usize,
     /// Most L-BFGS iterations of logistic regression.
     #[arg(long, default_value_t = 100)]
     logistic_max_iter: usize,
@@ -118,12 +106,12 @@ async fn kmeans(args: &Args, work: &Path) -> anyhow::Result<()> {
         features,
         path,
         init,
-    } = blobs(args.rows, args.kmeans_features, args.k, work).await?;
+    } = blobs(args.data.rows, args.data.kmeans_features, args.data.k, work).await?;
     let points = cached(args, &path).await?;
     let started = Instant::now();
     let model = KMeans::new(&features)
-        .k(args.k)
-        .max_iter(args.iterations)
+        .k(args.data.k)
+        .max_iter(args.data.iterations)
         .tol(0.0)
         .initial_centers(init.clone())
         .fit(&points)
@@ -136,18 +124,18 @@ async fn kmeans(args: &Args, work: &Path) -> anyhow::Result<()> {
     )];
     let peer_args = json!({
         "data": path, "features": features, "threads": args.threads,
-        "init": init, "max_iter": args.iterations,
+        "init": init, "max_iter": args.data.iterations,
     });
     fits.extend(run_peers(args, "kmeans", &peer_args)?);
     print_table(
         &format!(
             "KMeans: {} rows x {} features, k = {}, {} iterations from the same {} rows as \
              centers, {} threads",
-            args.rows,
+            args.data.rows,
             features.len(),
-            args.k,
-            args.iterations,
-            args.k,
+            args.data.k,
+            args.data.iterations,
+            args.data.k,
             args.threads
         ),
         "inertia",
@@ -157,7 +145,7 @@ async fn kmeans(args: &Args, work: &Path) -> anyhow::Result<()> {
 }
 
 async fn logistic(args: &Args, work: &Path) -> anyhow::Result<()> {
-    let (features, path) = logistic_data(args.rows, args.logistic_features, work).await?;
+    let (features, path) = logistic_data(args.data.rows, args.data.logistic_features, work).await?;
     let data = cached(args, &path).await?;
     let started = Instant::now();
     let model = LogisticRegression::new(&features)
@@ -174,7 +162,7 @@ async fn logistic(args: &Args, work: &Path) -> anyhow::Result<()> {
     print_table(
         &format!(
             "LogisticRegression: {} rows x {} features, no regularization, {} threads",
-            args.rows,
+            args.data.rows,
             features.len(),
             args.threads
         ),
@@ -185,7 +173,8 @@ async fn logistic(args: &Args, work: &Path) -> anyhow::Result<()> {
 }
 
 async fn gbt(args: &Args, work: &Path) -> anyhow::Result<()> {
-    let (features, train, test) = tree_data(args.rows, args.logistic_features, work).await?;
+    let (features, train, test) =
+        tree_data(args.data.rows, args.data.logistic_features, work).await?;
     let name = |part: &str| {
         if part == "train" {
             train.clone()
@@ -225,7 +214,7 @@ async fn gbt(args: &Args, work: &Path) -> anyhow::Result<()> {
         &format!(
             "Gradient-boosted trees: {} rows (4/5 train, 1/5 test) x {} features, {} trees, \
              depth 6, 31 leaves, learning rate 0.1, 255 bins, {} threads",
-            args.rows,
+            args.data.rows,
             features.len(),
             args.trees,
             args.threads
@@ -287,7 +276,8 @@ async fn gbt_task(
     task: &GbtTask,
     estimator: fn(&Vec<String>) -> GradientBoostedTrees,
 ) -> anyhow::Result<()> {
-    let (features, train, test) = tree_data(args.rows, args.logistic_features, work).await?;
+    let (features, train, test) =
+        tree_data(args.data.rows, args.data.logistic_features, work).await?;
     let data = cached(args, &train).await?;
     let started = Instant::now();
     let model = estimator(&features)
@@ -321,7 +311,7 @@ async fn gbt_task(
             "{}: {} rows (4/5 train, 1/5 test) x {} features, {} trees, depth 6, 31 leaves, \
              learning rate 0.1, 255 bins, {} threads",
             task.title,
-            args.rows,
+            args.data.rows,
             features.len(),
             args.trees,
             args.threads
@@ -333,7 +323,8 @@ async fn gbt_task(
 }
 
 async fn rf(args: &Args, work: &Path) -> anyhow::Result<()> {
-    let (features, train, test) = tree_data(args.rows, args.logistic_features, work).await?;
+    let (features, train, test) =
+        tree_data(args.data.rows, args.data.logistic_features, work).await?;
     let data = cached(args, &train).await?;
     let started = Instant::now();
     let model = RandomForest::classifier(&features)
@@ -363,7 +354,7 @@ async fn rf(args: &Args, work: &Path) -> anyhow::Result<()> {
         &format!(
             "Random forest: {} rows (4/5 train, 1/5 test) x {} features, {} trees, depth 10, \
              sqrt(features) per split, bootstrap, {} threads",
-            args.rows,
+            args.data.rows,
             features.len(),
             args.trees,
             args.threads

@@ -33,17 +33,17 @@ use ember::ml::{
 use ember::Session;
 
 mod ml_data;
-use ml_data::{blobs, logistic_data, tree_data, Blobs};
+use ml_data::{blobs, logistic_data, tree_data, Blobs, DataArgs};
 
+/// Every estimator's fit time from the same Parquet files on several masters.
 #[derive(Debug, Parser)]
 struct Args {
     /// `NAME=MASTER`, once per master to fit on (`local[2]`, `ember://host:port`); the first is
     /// the baseline of the ratios and of the agreement.
     #[arg(long = "master", required = true)]
     masters: Vec<String>,
-    /// Rows of each generated dataset.
-    #[arg(long, default_value_t = 1_000_000)]
-    rows: usize,
+    #[command(flatten)]
+    data: DataArgs,
     /// Which estimators to fit.
     #[arg(
         long,
@@ -51,18 +51,6 @@ struct Args {
         default_value = "kmeans,logistic,linear,gbt,gbt_regression,gbt_multiclass,rf,cv"
     )]
     only: Vec<String>,
-    /// Feature columns of the k-means data.
-    #[arg(long, default_value_t = 16)]
-    kmeans_features: usize,
-    /// Clusters.
-    #[arg(long, default_value_t = 32)]
-    k: usize,
-    /// Lloyd iterations.
-    #[arg(long, default_value_t = 20)]
-    iterations: usize,
-    /// Feature columns of the logistic-regression and tree data.
-    #[arg(long, default_value_t = 28)]
-    features: usize,
     /// Trees of the tree ensembles.
     #[arg(long, default_value_t = 100)]
     trees: usize,
@@ -136,7 +124,7 @@ fn main() -> anyhow::Result<()> {
         println!(
             "ML fits from Parquet, {} rows ({} trees per ensemble); seconds, ratio to {} and \
              agreement with its model",
-            args.rows, args.trees, names[0]
+            args.data.rows, args.trees, names[0]
         );
         println!("| estimator | {} |", names.join(" | "));
         println!("| --- |{}", " --- |".repeat(names.len()));
@@ -170,11 +158,11 @@ fn main() -> anyhow::Result<()> {
 async fn generate(args: &Args, work: &Path) -> anyhow::Result<Data> {
     let needs = |tasks: &[&str]| args.only.iter().any(|task| tasks.contains(&task.as_str()));
     let blobs = match needs(&["kmeans"]) {
-        true => Some(blobs(args.rows, args.kmeans_features, args.k, work).await?),
+        true => Some(blobs(args.data.rows, args.data.kmeans_features, args.data.k, work).await?),
         false => None,
     };
     let logistic = match needs(&["logistic"]) {
-        true => Some(logistic_data(args.rows, args.features, work).await?),
+        true => Some(logistic_data(args.data.rows, args.data.logistic_features, work).await?),
         false => None,
     };
     let tree_tasks = [
@@ -187,7 +175,8 @@ async fn generate(args: &Args, work: &Path) -> anyhow::Result<Data> {
     ];
     let trees = match needs(&tree_tasks) {
         true => {
-            let (features, train, _test) = tree_data(args.rows, args.features, work).await?;
+            let (features, train, _test) =
+                tree_data(args.data.rows, args.data.logistic_features, work).await?;
             Some((features, train))
         }
         false => None,
@@ -218,8 +207,8 @@ async fn fit(args: &Args, task: &str, data: &Data, session: &Session) -> anyhow:
         "kmeans" => {
             let blobs = data.blobs.as_ref().context("no k-means data")?;
             let model = KMeans::new(&blobs.features)
-                .k(args.k)
-                .max_iter(args.iterations)
+                .k(args.data.k)
+                .max_iter(args.data.iterations)
                 .tol(0.0)
                 .initial_centers(blobs.init.clone())
                 .fit(&read(session, &blobs.path).await?)

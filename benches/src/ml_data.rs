@@ -12,6 +12,27 @@ use datafusion::dataframe::DataFrameWriteOptions;
 use ember::ml::random::SplitMix64;
 use ember::Session;
 
+/// The generated data's shape and the k-means settings, shared by the ML runners' command
+/// lines.
+#[derive(Debug, clap::Args)]
+pub struct DataArgs {
+    /// Rows of each generated dataset.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: usize,
+    /// Feature columns of the k-means data.
+    #[arg(long, default_value_t = 16)]
+    pub kmeans_features: usize,
+    /// Clusters.
+    #[arg(long, default_value_t = 32)]
+    pub k: usize,
+    /// Lloyd iterations.
+    #[arg(long, default_value_t = 20)]
+    pub iterations: usize,
+    /// Feature columns of the logistic-regression and tree data.
+    #[arg(long, default_value_t = 28)]
+    pub logistic_features: usize,
+}
+
 /// The k-means data: its feature names, its file, and the rows every fitter starts from.
 pub struct Blobs {
     /// `f0`, `f1`, ...
