@@ -97,6 +97,11 @@ struct Data {
 fn main() -> anyhow::Result<()> {
     // As the `ember` command does, so the figures are what its users get.
     ember::memory::limit_allocator_arenas();
+    // Fits say where their time went at `RUST_LOG=ember_mllib=debug`.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let args = Args::parse();
     let masters = args
         .masters

@@ -5,10 +5,11 @@ use datafusion::error::Result;
 
 /// `values` as little-endian bytes.
 pub fn encode_f64s(values: &[f64]) -> Vec<u8> {
-    values
-        .iter()
-        .flat_map(|value| value.to_le_bytes())
-        .collect()
+    let mut bytes = Vec::with_capacity(values.len() * 8);
+    for value in values {
+        bytes.extend_from_slice(&value.to_le_bytes());
+    }
+    bytes
 }
 
 /// The values [`encode_f64s`] wrote; fails when the length is not a multiple of 8.

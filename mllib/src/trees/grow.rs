@@ -96,10 +96,7 @@ impl FeatureChoice {
                 features,
                 seed,
                 tree,
-            } => (count < features).then(|| {
-                let stream = hash_unit(*seed, *tree as u64, [node as f64]).to_bits();
-                sample_features(*features, *count, &mut SplitMix64::new(stream))
-            }),
+            } => (count < features).then(|| node_sample(*seed, *tree, node, *features, *count)),
         }
     }
 }
@@ -115,24 +112,33 @@ impl FeatureChoice {
     }
 
     /// The histograms the children `left` and `left + 1` of a node divided by `split` need
-    /// (`splittable`: whether they may split, above `max_depth`). With per-node samples each
-    /// child's are built over its own sample only — a parent's histogram holds just its own
-    /// sample, so subtraction cannot give a child's, and building a sample costs a fraction of
-    /// every feature — and a child that cannot split needs none (its sums come with `split`);
-    /// otherwise the smaller child's over every feature.
-    fn child_histograms(&self, split: &Split, left: usize, splittable: bool) -> ChildHistograms {
+    /// (children that may split). With per-node samples each child's are built over its own
+    /// sample only — a parent's histogram holds just its own sample, so subtraction cannot give
+    /// a child's, and building a sample costs a fraction of every feature; otherwise the
+    /// smaller child's over every feature.
+    fn child_histograms(&self, split: &Split, left: usize) -> ChildHistograms {
         match self {
             FeatureChoice::PerNode {
-                count, features, ..
+                count,
+                features,
+                seed,
+                tree,
             } if count < features => ChildHistograms::Own {
-                left: splittable.then(|| self.of_node(left)).flatten(),
-                right: splittable.then(|| self.of_node(left + 1)).flatten(),
+                left: node_sample(*seed, *tree, left, *features, *count),
+                right: node_sample(*seed, *tree, left + 1, *features, *count),
             },
             _ => ChildHistograms::Smaller {
                 left: split.left[0].count <= split.right[0].count,
             },
         }
     }
+}
+
+/// The `count` of the `features` that node `node` of tree `tree` may split on (see
+/// [`FeatureChoice::PerNode`]).
+fn node_sample(seed: u64, tree: usize, node: usize, features: usize, count: usize) -> Vec<usize> {
+    let stream = hash_unit(seed, tree as u64, [node as f64]).to_bits();
+    sample_features(features, count, &mut SplitMix64::new(stream))
 }
 
 /// `take` of the features `0..count`, drawn without replacement by `random` (a partial
@@ -214,13 +220,16 @@ pub(crate) fn grow(
         if chosen.is_empty() {
             break;
         }
-        let mut parents = Vec::with_capacity(chosen.len());
+        // Whether the leaf budget leaves room for the chosen nodes' children to split.
+        let budget_left = leaf_count + chosen.len() < params.max_leaves;
+        let mut chosen_parents = Vec::with_capacity(chosen.len());
         for &index in chosen.iter().rev() {
-            parents.push(open.swap_remove(index));
+            chosen_parents.push(open.swap_remove(index));
         }
-        parents.reverse();
-        let mut orders = Vec::with_capacity(parents.len());
-        for parent in &parents {
+        chosen_parents.reverse();
+        let mut orders = Vec::with_capacity(chosen.len());
+        let (mut parents, mut final_parents) = (Vec::new(), Vec::new());
+        for parent in chosen_parents {
             let split = parent.split.as_ref().expect("chosen nodes have a split");
             let left = nodes.len();
             nodes.extend([Node::Leaf { value: 0.0 }; 2]);
@@ -233,15 +242,26 @@ pub(crate) fn grow(
                 right: left + 1,
                 gain: split.gain,
             };
-            let splittable = parent.depth + 1 < params.max_depth;
+            if parent.depth + 1 >= params.max_depth || !budget_left {
+                // Its children stay leaves: the workers learn of this split with the finished
+                // tree (see `Request::EndTree`), and no round trip builds histograms no one
+                // reads.
+                final_parents.push((parent, left));
+                continue;
+            }
             orders.push(SplitOrder {
                 node: parent.node,
                 feature: split.feature,
                 threshold: split.threshold,
                 missing_left: split.missing_left,
                 left,
-                build: features.child_histograms(split, left, splittable),
+                build: features.child_histograms(split, left),
             });
+            parents.push(parent);
+        }
+        leaf_count += orders.len() + final_parents.len();
+        for (parent, left) in final_parents {
+            open.extend(final_children(parent, left));
         }
         let mut parents = parents.into_iter();
         for batch in batches(
@@ -264,7 +284,6 @@ pub(crate) fn grow(
             }
             open.extend(children);
         }
-        leaf_count += orders.len();
     }
     let mut trees = vec![nodes; params.channels];
     for node in open {
@@ -313,10 +332,8 @@ pub(crate) fn histogram_bytes(
 ) -> usize {
     let bins = match &order.build {
         ChildHistograms::Smaller { .. } => layout.total_bins(),
-        ChildHistograms::Own { left, right } => [left, right]
-            .into_iter()
-            .flatten()
-            .flat_map(|features| features.iter().map(|&feature| layout.bins(feature)))
+        ChildHistograms::Own { left, right } => (left.iter().chain(right))
+            .map(|&feature| layout.bins(feature))
             .sum(),
     };
     bins_bytes(bins, params)
@@ -365,6 +382,19 @@ fn best_open(open: &[Open]) -> Option<usize> {
         .filter_map(|(i, node)| node.split.as_ref().map(|split| (i, split.gain, node.node)))
         .max_by(|a, b| a.1.total_cmp(&b.1).then(b.2.cmp(&a.2)))
         .map(|(i, _, _)| i)
+}
+
+/// The two children `left` and `left + 1` of `parent` divided by its split, leaves for good.
+fn final_children(parent: Open, left: usize) -> [Open; 2] {
+    let split = parent.split.expect("a divided node has a split");
+    [(left, split.left), (left + 1, split.right)].map(|(node, total)| Open {
+        node,
+        histogram: Vec::new(),
+        total,
+        depth: parent.depth + 1,
+        split: None,
+        compact: parent.compact,
+    })
 }
 
 /// The two children of `parent` divided by `order`, their histograms the next of `built`: the

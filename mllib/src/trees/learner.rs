@@ -257,11 +257,8 @@ pub(crate) fn histograms(workers: &mut dyn Workers, request: &Request) -> Result
         };
         match &mut merged {
             None => merged = Some(histograms),
-            Some(merged) => {
-                for (merged, histogram) in merged.iter_mut().zip(&histograms) {
-                    add_histogram(merged, histogram);
-                }
-            }
+            Some(merged) => (merged.par_iter_mut().zip(&histograms))
+                .for_each(|(merged, histogram)| add_histogram(merged, histogram)),
         }
     }
     merged.ok_or_else(|| MlError::Training {

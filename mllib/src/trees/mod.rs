@@ -20,6 +20,7 @@
 //! - [`tree`]: a fitted tree, applied to binned rows while training and to raw values after.
 
 pub mod binning;
+mod compact;
 pub(crate) mod ensemble;
 mod fit_thread;
 pub mod forest;

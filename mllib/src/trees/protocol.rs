@@ -96,13 +96,9 @@ pub(crate) enum ChildHistograms {
         left: bool,
     },
     /// Each child's over its own features, compact: those features' bins only, in their order
-    /// (two histograms, left then right; empty for a child given `None`, one that will not
-    /// split). A random forest's nodes look at a sample of the features each, so a parent's
-    /// histogram lacks most of what its children need.
-    Own {
-        left: Option<Vec<usize>>,
-        right: Option<Vec<usize>>,
-    },
+    /// (two histograms, left then right). A random forest's nodes look at a sample of the
+    /// features each, so a parent's histogram lacks most of what its children need.
+    Own { left: Vec<usize>, right: Vec<usize> },
 }
 
 impl SplitOrder {

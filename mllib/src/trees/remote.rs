@@ -1,16 +1,19 @@
 //! Requests and replies between the fitting process and workers running in executor tasks:
-//! each a message of `f64` values on the worker's exchange ([`crate::trees::rpc`]).
+//! each a message of `f64` values on the worker's exchange ([`crate::trees::rpc`]), in the
+//! compact encoding of [`crate::trees::compact`] (histograms are mostly small whole numbers).
 //!
 //! A worker connects and answers requests until [`Request::Finish`]. The fitting process sends a
 //! request to every worker before reading any reply, so the workers compute at the same time.
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use rayon::prelude::*;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use crate::error::{MlError, Result};
+use crate::trees::compact;
 use crate::trees::journal::Journal;
 use crate::trees::learner::Workers;
 use crate::trees::objective::Objective;
@@ -57,7 +60,20 @@ fn corrupt(what: &str) -> io::Error {
     )
 }
 
-fn encode_request(request: &Request) -> Vec<f64> {
+/// `request` as a message: its values ([`request_values`]) in the compact encoding.
+fn encode_request(request: &Request) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    compact::encode(&request_values(request), &mut bytes);
+    bytes
+}
+
+/// The request in a message [`encode_request`] wrote, for a fit of `features` features.
+fn decode_request(bytes: &[u8], features: usize) -> io::Result<Request> {
+    request_of(&compact::Reader::new(bytes).rest()?, features)
+}
+
+/// `request` as values.
+fn request_values(request: &Request) -> Vec<f64> {
     match request {
         Request::Describe => vec![0.0],
         Request::Labels { classifier } => vec![1.0, f64::from(u8::from(*classifier))],
@@ -130,7 +146,8 @@ fn encode_request(request: &Request) -> Vec<f64> {
     }
 }
 
-fn decode_request(values: &[f64], features: usize) -> io::Result<Request> {
+/// The request [`request_values`] gave `values`.
+fn request_of(values: &[f64], features: usize) -> io::Result<Request> {
     let Some((&tag, rest)) = values.split_first() else {
         return Err(corrupt("an empty request"));
     };
@@ -215,8 +232,8 @@ fn encode_order(order: &SplitOrder, values: &mut Vec<f64>) {
         ChildHistograms::Smaller { left } => values.push(f64::from(u8::from(*left))),
         ChildHistograms::Own { left, right } => {
             values.push(2.0);
-            encode_features(left.as_deref(), values);
-            encode_features(right.as_deref(), values);
+            encode_features(Some(left), values);
+            encode_features(Some(right), values);
         }
     }
 }
@@ -229,8 +246,12 @@ fn decode_order(values: &[f64]) -> io::Result<(SplitOrder, &[f64])> {
     let (build, rest) = match *kind as u8 {
         0 | 1 => (ChildHistograms::Smaller { left: *kind == 1.0 }, rest),
         2 => {
-            let (left, rest) = decode_features(rest)?;
-            let (right, rest) = decode_features(rest)?;
+            let (Some(left), rest) = decode_features(rest)? else {
+                return Err(corrupt("a child histogram without its features"));
+            };
+            let (Some(right), rest) = decode_features(rest)? else {
+                return Err(corrupt("a child histogram without its features"));
+            };
             (ChildHistograms::Own { left, right }, rest)
         }
         _ => return Err(corrupt("an unknown child histogram kind")),
@@ -277,8 +298,10 @@ fn decode_features(values: &[f64]) -> io::Result<(Option<Vec<usize>>, &[f64])> {
 }
 
 /// A worker's reply, or its error as text.
-fn encode_reply(reply: &Result<Reply>) -> Vec<f64> {
-    match reply {
+/// `reply` as a message: its values in the compact encoding ([`compact`]), a histogram's
+/// written straight from it.
+fn encode_reply(reply: &Result<Reply>) -> Vec<u8> {
+    let values = match reply {
         Ok(Reply::Described {
             rows,
             held_out_rows,
@@ -294,12 +317,12 @@ fn encode_reply(reply: &Result<Reply>) -> Vec<f64> {
             values
         }
         Ok(Reply::Histograms(histograms)) => {
-            let mut values = vec![2.0];
+            let mut bytes = vec![HISTOGRAMS_TAG];
             for histogram in histograms {
-                values.push(histogram.len() as f64);
-                values.extend_from_slice(histogram);
+                compact::put_varint(histogram.len() as u64, &mut bytes);
+                compact::encode(histogram, &mut bytes);
             }
-            values
+            return bytes;
         }
         Ok(Reply::HeldOutLoss { loss, weight }) => vec![3.0, *loss, *weight],
         Ok(Reply::Done) => vec![4.0],
@@ -308,8 +331,15 @@ fn encode_reply(reply: &Result<Reply>) -> Vec<f64> {
             values.extend(error.to_string().bytes().map(f64::from));
             values
         }
-    }
+    };
+    let mut bytes = Vec::new();
+    compact::encode(&values, &mut bytes);
+    bytes
 }
+
+/// The first byte of a [`Reply::Histograms`] message: the value `2` (its tag) in the compact
+/// encoding. Each histogram follows as its length (a varint) and its values.
+const HISTOGRAMS_TAG: u8 = 8;
 
 /// One [`LabelStats`] of a [`Reply::Labels`], and the values after it.
 fn decode_label_stats(values: &[f64]) -> io::Result<(LabelStats, &[f64])> {
@@ -330,7 +360,12 @@ fn decode_label_stats(values: &[f64]) -> io::Result<(LabelStats, &[f64])> {
     Ok((stats, &rest[classes..]))
 }
 
-fn decode_reply(values: &[f64]) -> io::Result<Result<Reply>> {
+/// The reply in a message [`encode_reply`] wrote.
+fn decode_reply(bytes: &[u8]) -> io::Result<Result<Reply>> {
+    if let Some((&HISTOGRAMS_TAG, rest)) = bytes.split_first() {
+        return decode_histograms(rest).map(|histograms| Ok(Reply::Histograms(histograms)));
+    }
+    let values = compact::Reader::new(bytes).rest()?;
     let Some((&tag, rest)) = values.split_first() else {
         return Err(corrupt("an empty reply"));
     };
@@ -348,18 +383,6 @@ fn decode_reply(values: &[f64]) -> io::Result<Result<Reply>> {
             }
             Reply::Labels([train, held_out])
         }
-        (2, mut rest) => {
-            let mut histograms = Vec::new();
-            while let Some((&length, tail)) = rest.split_first() {
-                let length = length as usize;
-                if length > tail.len() {
-                    return Err(corrupt("a short histogram"));
-                }
-                histograms.push(tail[..length].to_vec());
-                rest = &tail[length..];
-            }
-            Reply::Histograms(histograms)
-        }
         (3, [loss, weight]) => Reply::HeldOutLoss {
             loss: *loss,
             weight: *weight,
@@ -376,6 +399,20 @@ fn decode_reply(values: &[f64]) -> io::Result<Result<Reply>> {
     }))
 }
 
+/// The histograms of a [`Reply::Histograms`] message after its tag; memory grows with the bytes
+/// read, never from a length alone.
+fn decode_histograms(bytes: &[u8]) -> io::Result<Vec<Vec<f64>>> {
+    let mut reader = compact::Reader::new(bytes);
+    let mut histograms = Vec::new();
+    while !reader.is_empty() {
+        let length = usize::try_from(reader.varint()?).unwrap_or(usize::MAX);
+        let mut histogram = Vec::new();
+        reader.values(length, &mut histogram)?;
+        histograms.push(histogram);
+    }
+    Ok(histograms)
+}
+
 /// Workers in executor tasks, one exchange each. Called from the fit's blocking thread
 /// ([`crate::trees::fit_thread`]), it drives the exchanges on the runtime that opened them.
 ///
@@ -390,6 +427,9 @@ pub(crate) struct RemoteWorkers {
     replacements: Replacements,
     /// Tasks that connected and described themselves but replace no worker lost so far.
     spares: Vec<(Reply, Exchange)>,
+    /// Calls so far and their time, for the debug log at the end of the fit.
+    round_trips: usize,
+    asking: Duration,
 }
 
 /// Where replacements for lost workers come from.
@@ -412,6 +452,8 @@ impl RemoteWorkers {
             runtime,
             replacements,
             spares: Vec::new(),
+            round_trips: 0,
+            asking: Duration::ZERO,
         }
     }
 
@@ -419,13 +461,17 @@ impl RemoteWorkers {
     async fn ask_each(&mut self, requests: &[Request]) -> Result<Vec<Reply>> {
         let mut sent = Vec::with_capacity(requests.len());
         for (exchange, request) in self.exchanges.iter().zip(requests) {
-            sent.push(exchange.send(&encode_request(request)).await);
+            sent.push(exchange.send(encode_request(request)).await);
         }
         let answers = (self.exchanges.iter_mut().zip(sent)).map(|(exchange, sent)| async move {
             sent?;
-            receive_reply(exchange).await
+            exchange.receive().await
         });
         let answers = futures::future::join_all(answers).await;
+        // Large replies (a forest level's histograms) decode on all cores at once.
+        let answers: Vec<io::Result<Result<Reply>>> = (answers.into_par_iter())
+            .map(|answer| decode_reply(&answer?))
+            .collect();
         let mut replies = Vec::with_capacity(requests.len());
         for (worker, answer) in answers.into_iter().enumerate() {
             let reply = match answer {
@@ -549,7 +595,7 @@ impl RemoteWorkers {
 
 /// Sends `request` on `exchange` and reads the worker's reply (or its error).
 async fn ask(exchange: &mut Exchange, request: &Request) -> io::Result<Result<Reply>> {
-    exchange.send(&encode_request(request)).await?;
+    exchange.send(encode_request(request)).await?;
     receive_reply(exchange).await
 }
 
@@ -566,7 +612,17 @@ fn lost(peer: &str, error: &io::Error) -> String {
 impl Workers for RemoteWorkers {
     fn call_each(&mut self, requests: Vec<Request>) -> Result<Vec<Reply>> {
         let runtime = self.runtime.clone();
+        let asked = Instant::now();
         let replies = runtime.block_on(self.ask_each(&requests))?;
+        self.round_trips += 1;
+        self.asking += asked.elapsed();
+        if requests.first() == Some(&Request::Finish) {
+            tracing::debug!(
+                "tree fit: {} round trips to the training tasks took {:.2} s",
+                self.round_trips,
+                self.asking.as_secs_f64()
+            );
+        }
         self.journal.record(&requests, &replies);
         Ok(replies)
     }
@@ -592,14 +648,58 @@ pub(crate) async fn serve(
     mut exchange: Exchange,
     features: usize,
 ) -> io::Result<()> {
+    let mut traffic = Traffic::default();
     loop {
+        let waited = Instant::now();
         let request = decode_request(&exchange.receive().await?, features)?;
+        let handled = Instant::now();
         let reply = worker.handle(&request);
-        exchange.send(&encode_reply(&reply)).await?;
+        let encoded = Instant::now();
+        let reply = encode_reply(&reply);
+        let bytes = reply.len();
+        exchange.send(reply).await?;
+        traffic.add(waited, handled, encoded, bytes);
         if request == Request::Finish {
+            tracing::debug!("tree training task: {traffic}");
             exchange.close().await;
             return Ok(());
         }
+    }
+}
+
+/// Where a training task's time went, for the debug log at the end of its fit.
+#[derive(Debug, Default)]
+struct Traffic {
+    requests: usize,
+    waiting: Duration,
+    working: Duration,
+    sending: Duration,
+    bytes_sent: usize,
+}
+
+impl Traffic {
+    /// One request: awaited from `waited`, handled from `handled`, its reply of `bytes` bytes
+    /// encoded and sent from `encoded` until now.
+    fn add(&mut self, waited: Instant, handled: Instant, encoded: Instant, bytes: usize) {
+        self.requests += 1;
+        self.waiting += handled - waited;
+        self.working += encoded - handled;
+        self.sending += encoded.elapsed();
+        self.bytes_sent += bytes;
+    }
+}
+
+impl std::fmt::Display for Traffic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} requests; {:.2} s waiting for them, {:.2} s working, {:.2} s sending {} MiB",
+            self.requests,
+            self.waiting.as_secs_f64(),
+            self.working.as_secs_f64(),
+            self.sending.as_secs_f64(),
+            self.bytes_sent >> 20
+        )
     }
 }
 
@@ -698,7 +798,7 @@ mod tests {
             for _ in 0..lose_after {
                 let request = decode_request(&exchange.receive().await?, features)?;
                 let reply = doomed.handle(&request);
-                exchange.send(&encode_reply(&reply)).await?;
+                exchange.send(encode_reply(&reply)).await?;
             }
             drop(exchange);
             if replaced {
@@ -869,8 +969,8 @@ mod tests {
                     missing_left: false,
                     left: 11,
                     build: ChildHistograms::Own {
-                        left: Some(vec![0, 2]),
-                        right: None,
+                        left: vec![0, 2],
+                        right: vec![1],
                     },
                 },
             ]),
@@ -905,7 +1005,8 @@ mod tests {
                 },
                 LabelStats::default(),
             ]),
-            Reply::Histograms(vec![vec![1.0, 2.0], vec![], vec![3.0]]),
+            Reply::Histograms(vec![vec![1.0, 2.0], vec![], vec![3.0, -0.5, 1e300]]),
+            Reply::Histograms(Vec::new()),
             Reply::HeldOutLoss {
                 loss: 1.5,
                 weight: 3.0,
@@ -923,6 +1024,12 @@ mod tests {
         })))
         .unwrap();
         assert!(failed.unwrap_err().to_string().contains("disk on fire"));
-        assert!(decode_request(&[9.0], 3).is_err());
+        assert!(request_of(&[9.0], 3).is_err());
+        let mut histograms_tag = Vec::new();
+        compact::encode(&[2.0], &mut histograms_tag);
+        assert_eq!(histograms_tag, [HISTOGRAMS_TAG]);
+        assert!(decode_reply(&[HISTOGRAMS_TAG, 0x80]).is_err());
+        assert!(decode_reply(&[HISTOGRAMS_TAG, 5, 0]).is_err(), "a short histogram");
+        assert!(decode_request(&[], 3).is_err());
     }
 }

@@ -22,6 +22,7 @@ use arrow_flight::{
     Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
     HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
 };
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -31,7 +32,6 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::codec::{decode_f64s, encode_f64s};
 use crate::error::{MlError, Result};
 
 /// The most bytes of a request or reply one gRPC message carries.
@@ -44,6 +44,12 @@ const MAX_GRPC_MESSAGE_BYTES: usize = CHUNK_BYTES + (64 << 10);
 /// are a few hundred MiB). Memory grows with the chunks that arrive, never from a length read
 /// off the wire.
 const MAX_MESSAGE_BYTES: usize = 1 << 32;
+
+/// HTTP/2 flow-control window of each exchange and of its connection, both ends: a deep forest
+/// level's reply (a few MiB) goes out without waiting for the receiver to open the window
+/// chunk by chunk (hyper's server default is 1 MiB). At most this much of one exchange waits
+/// unread in the receiver.
+const WINDOW_BYTES: u32 = 8 << 20;
 
 /// HTTP/2 pings between the ends: a peer that stops answering them (a lost machine, a cut
 /// network) fails the fit within the interval plus the timeout instead of stalling it.
@@ -118,7 +124,7 @@ impl Credentials {
     }
 }
 
-/// One end of a fit's exchange with one task: messages of `f64` values each way.
+/// One end of a fit's exchange with one task: messages of bytes each way.
 pub(crate) struct Exchange {
     outgoing: mpsc::Sender<FlightData>,
     incoming: Streaming<FlightData>,
@@ -129,16 +135,16 @@ pub(crate) struct Exchange {
 }
 
 impl Exchange {
-    /// Sends `values` as one message (in chunks of at most [`CHUNK_BYTES`]).
-    pub async fn send(&self, values: &[f64]) -> io::Result<()> {
-        let bytes = encode_f64s(values);
+    /// Sends `message` (in chunks of at most [`CHUNK_BYTES`], which share its buffer).
+    pub async fn send(&self, message: Vec<u8>) -> io::Result<()> {
+        let bytes = Bytes::from(message);
         let chunks = bytes.len().div_ceil(CHUNK_BYTES).max(1);
         for index in 0..chunks {
             let start = (index * CHUNK_BYTES).min(bytes.len());
             let end = (start + CHUNK_BYTES).min(bytes.len());
             let last = index + 1 == chunks;
             let chunk = FlightData::new()
-                .with_data_body(bytes[start..end].to_vec())
+                .with_data_body(bytes.slice(start..end))
                 .with_app_metadata(if last { LAST } else { MORE });
             self.outgoing
                 .send(chunk)
@@ -149,7 +155,7 @@ impl Exchange {
     }
 
     /// The next message; an error when the other end closed the exchange or broke the format.
-    pub async fn receive(&mut self) -> io::Result<Vec<f64>> {
+    pub async fn receive(&mut self) -> io::Result<Vec<u8>> {
         let mut bytes = Vec::new();
         loop {
             let chunk = self
@@ -175,12 +181,7 @@ impl Exchange {
                 _ => return Err(invalid("a chunk without its place in its message".into())),
             }
         }
-        decode_f64s(&bytes).map_err(|_| {
-            invalid(format!(
-                "a message of {} bytes, not a whole number of f64 values",
-                bytes.len()
-            ))
-        })
+        Ok(bytes)
     }
 }
 
@@ -232,6 +233,8 @@ pub(crate) async fn connect(
         .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
         .keep_alive_timeout(KEEPALIVE_TIMEOUT)
         .keep_alive_while_idle(true)
+        .initial_stream_window_size(WINDOW_BYTES)
+        .initial_connection_window_size(WINDOW_BYTES)
         .tcp_nodelay(true);
     if let Some(tls) = tls {
         endpoint = endpoint.tls_config(tls).map_err(transport_error)?;
@@ -416,7 +419,9 @@ impl TrainingEndpoint {
         .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
         let mut server = Server::builder()
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
-            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT));
+            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+            .initial_stream_window_size(WINDOW_BYTES)
+            .initial_connection_window_size(WINDOW_BYTES);
         if let Some(tls) = &self.tls {
             server = server
                 .tls_config(tls.clone())
@@ -602,17 +607,17 @@ mod tests {
         let mut task = connect(&arrivals.address, None, credentials).await.unwrap();
         let mut fit = arrivals.next().await.unwrap();
         // 3.5 chunks, and an empty message.
-        let values: Vec<f64> = (0..(CHUNK_BYTES * 7 / 16)).map(|i| i as f64).collect();
-        fit.send(&values).await.unwrap();
-        assert_eq!(task.receive().await.unwrap(), values);
-        task.send(&values[..3]).await.unwrap();
-        task.send(&[]).await.unwrap();
-        assert_eq!(fit.receive().await.unwrap(), &values[..3]);
-        assert_eq!(fit.receive().await.unwrap(), Vec::<f64>::new());
+        let message: Vec<u8> = (0..(CHUNK_BYTES * 7 / 2)).map(|i| i as u8).collect();
+        fit.send(message.clone()).await.unwrap();
+        assert_eq!(task.receive().await.unwrap(), message);
+        task.send(message[..3].to_vec()).await.unwrap();
+        task.send(Vec::new()).await.unwrap();
+        assert_eq!(fit.receive().await.unwrap(), &message[..3]);
+        assert_eq!(fit.receive().await.unwrap(), Vec::<u8>::new());
         // A last message sent right before closing arrives; then the exchange ends.
-        task.send(&values[..1]).await.unwrap();
+        task.send(message[..1].to_vec()).await.unwrap();
         let closing = tokio::spawn(task.close());
-        assert_eq!(fit.receive().await.unwrap(), &values[..1]);
+        assert_eq!(fit.receive().await.unwrap(), &message[..1]);
         let closed = fit.receive().await.unwrap_err();
         assert_eq!(closed.kind(), io::ErrorKind::UnexpectedEof, "{closed}");
         drop(fit);
@@ -620,15 +625,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn chunks_that_are_not_whole_values_or_lack_their_place_are_corrupt() {
+    async fn chunks_that_lack_their_place_in_their_message_are_corrupt() {
         let endpoint = endpoint();
         let credentials = Credentials::generate(7).unwrap();
         let mut arrivals = endpoint.expect(credentials).await.unwrap();
         let task = connect(&arrivals.address, None, credentials).await.unwrap();
         let mut fit = arrivals.next().await.unwrap();
-        for (body, place) in [(vec![0u8; 12], LAST), (vec![0u8; 8], &[7u8][..])] {
+        for place in [&[7u8][..], &[]] {
             let chunk = FlightData::new()
-                .with_data_body(body)
+                .with_data_body(vec![0u8; 8])
                 .with_app_metadata(place);
             task.outgoing.send(chunk).await.unwrap();
             let error = fit.receive().await.unwrap_err();

@@ -54,7 +54,11 @@ impl Tree {
 
     /// The leaf a binned row reaches: `bins` holds one bin column per feature.
     pub fn leaf_of_binned(&self, bins: &[&[u8]], row: usize) -> usize {
-        let mut node = 0;
+        self.leaf_below(0, bins, row)
+    }
+
+    /// The leaf a binned row reaches from node `node` down.
+    pub fn leaf_below(&self, mut node: usize, bins: &[&[u8]], row: usize) -> usize {
         while let Node::Split {
             feature,
             threshold_bin,

@@ -291,11 +291,7 @@ impl PartitionWorker {
                 right: right_features,
             } => [(left, left_features), (right, right_features)]
                 .into_iter()
-                .map(|(rows, features)| {
-                    features
-                        .as_deref()
-                        .map_or_else(Vec::new, |features| self.histogram(rows, Some(features)))
-                })
+                .map(|(rows, features)| self.histogram(rows, Some(features)))
                 .collect(),
         })
     }
@@ -333,14 +329,14 @@ impl PartitionWorker {
 
     fn end_tree(&mut self, objective: Objective, output: usize, tree: &Tree) -> (f64, f64) {
         let outputs = self.outputs;
-        let leaf_value = |node: usize| match tree.nodes()[node] {
-            Node::Leaf { value } => Some(value),
-            Node::Split { .. } => None,
-        };
         if self.all_rows {
+            let bins: Vec<&[u8]> = self.train.bins.iter().map(Vec::as_slice).collect();
             for (node, rows) in self.node_rows.holding() {
-                if let Some(value) = leaf_value(node) {
-                    for &row in rows {
+                // A node holding rows is a leaf, or a split the grower did not send (its
+                // children could not split): its rows go down from there.
+                for &row in rows {
+                    let leaf = tree.leaf_below(node, &bins, row as usize);
+                    if let Node::Leaf { value } = tree.nodes()[leaf] {
                         self.scores[row as usize * outputs + output] += value;
                     }
                 }
@@ -486,6 +482,77 @@ impl PartitionWorker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A worker over 40 rows of two features (bins 1..=8 and 1..=5), started at score 0.5.
+    fn started_worker() -> PartitionWorker {
+        let rows = 40;
+        let batch = BinnedBatch {
+            bins: vec![
+                (0..rows).map(|row| 1 + (row * 7 % 8) as u8).collect(),
+                (0..rows).map(|row| 1 + (row % 5) as u8).collect(),
+            ],
+            label: (0..rows).map(|row| f64::from(u8::from(row % 3 == 0))).collect(),
+            weight: None,
+            rows,
+        };
+        let mut worker = PartitionWorker::new(&[9, 6], batch, BinnedBatch::empty(2, false));
+        let start = Request::Start {
+            rank: 0,
+            base_scores: vec![0.5],
+        };
+        assert_eq!(worker.handle(&start).unwrap(), Reply::Done);
+        worker
+    }
+
+    #[test]
+    fn a_split_the_grower_did_not_send_scores_its_rows_as_traversal_does() {
+        let split = |feature, threshold_bin, left| Node::Split {
+            feature,
+            threshold_bin,
+            threshold: f64::from(threshold_bin),
+            missing_left: false,
+            left,
+            right: left + 1,
+            gain: 1.0,
+        };
+        // The root's split was sent; node 1's (feature 1) was not.
+        let tree = Tree::new(vec![
+            split(0, 4, 1),
+            split(1, 2, 3),
+            Node::Leaf { value: -0.75 },
+            Node::Leaf { value: 0.25 },
+            Node::Leaf { value: 1.5 },
+        ]);
+        let objective = Objective::BinaryLogistic;
+        let mut grown = started_worker();
+        let begin = Request::BeginTree {
+            objective,
+            round: 0,
+            output: 0,
+            subsample: 1.0,
+            seed: 1,
+        };
+        grown.handle(&begin).unwrap();
+        let order = SplitOrder {
+            node: 0,
+            feature: 0,
+            threshold: 4,
+            missing_left: false,
+            left: 1,
+            build: ChildHistograms::Smaller { left: true },
+        };
+        grown.handle(&Request::Split(vec![order])).unwrap();
+        let end = Request::EndTree {
+            objective,
+            output: 0,
+            tree: tree.clone(),
+        };
+        grown.handle(&end).unwrap();
+        let mut traversed = started_worker();
+        traversed.handle(&Request::CatchUp(vec![(0, tree)])).unwrap();
+        assert_eq!(grown.scores, traversed.scores);
+        assert!(grown.scores.contains(&(0.5 + 0.25)) && grown.scores.contains(&(0.5 + 1.5)));
+    }
 
     #[test]
     fn poisson_draws_have_the_poisson_distribution() {

@@ -1,0 +1,225 @@
+//! A lossless byte encoding of `f64` values that are mostly small integers: what a tree fit's
+//! histograms hold. Their counts are whole numbers, and so are a random forest's gradients and
+//! hessians when rows are unweighted (sums of bootstrap counts, of class indicators); bins that
+//! no row of a node falls in are zeros. Eight bytes per value would send such a histogram at
+//! four to eight times its information, and a deep forest's per-node histograms are the bulk of
+//! what a cluster fit moves (about 36 MB per tree and worker at depth 10, 28 features).
+//!
+//! Each value is one LEB128 varint `u`:
+//! - a whole number `i` with `|i| < 2^53` (exact as an `f64`), other than `-0.0`, is
+//!   `u = zigzag(i) << 1`: one byte for `-31..=31`, two up to `±4095`;
+//! - anything else is `u = 1` (the byte `0x01`) followed by the value's 8 bytes, little-endian.
+//!
+//! Decoding gives back every value bit for bit (NaN payloads and `-0.0` included).
+
+use std::io;
+
+/// Integers below this magnitude are exact in an `f64` and encoded as integers.
+const EXACT_INTEGERS: u64 = 1 << 53;
+
+/// Appends `values` to `bytes`.
+pub(crate) fn encode(values: &[f64], bytes: &mut Vec<u8>) {
+    bytes.reserve(values.len() * 2);
+    for &value in values {
+        match whole(value) {
+            Some(integer) => {
+                let tagged = (((integer << 1) ^ (integer >> 63)) as u64) << 1;
+                if tagged < 0x80 {
+                    bytes.push(tagged as u8);
+                } else {
+                    put_varint(tagged, bytes);
+                }
+            }
+            None => {
+                bytes.push(1);
+                bytes.extend_from_slice(&value.to_le_bytes());
+            }
+        }
+    }
+}
+
+/// `value` as an integer when it is a whole number of magnitude below 2^53, other than `-0.0`.
+/// (A cast and a comparison: `f64::trunc` is a library call on baseline x86-64.)
+fn whole(value: f64) -> Option<i64> {
+    let integer = value as i64;
+    let exact = integer as f64 == value && integer.unsigned_abs() < EXACT_INTEGERS;
+    (exact && (integer != 0 || value.to_bits() == 0)).then_some(integer)
+}
+
+/// Appends `value` as an unsigned LEB128 varint.
+pub(crate) fn put_varint(mut value: u64, bytes: &mut Vec<u8>) {
+    while value >= 0x80 {
+        bytes.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    bytes.push(value as u8);
+}
+
+/// Reads encoded values from the front of a byte slice, checking every length against what is
+/// left.
+pub(crate) struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    /// A reader of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes }
+    }
+
+    /// Whether every byte was read.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The next unsigned varint.
+    pub fn varint(&mut self) -> io::Result<u64> {
+        let mut value = 0u64;
+        for (index, &byte) in self.bytes.iter().enumerate().take(10) {
+            let bits = u64::from(byte & 0x7f);
+            if index == 9 && bits > 1 {
+                break;
+            }
+            value |= bits << (7 * index);
+            if byte & 0x80 == 0 {
+                self.bytes = &self.bytes[index + 1..];
+                return Ok(value);
+            }
+        }
+        Err(corrupt("a varint that is cut short or longer than 64 bits"))
+    }
+
+    /// The next `count` values, appended to `values`; fails before allocating when fewer than
+    /// `count` bytes are left (each value takes one at least).
+    pub fn values(&mut self, count: usize, values: &mut Vec<f64>) -> io::Result<()> {
+        if count > self.bytes.len() {
+            return Err(corrupt("more values than bytes left"));
+        }
+        values.reserve(count);
+        for _ in 0..count {
+            // One byte holds the integers -31..=31, the common case: read without a call.
+            let value = match self.bytes.split_first() {
+                Some((&byte, rest)) if byte & 0x81 == 0 => {
+                    self.bytes = rest;
+                    unzigzag(u64::from(byte >> 1)) as f64
+                }
+                _ => self.value()?,
+            };
+            values.push(value);
+        }
+        Ok(())
+    }
+
+    /// Every value left.
+    pub fn rest(&mut self) -> io::Result<Vec<f64>> {
+        let mut values = Vec::new();
+        while !self.is_empty() {
+            values.push(self.value()?);
+        }
+        Ok(values)
+    }
+
+    /// The next value.
+    fn value(&mut self) -> io::Result<f64> {
+        match self.varint()? {
+            1 => {
+                let Some((raw, rest)) = self.bytes.split_first_chunk::<8>() else {
+                    return Err(corrupt("a value cut short"));
+                };
+                self.bytes = rest;
+                Ok(f64::from_le_bytes(*raw))
+            }
+            tagged if tagged & 1 == 0 && tagged >> 1 < 1 << 54 => {
+                Ok(unzigzag(tagged >> 1) as f64)
+            }
+            _ => Err(corrupt("a value of an unknown kind")),
+        }
+    }
+}
+
+/// The integer whose zigzag form is `zigzag`.
+fn unzigzag(zigzag: u64) -> i64 {
+    ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64)
+}
+
+fn corrupt(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("corrupt training message: {what}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(values: &[f64]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        encode(values, &mut bytes);
+        let mut reader = Reader::new(&bytes);
+        let mut decoded = Vec::new();
+        reader.values(values.len(), &mut decoded).unwrap();
+        assert!(reader.is_empty());
+        assert_eq!(
+            decoded.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            values.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            "{values:?}"
+        );
+        bytes
+    }
+
+    #[test]
+    fn every_value_comes_back_bit_for_bit() {
+        let limit = EXACT_INTEGERS as f64;
+        round_trip(&[
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            31.0,
+            -31.0,
+            32.0,
+            4095.0,
+            -4096.0,
+            1e15,
+            limit - 1.0,
+            -(limit - 1.0),
+            limit,
+            -limit,
+            1e300,
+            0.5,
+            -2.75,
+            f64::MIN_POSITIVE,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            f64::from_bits(0x7ff8_dead_beef_0001),
+            f64::MAX,
+        ]);
+    }
+
+    #[test]
+    fn small_integers_take_a_byte_or_two_and_the_rest_nine() {
+        assert_eq!(round_trip(&[0.0, 7.0, -31.0, 31.0]).len(), 4);
+        assert_eq!(round_trip(&[32.0, -4095.0]).len(), 4);
+        assert_eq!(round_trip(&[0.1]).len(), 9);
+        assert_eq!(round_trip(&[-0.0]).len(), 9);
+    }
+
+    #[test]
+    fn bad_bytes_are_errors_not_panics_or_huge_allocations() {
+        let mut values = Vec::new();
+        assert!(Reader::new(&[0, 2]).values(3, &mut values).is_err());
+        assert!(Reader::new(&[0, 2]).values(usize::MAX, &mut values).is_err());
+        assert!(values.capacity() < 1024);
+        for bytes in [&[1, 0, 0][..], &[0x80][..], &[3][..], &[0xff; 11][..]] {
+            assert!(Reader::new(bytes).values(1, &mut values).is_err(), "{bytes:?}");
+        }
+        let mut too_large = Vec::new();
+        put_varint(1 << 56, &mut too_large);
+        assert!(Reader::new(&too_large).values(1, &mut values).is_err());
+        let mut largest = Vec::new();
+        put_varint(u64::MAX, &mut largest);
+        assert_eq!(Reader::new(&largest).varint().unwrap(), u64::MAX);
+    }
+}
