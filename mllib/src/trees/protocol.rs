@@ -54,7 +54,9 @@ pub(crate) enum Request {
     Split(Vec<SplitOrder>),
     /// Add the finished tree's leaf values to output `output`'s scores (the training rows and
     /// the held-out ones) and reply with the held-out rows' weighted loss
-    /// ([`Reply::HeldOutLoss`]).
+    /// ([`Reply::HeldOutLoss`]). The tree may divide nodes no [`Request::Split`] divided: the
+    /// grower sends no split whose children cannot split (at `max_depth`, or with the leaf
+    /// budget spent), so the rows of such a node go down the tree from it.
     EndTree {
         objective: Objective,
         output: usize,
