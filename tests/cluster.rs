@@ -877,6 +877,69 @@ fn write_points(dir: &Path, parts: usize, rows: usize) -> std::path::PathBuf {
     points
 }
 
+// One file of 8 row groups of equal size, read by two tasks. DataFusion cuts a file into equal
+// byte ranges, and the footer lengthens it, so one range holds 5 row groups' starts and the
+// other 3; Ember moves the cut to the 4th boundary (`RowGroupBalancedScans`), and the scheduler's
+// stage planner must keep that cut instead of cutting the scan again (vendor patch
+// `without_scan_splitting`). The scheduler reports each task's input rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_on_the_cluster_gives_its_tasks_equal_shares_of_row_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.parquet");
+    let copy = format!(
+        "COPY (SELECT random() AS v, random() AS w FROM generate_series(1, 80000)) TO '{}' \
+         STORED AS PARQUET OPTIONS ('format.max_row_group_size' '10000')",
+        file.display()
+    );
+    let written = run_ember(
+        dir.path(),
+        ["sql", "-q", "--master", "local[1]", "-e", &copy],
+    );
+    assert!(written.status.success(), "{}", stderr(&written));
+    let cluster = Cluster::start(dir.path(), 2, NO_CONF);
+    let master = cluster.master();
+    let table = format!("t={}", file.display());
+    let sum = run_ember(
+        dir.path(),
+        [
+            "sql",
+            "--master",
+            &master,
+            "--table",
+            &table,
+            "-q",
+            "-e",
+            "SET datafusion.execution.target_partitions = 2",
+            "-e",
+            "SET datafusion.optimizer.repartition_file_min_size = 0",
+            "-e",
+            "SELECT sum(v) FROM t",
+        ],
+    );
+    assert!(sum.status.success(), "{}", stderr(&sum));
+    let api = format!("http://{}/api", cluster.scheduler.address);
+    let get = |path: String| async move {
+        let reply = reqwest::get(format!("{api}/{path}")).await.unwrap();
+        reply.json::<serde_json::Value>().await.unwrap()
+    };
+    let mut stages = Vec::new();
+    for job in get("jobs".to_string()).await.as_array().unwrap() {
+        let id = job["job_id"].as_str().unwrap();
+        let job_stages = get(format!("job/{id}/stages")).await;
+        stages.extend(job_stages["stages"].as_array().unwrap().iter().cloned());
+    }
+    let scan = (stages.iter())
+        .find(|stage| {
+            (stage["stage_plan"].as_str()).is_some_and(|plan| plan.contains("DataSourceExec"))
+        })
+        .unwrap_or_else(|| panic!("no stage scans the file: {stages:?}"));
+    let mut task_rows: Vec<u64> = (scan["tasks"].as_array().unwrap().iter())
+        .map(|task| task["input_rows"].as_u64().unwrap())
+        .collect();
+    task_rows.sort_unstable();
+    assert_eq!(task_rows, [40_000, 40_000], "{scan}");
+}
+
 #[test]
 fn a_tree_fit_over_more_partitions_than_the_cluster_has_slots_runs_on_as_many_as_it_has() {
     let dir = tempfile::tempdir().unwrap();

@@ -17,24 +17,40 @@ use std::io;
 /// Integers below this magnitude are exact in an `f64` and encoded as integers.
 const EXACT_INTEGERS: u64 = 1 << 53;
 
+/// Values encoded per step of [`encode`], into a buffer grown by their most bytes.
+const ENCODE_STEP: usize = 1024;
+
 /// Appends `values` to `bytes`.
 pub(crate) fn encode(values: &[f64], bytes: &mut Vec<u8>) {
-    bytes.reserve(values.len() * 2);
-    for &value in values {
-        match whole(value) {
-            Some(integer) => {
-                let tagged = (((integer << 1) ^ (integer >> 63)) as u64) << 1;
-                if tagged < 0x80 {
-                    bytes.push(tagged as u8);
-                } else {
-                    put_varint(tagged, bytes);
+    for step in values.chunks(ENCODE_STEP) {
+        let start = bytes.len();
+        bytes.resize(start + step.len() * 9, 0);
+        let out = &mut bytes[start..];
+        let mut at = 0;
+        for &value in step {
+            match whole(value) {
+                Some(integer) => {
+                    let tagged = (((integer << 1) ^ (integer >> 63)) as u64) << 1;
+                    if tagged < 1 << 14 {
+                        // One or two bytes, written without a branch on which: histogram
+                        // values straddle the two, and a mispredicted branch costs more than
+                        // the write.
+                        let more = u8::from(tagged >= 0x80);
+                        out[at] = (tagged as u8 & 0x7f) | (more << 7);
+                        out[at + 1] = (tagged >> 7) as u8;
+                        at += 1 + usize::from(more);
+                    } else {
+                        at += put_varint(tagged, &mut out[at..]);
+                    }
+                }
+                None => {
+                    out[at] = 1;
+                    out[at + 1..at + 9].copy_from_slice(&value.to_le_bytes());
+                    at += 9;
                 }
             }
-            None => {
-                bytes.push(1);
-                bytes.extend_from_slice(&value.to_le_bytes());
-            }
         }
+        bytes.truncate(start + at);
     }
 }
 
@@ -46,13 +62,24 @@ fn whole(value: f64) -> Option<i64> {
     (exact && (integer != 0 || value.to_bits() == 0)).then_some(integer)
 }
 
-/// Appends `value` as an unsigned LEB128 varint.
-pub(crate) fn put_varint(mut value: u64, bytes: &mut Vec<u8>) {
+/// Writes `value` as an unsigned LEB128 varint at the start of `out` (which has room for
+/// 10 bytes); returns the bytes written.
+fn put_varint(mut value: u64, out: &mut [u8]) -> usize {
+    let mut at = 0;
     while value >= 0x80 {
-        bytes.push((value as u8) | 0x80);
+        out[at] = (value as u8) | 0x80;
         value >>= 7;
+        at += 1;
     }
-    bytes.push(value as u8);
+    out[at] = value as u8;
+    at + 1
+}
+
+/// Appends `value` as an unsigned LEB128 varint.
+pub(crate) fn push_varint(value: u64, bytes: &mut Vec<u8>) {
+    let mut out = [0; 10];
+    let written = put_varint(value, &mut out);
+    bytes.extend_from_slice(&out[..written]);
 }
 
 /// Reads encoded values from the front of a byte slice, checking every length against what is
@@ -97,17 +124,28 @@ impl<'a> Reader<'a> {
         }
         values.reserve(count);
         for _ in 0..count {
-            // One byte holds the integers -31..=31, the common case: read without a call.
-            let value = match self.bytes.split_first() {
-                Some((&byte, rest)) if byte & 0x81 == 0 => {
-                    self.bytes = rest;
-                    unzigzag(u64::from(byte >> 1)) as f64
-                }
-                _ => self.value()?,
+            let value = match self.short_integer() {
+                Some(value) => value,
+                None => self.value()?,
             };
             values.push(value);
         }
         Ok(())
+    }
+
+    /// The next value if it is an integer of one or two bytes (the common case), read without
+    /// a branch on which.
+    fn short_integer(&mut self) -> Option<f64> {
+        let [first, second, ..] = *self.bytes else {
+            return None;
+        };
+        let more = first >> 7;
+        if first & 1 != 0 || (more == 1 && second & 0x80 != 0) {
+            return None;
+        }
+        let tagged = u64::from(first & 0x7f) | (u64::from(second) << 7) * u64::from(more);
+        self.bytes = &self.bytes[1 + usize::from(more)..];
+        Some(unzigzag(tagged >> 1) as f64)
     }
 
     /// Every value left.
@@ -129,9 +167,7 @@ impl<'a> Reader<'a> {
                 self.bytes = rest;
                 Ok(f64::from_le_bytes(*raw))
             }
-            tagged if tagged & 1 == 0 && tagged >> 1 < 1 << 54 => {
-                Ok(unzigzag(tagged >> 1) as f64)
-            }
+            tagged if tagged & 1 == 0 && tagged >> 1 < 1 << 54 => Ok(unzigzag(tagged >> 1) as f64),
             _ => Err(corrupt("a value of an unknown kind")),
         }
     }
@@ -210,16 +246,21 @@ mod tests {
     fn bad_bytes_are_errors_not_panics_or_huge_allocations() {
         let mut values = Vec::new();
         assert!(Reader::new(&[0, 2]).values(3, &mut values).is_err());
-        assert!(Reader::new(&[0, 2]).values(usize::MAX, &mut values).is_err());
+        assert!(Reader::new(&[0, 2])
+            .values(usize::MAX, &mut values)
+            .is_err());
         assert!(values.capacity() < 1024);
         for bytes in [&[1, 0, 0][..], &[0x80][..], &[3][..], &[0xff; 11][..]] {
-            assert!(Reader::new(bytes).values(1, &mut values).is_err(), "{bytes:?}");
+            assert!(
+                Reader::new(bytes).values(1, &mut values).is_err(),
+                "{bytes:?}"
+            );
         }
         let mut too_large = Vec::new();
-        put_varint(1 << 56, &mut too_large);
+        push_varint(1 << 56, &mut too_large);
         assert!(Reader::new(&too_large).values(1, &mut values).is_err());
         let mut largest = Vec::new();
-        put_varint(u64::MAX, &mut largest);
+        push_varint(u64::MAX, &mut largest);
         assert_eq!(Reader::new(&largest).varint().unwrap(), u64::MAX);
     }
 }

@@ -319,7 +319,7 @@ fn encode_reply(reply: &Result<Reply>) -> Vec<u8> {
         Ok(Reply::Histograms(histograms)) => {
             let mut bytes = vec![HISTOGRAMS_TAG];
             for histogram in histograms {
-                compact::put_varint(histogram.len() as u64, &mut bytes);
+                compact::push_varint(histogram.len() as u64, &mut bytes);
                 compact::encode(histogram, &mut bytes);
             }
             return bytes;
@@ -427,9 +427,8 @@ pub(crate) struct RemoteWorkers {
     replacements: Replacements,
     /// Tasks that connected and described themselves but replace no worker lost so far.
     spares: Vec<(Reply, Exchange)>,
-    /// Calls so far and their time, for the debug log at the end of the fit.
-    round_trips: usize,
-    asking: Duration,
+    /// Where the calls' time went, for the debug log at the end of the fit.
+    round_trips: RoundTrips,
 }
 
 /// Where replacements for lost workers come from.
@@ -452,8 +451,7 @@ impl RemoteWorkers {
             runtime,
             replacements,
             spares: Vec::new(),
-            round_trips: 0,
-            asking: Duration::ZERO,
+            round_trips: RoundTrips::default(),
         }
     }
 
@@ -463,15 +461,23 @@ impl RemoteWorkers {
         for (exchange, request) in self.exchanges.iter().zip(requests) {
             sent.push(exchange.send(encode_request(request)).await);
         }
+        let asked = Instant::now();
         let answers = (self.exchanges.iter_mut().zip(sent)).map(|(exchange, sent)| async move {
-            sent?;
-            exchange.receive().await
+            let answer = match sent {
+                Ok(()) => exchange.receive().await,
+                Err(error) => Err(error),
+            };
+            (answer, Instant::now())
         });
         let answers = futures::future::join_all(answers).await;
+        let arrivals = answers.iter().map(|(_, arrived)| *arrived);
+        let (first, last) = (arrivals.clone().min(), arrivals.max());
+        let decoding = Instant::now();
         // Large replies (a forest level's histograms) decode on all cores at once.
         let answers: Vec<io::Result<Result<Reply>>> = (answers.into_par_iter())
-            .map(|answer| decode_reply(&answer?))
+            .map(|(answer, _)| decode_reply(&answer?))
             .collect();
+        self.round_trips.add(asked, first, last, decoding);
         let mut replies = Vec::with_capacity(requests.len());
         for (worker, answer) in answers.into_iter().enumerate() {
             let reply = match answer {
@@ -612,16 +618,9 @@ fn lost(peer: &str, error: &io::Error) -> String {
 impl Workers for RemoteWorkers {
     fn call_each(&mut self, requests: Vec<Request>) -> Result<Vec<Reply>> {
         let runtime = self.runtime.clone();
-        let asked = Instant::now();
         let replies = runtime.block_on(self.ask_each(&requests))?;
-        self.round_trips += 1;
-        self.asking += asked.elapsed();
         if requests.first() == Some(&Request::Finish) {
-            tracing::debug!(
-                "tree fit: {} round trips to the training tasks took {:.2} s",
-                self.round_trips,
-                self.asking.as_secs_f64()
-            );
+            tracing::debug!("tree fit: {}", self.round_trips);
         }
         self.journal.record(&requests, &replies);
         Ok(replies)
@@ -664,6 +663,49 @@ pub(crate) async fn serve(
             exchange.close().await;
             return Ok(());
         }
+    }
+}
+
+/// Where the time of a fit's round trips to its tasks went, for the debug log at its end.
+#[derive(Debug, Default)]
+struct RoundTrips {
+    count: usize,
+    /// Until the first reply arrived.
+    first_reply: Duration,
+    /// From the first reply to the last.
+    last_reply: Duration,
+    decoding: Duration,
+}
+
+impl RoundTrips {
+    /// One round trip: asked at `asked`, the first and last replies in at `first` and `last`,
+    /// decoded from `decoding` until now.
+    fn add(
+        &mut self,
+        asked: Instant,
+        first: Option<Instant>,
+        last: Option<Instant>,
+        decoding: Instant,
+    ) {
+        self.count += 1;
+        let (first, last) = (first.unwrap_or(asked), last.unwrap_or(asked));
+        self.first_reply += first - asked;
+        self.last_reply += last - first;
+        self.decoding += decoding.elapsed();
+    }
+}
+
+impl std::fmt::Display for RoundTrips {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} round trips to the training tasks: {:.2} s until the first reply, {:.2} s more \
+             until the last, {:.2} s decoding",
+            self.count,
+            self.first_reply.as_secs_f64(),
+            self.last_reply.as_secs_f64(),
+            self.decoding.as_secs_f64()
+        )
     }
 }
 
@@ -1029,7 +1071,10 @@ mod tests {
         compact::encode(&[2.0], &mut histograms_tag);
         assert_eq!(histograms_tag, [HISTOGRAMS_TAG]);
         assert!(decode_reply(&[HISTOGRAMS_TAG, 0x80]).is_err());
-        assert!(decode_reply(&[HISTOGRAMS_TAG, 5, 0]).is_err(), "a short histogram");
+        assert!(
+            decode_reply(&[HISTOGRAMS_TAG, 5, 0]).is_err(),
+            "a short histogram"
+        );
         assert!(decode_request(&[], 3).is_err());
     }
 }

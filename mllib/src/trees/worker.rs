@@ -491,7 +491,9 @@ mod tests {
                 (0..rows).map(|row| 1 + (row * 7 % 8) as u8).collect(),
                 (0..rows).map(|row| 1 + (row % 5) as u8).collect(),
             ],
-            label: (0..rows).map(|row| f64::from(u8::from(row % 3 == 0))).collect(),
+            label: (0..rows)
+                .map(|row| f64::from(u8::from(row % 3 == 0)))
+                .collect(),
             weight: None,
             rows,
         };
@@ -549,7 +551,9 @@ mod tests {
         };
         grown.handle(&end).unwrap();
         let mut traversed = started_worker();
-        traversed.handle(&Request::CatchUp(vec![(0, tree)])).unwrap();
+        traversed
+            .handle(&Request::CatchUp(vec![(0, tree)]))
+            .unwrap();
         assert_eq!(grown.scores, traversed.scores);
         assert!(grown.scores.contains(&(0.5 + 0.25)) && grown.scores.contains(&(0.5 + 1.5)));
     }
