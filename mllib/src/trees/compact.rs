@@ -143,7 +143,7 @@ impl<'a> Reader<'a> {
         if first & 1 != 0 || (more == 1 && second & 0x80 != 0) {
             return None;
         }
-        let tagged = u64::from(first & 0x7f) | (u64::from(second) << 7) * u64::from(more);
+        let tagged = u64::from(first & 0x7f) | ((u64::from(second) << 7) * u64::from(more));
         self.bytes = &self.bytes[1 + usize::from(more)..];
         Some(unzigzag(tagged >> 1) as f64)
     }
