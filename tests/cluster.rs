@@ -918,9 +918,12 @@ async fn a_scan_on_the_cluster_gives_its_tasks_equal_shares_of_row_groups() {
     );
     assert!(sum.status.success(), "{}", stderr(&sum));
     let api = format!("http://{}/api", cluster.scheduler.address);
-    let get = |path: String| async move {
-        let reply = reqwest::get(format!("{api}/{path}")).await.unwrap();
-        reply.json::<serde_json::Value>().await.unwrap()
+    let get = |path: String| {
+        let url = format!("{api}/{path}");
+        async move {
+            let reply = reqwest::get(url).await.unwrap();
+            reply.json::<serde_json::Value>().await.unwrap()
+        }
     };
     let mut stages = Vec::new();
     for job in get("jobs".to_string()).await.as_array().unwrap() {
