@@ -8,7 +8,9 @@
 //!
 //! The rows live with the fit's workers ([`crate::trees::worker`]): growing asks them for
 //! histograms through `split_nodes` — each call divides some nodes and returns the merged
-//! histogram of each one's smaller child — and never touches a row. When `max_leaves` cannot
+//! histogram of each one's smaller child — and never touches a row. A split whose children
+//! cannot split (at `max_depth`, or the split that spends the leaf budget) is not sent at all:
+//! the workers learn of it with the finished tree. When `max_leaves` cannot
 //! bind (`2^max_depth` leaves or more), every open node with a split divides in the same call,
 //! which builds the same tree (growth order changes nothing without a leaf budget) in one round
 //! trip per level instead of one per node — or in a few, when the level's histograms exceed
