@@ -297,9 +297,8 @@ fn decode_features(values: &[f64]) -> io::Result<(Option<Vec<usize>>, &[f64])> {
     Ok((Some(features), &rest[count..]))
 }
 
-/// A worker's reply, or its error as text.
-/// `reply` as a message: its values in the compact encoding ([`compact`]), a histogram's
-/// written straight from it.
+/// A worker's reply, or its error as text, as a message: its values in the compact encoding
+/// ([`compact`]), a histogram's written straight from it.
 fn encode_reply(reply: &Result<Reply>) -> Vec<u8> {
     let values = match reply {
         Ok(Reply::Described {
