@@ -15,8 +15,10 @@
 //! `K >= 3`) fills one histogram channel per class (gradient `-w` for the class's rows): the
 //! gain is then half the weighted Gini (or the entropy) decrease over all classes, and each
 //! tree's leaves hold every class's share (the tree is kept once per class, with that class's
-//! shares as its values). Trees grow level by level (no leaf budget), one round trip to the
-//! workers per level.
+//! shares as its values). Trees grow level by level (no leaf budget), and several at once: a
+//! pass grows as many trees as the workers' memory cap allows ([`trees_per_pass`]), each
+//! request carrying a level of every one of them, so a pass of `k` trees of depth `d` costs
+//! about `d` round trips instead of `k·d`.
 
 use std::str::FromStr;
 
@@ -34,11 +36,12 @@ use crate::trees::binning::{FeatureBins, MAX_BINS};
 use crate::trees::ensemble::{predictor_model, Combine, Ensemble, TreesPredictor};
 use crate::trees::grow::{mebibytes, FeatureChoice, GrowParams, DEFAULT_MAX_MEMORY_MB};
 use crate::trees::learner::{
-    arrange, check_labels, grow_tree, labels, start, HistogramMemory, Workers,
+    arrange, check_labels, grow_trees, labels, start, HistogramMemory, Workers,
 };
-use crate::trees::protocol::Request;
+use crate::trees::protocol::{ForestRoot, Request};
 use crate::trees::tasks::{fit_with_workers, WorkerColumns};
 use crate::trees::tree::Tree;
+use crate::trees::worker::tree_state_bytes;
 
 /// The estimator's name in errors.
 const ESTIMATOR: &str = "RandomForest";
@@ -245,6 +248,9 @@ setters! {
     max_bins: usize;
     /// The most megabytes of histograms one request to the workers may build (Spark's
     /// `maxMemoryInMB`, default 256); a tree level with more is split into several requests.
+    /// Trees grow together in passes as many as fit this in each worker's state of their rows
+    /// (a sample count, gradient pairs and node rows per row: about 24 bytes per row and tree
+    /// with one channel).
     max_memory_mb: f64;
     /// Whether each tree's rows are drawn with replacement (default true).
     bootstrap: bool;
@@ -317,7 +323,7 @@ impl RandomForest {
         memory: &mut HistogramMemory,
         bins: &FeatureBins,
     ) -> Result<(usize, Vec<Tree>)> {
-        arrange(workers)?;
+        let rows = arrange(workers)?;
         let request = Request::Labels {
             classifier: self.classifier,
         };
@@ -350,29 +356,57 @@ impl RandomForest {
         let count = self
             .feature_subset_strategy
             .count(features, self.num_trees, self.classifier);
+        let mut per_pass = trees_per_pass(
+            params.max_histogram_bytes,
+            tree_state_bytes(rows.largest, channels),
+            self.num_trees,
+        );
+        // Fewer trees per pass when the memory budget cannot hold their rows' state.
+        while let Err(error) = workers.hold_tree_states(per_pass, channels) {
+            if per_pass == 1 {
+                return Err(error);
+            }
+            per_pass /= 2;
+        }
+        tracing::info!("tree fit: growing {per_pass} trees per pass");
         let mut trees = Vec::with_capacity(self.num_trees * channels);
-        for tree in 0..self.num_trees {
-            let choice = FeatureChoice::PerNode {
-                count,
-                features,
-                seed: self.seed,
-                tree,
-            };
-            let begin = Request::BeginForestTree {
-                tree,
+        for first in (0..self.num_trees).step_by(per_pass) {
+            let pass = first..(first + per_pass).min(self.num_trees);
+            let choices: Vec<FeatureChoice> = (pass.clone())
+                .map(|tree| FeatureChoice::PerNode {
+                    count,
+                    features,
+                    seed: self.seed,
+                    tree,
+                })
+                .collect();
+            let begin = Request::BeginForestTrees {
+                trees: (pass.clone().zip(&choices))
+                    .map(|(tree, choice)| ForestRoot {
+                        tree,
+                        features: choice.root_features(),
+                    })
+                    .collect(),
                 seed: self.seed,
                 bootstrap: self.bootstrap,
                 subsample: self.subsample,
-                features: choice.root_features(),
                 channels,
             };
-            trees.extend(grow_tree(
-                workers, memory, &begin, &layout, bins, &choice, &params,
-            )?);
-            tracing::info!("tree fit: {} of {} trees grown", tree + 1, self.num_trees);
+            for grown in grow_trees(workers, memory, &begin, &layout, bins, &choices, &params)? {
+                trees.extend(grown);
+            }
+            tracing::info!("tree fit: {} of {} trees grown", pass.end, self.num_trees);
         }
         Ok((channels, trees))
     }
+}
+
+/// How many trees a pass grows together: as many as `num_trees` whose state on a worker
+/// (`tree_bytes` each) fits `max_bytes` (the forest's `max_memory_mb`), one at least. Trees
+/// grown together share their round trips to the workers (Spark's node queue over all trees),
+/// and a level's work on the workers spreads over more nodes.
+fn trees_per_pass(max_bytes: usize, tree_bytes: usize, num_trees: usize) -> usize {
+    (max_bytes / tree_bytes.max(1)).clamp(1, num_trees.max(1))
 }
 
 #[async_trait]
@@ -600,16 +634,30 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_memory_cap_splits_levels_into_batches_without_changing_the_forest() {
-        let data = frame(2000, above_the_line);
-        let forest = RandomForest::classifier(["x0", "x1", "noise"])
-            .num_trees(3)
-            .max_depth(6);
-        let unbounded = forest.clone().fit(&data).await.unwrap();
-        // About one node's compact histogram (one feature's bins) per request.
-        let capped = forest.max_memory_mb(0.005).fit(&data).await.unwrap();
-        assert_eq!(capped, unbounded);
-        assert!(unbounded.trees()[0].nodes().len() > 20);
+    async fn a_memory_cap_grows_a_tree_per_pass_and_levels_in_batches_with_the_same_forest() {
+        let three_classes =
+            |x0: f64, x1: f64| (x0 + x1 < 60.0) as u8 as f64 + (x1 > 70.0) as u8 as f64;
+        for label in [above_the_line, three_classes] {
+            let data = frame(2000, label);
+            let forest = RandomForest::classifier(["x0", "x1", "noise"])
+                .num_trees(3)
+                .max_depth(6);
+            // Every tree in one pass, each level in one request.
+            let unbounded = forest.clone().fit(&data).await.unwrap();
+            // One tree per pass (its rows' state alone is over the cap), about one node's
+            // compact histogram (one feature's bins) per request.
+            let capped = forest.max_memory_mb(0.005).fit(&data).await.unwrap();
+            assert_eq!(capped, unbounded);
+            assert!(unbounded.trees()[0].nodes().len() > 20);
+        }
+    }
+
+    #[test]
+    fn a_pass_grows_as_many_trees_as_the_cap_holds_one_at_least() {
+        assert_eq!(trees_per_pass(1000, 100, 4), 4);
+        assert_eq!(trees_per_pass(1000, 300, 100), 3);
+        assert_eq!(trees_per_pass(1000, 5000, 100), 1);
+        assert_eq!(trees_per_pass(1000, 0, 7), 7);
     }
 
     /// `data` in a context whose memory pool holds `bytes`.

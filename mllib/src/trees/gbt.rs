@@ -25,7 +25,7 @@ use crate::trees::grow::{
     mebibytes, sample_features, FeatureChoice, GrowParams, DEFAULT_MAX_MEMORY_MB,
 };
 use crate::trees::learner::{
-    arrange, check_labels, grow_tree, held_out_loss, labels, start, HistogramMemory, Workers,
+    arrange, check_labels, grow_trees, held_out_loss, labels, start, HistogramMemory, Workers,
 };
 use crate::trees::objective::Objective;
 use crate::trees::protocol::Request;
@@ -390,10 +390,18 @@ impl GradientBoostedTrees {
                     seed: self.seed,
                 };
                 let features = self.tree_features(trees.len());
-                let grown =
-                    (grow_tree(workers, memory, &begin, &layout, bins, &features, &params)?)
-                        .pop()
-                        .expect("one channel grows one tree");
+                let grown = grow_trees(
+                    workers,
+                    memory,
+                    &begin,
+                    &layout,
+                    bins,
+                    std::slice::from_ref(&features),
+                    &params,
+                )?
+                .pop()
+                .and_then(|mut channels| channels.pop())
+                .expect("one tree of one channel");
                 let end = Request::EndTree {
                     objective,
                     output,

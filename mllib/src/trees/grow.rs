@@ -18,9 +18,15 @@
 //! builds and sends per call, and what the fitting process holds, since a node's histogram that
 //! no subtraction needs is dropped once its split is found.
 //!
+//! Several trees may grow together (a random forest's pass, see
+//! [`crate::trees::protocol::Request::BeginForestTrees`]): each call then carries the next
+//! nodes of every one of them, so they share round trips, and each grows as it would alone.
+//!
 //! Each node splits on the features a [`FeatureChoice`] gives it: all, the tree's sample
 //! (boosting's column sampling) or a sample of its own (a random forest's), drawn from the seed,
 //! the tree and the node's index, so the choice does not depend on where the rows are.
+
+use std::collections::VecDeque;
 
 use crate::error::{MlError, Result};
 use crate::kernels::histogram::{
@@ -175,126 +181,218 @@ struct Open {
     compact: bool,
 }
 
-/// Grows one tree from the histogram of its root, each node splitting on the features
-/// `features` chooses for it; `split_nodes` divides nodes where the rows are (see the module
-/// docs). Returns the tree with each channel's leaf values: one tree per channel, all of the
-/// same splits.
+/// Grows trees together from the histograms of their roots, each tree's nodes splitting on the
+/// features its [`FeatureChoice`] gives them (`features[i]` for tree `i`, the order's slot in
+/// [`SplitOrder::tree`]); `split_nodes` divides nodes where the rows are (see the module docs).
+/// Each call asks for the next nodes of every tree at once, so trees grown together share round
+/// trips; each tree grows as it would alone. Returns each tree with each channel's leaf values:
+/// one tree per channel, all of the same splits.
 pub(crate) fn grow(
     layout: &HistogramLayout,
     edges: &FeatureBins,
-    root: Vec<f64>,
+    roots: Vec<Vec<f64>>,
     split_nodes: &mut SplitNodes<'_>,
-    features: &FeatureChoice,
+    features: &[FeatureChoice],
     params: &GrowParams,
-) -> Result<Vec<Tree>> {
-    let compact = features.root_features().is_some();
-    let channel_len = root.len() / params.channels.max(1);
-    let total: Vec<NodeSums> = match features.root_features() {
-        // A compact histogram starts with its first feature's bins.
-        Some(sample) => {
-            let first = HistogramLayout::new(&[layout.bins(sample[0])]);
-            (root.chunks_exact(channel_len))
-                .map(|channel| NodeSums::of_feature(&first, &channel[..histogram_len(&first)], 0))
-                .collect()
-        }
-        None => NodeSums::of_channels(layout, &root, 0),
-    };
-    let mut nodes = vec![Node::Leaf { value: 0.0 }];
-    let mut open = vec![Open {
-        node: 0,
-        histogram: root,
-        total,
-        depth: 0,
-        split: None,
-        compact,
-    }];
-    find_splits(layout, &mut open, features, params);
-    let mut leaf_count = 1;
-    let all_at_once = !params.leaf_budget_binds();
-    while leaf_count < params.max_leaves {
-        let chosen: Vec<usize> = if all_at_once {
-            (0..open.len())
-                .filter(|&i| open[i].split.is_some())
-                .collect()
-        } else {
-            best_open(&open).into_iter().collect()
-        };
-        if chosen.is_empty() {
+) -> Result<Vec<Vec<Tree>>> {
+    let mut growers: Vec<TreeGrower<'_>> = (roots.into_iter().zip(features).enumerate())
+        .map(|(slot, (root, features))| {
+            TreeGrower::new(slot, layout, edges, root, features, params)
+        })
+        .collect();
+    loop {
+        let orders: Vec<SplitOrder> = growers.iter_mut().flat_map(TreeGrower::step).collect();
+        if orders.is_empty() {
             break;
         }
-        // Whether the leaf budget leaves room for the chosen nodes' children to split.
-        let budget_left = leaf_count + chosen.len() < params.max_leaves;
-        let mut chosen_parents = Vec::with_capacity(chosen.len());
-        for &index in chosen.iter().rev() {
-            chosen_parents.push(open.swap_remove(index));
-        }
-        chosen_parents.reverse();
-        let mut orders = Vec::with_capacity(chosen.len());
-        let (mut parents, mut final_parents) = (Vec::new(), Vec::new());
-        for parent in chosen_parents {
-            let split = parent.split.as_ref().expect("chosen nodes have a split");
-            let left = nodes.len();
-            nodes.extend([Node::Leaf { value: 0.0 }; 2]);
-            nodes[parent.node] = Node::Split {
-                feature: split.feature,
-                threshold_bin: split.threshold,
-                threshold: edges.features()[split.feature].threshold_value(split.threshold),
-                missing_left: split.missing_left,
-                left,
-                right: left + 1,
-                gain: split.gain,
-            };
-            if parent.depth + 1 >= params.max_depth || !budget_left {
-                // Its children stay leaves: the workers learn of this split with the finished
-                // tree (see `Request::EndTree`), and no round trip builds histograms no one
-                // reads.
-                final_parents.push((parent, left));
-                continue;
-            }
-            orders.push(SplitOrder {
-                node: parent.node,
-                feature: split.feature,
-                threshold: split.threshold,
-                missing_left: split.missing_left,
-                left,
-                build: features.child_histograms(split, left),
-            });
-            parents.push(parent);
-        }
-        leaf_count += orders.len() + final_parents.len();
-        for (parent, left) in final_parents {
-            open.extend(final_children(parent, left));
-        }
-        let mut parents = parents.into_iter();
         for batch in batches(
             &orders,
             |order| histogram_bytes(layout, order, params),
             params,
         ) {
-            let held = histogram_bytes_held(&open) + histogram_bytes_held(parents.as_slice());
+            let held = growers.iter().map(TreeGrower::held_bytes).sum();
             let mut built = split_nodes(batch, held)?.into_iter();
-            let mut children = Vec::with_capacity(2 * batch.len());
-            for (order, parent) in batch.iter().zip(parents.by_ref()) {
-                children.extend(self::children(parent, order, &mut built)?);
+            for tree_orders in batch.chunk_by(|a, b| a.tree == b.tree) {
+                growers[tree_orders[0].tree].receive(tree_orders.len(), &mut built)?;
             }
-            find_splits(layout, &mut children, features, params);
-            for child in &mut children {
-                if child.compact {
-                    // Without subtraction a node's histogram is spent once its split is found.
-                    child.histogram = Vec::new();
+        }
+    }
+    Ok(growers.into_iter().map(TreeGrower::finish).collect())
+}
+
+/// One tree growing: its nodes so far, the nodes still open, and the parents whose children's
+/// histograms it waits for.
+struct TreeGrower<'a> {
+    /// The tree's slot in the pass ([`SplitOrder::tree`]).
+    slot: usize,
+    layout: &'a HistogramLayout,
+    edges: &'a FeatureBins,
+    features: &'a FeatureChoice,
+    params: &'a GrowParams,
+    nodes: Vec<Node>,
+    open: Vec<Open>,
+    /// Parents divided by orders sent, whose children's histograms have not come yet.
+    waiting: VecDeque<(Open, SplitOrder)>,
+    leaf_count: usize,
+}
+
+impl<'a> TreeGrower<'a> {
+    /// A tree of one leaf, the root of histogram `root`, its best split found.
+    fn new(
+        slot: usize,
+        layout: &'a HistogramLayout,
+        edges: &'a FeatureBins,
+        root: Vec<f64>,
+        features: &'a FeatureChoice,
+        params: &'a GrowParams,
+    ) -> Self {
+        let compact = features.root_features().is_some();
+        let channel_len = root.len() / params.channels.max(1);
+        let total: Vec<NodeSums> = match features.root_features() {
+            // A compact histogram starts with its first feature's bins.
+            Some(sample) => {
+                let first = HistogramLayout::new(&[layout.bins(sample[0])]);
+                (root.chunks_exact(channel_len))
+                    .map(|channel| {
+                        NodeSums::of_feature(&first, &channel[..histogram_len(&first)], 0)
+                    })
+                    .collect()
+            }
+            None => NodeSums::of_channels(layout, &root, 0),
+        };
+        let mut open = vec![Open {
+            node: 0,
+            histogram: root,
+            total,
+            depth: 0,
+            split: None,
+            compact,
+        }];
+        find_splits(layout, &mut open, features, params);
+        Self {
+            slot,
+            layout,
+            edges,
+            features,
+            params,
+            nodes: vec![Node::Leaf { value: 0.0 }],
+            open,
+            waiting: VecDeque::new(),
+            leaf_count: 1,
+        }
+    }
+
+    /// Divides the next nodes to split (the best open one under a leaf budget, else every open
+    /// one with a split) and returns the orders that ask for their children's histograms; none
+    /// when the tree is done. A split whose children cannot split is only recorded (see the
+    /// module docs), so a step may divide several times before it has orders to send.
+    fn step(&mut self) -> Vec<SplitOrder> {
+        let all_at_once = !self.params.leaf_budget_binds();
+        let mut orders = Vec::new();
+        while orders.is_empty() && self.leaf_count < self.params.max_leaves {
+            let open = &self.open;
+            let chosen: Vec<usize> = if all_at_once {
+                (0..open.len())
+                    .filter(|&i| open[i].split.is_some())
+                    .collect()
+            } else {
+                best_open(open).into_iter().collect()
+            };
+            if chosen.is_empty() {
+                break;
+            }
+            // Whether the leaf budget leaves room for the chosen nodes' children to split.
+            let budget_left = self.leaf_count + chosen.len() < self.params.max_leaves;
+            let mut parents = Vec::with_capacity(chosen.len());
+            for &index in chosen.iter().rev() {
+                parents.push(self.open.swap_remove(index));
+            }
+            parents.reverse();
+            self.leaf_count += parents.len();
+            for parent in parents {
+                let split = parent.split.as_ref().expect("chosen nodes have a split");
+                let left = self.nodes.len();
+                self.nodes.extend([Node::Leaf { value: 0.0 }; 2]);
+                self.nodes[parent.node] = Node::Split {
+                    feature: split.feature,
+                    threshold_bin: split.threshold,
+                    threshold: self.edges.features()[split.feature]
+                        .threshold_value(split.threshold),
+                    missing_left: split.missing_left,
+                    left,
+                    right: left + 1,
+                    gain: split.gain,
+                };
+                if parent.depth + 1 >= self.params.max_depth || !budget_left {
+                    // Its children stay leaves: the workers learn of this split with the
+                    // finished tree (see `Request::EndTree`), and no round trip builds
+                    // histograms no one reads.
+                    self.open.extend(final_children(parent, left));
+                    continue;
                 }
+                let order = SplitOrder {
+                    tree: self.slot,
+                    node: parent.node,
+                    feature: split.feature,
+                    threshold: split.threshold,
+                    missing_left: split.missing_left,
+                    left,
+                    build: self.features.child_histograms(split, left),
+                };
+                orders.push(order.clone());
+                self.waiting.push_back((parent, order));
             }
-            open.extend(children);
         }
+        orders
     }
-    let mut trees = vec![nodes; params.channels];
-    for node in open {
-        for (nodes, total) in trees.iter_mut().zip(&node.total) {
-            let value = params.learning_rate * total.leaf_value(params.split.lambda_l2);
-            nodes[node.node] = Node::Leaf { value };
+
+    /// The bytes of histograms the tree holds: its open nodes' and its waiting parents'.
+    fn held_bytes(&self) -> usize {
+        let parents = self
+            .waiting
+            .iter()
+            .map(|(parent, _)| parent.histogram.len());
+        let values = self
+            .open
+            .iter()
+            .map(|node| node.histogram.len())
+            .chain(parents);
+        values.sum::<usize>() * std::mem::size_of::<f64>()
+    }
+
+    /// Takes the children of the next `orders` waiting parents, their histograms the next of
+    /// `built`, and finds their best splits.
+    fn receive(&mut self, orders: usize, built: &mut impl Iterator<Item = Vec<f64>>) -> Result<()> {
+        let mut children = Vec::with_capacity(2 * orders);
+        for _ in 0..orders {
+            let (parent, order) = self.waiting.pop_front().ok_or_else(|| MlError::Training {
+                reason: "histograms came for a split no one asked for".to_string(),
+            })?;
+            children.extend(self::children(parent, &order, built)?);
         }
+        find_splits(self.layout, &mut children, self.features, self.params);
+        for child in &mut children {
+            if child.compact {
+                // Without subtraction a node's histogram is spent once its split is found.
+                child.histogram = Vec::new();
+            }
+        }
+        self.open.extend(children);
+        Ok(())
     }
-    Ok(trees.into_iter().map(Tree::new).collect())
+
+    /// The tree with each channel's leaf values.
+    fn finish(self) -> Vec<Tree> {
+        let mut trees = vec![self.nodes; self.params.channels];
+        for node in self.open {
+            for (nodes, total) in trees.iter_mut().zip(&node.total) {
+                let value =
+                    self.params.learning_rate * total.leaf_value(self.params.split.lambda_l2);
+                nodes[node.node] = Node::Leaf { value };
+            }
+        }
+        trees.into_iter().map(Tree::new).collect()
+    }
 }
 
 /// `orders` cut into consecutive batches whose histograms (`bytes` per order) fit in
@@ -318,11 +416,6 @@ fn batches<'a, T>(
         batches.push(&orders[start..]);
     }
     batches
-}
-
-/// The bytes of the histograms of `nodes`.
-fn histogram_bytes_held(nodes: &[Open]) -> usize {
-    nodes.iter().map(|node| node.histogram.len()).sum::<usize>() * std::mem::size_of::<f64>()
 }
 
 /// The bytes of the histograms `order` asks for (over `layout`'s features, each of

@@ -11,8 +11,8 @@
 //!   adds them to the scores by traversal (the same sums in the same order as the lost
 //!   worker's);
 //! - the requests of the round in progress, from its first [`Request::BeginTree`] (or a
-//!   forest's [`Request::BeginForestTree`]), replayed as they were: a round's later trees
-//!   start from gradients taken at the round's start, so the round is replayed whole.
+//!   forest pass's [`Request::BeginForestTrees`]), replayed as they were: a round's later
+//!   trees start from gradients taken at the round's start, so the round is replayed whole.
 //!
 //! The replacement then holds the same rows, scores, gradients and node rows, and answers as the
 //! lost one would have: the fit goes on with the identical model. Every request but
@@ -63,7 +63,7 @@ impl Journal {
                 self.finished.clear();
                 self.round.clear();
             }
-            Request::BeginTree { output: 0, .. } | Request::BeginForestTree { .. } => {
+            Request::BeginTree { output: 0, .. } | Request::BeginForestTrees { .. } => {
                 self.finish_round();
                 self.round.push(first.clone());
             }
@@ -113,7 +113,7 @@ impl Journal {
 mod tests {
     use super::*;
     use crate::trees::objective::Objective;
-    use crate::trees::protocol::{ChildHistograms, SplitOrder};
+    use crate::trees::protocol::{ChildHistograms, ForestRoot, SplitOrder};
     use crate::trees::tree::Node;
 
     fn leaf(value: f64) -> Tree {
@@ -140,6 +140,7 @@ mod tests {
 
     fn split() -> Request {
         Request::Split(vec![SplitOrder {
+            tree: 0,
             node: 0,
             feature: 0,
             threshold: 1,
@@ -213,15 +214,17 @@ mod tests {
     }
 
     #[test]
-    fn a_forest_replays_only_the_tree_it_grows() {
+    fn a_forest_replays_only_the_pass_it_grows() {
         let mut journal = Journal::new(1);
         journal.record(&[start(0)], &[Reply::Done]);
-        let tree = |tree| Request::BeginForestTree {
-            tree,
+        let tree = |tree| Request::BeginForestTrees {
+            trees: vec![ForestRoot {
+                tree,
+                features: None,
+            }],
             seed: 3,
             bootstrap: true,
             subsample: 1.0,
-            features: None,
             channels: 1,
         };
         journal.record(&[tree(0)], &[Reply::Histograms(vec![])]);

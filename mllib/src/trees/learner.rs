@@ -19,7 +19,7 @@ use crate::trees::binning::FeatureBins;
 use crate::trees::grow::{bins_bytes, grow, histogram_bytes, FeatureChoice, GrowParams};
 use crate::trees::protocol::{LabelStats, Reply, Request, MAX_CLASSES};
 use crate::trees::tree::Tree;
-use crate::trees::worker::PartitionWorker;
+use crate::trees::worker::{tree_state_bytes, PartitionWorker};
 
 /// A fit's workers, in rank order once [`arrange`]d.
 pub(crate) trait Workers: Send {
@@ -32,25 +32,35 @@ pub(crate) trait Workers: Send {
 
     /// How many there are.
     fn len(&self) -> usize;
+
+    /// Holds the memory of `trees` trees grown at once, each of `channels` histogram channels
+    /// ([`tree_state_bytes`] per worker), where the workers are in this process; a clear error
+    /// naming the budget when it cannot. Workers in executor tasks hold theirs there.
+    fn hold_tree_states(&mut self, trees: usize, channels: usize) -> Result<()>;
 }
 
 /// Workers in this process, each over one collected partition, with the memory reserved for
 /// their rows (released when they are dropped).
 pub(crate) struct LocalWorkers {
     workers: Vec<PartitionWorker>,
-    _reservation: MemoryReservation,
+    reservation: MemoryReservation,
+    pool: Arc<dyn MemoryPool>,
+    /// The bytes of the workers' working sets, one tree of one channel each.
+    working_sets: usize,
 }
 
 impl LocalWorkers {
     /// `workers`, their rows' working sets ([`PartitionWorker::working_set_bytes`]) reserved
     /// from `pool`; a clear error naming the budget when it cannot hold them.
     pub fn reserve(workers: Vec<PartitionWorker>, pool: &Arc<dyn MemoryPool>) -> Result<Self> {
-        let needed: usize = workers.iter().map(PartitionWorker::working_set_bytes).sum();
+        let working_sets: usize = workers.iter().map(PartitionWorker::working_set_bytes).sum();
         let mut reservation = MemoryConsumer::new("TreeWorkers").register(pool);
-        reserve_or_explain(&mut reservation, pool, needed, "binned rows")?;
+        reserve_or_explain(&mut reservation, pool, working_sets, "binned rows")?;
         Ok(Self {
             workers,
-            _reservation: reservation,
+            reservation,
+            pool: Arc::clone(pool),
+            working_sets,
         })
     }
 }
@@ -128,6 +138,24 @@ impl Workers for LocalWorkers {
     fn len(&self) -> usize {
         self.workers.len()
     }
+
+    fn hold_tree_states(&mut self, trees: usize, channels: usize) -> Result<()> {
+        // The working sets hold one tree of one channel already.
+        let more: usize = (self.workers.iter())
+            .map(|worker| {
+                let rows = worker.rows();
+                (tree_state_bytes(rows, channels).saturating_mul(trees))
+                    .saturating_sub(tree_state_bytes(rows, 1))
+            })
+            .sum();
+        let bytes = self.working_sets.saturating_add(more);
+        reserve_or_explain(
+            &mut self.reservation,
+            &self.pool,
+            bytes,
+            "trees grown together",
+        )
+    }
 }
 
 /// Sends `request` to every worker.
@@ -140,6 +168,8 @@ pub(crate) fn broadcast(workers: &mut dyn Workers, request: &Request) -> Result<
 pub(crate) struct RowCounts {
     pub train: usize,
     pub held_out: usize,
+    /// The most training rows of one worker.
+    pub largest: usize,
 }
 
 /// Ranks the workers by their rows' hash (then their row counts) and starts their scores at
@@ -172,6 +202,7 @@ pub(crate) fn arrange(workers: &mut dyn Workers) -> Result<RowCounts> {
     Ok(RowCounts {
         train: described.iter().map(|d| d.1).sum(),
         held_out: described.iter().map(|d| d.2).sum(),
+        largest: described.iter().map(|d| d.1).max().unwrap_or(0),
     })
 }
 
@@ -266,30 +297,35 @@ pub(crate) fn histograms(workers: &mut dyn Workers, request: &Request) -> Result
     })
 }
 
-/// Grows one tree on `workers` (rows binned by `bins`, histograms of `layout`): `begin` starts
-/// the tree and answers with the root's histogram, and [`grow`] sends the splits, the
-/// histograms in flight held in `memory`. Returns the tree with each histogram channel's leaf
-/// values (one tree for one channel).
-pub(crate) fn grow_tree(
+/// Grows trees together on `workers` (rows binned by `bins`, histograms of `layout`), tree `i`
+/// choosing its features by `features[i]`: `begin` starts them and answers with their roots'
+/// histograms, and [`grow`] sends the splits, the histograms in flight held in `memory`.
+/// Returns each tree with each histogram channel's leaf values (one tree for one channel).
+pub(crate) fn grow_trees(
     workers: &mut dyn Workers,
     memory: &mut HistogramMemory,
     begin: &Request,
     layout: &HistogramLayout,
     bins: &FeatureBins,
-    features: &FeatureChoice,
+    features: &[FeatureChoice],
     params: &GrowParams,
-) -> Result<Vec<Tree>> {
+) -> Result<Vec<Vec<Tree>>> {
     let root_bytes = bins_bytes(layout.total_bins(), params);
-    memory.hold(root_bytes * workers.len())?;
-    let root = histograms(workers, begin)?
-        .pop()
-        .ok_or_else(|| MlError::Training {
-            reason: "no root histogram".to_string(),
-        })?;
-    let tree = grow(
+    memory.hold(root_bytes * features.len() * workers.len())?;
+    let roots = histograms(workers, begin)?;
+    if roots.len() != features.len() {
+        return Err(MlError::Training {
+            reason: format!(
+                "the workers returned {} root histograms for {} trees",
+                roots.len(),
+                features.len()
+            ),
+        });
+    }
+    let trees = grow(
         layout,
         bins,
-        root,
+        roots,
         &mut |orders, held| {
             let asked: usize = (orders.iter())
                 .map(|order| histogram_bytes(layout, order, params))
@@ -302,7 +338,7 @@ pub(crate) fn grow_tree(
         params,
     );
     memory.hold(0)?;
-    tree
+    trees
 }
 
 /// The held-out rows' summed weighted loss and weight after `request` (an end of tree), merged

@@ -30,12 +30,6 @@ impl NodeRows {
         self.rows = root;
     }
 
-    /// Forgets the tree.
-    pub fn clear(&mut self) {
-        self.rows.clear();
-        self.ranges.clear();
-    }
-
     /// The rows of node `node`, if the tree has that node.
     pub fn of(&self, node: usize) -> Option<&[u32]> {
         self.ranges.get(node).map(|range| &self.rows[range.clone()])

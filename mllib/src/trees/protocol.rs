@@ -28,29 +28,28 @@ pub(crate) enum Request {
         subsample: f64,
         seed: u64,
     },
-    /// Start a random forest's tree: draw each row's count in the tree's sample (Poisson with
-    /// mean `subsample` when `bootstrap`, else 1 with probability `subsample`, by the seed,
-    /// tree and row), take the gradient `-w·y` and hessian `w` of each row, `w` its count times
-    /// its weight, make the sampled rows the root, and reply with the root's
-    /// [`Reply::Histograms`], whose count slots sum the rows' counts.
-    BeginForestTree {
-        /// The tree's index in the fit.
-        tree: usize,
+    /// Start random forest trees, grown together in one pass (each slot of the pass one tree,
+    /// `trees[slot]`): for each, draw each row's count in the tree's sample (Poisson with mean
+    /// `subsample` when `bootstrap`, else 1 with probability `subsample`, by the seed, tree and
+    /// row), take the gradient `-w·y` and hessian `w` of each row, `w` its count times its
+    /// weight, make the sampled rows the root, and reply with the roots' [`Reply::Histograms`]
+    /// (one per tree, in order), whose count slots sum the rows' counts.
+    BeginForestTrees {
+        /// The trees of the pass.
+        trees: Vec<ForestRoot>,
         /// The fit's seed.
         seed: u64,
         /// Whether rows are drawn with replacement.
         bootstrap: bool,
         /// The mean count (or probability) of a row in the sample.
         subsample: f64,
-        /// The features the root's histogram covers (all when `None`): the root's sample.
-        features: Option<Vec<usize>>,
         /// Histogram channels: 1 (gradient `-w·y`), or one per class of a multiclass forest
         /// (channel `k`'s gradient `-w` for rows of class `k`, else 0); see
         /// [`crate::kernels::split`].
         channels: usize,
     },
     /// Divide each order's node and reply with the histograms each order asks for, in order
-    /// ([`Reply::Histograms`]; see [`ChildHistograms`]).
+    /// ([`Reply::Histograms`]; see [`ChildHistograms`]). The orders of one tree come together.
     Split(Vec<SplitOrder>),
     /// Add the finished tree's leaf values to output `output`'s scores (the training rows and
     /// the held-out ones) and reply with the held-out rows' weighted loss
@@ -71,9 +70,21 @@ pub(crate) enum Request {
     CatchUp(Vec<(usize, Tree)>),
 }
 
+/// One tree of a [`Request::BeginForestTrees`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ForestRoot {
+    /// The tree's index in the fit.
+    pub tree: usize,
+    /// The features the root's histogram covers (all when `None`): the root's sample.
+    pub features: Option<Vec<usize>>,
+}
+
 /// One node divided by its split.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SplitOrder {
+    /// The node's tree: its slot in the pass (0 for a boosted tree, which grows alone; a
+    /// forest's pass grows several, see [`Request::BeginForestTrees`]).
+    pub tree: usize,
     /// The node divided.
     pub node: usize,
     /// The split's feature.

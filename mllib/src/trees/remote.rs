@@ -17,7 +17,7 @@ use crate::trees::compact;
 use crate::trees::journal::Journal;
 use crate::trees::learner::Workers;
 use crate::trees::objective::Objective;
-use crate::trees::protocol::{ChildHistograms, LabelStats, Reply, Request, SplitOrder};
+use crate::trees::protocol::{ChildHistograms, ForestRoot, LabelStats, Reply, Request, SplitOrder};
 use crate::trees::rpc::{Arrivals, Exchange};
 use crate::trees::tree::Tree;
 use crate::trees::worker::PartitionWorker;
@@ -124,23 +124,24 @@ fn request_values(request: &Request) -> Vec<f64> {
             }
             values
         }
-        Request::BeginForestTree {
-            tree,
+        Request::BeginForestTrees {
+            trees,
             seed,
             bootstrap,
             subsample,
-            features,
             channels,
         } => {
             let mut values = vec![
                 7.0,
-                *tree as f64,
                 f64::from(u8::from(*bootstrap)),
                 *subsample,
                 *channels as f64,
             ];
             values.extend(id_values(*seed));
-            encode_features(features.as_deref(), &mut values);
+            for root in trees {
+                values.push(root.tree as f64);
+                encode_features(root.features.as_deref(), &mut values);
+            }
             values
         }
     }
@@ -170,7 +171,7 @@ fn request_of(values: &[f64], features: usize) -> io::Result<Request> {
         (4, mut rest) => {
             let mut orders = Vec::new();
             while !rest.is_empty() {
-                let (order, tail) = decode_order(rest)?;
+                let (order, tail) = decode_order(rest, features)?;
                 orders.push(order);
                 rest = tail;
             }
@@ -199,17 +200,22 @@ fn request_of(values: &[f64], features: usize) -> io::Result<Request> {
             }
             Request::CatchUp(trees)
         }
-        (7, [tree, bootstrap, subsample, channels, high, low, features @ ..]) => {
-            let (features, rest) = decode_features(features)?;
-            if !rest.is_empty() {
-                return Err(corrupt("values after a tree's features"));
+        (7, [bootstrap, subsample, channels, high, low, rest @ ..]) => {
+            let mut trees = Vec::new();
+            let mut rest = rest;
+            while let Some((&tree, tail)) = rest.split_first() {
+                let (features, tail) = decode_features(tail, features)?;
+                trees.push(ForestRoot {
+                    tree: tree as usize,
+                    features,
+                });
+                rest = tail;
             }
-            Request::BeginForestTree {
-                tree: *tree as usize,
+            Request::BeginForestTrees {
+                trees,
                 seed: id_of(&[*high, *low]).ok_or_else(|| corrupt("a seed"))?,
                 bootstrap: *bootstrap != 0.0,
                 subsample: *subsample,
-                features,
                 channels: *channels as usize,
             }
         }
@@ -217,11 +223,12 @@ fn request_of(values: &[f64], features: usize) -> io::Result<Request> {
     })
 }
 
-/// `order` as `[node, feature, threshold, missing_left, left, kind, ...]`: kind 0 or 1 builds
-/// the smaller child (right or left); kind 2 is followed by each child's feature count (-1: not
-/// built) and features.
+/// `order` as `[tree, node, feature, threshold, missing_left, left, kind, ...]`: kind 0 or 1
+/// builds the smaller child (right or left); kind 2 is followed by each child's feature count
+/// and features.
 fn encode_order(order: &SplitOrder, values: &mut Vec<f64>) {
     values.extend([
+        order.tree as f64,
         order.node as f64,
         order.feature as f64,
         f64::from(order.threshold),
@@ -238,18 +245,23 @@ fn encode_order(order: &SplitOrder, values: &mut Vec<f64>) {
     }
 }
 
-/// The order [`encode_order`] wrote at the start of `values`, and the values after it.
-fn decode_order(values: &[f64]) -> io::Result<(SplitOrder, &[f64])> {
-    let [node, feature, threshold, missing_left, left, kind, rest @ ..] = values else {
+/// The order [`encode_order`] wrote at the start of `values`, and the values after it, for a
+/// fit of `features` features.
+fn decode_order(values: &[f64], features: usize) -> io::Result<(SplitOrder, &[f64])> {
+    let [tree, node, feature, threshold, missing_left, left, kind, rest @ ..] = values else {
         return Err(corrupt("a short split order"));
     };
+    let feature = *feature as usize;
+    if feature >= features {
+        return Err(corrupt("a split on a feature the fit lacks"));
+    }
     let (build, rest) = match *kind as u8 {
         0 | 1 => (ChildHistograms::Smaller { left: *kind == 1.0 }, rest),
         2 => {
-            let (Some(left), rest) = decode_features(rest)? else {
+            let (Some(left), rest) = decode_features(rest, features)? else {
                 return Err(corrupt("a child histogram without its features"));
             };
-            let (Some(right), rest) = decode_features(rest)? else {
+            let (Some(right), rest) = decode_features(rest, features)? else {
                 return Err(corrupt("a child histogram without its features"));
             };
             (ChildHistograms::Own { left, right }, rest)
@@ -257,8 +269,9 @@ fn decode_order(values: &[f64]) -> io::Result<(SplitOrder, &[f64])> {
         _ => return Err(corrupt("an unknown child histogram kind")),
     };
     let order = SplitOrder {
+        tree: *tree as usize,
         node: *node as usize,
-        feature: *feature as usize,
+        feature,
         threshold: *threshold as u8,
         missing_left: *missing_left != 0.0,
         left: *left as usize,
@@ -278,8 +291,9 @@ fn encode_features(features: Option<&[usize]>, values: &mut Vec<f64>) {
     }
 }
 
-/// A feature list of [`encode_features`] and the values after it.
-fn decode_features(values: &[f64]) -> io::Result<(Option<Vec<usize>>, &[f64])> {
+/// A feature list of [`encode_features`] and the values after it, each feature one of the
+/// fit's `features`.
+fn decode_features(values: &[f64], features: usize) -> io::Result<(Option<Vec<usize>>, &[f64])> {
     let Some((&count, rest)) = values.split_first() else {
         return Err(corrupt("a missing feature count"));
     };
@@ -290,11 +304,14 @@ fn decode_features(values: &[f64]) -> io::Result<(Option<Vec<usize>>, &[f64])> {
     if count > rest.len() {
         return Err(corrupt("a short feature list"));
     }
-    let features = rest[..count]
+    let list: Vec<usize> = rest[..count]
         .iter()
         .map(|&feature| feature as usize)
         .collect();
-    Ok((Some(features), &rest[count..]))
+    if list.iter().any(|&feature| feature >= features) {
+        return Err(corrupt("a feature the fit lacks"));
+    }
+    Ok((Some(list), &rest[count..]))
 }
 
 /// A worker's reply, or its error as text, as a message: its values in the compact encoding
@@ -637,6 +654,10 @@ impl Workers for RemoteWorkers {
     fn len(&self) -> usize {
         self.exchanges.len()
     }
+
+    fn hold_tree_states(&mut self, _trees: usize, _channels: usize) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Serves `worker` to the fitting process on `exchange` until it finishes the fit; fails when
@@ -978,24 +999,32 @@ mod tests {
                 subsample: 0.8,
                 seed: u64::MAX - 5,
             },
-            Request::BeginForestTree {
-                tree: 12,
+            Request::BeginForestTrees {
+                trees: vec![
+                    ForestRoot {
+                        tree: 12,
+                        features: Some(vec![1, 2]),
+                    },
+                    ForestRoot {
+                        tree: 13,
+                        features: None,
+                    },
+                ],
                 seed: u64::MAX - 9,
                 bootstrap: true,
                 subsample: 0.7,
-                features: Some(vec![1, 3]),
                 channels: 4,
             },
-            Request::BeginForestTree {
-                tree: 0,
+            Request::BeginForestTrees {
+                trees: Vec::new(),
                 seed: 42,
                 bootstrap: false,
                 subsample: 1.0,
-                features: None,
                 channels: 1,
             },
             Request::Split(vec![
                 SplitOrder {
+                    tree: 0,
                     node: 4,
                     feature: 2,
                     threshold: 200,
@@ -1004,6 +1033,7 @@ mod tests {
                     build: ChildHistograms::Smaller { left: false },
                 },
                 SplitOrder {
+                    tree: 1,
                     node: 5,
                     feature: 0,
                     threshold: 3,
@@ -1066,6 +1096,23 @@ mod tests {
         .unwrap();
         assert!(failed.unwrap_err().to_string().contains("disk on fire"));
         assert!(request_of(&[9.0], 3).is_err());
+        // Features the fit lacks are refused, not left for a worker to index with.
+        let mut beyond = Vec::new();
+        encode_order(
+            &SplitOrder {
+                tree: 0,
+                node: 0,
+                feature: 3,
+                threshold: 1,
+                missing_left: false,
+                left: 1,
+                build: ChildHistograms::Smaller { left: true },
+            },
+            &mut beyond,
+        );
+        assert!(request_of(&[[4.0].as_slice(), &beyond].concat(), 3).is_err());
+        assert!(request_of(&[7.0, 1.0, 1.0, 1.0, 0.0, 42.0, 0.0, 1.0, 3.0], 3).is_err());
+        assert!(request_of(&[7.0, 1.0, 1.0, 1.0, 0.0, 42.0, 0.0, 1.0, 2.0], 3).is_ok());
         let mut histograms_tag = Vec::new();
         compact::encode(&[2.0], &mut histograms_tag);
         assert_eq!(histograms_tag, [HISTOGRAMS_TAG]);

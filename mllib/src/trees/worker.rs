@@ -17,7 +17,7 @@ use crate::trees::binning::BinnedBatch;
 use crate::trees::node_rows::NodeRows;
 use crate::trees::objective::Objective;
 use crate::trees::protocol::{
-    ChildHistograms, LabelStats, Reply, Request, SplitOrder, MAX_CLASSES,
+    ChildHistograms, ForestRoot, LabelStats, Reply, Request, SplitOrder, MAX_CLASSES,
 };
 use crate::trees::tree::{Node, Tree};
 
@@ -36,15 +36,30 @@ pub(crate) struct PartitionWorker {
     /// The gradient and hessian of every output of every row (laid out as `scores`), weighted,
     /// at the scores of the boosting round's start.
     round_derivatives: Vec<GradientPair>,
-    /// The gradients and hessians of the tree being grown, one set per histogram channel.
+    /// The trees being grown, by slot ([`SplitOrder::tree`]): one boosted tree, or a forest's
+    /// pass.
+    growing: Vec<Growing>,
+}
+
+/// A worker's state of one tree being grown.
+#[derive(Debug, Default)]
+struct Growing {
+    /// The tree's gradients and hessians, one set per histogram channel.
     channels: Vec<Vec<GradientPair>>,
-    /// The rows of each node of the tree being grown.
+    /// The rows of each node of the tree.
     node_rows: NodeRows,
-    /// Whether the tree being grown trains on every row.
+    /// Whether the tree trains on every row.
     all_rows: bool,
-    /// Each row's count in the sample of the forest tree being grown (the histograms' count
-    /// slots); `None` for boosted trees, where each row counts 1.
+    /// Each row's count in the sample of a forest tree (the histograms' count slots); `None`
+    /// for boosted trees, where each row counts 1.
     counts: Option<Vec<f64>>,
+}
+
+/// The bytes a worker of `rows` rows holds for each tree it grows with `channels` histogram
+/// channels: per row a gradient pair per channel, a sample count, and its place in the node
+/// rows (and their scratch).
+pub(crate) fn tree_state_bytes(rows: usize, channels: usize) -> usize {
+    rows * (channels * size_of::<GradientPair>() + size_of::<f64>() + 2 * size_of::<u32>())
 }
 
 impl PartitionWorker {
@@ -60,10 +75,7 @@ impl PartitionWorker {
             held_out_scores: Vec::new(),
             outputs: 1,
             round_derivatives: Vec::new(),
-            channels: Vec::new(),
-            node_rows: NodeRows::default(),
-            all_rows: true,
-            counts: None,
+            growing: Vec::new(),
         }
     }
 
@@ -75,6 +87,11 @@ impl PartitionWorker {
         let features = self.train.bins.len();
         let per_output = size_of::<f64>() + 2 * size_of::<GradientPair>() + size_of::<u32>();
         rows * (features + 2 * size_of::<f64>() + self.outputs * per_output)
+    }
+
+    /// The training rows.
+    pub fn rows(&self) -> usize {
+        self.train.rows
     }
 
     /// Answers `request`.
@@ -105,34 +122,22 @@ impl PartitionWorker {
             } => Reply::Histograms(vec![
                 self.begin_tree(*objective, *round, *output, *subsample, *seed)?
             ]),
-            Request::BeginForestTree {
-                tree,
+            Request::BeginForestTrees {
+                trees,
                 seed,
                 bootstrap,
                 subsample,
-                features,
                 channels,
-            } => Reply::Histograms(vec![self.begin_forest_tree(
-                *tree,
-                *seed,
-                *bootstrap,
-                *subsample,
-                features.as_deref(),
-                *channels,
-            )]),
-            Request::Split(orders) => {
-                let mut histograms = Vec::with_capacity(2 * orders.len());
-                for order in orders {
-                    histograms.extend(self.split(order)?);
-                }
-                Reply::Histograms(histograms)
-            }
+            } => Reply::Histograms(
+                self.begin_forest_trees(trees, *seed, *bootstrap, *subsample, *channels)?,
+            ),
+            Request::Split(orders) => Reply::Histograms(self.split(orders)?),
             Request::EndTree {
                 objective,
                 output,
                 tree,
             } => {
-                let (loss, weight) = self.end_tree(*objective, *output, tree);
+                let (loss, weight) = self.end_tree(*objective, *output, tree)?;
                 Reply::HeldOutLoss { loss, weight }
             }
             Request::CatchUp(trees) => {
@@ -181,7 +186,7 @@ impl PartitionWorker {
                     },
                 );
         }
-        self.channels = vec![if outputs == 1 {
+        let channels = vec![if outputs == 1 {
             // The round has one tree: its pairs are the round's, computed anew next round.
             std::mem::take(&mut self.round_derivatives)
         } else {
@@ -189,24 +194,66 @@ impl PartitionWorker {
                 .copied()
                 .collect()
         }];
-        self.all_rows = subsample >= 1.0;
-        self.counts = None;
+        let all_rows = subsample >= 1.0;
         let root: Vec<u32> = (0..self.train.rows as u32)
-            .filter(|&row| self.all_rows || self.row_unit(seed, round, row) < subsample)
+            .filter(|&row| all_rows || self.row_unit(seed, round, row) < subsample)
             .collect();
-        Ok(self.root_histogram(root, None))
+        let mut growing = Growing {
+            channels,
+            node_rows: NodeRows::default(),
+            all_rows,
+            counts: None,
+        };
+        let histogram = growing.start(&self.layout, &self.bins(), root, None);
+        self.growing = vec![growing];
+        Ok(histogram)
     }
 
-    fn begin_forest_tree(
+    /// Starts the forest trees `trees` (in parallel) and returns their roots' histograms.
+    fn begin_forest_trees(
         &mut self,
+        trees: &[ForestRoot],
+        seed: u64,
+        bootstrap: bool,
+        subsample: f64,
+        channels: usize,
+    ) -> Result<Vec<Vec<f64>>> {
+        if !(1..=MAX_CLASSES).contains(&channels) {
+            return Err(MlError::Training {
+                reason: format!("asked for {channels} histogram channels, not 1 to {MAX_CLASSES}"),
+            });
+        }
+        let bins = self.bins();
+        let started: Vec<(Growing, Vec<f64>)> = trees
+            .par_iter()
+            .map(|root| {
+                let mut growing = self.sample_forest_tree(root.tree, seed, bootstrap, subsample);
+                growing.channels = self.forest_channels(&growing, channels);
+                let rows = growing.counts.as_deref().unwrap_or_default();
+                let sampled: Vec<u32> = (0..self.train.rows as u32)
+                    .filter(|&row| rows[row as usize] > 0.0)
+                    .collect();
+                growing.all_rows = sampled.len() == self.train.rows;
+                let histogram =
+                    growing.start(&self.layout, &bins, sampled, root.features.as_deref());
+                (growing, histogram)
+            })
+            .collect();
+        let (growing, histograms) = started.into_iter().unzip();
+        self.growing = growing;
+        Ok(histograms)
+    }
+
+    /// Forest tree `tree` with each row's count in its sample drawn (see
+    /// [`Request::BeginForestTrees`]), nothing else set.
+    fn sample_forest_tree(
+        &self,
         tree: usize,
         seed: u64,
         bootstrap: bool,
         subsample: f64,
-        features: Option<&[usize]>,
-        channels: usize,
-    ) -> Vec<f64> {
-        let counts: Vec<f64> = (0..self.train.rows as u32)
+    ) -> Growing {
+        let counts = (0..self.train.rows as u32)
             .map(|row| {
                 let unit = self.row_unit(seed, tree, row);
                 if bootstrap {
@@ -216,7 +263,16 @@ impl PartitionWorker {
                 }
             })
             .collect();
+        Growing {
+            counts: Some(counts),
+            ..Growing::default()
+        }
+    }
+
+    /// The gradient pairs of forest tree `growing` (its counts drawn), one set per channel.
+    fn forest_channels(&self, growing: &Growing, channels: usize) -> Vec<Vec<GradientPair>> {
         let train = &self.train;
+        let counts = growing.counts.as_deref().unwrap_or_default();
         let channel = |class: Option<f64>| {
             (0..train.rows)
                 .map(|row| {
@@ -227,19 +283,13 @@ impl PartitionWorker {
                 })
                 .collect()
         };
-        self.channels = if channels > 1 {
+        if channels > 1 {
             (0..channels)
                 .map(|class| channel(Some(class as f64)))
                 .collect()
         } else {
             vec![channel(None)]
-        };
-        let root: Vec<u32> = (0..train.rows as u32)
-            .filter(|&row| counts[row as usize] > 0.0)
-            .collect();
-        self.all_rows = root.len() == train.rows;
-        self.counts = Some(counts);
-        self.root_histogram(root, features)
+        }
     }
 
     /// The uniform value of `row` in tree `tree`'s row sampling.
@@ -247,113 +297,75 @@ impl PartitionWorker {
         hash_unit(seed, tree as u64, [self.rank as f64, f64::from(row)])
     }
 
-    /// Makes `root` the rows of the tree's root and returns its histogram: of every feature, or
-    /// a compact one of `features` (see [`PartitionWorker::histogram`]).
-    fn root_histogram(&mut self, root: Vec<u32>, features: Option<&[usize]>) -> Vec<f64> {
-        let histogram = if self.all_rows && features.is_none() {
-            let channel_len = histogram_len(&self.layout);
-            let mut histogram = vec![0.0; self.channels.len() * channel_len];
-            for (derivatives, out) in self.channels.iter().zip(histogram.chunks_mut(channel_len)) {
-                let sums = RowSums {
-                    derivatives,
-                    weights: self.counts.as_deref(),
-                };
-                build_histogram_all(&self.layout, &self.bins(), sums, out);
-            }
-            histogram
-        } else {
-            self.histogram(&root, features)
-        };
-        self.node_rows.start(root);
-        histogram
-    }
-
-    fn split(&mut self, order: &SplitOrder) -> Result<Vec<Vec<f64>>> {
-        let column = &self.train.bins[order.feature];
-        let divided = (self.node_rows).divide(order.node, order.left, |row| {
-            order.goes_left(column[row as usize])
-        });
-        if !divided {
-            return Err(MlError::Training {
-                reason: format!(
-                    "asked to split node {}, which this worker lacks",
-                    order.node
-                ),
-            });
-        }
-        let rows = |node: usize| self.node_rows.of(node).unwrap_or_default();
-        let (left, right) = (rows(order.left), rows(order.left + 1));
-        Ok(match &order.build {
-            ChildHistograms::Smaller { left: true } => vec![self.histogram(left, None)],
-            ChildHistograms::Smaller { left: false } => vec![self.histogram(right, None)],
-            ChildHistograms::Own {
-                left: left_features,
-                right: right_features,
-            } => [(left, left_features), (right, right_features)]
-                .into_iter()
-                .map(|(rows, features)| self.histogram(rows, Some(features)))
-                .collect(),
-        })
-    }
-
-    /// The histogram of the training rows `rows` at this tree's statistics (each channel's,
-    /// one after another): of every feature, or with `features` a compact one of those
-    /// features' bins only, in their order (see
-    /// [`crate::kernels::split::best_split_compact`]) — a random forest's node looks at a few
-    /// features, and a full histogram would cost its zeroing and merging at every node.
-    fn histogram(&self, rows: &[u32], features: Option<&[usize]>) -> Vec<f64> {
-        let all = self.bins();
-        let (layout, bins) = match features {
-            None => (self.layout.clone(), all),
-            Some(features) => (
-                HistogramLayout::new(
-                    &features
-                        .iter()
-                        .map(|&feature| self.layout.bins(feature))
-                        .collect::<Vec<_>>(),
-                ),
-                features.iter().map(|&feature| all[feature]).collect(),
-            ),
-        };
-        let channel_len = histogram_len(&layout);
-        let mut histogram = vec![0.0; self.channels.len() * channel_len];
-        for (derivatives, out) in self.channels.iter().zip(histogram.chunks_mut(channel_len)) {
-            let sums = RowSums {
-                derivatives,
-                weights: self.counts.as_deref(),
+    /// Divides the nodes `orders` name and returns the histograms they ask for, in order. Each
+    /// tree's orders run on a thread of their own: they touch only that tree's state.
+    fn split(&mut self, orders: &[SplitOrder]) -> Result<Vec<Vec<f64>>> {
+        let bins: Vec<&[u8]> = self.train.bins.iter().map(Vec::as_slice).collect();
+        let mut trees: Vec<Option<&mut Growing>> = self.growing.iter_mut().map(Some).collect();
+        let mut runs = Vec::new();
+        for run in orders.chunk_by(|a, b| a.tree == b.tree) {
+            let tree = run[0].tree;
+            let Some(growing) = trees.get_mut(tree).and_then(Option::take) else {
+                return Err(MlError::Training {
+                    reason: format!(
+                        "asked to split nodes of tree {tree}, which this worker does not grow, \
+                         or whose orders are not together"
+                    ),
+                });
             };
-            build_histogram(&layout, &bins, rows, sums, out);
+            runs.push((run, growing));
         }
-        histogram
+        let layout = &self.layout;
+        let built: Vec<Vec<Vec<f64>>> = (runs.into_par_iter())
+            .map(|(run, growing)| {
+                let mut histograms = Vec::with_capacity(2 * run.len());
+                for order in run {
+                    histograms.extend(growing.split(layout, &bins, order)?);
+                }
+                Ok(histograms)
+            })
+            .collect::<Result<_>>()?;
+        Ok(built.into_iter().flatten().collect())
     }
 
-    fn end_tree(&mut self, objective: Objective, output: usize, tree: &Tree) -> (f64, f64) {
+    fn end_tree(&mut self, objective: Objective, output: usize, tree: &Tree) -> Result<(f64, f64)> {
         let outputs = self.outputs;
-        if self.all_rows {
-            let bins: Vec<&[u8]> = self.train.bins.iter().map(Vec::as_slice).collect();
-            for (node, rows) in self.node_rows.holding() {
-                // A node holding rows is a leaf, or a split the grower did not send (its
-                // children could not split): its rows go down from there.
-                for &row in rows {
-                    let leaf = tree.leaf_below(node, &bins, row as usize);
-                    if let Node::Leaf { value } = tree.nodes()[leaf] {
-                        self.scores[row as usize * outputs + output] += value;
+        // A boosted tree grows alone, in slot 0.
+        let growing = std::mem::take(&mut self.growing).into_iter().next();
+        match growing {
+            Some(growing) if growing.all_rows => {
+                let bins: Vec<&[u8]> = self.train.bins.iter().map(Vec::as_slice).collect();
+                for (node, rows) in growing.node_rows.holding() {
+                    if node >= tree.nodes().len() {
+                        return Err(MlError::Training {
+                            reason: format!(
+                                "the finished tree has {} nodes, but this worker divided rows \
+                                 into node {node}",
+                                tree.nodes().len()
+                            ),
+                        });
+                    }
+                    // A node holding rows is a leaf, or a split the grower did not send (its
+                    // children could not split): its rows go down from there.
+                    for &row in rows {
+                        let leaf = tree.leaf_below(node, &bins, row as usize);
+                        if let Node::Leaf { value } = tree.nodes()[leaf] {
+                            self.scores[row as usize * outputs + output] += value;
+                        }
                     }
                 }
+                self.traverse_held_out(output, tree);
             }
-            self.traverse_held_out(output, tree);
-        } else {
             // Rows left out of this tree still get its output.
-            self.traverse(output, tree);
+            _ => self.traverse(output, tree),
         }
-        self.node_rows.clear();
         let (mut loss, mut weight) = (0.0, 0.0);
         for (row, scores) in self.held_out_scores.chunks_exact(outputs).enumerate() {
             let w = row_weight(&self.held_out, row);
             loss += w * objective.loss(scores, self.held_out.label[row]);
             weight += w;
         }
-        (loss, weight)
+        Ok((loss, weight))
     }
 
     /// Adds `tree`'s leaf values to output `output`'s scores of every row, training and
@@ -389,6 +401,111 @@ impl PartitionWorker {
 
     fn bins(&self) -> Vec<&[u8]> {
         self.train.bins.iter().map(Vec::as_slice).collect()
+    }
+}
+
+impl Growing {
+    /// Makes `root` the rows of the tree's root and returns its histogram: of every feature, or
+    /// a compact one of `features` (see [`Growing::histogram`]).
+    fn start(
+        &mut self,
+        layout: &HistogramLayout,
+        bins: &[&[u8]],
+        root: Vec<u32>,
+        features: Option<&[usize]>,
+    ) -> Vec<f64> {
+        let histogram = if self.all_rows && features.is_none() {
+            let channel_len = histogram_len(layout);
+            let mut histogram = vec![0.0; self.channels.len() * channel_len];
+            for (derivatives, out) in self.channels.iter().zip(histogram.chunks_mut(channel_len)) {
+                let sums = RowSums {
+                    derivatives,
+                    weights: self.counts.as_deref(),
+                };
+                build_histogram_all(layout, bins, sums, out);
+            }
+            histogram
+        } else {
+            self.histogram(layout, bins, &root, features)
+        };
+        self.node_rows.start(root);
+        histogram
+    }
+
+    /// Divides `order`'s node and returns the histograms it asks for.
+    fn split(
+        &mut self,
+        layout: &HistogramLayout,
+        bins: &[&[u8]],
+        order: &SplitOrder,
+    ) -> Result<Vec<Vec<f64>>> {
+        let column = bins.get(order.feature).ok_or_else(|| MlError::Training {
+            reason: format!("asked to split on feature {}, which is not", order.feature),
+        })?;
+        let divided = (self.node_rows).divide(order.node, order.left, |row| {
+            order.goes_left(column[row as usize])
+        });
+        if !divided {
+            return Err(MlError::Training {
+                reason: format!(
+                    "asked to split node {}, which this worker lacks",
+                    order.node
+                ),
+            });
+        }
+        let rows = |node: usize| self.node_rows.of(node).unwrap_or_default();
+        let (left, right) = (rows(order.left), rows(order.left + 1));
+        Ok(match &order.build {
+            ChildHistograms::Smaller { left: true } => {
+                vec![self.histogram(layout, bins, left, None)]
+            }
+            ChildHistograms::Smaller { left: false } => {
+                vec![self.histogram(layout, bins, right, None)]
+            }
+            ChildHistograms::Own {
+                left: left_features,
+                right: right_features,
+            } => [(left, left_features), (right, right_features)]
+                .into_iter()
+                .map(|(rows, features)| self.histogram(layout, bins, rows, Some(features)))
+                .collect(),
+        })
+    }
+
+    /// The histogram of the training rows `rows` at this tree's statistics (each channel's,
+    /// one after another), over `layout`'s features binned as `all`: of every feature, or
+    /// with `features` a compact one of those features' bins only, in their order (see
+    /// [`crate::kernels::split::best_split_compact`]) — a random forest's node looks at a few
+    /// features, and a full histogram would cost its zeroing and merging at every node.
+    fn histogram(
+        &self,
+        layout: &HistogramLayout,
+        all: &[&[u8]],
+        rows: &[u32],
+        features: Option<&[usize]>,
+    ) -> Vec<f64> {
+        let (layout, bins) = match features {
+            None => (layout.clone(), all.to_vec()),
+            Some(features) => (
+                HistogramLayout::new(
+                    &features
+                        .iter()
+                        .map(|&feature| layout.bins(feature))
+                        .collect::<Vec<_>>(),
+                ),
+                features.iter().map(|&feature| all[feature]).collect(),
+            ),
+        };
+        let channel_len = histogram_len(&layout);
+        let mut histogram = vec![0.0; self.channels.len() * channel_len];
+        for (derivatives, out) in self.channels.iter().zip(histogram.chunks_mut(channel_len)) {
+            let sums = RowSums {
+                derivatives,
+                weights: self.counts.as_deref(),
+            };
+            build_histogram(&layout, &bins, rows, sums, out);
+        }
+        histogram
     }
 }
 
@@ -536,6 +653,7 @@ mod tests {
         };
         grown.handle(&begin).unwrap();
         let order = SplitOrder {
+            tree: 0,
             node: 0,
             feature: 0,
             threshold: 4,
