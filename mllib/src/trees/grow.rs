@@ -425,13 +425,7 @@ pub(crate) fn histogram_bytes(
     order: &SplitOrder,
     params: &GrowParams,
 ) -> usize {
-    let bins = match &order.build {
-        ChildHistograms::Smaller { .. } => layout.total_bins(),
-        ChildHistograms::Own { left, right } => (left.iter().chain(right))
-            .map(|&feature| layout.bins(feature))
-            .sum(),
-    };
-    bins_bytes(bins, params)
+    bins_bytes(order.histogram_bins(layout).iter().sum(), params)
 }
 
 /// The bytes of histograms over `bins` bins in all, each of `params.channels`.

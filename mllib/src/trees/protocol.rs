@@ -3,6 +3,7 @@
 //! sides, and the wire format that carries them to executor tasks ([`crate::trees::remote`]),
 //! depend on these types alone, never on each other.
 
+use crate::kernels::histogram::HistogramLayout;
 use crate::trees::objective::Objective;
 use crate::trees::tree::Tree;
 
@@ -115,6 +116,17 @@ pub(crate) enum ChildHistograms {
 }
 
 impl SplitOrder {
+    /// The bins of each histogram the order asks for (of `layout`'s features), in order.
+    pub(crate) fn histogram_bins(&self, layout: &HistogramLayout) -> Vec<usize> {
+        match &self.build {
+            ChildHistograms::Smaller { .. } => vec![histogram_bins(layout, None)],
+            ChildHistograms::Own { left, right } => vec![
+                histogram_bins(layout, Some(left)),
+                histogram_bins(layout, Some(right)),
+            ],
+        }
+    }
+
     /// Whether a row in `bin` of the order's feature goes to the left child.
     pub(crate) fn goes_left(&self, bin: u8) -> bool {
         if bin == 0 {
@@ -122,6 +134,14 @@ impl SplitOrder {
         } else {
             bin <= self.threshold
         }
+    }
+}
+
+/// The bins of a histogram of `layout`'s features: of all, or of `features` (a compact one).
+pub(crate) fn histogram_bins(layout: &HistogramLayout, features: Option<&[usize]>) -> usize {
+    match features {
+        None => layout.total_bins(),
+        Some(features) => features.iter().map(|&feature| layout.bins(feature)).sum(),
     }
 }
 

@@ -13,11 +13,14 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use crate::error::{MlError, Result};
+use crate::kernels::histogram::{HistogramLayout, STATS_PER_BIN};
 use crate::trees::compact;
 use crate::trees::journal::Journal;
 use crate::trees::learner::Workers;
 use crate::trees::objective::Objective;
-use crate::trees::protocol::{ChildHistograms, ForestRoot, LabelStats, Reply, Request, SplitOrder};
+use crate::trees::protocol::{
+    histogram_bins, ChildHistograms, ForestRoot, LabelStats, Reply, Request, SplitOrder,
+};
 use crate::trees::rpc::{Arrivals, Exchange};
 use crate::trees::tree::Tree;
 use crate::trees::worker::PartitionWorker;
@@ -376,10 +379,13 @@ fn decode_label_stats(values: &[f64]) -> io::Result<(LabelStats, &[f64])> {
     Ok((stats, &rest[classes..]))
 }
 
-/// The reply in a message [`encode_reply`] wrote.
-fn decode_reply(bytes: &[u8]) -> io::Result<Result<Reply>> {
+/// The reply in a message [`encode_reply`] wrote, to a request whose histograms must have
+/// the lengths `expected` (see [`ReplyShapes`]); histograms are corrupt where none were asked.
+fn decode_reply(bytes: &[u8], expected: Option<&[usize]>) -> io::Result<Result<Reply>> {
     if let Some((&HISTOGRAMS_TAG, rest)) = bytes.split_first() {
-        return decode_histograms(rest).map(|histograms| Ok(Reply::Histograms(histograms)));
+        let expected = expected.ok_or_else(|| corrupt("histograms no one asked for"))?;
+        return decode_histograms(rest, expected)
+            .map(|histograms| Ok(Reply::Histograms(histograms)));
     }
     let values = compact::Reader::new(bytes).rest()?;
     let Some((&tag, rest)) = values.split_first() else {
@@ -415,18 +421,79 @@ fn decode_reply(bytes: &[u8]) -> io::Result<Result<Reply>> {
     }))
 }
 
-/// The histograms of a [`Reply::Histograms`] message after its tag; memory grows with the bytes
-/// read, never from a length alone.
-fn decode_histograms(bytes: &[u8]) -> io::Result<Vec<Vec<f64>>> {
+/// The histograms of a [`Reply::Histograms`] message after its tag, which must have the
+/// lengths `expected`: each length is checked before its values are read, so the reply takes
+/// no more memory than the fitting process reserved for it.
+fn decode_histograms(bytes: &[u8], expected: &[usize]) -> io::Result<Vec<Vec<f64>>> {
     let mut reader = compact::Reader::new(bytes);
-    let mut histograms = Vec::new();
-    while !reader.is_empty() {
-        let length = usize::try_from(reader.varint()?).unwrap_or(usize::MAX);
+    let mut histograms = Vec::with_capacity(expected.len());
+    for &length in expected {
+        if reader.is_empty() {
+            return Err(corrupt("fewer histograms than asked"));
+        }
+        if usize::try_from(reader.varint()?).ok() != Some(length) {
+            return Err(corrupt("a histogram of another length than asked"));
+        }
         let mut histogram = Vec::new();
         reader.values(length, &mut histogram)?;
         histograms.push(histogram);
     }
+    if !reader.is_empty() {
+        return Err(corrupt("more histograms than asked"));
+    }
     Ok(histograms)
+}
+
+/// The lengths of the histograms a fit's requests ask for, which their replies must have.
+pub(crate) struct ReplyShapes {
+    layout: HistogramLayout,
+    /// Histogram channels of the trees being grown (set by the request that began them).
+    channels: usize,
+}
+
+impl ReplyShapes {
+    /// Shapes of histograms of `layout`'s features.
+    pub fn new(layout: HistogramLayout) -> Self {
+        Self {
+            layout,
+            channels: 1,
+        }
+    }
+
+    /// Notes the channels of the trees `request` begins, if it begins any.
+    fn observe(&mut self, request: &Request) {
+        match request {
+            Request::BeginTree { .. } => self.channels = 1,
+            Request::BeginForestTrees { channels, .. } => self.channels = *channels,
+            _ => {}
+        }
+    }
+
+    /// The lengths of the histograms `request` asks for, in order; `None` when it asks for
+    /// none. Split orders' lengths are at the channels of the trees begun last.
+    fn expected(&self, request: &Request) -> Option<Vec<usize>> {
+        let length = |bins: usize, channels: usize| bins * STATS_PER_BIN * channels;
+        match request {
+            Request::BeginTree { .. } => Some(vec![length(self.layout.total_bins(), 1)]),
+            Request::BeginForestTrees {
+                trees, channels, ..
+            } => Some(
+                (trees.iter())
+                    .map(|root| {
+                        let bins = histogram_bins(&self.layout, root.features.as_deref());
+                        length(bins, *channels)
+                    })
+                    .collect(),
+            ),
+            Request::Split(orders) => Some(
+                (orders.iter())
+                    .flat_map(|order| order.histogram_bins(&self.layout))
+                    .map(|bins| length(bins, self.channels))
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// Workers in executor tasks, one exchange each. Called from the fit's blocking thread
@@ -445,6 +512,8 @@ pub(crate) struct RemoteWorkers {
     spares: Vec<(Reply, Exchange)>,
     /// Where the calls' time went, for the debug log at the end of the fit.
     round_trips: RoundTrips,
+    /// What the replies' histograms must be.
+    shapes: ReplyShapes,
 }
 
 /// Where replacements for lost workers come from.
@@ -459,8 +528,14 @@ pub(crate) struct Replacements {
 }
 
 impl RemoteWorkers {
-    /// Workers behind `exchanges`, driven on `runtime`, lost ones replaced from `replacements`.
-    pub fn new(exchanges: Vec<Exchange>, runtime: Handle, replacements: Replacements) -> Self {
+    /// Workers behind `exchanges`, driven on `runtime`, lost ones replaced from `replacements`,
+    /// their replies' histograms of `shapes`.
+    pub fn new(
+        exchanges: Vec<Exchange>,
+        runtime: Handle,
+        replacements: Replacements,
+        shapes: ReplyShapes,
+    ) -> Self {
         Self {
             journal: Journal::new(exchanges.len()),
             exchanges,
@@ -468,11 +543,19 @@ impl RemoteWorkers {
             replacements,
             spares: Vec::new(),
             round_trips: RoundTrips::default(),
+            shapes,
         }
     }
 
     /// Sends `requests[i]` to worker `i`, then reads every reply; replaces lost workers.
     async fn ask_each(&mut self, requests: &[Request]) -> Result<Vec<Reply>> {
+        if let Some(request) = requests.first() {
+            self.shapes.observe(request);
+        }
+        let expected: Vec<Option<Vec<usize>>> = requests
+            .iter()
+            .map(|request| self.shapes.expected(request))
+            .collect();
         let mut sent = Vec::with_capacity(requests.len());
         for (exchange, request) in self.exchanges.iter().zip(requests) {
             sent.push(exchange.send(encode_request(request)).await);
@@ -491,7 +574,8 @@ impl RemoteWorkers {
         let decoding = Instant::now();
         // Large replies (a forest level's histograms) decode on all cores at once.
         let answers: Vec<io::Result<Result<Reply>>> = (answers.into_par_iter())
-            .map(|(answer, _)| decode_reply(&answer?))
+            .zip(&expected)
+            .map(|((answer, _), expected)| decode_reply(&answer?, expected.as_deref()))
             .collect();
         self.round_trips.add(asked, first, last, decoding);
         let mut replies = Vec::with_capacity(requests.len());
@@ -548,11 +632,11 @@ impl RemoteWorkers {
             _ => self.journal.replay(worker),
         };
         for replayed in replay {
-            if let Err(error) = ask(exchange, &replayed).await? {
+            if let Err(error) = ask(exchange, &replayed, &self.shapes).await? {
                 return Ok(Err(error));
             }
         }
-        ask(exchange, request).await
+        ask(exchange, request, &self.shapes).await
     }
 
     /// The next task that holds worker `worker`'s rows; fails when none comes in time or the
@@ -579,7 +663,9 @@ impl RemoteWorkers {
                         });
                     };
                     // One lost before it described itself is no use.
-                    if let Ok(Ok(described)) = ask(&mut exchange, &Request::Describe).await {
+                    if let Ok(Ok(described)) =
+                        ask(&mut exchange, &Request::Describe, &self.shapes).await
+                    {
                         self.spares.push((described, exchange));
                     }
                 }
@@ -615,15 +701,18 @@ impl RemoteWorkers {
     }
 }
 
-/// Sends `request` on `exchange` and reads the worker's reply (or its error).
-async fn ask(exchange: &mut Exchange, request: &Request) -> io::Result<Result<Reply>> {
+/// Sends `request` on `exchange` and reads the worker's reply (or its error), its histograms
+/// of `shapes`.
+async fn ask(
+    exchange: &mut Exchange,
+    request: &Request,
+    shapes: &ReplyShapes,
+) -> io::Result<Result<Reply>> {
     exchange.send(encode_request(request)).await?;
-    receive_reply(exchange).await
-}
-
-/// Reads a worker's reply (or its error) from `exchange`.
-async fn receive_reply(exchange: &mut Exchange) -> io::Result<Result<Reply>> {
-    decode_reply(&exchange.receive().await?)
+    decode_reply(
+        &exchange.receive().await?,
+        shapes.expected(request).as_deref(),
+    )
 }
 
 /// Why a worker was lost.
@@ -879,7 +968,8 @@ mod tests {
             query_ended,
             timeout,
         };
-        let mut workers = RemoteWorkers::new(exchanges, Handle::current(), replacements);
+        let shapes = ReplyShapes::new(bins.layout());
+        let mut workers = RemoteWorkers::new(exchanges, Handle::current(), replacements, shapes);
         let bins = bins.clone();
         tokio::task::spawn_blocking(move || {
             let fitted = fit(&mut workers, &bins)?;
@@ -967,6 +1057,71 @@ mod tests {
                 && error.contains("no task took its place within 1 s")
                 && error.contains("ember.ml.tasks.start.timeout"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn replies_must_hold_the_histograms_asked_for_before_they_allocate() {
+        let mut shapes = ReplyShapes::new(HistogramLayout::new(&[9, 6]));
+        let begin = Request::BeginTree {
+            objective: Objective::BinaryLogistic,
+            round: 0,
+            output: 0,
+            subsample: 1.0,
+            seed: 1,
+        };
+        assert_eq!(shapes.expected(&begin), Some(vec![45]));
+        let forest = Request::BeginForestTrees {
+            trees: [Some(vec![1]), None]
+                .into_iter()
+                .enumerate()
+                .map(|(tree, features)| ForestRoot { tree, features })
+                .collect(),
+            seed: 1,
+            bootstrap: true,
+            subsample: 1.0,
+            channels: 2,
+        };
+        shapes.observe(&forest);
+        assert_eq!(shapes.expected(&forest), Some(vec![36, 90]));
+        let order = |build| SplitOrder {
+            tree: 0,
+            node: 0,
+            feature: 0,
+            threshold: 1,
+            missing_left: false,
+            left: 1,
+            build,
+        };
+        let split = Request::Split(vec![
+            order(ChildHistograms::Smaller { left: true }),
+            order(ChildHistograms::Own {
+                left: vec![0],
+                right: vec![1],
+            }),
+        ]);
+        assert_eq!(shapes.expected(&split), Some(vec![90, 54, 36]));
+        assert_eq!(shapes.expected(&Request::Describe), None);
+
+        let reply = |histograms: Vec<Vec<f64>>| encode_reply(&Ok(Reply::Histograms(histograms)));
+        let asked = [2, 1];
+        let fits = reply(vec![vec![1.0, 2.0], vec![3.0]]);
+        assert!(decode_reply(&fits, Some(&asked)).unwrap().is_ok());
+        for (bytes, why) in [
+            (reply(vec![vec![1.0, 2.0]]), "fewer"),
+            (reply(vec![vec![1.0, 2.0], vec![3.0], vec![]]), "more"),
+            (reply(vec![vec![1.0], vec![3.0, 4.0]]), "other length"),
+        ] {
+            let error = decode_reply(&bytes, Some(&asked)).unwrap_err().to_string();
+            assert!(error.contains(why), "{why}: {error}");
+        }
+        // A length far beyond what was asked is refused before anything is reserved for it.
+        let mut huge = vec![HISTOGRAMS_TAG];
+        compact::push_varint(1 << 40, &mut huge);
+        assert!(decode_reply(&huge, Some(&asked)).is_err());
+        assert!(
+            decode_reply(&fits, None).is_err(),
+            "histograms no one asked for"
         );
     }
 
@@ -1085,14 +1240,23 @@ mod tests {
             Reply::Done,
         ];
         for reply in replies {
-            let decoded = decode_reply(&encode_reply(&Ok(reply.clone())))
+            let expected = match &reply {
+                Reply::Histograms(histograms) => {
+                    Some(histograms.iter().map(Vec::len).collect::<Vec<usize>>())
+                }
+                _ => None,
+            };
+            let decoded = decode_reply(&encode_reply(&Ok(reply.clone())), expected.as_deref())
                 .unwrap()
                 .unwrap();
             assert_eq!(format!("{decoded:?}"), format!("{reply:?}"));
         }
-        let failed = decode_reply(&encode_reply(&Err(MlError::Training {
-            reason: "disk on fire".to_string(),
-        })))
+        let failed = decode_reply(
+            &encode_reply(&Err(MlError::Training {
+                reason: "disk on fire".to_string(),
+            })),
+            None,
+        )
         .unwrap();
         assert!(failed.unwrap_err().to_string().contains("disk on fire"));
         assert!(request_of(&[9.0], 3).is_err());
@@ -1116,9 +1280,9 @@ mod tests {
         let mut histograms_tag = Vec::new();
         compact::encode(&[2.0], &mut histograms_tag);
         assert_eq!(histograms_tag, [HISTOGRAMS_TAG]);
-        assert!(decode_reply(&[HISTOGRAMS_TAG, 0x80]).is_err());
+        assert!(decode_reply(&[HISTOGRAMS_TAG, 0x80], Some(&[0])).is_err());
         assert!(
-            decode_reply(&[HISTOGRAMS_TAG, 5, 0]).is_err(),
+            decode_reply(&[HISTOGRAMS_TAG, 5, 0], Some(&[5])).is_err(),
             "a short histogram"
         );
         assert!(decode_request(&[], 3).is_err());

@@ -55,7 +55,7 @@ use crate::trees::binning::{numeric_ident, BinEdges, BinnedBatch, FeatureBins};
 use crate::trees::fit_thread::fit_off_runtime;
 use crate::trees::learner::{broadcast, HistogramMemory, LocalWorkers, Workers};
 use crate::trees::protocol::Request;
-use crate::trees::remote::{id_of, id_values, serve, RemoteWorkers, Replacements};
+use crate::trees::remote::{id_of, id_values, serve, RemoteWorkers, Replacements, ReplyShapes};
 use crate::trees::rpc::{connect, Arrivals, Credentials, Exchange, TrainingEndpoint};
 use crate::trees::worker::PartitionWorker;
 use crate::udf::{coerce_params_and_features, literal_params};
@@ -540,6 +540,7 @@ pub(crate) async fn start_workers(
             exchanges,
             Handle::current(),
             replacements,
+            ReplyShapes::new(bins.layout()),
         )),
         job: Some(job),
     })
