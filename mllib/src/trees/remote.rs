@@ -339,7 +339,7 @@ fn encode_reply(reply: &Result<Reply>) -> Vec<u8> {
             let mut bytes = vec![HISTOGRAMS_TAG];
             for histogram in histograms {
                 compact::push_varint(histogram.len() as u64, &mut bytes);
-                compact::encode(histogram, &mut bytes);
+                compact::encode_histogram(histogram, &mut bytes);
             }
             return bytes;
         }
