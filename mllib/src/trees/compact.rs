@@ -254,7 +254,7 @@ mod tests {
     }
 
     fn check_decodes(bytes: &[u8], values: &[f64]) {
-        let mut reader = Reader::new(&bytes);
+        let mut reader = Reader::new(bytes);
         let mut decoded = Vec::new();
         reader.values(values.len(), &mut decoded).unwrap();
         assert!(reader.is_empty());
