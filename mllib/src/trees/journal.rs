@@ -139,15 +139,9 @@ mod tests {
     }
 
     fn split() -> Request {
-        Request::Split(vec![SplitOrder {
-            tree: 0,
-            node: 0,
-            feature: 0,
-            threshold: 1,
-            missing_left: false,
-            left: 1,
-            build: ChildHistograms::Smaller { left: true },
-        }])
+        Request::Split(vec![SplitOrder::of_root(ChildHistograms::Smaller {
+            left: true,
+        })])
     }
 
     fn described(fingerprint: f64) -> Reply {

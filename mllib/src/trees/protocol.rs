@@ -116,6 +116,21 @@ pub(crate) enum ChildHistograms {
 }
 
 impl SplitOrder {
+    /// An order dividing tree 0's root at bin 1 of feature 0, its left child node 1, that
+    /// builds `build`: what protocol tests send.
+    #[cfg(test)]
+    pub(crate) fn of_root(build: ChildHistograms) -> Self {
+        Self {
+            tree: 0,
+            node: 0,
+            feature: 0,
+            threshold: 1,
+            missing_left: false,
+            left: 1,
+            build,
+        }
+    }
+
     /// The bins of each histogram the order asks for (of `layout`'s features), in order.
     pub(crate) fn histogram_bins(&self, layout: &HistogramLayout) -> Vec<usize> {
         match &self.build {

@@ -1084,18 +1084,9 @@ mod tests {
         };
         shapes.observe(&forest);
         assert_eq!(shapes.expected(&forest), Some(vec![36, 90]));
-        let order = |build| SplitOrder {
-            tree: 0,
-            node: 0,
-            feature: 0,
-            threshold: 1,
-            missing_left: false,
-            left: 1,
-            build,
-        };
         let split = Request::Split(vec![
-            order(ChildHistograms::Smaller { left: true }),
-            order(ChildHistograms::Own {
+            SplitOrder::of_root(ChildHistograms::Smaller { left: true }),
+            SplitOrder::of_root(ChildHistograms::Own {
                 left: vec![0],
                 right: vec![1],
             }),
