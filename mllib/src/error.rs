@@ -109,6 +109,13 @@ pub enum MlError {
         /// What went wrong, naming the task or setting at fault.
         reason: String,
     },
+    /// The memory budget cannot hold what a tree fit needs: its rows, its histograms, or the
+    /// trees it would grow together.
+    #[error("tree fit out of memory: {reason}")]
+    OutOfMemory {
+        /// What needed how much, and what the budget has.
+        reason: String,
+    },
     /// The query engine failed while fitting or transforming.
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),

@@ -18,8 +18,10 @@
 //! shares as its values). Trees grow level by level (no leaf budget), and several at once: a
 //! pass grows as many trees as the workers' memory cap allows ([`trees_per_pass`]), each
 //! request carrying a level of every one of them, so a pass of `k` trees of depth `d` costs
-//! about `d` round trips instead of `k·d`.
+//! about `d` round trips instead of `k·d`. A pass the memory budget cannot hold (its trees'
+//! row state or histograms) starts again with half its trees.
 
+use std::ops::Range;
 use std::str::FromStr;
 
 use async_trait::async_trait;
@@ -250,7 +252,8 @@ setters! {
     /// `maxMemoryInMB`, default 256); a tree level with more is split into several requests.
     /// Trees grow together in passes as many as fit this in each worker's state of their rows
     /// (a sample count, gradient pairs and node rows per row: about 24 bytes per row and tree
-    /// with one channel).
+    /// with one channel); half as many when the memory budget cannot hold their state or their
+    /// histograms (the pass then starts again), one at least.
     max_memory_mb: f64;
     /// Whether each tree's rows are drawn with replacement (default true).
     bootstrap: bool;
@@ -333,7 +336,6 @@ impl RandomForest {
         let classes = train.class_weights.len();
         let channels = if classes > 2 { classes } else { 1 };
         start(workers, &[0.0])?;
-        let layout = bins.layout();
         let params = GrowParams {
             max_depth: self.max_depth,
             max_leaves: usize::MAX,
@@ -352,52 +354,80 @@ impl RandomForest {
             max_histogram_bytes: mebibytes(self.max_memory_mb),
             channels,
         };
-        let features = self.features.len();
-        let count = self
-            .feature_subset_strategy
-            .count(features, self.num_trees, self.classifier);
         let mut per_pass = trees_per_pass(
             params.max_histogram_bytes,
             tree_state_bytes(rows.largest, channels),
             self.num_trees,
         );
-        // Fewer trees per pass when the memory budget cannot hold their rows' state.
-        while let Err(error) = workers.hold_tree_states(per_pass, channels) {
-            if per_pass == 1 {
-                return Err(error);
-            }
-            per_pass /= 2;
-        }
         tracing::info!("tree fit: growing {per_pass} trees per pass");
         let mut trees = Vec::with_capacity(self.num_trees * channels);
-        for first in (0..self.num_trees).step_by(per_pass) {
+        let mut first = 0;
+        while first < self.num_trees {
             let pass = first..(first + per_pass).min(self.num_trees);
-            let choices: Vec<FeatureChoice> = (pass.clone())
-                .map(|tree| FeatureChoice::PerNode {
-                    count,
-                    features,
-                    seed: self.seed,
-                    tree,
-                })
-                .collect();
-            let begin = Request::BeginForestTrees {
-                trees: (pass.clone().zip(&choices))
-                    .map(|(tree, choice)| ForestRoot {
-                        tree,
-                        features: choice.root_features(),
-                    })
-                    .collect(),
-                seed: self.seed,
-                bootstrap: self.bootstrap,
-                subsample: self.subsample,
-                channels,
-            };
-            for grown in grow_trees(workers, memory, &begin, &layout, bins, &choices, &params)? {
-                trees.extend(grown);
+            let grown = workers
+                .hold_tree_states(pass.len(), channels)
+                .and_then(|()| self.grow_pass(workers, memory, bins, &params, pass.clone()));
+            match grown {
+                Ok(grown) => {
+                    trees.extend(grown.into_iter().flatten());
+                    first = pass.end;
+                    tracing::info!("tree fit: {first} of {} trees grown", self.num_trees);
+                }
+                // Fewer trees at once when the memory budget cannot hold their rows' state
+                // or their histograms: the pass starts again (its trees begin anew).
+                Err(MlError::OutOfMemory { .. }) if pass.len() > 1 => {
+                    per_pass = pass.len() / 2;
+                    tracing::info!("tree fit: growing {per_pass} trees per pass");
+                }
+                Err(error) => return Err(error),
             }
-            tracing::info!("tree fit: {} of {} trees grown", pass.end, self.num_trees);
         }
         Ok((channels, trees))
+    }
+
+    /// Grows the trees `pass` together (see [`Request::BeginForestTrees`]); per tree, one
+    /// tree per channel.
+    fn grow_pass(
+        &self,
+        workers: &mut dyn Workers,
+        memory: &mut HistogramMemory,
+        bins: &FeatureBins,
+        params: &GrowParams,
+        pass: Range<usize>,
+    ) -> Result<Vec<Vec<Tree>>> {
+        let features = self.features.len();
+        let count = self
+            .feature_subset_strategy
+            .count(features, self.num_trees, self.classifier);
+        let choices: Vec<FeatureChoice> = (pass.clone())
+            .map(|tree| FeatureChoice::PerNode {
+                count,
+                features,
+                seed: self.seed,
+                tree,
+            })
+            .collect();
+        let begin = Request::BeginForestTrees {
+            trees: (pass.zip(&choices))
+                .map(|(tree, choice)| ForestRoot {
+                    tree,
+                    features: choice.root_features(),
+                })
+                .collect(),
+            seed: self.seed,
+            bootstrap: self.bootstrap,
+            subsample: self.subsample,
+            channels: params.channels,
+        };
+        grow_trees(
+            workers,
+            memory,
+            &begin,
+            &bins.layout(),
+            bins,
+            &choices,
+            params,
+        )
     }
 }
 
@@ -693,6 +723,21 @@ mod tests {
             error.contains("histograms need") && error.contains("ember.memory.limit"),
             "{error}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_budget_that_cannot_hold_every_tree_at_once_grows_fewer_per_pass() {
+        let data = frame(2000, above_the_line);
+        let forest = RandomForest::classifier(["x0", "x1", "noise"])
+            .num_trees(16)
+            .max_depth(4);
+        let unlimited = forest.fit(&data).await.unwrap();
+        // `max_memory_mb` holds all 16 trees' row state, the budget only a few: the pass
+        // halves until the budget holds it, and the forest is the same.
+        let budget = 512 << 10;
+        assert!(15 * tree_state_bytes(2000, 1) > budget);
+        let within = forest.fit(&under_budget(&data, budget)).await.unwrap();
+        assert_eq!(within, unlimited);
     }
 
     #[tokio::test]

@@ -109,7 +109,7 @@ fn reserve_or_explain(
         ),
         MemoryLimit::Infinite | MemoryLimit::Unknown => "cannot hold them".to_string(),
     };
-    Err(MlError::Training {
+    Err(MlError::OutOfMemory {
         reason: format!(
             "the tree fit's {what} need {} MiB, but the memory budget (ember.memory.limit) \
              {budget}: raise ember.memory.limit, or fit on fewer rows or features",
