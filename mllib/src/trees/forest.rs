@@ -720,7 +720,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            error.contains("histograms need") && error.contains("ember.memory.limit"),
+            error.contains("histograms need")
+                && error.contains("ember.memory.limit")
+                && error.contains("of its 400.0 KB free"),
             "{error}"
         );
     }

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use datafusion::common::human_readable_size;
 use datafusion::execution::memory_pool::{
     MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation,
 };
@@ -103,17 +104,17 @@ fn reserve_or_explain(
     }
     let budget = match pool.memory_limit() {
         MemoryLimit::Finite(limit) => format!(
-            "has {} MiB of its {} MiB free",
-            limit.saturating_sub(pool.reserved()) >> 20,
-            limit >> 20
+            "has {} of its {} free",
+            human_readable_size(limit.saturating_sub(pool.reserved())),
+            human_readable_size(limit)
         ),
         MemoryLimit::Infinite | MemoryLimit::Unknown => "cannot hold them".to_string(),
     };
     Err(MlError::OutOfMemory {
         reason: format!(
-            "the tree fit's {what} need {} MiB, but the memory budget (ember.memory.limit) \
+            "the tree fit's {what} need {}, but the memory budget (ember.memory.limit) \
              {budget}: raise ember.memory.limit, or fit on fewer rows or features",
-            bytes >> 20
+            human_readable_size(bytes)
         ),
     })
 }
