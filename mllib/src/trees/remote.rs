@@ -339,7 +339,7 @@ fn encode_reply(reply: &Result<Reply>) -> Vec<u8> {
             let mut bytes = vec![HISTOGRAMS_TAG];
             for histogram in histograms {
                 compact::push_varint(histogram.len() as u64, &mut bytes);
-                compact::encode_histogram(histogram, &mut bytes);
+                encode_histogram(histogram, &mut bytes);
             }
             return bytes;
         }
@@ -357,8 +357,52 @@ fn encode_reply(reply: &Result<Reply>) -> Vec<u8> {
 }
 
 /// The first byte of a [`Reply::Histograms`] message: the value `2` (its tag) in the compact
-/// encoding. Each histogram follows as its length (a varint) and its values.
+/// encoding. Each histogram follows as its length (a varint), the byte [`ALL_SUMS`] or
+/// [`COUNTS_ARE_HESSIANS`], and its values.
 const HISTOGRAMS_TAG: u8 = 8;
+
+/// A histogram sent whole.
+const ALL_SUMS: u8 = 0;
+
+/// A histogram whose every bin's count equals its hessian, sent without its counts: those of
+/// an unweighted forest (the hessian sums the rows' sample counts) or squared-error boosting
+/// (each row's hessian is 1). A third fewer values to encode and decode.
+const COUNTS_ARE_HESSIANS: u8 = 1;
+
+/// Appends `histogram` (its kind, then its values) to `bytes`.
+fn encode_histogram(histogram: &[f64], bytes: &mut Vec<u8>) {
+    let mut bins = histogram.chunks_exact(STATS_PER_BIN);
+    let repeated = bins.remainder().is_empty()
+        && (bins.by_ref()).all(|bin| bin[2].to_bits() == bin[1].to_bits());
+    if repeated {
+        bytes.push(COUNTS_ARE_HESSIANS);
+        let sums: Vec<f64> = (histogram.chunks_exact(STATS_PER_BIN))
+            .flat_map(|bin| [bin[0], bin[1]])
+            .collect();
+        compact::encode_histogram(&sums, bytes);
+    } else {
+        bytes.push(ALL_SUMS);
+        compact::encode_histogram(histogram, bytes);
+    }
+}
+
+/// The `length` values of a histogram [`encode_histogram`] wrote, from `reader`.
+fn decode_histogram(reader: &mut compact::Reader, length: usize) -> io::Result<Vec<f64>> {
+    let mut histogram = Vec::new();
+    match reader.varint()? {
+        kind if kind == u64::from(ALL_SUMS) => reader.values(length, &mut histogram)?,
+        kind if kind == u64::from(COUNTS_ARE_HESSIANS) && length % STATS_PER_BIN == 0 => {
+            let mut sums = Vec::new();
+            reader.values(length / STATS_PER_BIN * 2, &mut sums)?;
+            histogram.reserve(length);
+            for pair in sums.chunks_exact(2) {
+                histogram.extend([pair[0], pair[1], pair[1]]);
+            }
+        }
+        _ => return Err(corrupt("a histogram of an unknown kind")),
+    }
+    Ok(histogram)
+}
 
 /// One [`LabelStats`] of a [`Reply::Labels`], and the values after it.
 fn decode_label_stats(values: &[f64]) -> io::Result<(LabelStats, &[f64])> {
@@ -434,9 +478,7 @@ fn decode_histograms(bytes: &[u8], expected: &[usize]) -> io::Result<Vec<Vec<f64
         if usize::try_from(reader.varint()?).ok() != Some(length) {
             return Err(corrupt("a histogram of another length than asked"));
         }
-        let mut histogram = Vec::new();
-        reader.values(length, &mut histogram)?;
-        histograms.push(histogram);
+        histograms.push(decode_histogram(&mut reader, length)?);
     }
     if !reader.is_empty() {
         return Err(corrupt("more histograms than asked"));
@@ -1105,6 +1147,28 @@ mod tests {
         ] {
             let error = decode_reply(&bytes, Some(&asked)).unwrap_err().to_string();
             assert!(error.contains(why), "{why}: {error}");
+        }
+        // Counts equal to hessians are not sent; a histogram of an unknown kind, or without
+        // whole bins when counts are left out, is corrupt.
+        let repeated = vec![-3.0, 4.0, 4.0, 0.0, 0.0, 0.0, 0.5, 2.0, 2.0];
+        let differing = vec![-3.0, 4.0, 4.0, 0.0, 0.5, 1.0];
+        let (asked, both) = ([9, 6], reply(vec![repeated.clone(), differing.clone()]));
+        let decoded = decode_reply(&both, Some(&asked)).unwrap().unwrap();
+        assert_eq!(
+            decoded,
+            Reply::Histograms(vec![repeated.clone(), differing])
+        );
+        let mut whole = vec![HISTOGRAMS_TAG, 9, ALL_SUMS];
+        compact::encode_histogram(&repeated, &mut whole);
+        assert!(
+            reply(vec![repeated.clone()]).len() < whole.len(),
+            "the counts were sent"
+        );
+        for bad in [
+            [HISTOGRAMS_TAG, 2, COUNTS_ARE_HESSIANS, 0, 0],
+            [HISTOGRAMS_TAG, 2, 7, 0, 0],
+        ] {
+            assert!(decode_reply(&bad, Some(&[2])).is_err(), "{bad:?}");
         }
         // A length far beyond what was asked is refused before anything is reserved for it.
         let mut huge = vec![HISTOGRAMS_TAG];
