@@ -391,7 +391,7 @@ fn decode_histogram(reader: &mut compact::Reader, length: usize) -> io::Result<V
     let mut histogram = Vec::new();
     match reader.varint()? {
         kind if kind == u64::from(ALL_SUMS) => reader.values(length, &mut histogram)?,
-        kind if kind == u64::from(COUNTS_ARE_HESSIANS) && length % STATS_PER_BIN == 0 => {
+        kind if kind == u64::from(COUNTS_ARE_HESSIANS) && length.is_multiple_of(STATS_PER_BIN) => {
             let mut sums = Vec::new();
             reader.values(length / STATS_PER_BIN * 2, &mut sums)?;
             histogram.reserve(length);
