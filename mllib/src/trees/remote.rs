@@ -392,11 +392,16 @@ fn decode_histogram(reader: &mut compact::Reader, length: usize) -> io::Result<V
     match reader.varint()? {
         kind if kind == u64::from(ALL_SUMS) => reader.values(length, &mut histogram)?,
         kind if kind == u64::from(COUNTS_ARE_HESSIANS) && length.is_multiple_of(STATS_PER_BIN) => {
-            let mut sums = Vec::new();
-            reader.values(length / STATS_PER_BIN * 2, &mut sums)?;
-            histogram.reserve(length);
-            for pair in sums.chunks_exact(2) {
-                histogram.extend([pair[0], pair[1], pair[1]]);
+            // Read the pairs into the front, then spread them out from the back (a bin's
+            // place is never before its pair's), holding no more than the histogram.
+            let bins = length / STATS_PER_BIN;
+            histogram.reserve_exact(length);
+            reader.values(2 * bins, &mut histogram)?;
+            histogram.resize(length, 0.0);
+            for bin in (0..bins).rev() {
+                let (gradient, hessian) = (histogram[2 * bin], histogram[2 * bin + 1]);
+                histogram[STATS_PER_BIN * bin..STATS_PER_BIN * (bin + 1)]
+                    .copy_from_slice(&[gradient, hessian, hessian]);
             }
         }
         _ => return Err(corrupt("a histogram of an unknown kind")),
