@@ -975,6 +975,39 @@ fn a_tree_fit_over_more_partitions_than_the_cluster_has_slots_runs_on_as_many_as
     assert!(stdout(&fit).ends_with("n\n3000\n"), "{}", stdout(&fit));
 }
 
+// Ballista would give each task a pool of `budget / cores`; an Ember executor's tasks share one
+// pool, and a training task reserves its fit state there. A pass of 100 forest trees needs about
+// 48 MB of row state (20,000 rows x 24 bytes per tree), over the executor's 4 MiB: the task
+// answers out of memory, and the fit grows fewer trees per pass instead of overrunning the
+// executor's memory.
+#[test]
+fn a_forest_on_a_cluster_grows_as_many_trees_per_pass_as_its_executors_budget_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let points = write_points(dir.path(), 1, 20_000);
+    let cluster = Cluster::start(dir.path(), 1, &["--conf", "ember.memory.limit=4m"]);
+    let table = format!("d={}", points.display());
+    let fit = Command::new(ember_binary())
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn,ember_mllib=info")
+        .args(["sql", "--master", &cluster.master(), "--table", &table, "-q"])
+        .arg("-e")
+        .arg(
+            "CREATE MODEL m OPTIONS (model_type = 'random_forest_classifier', label = 'y', \
+             num_trees = 100) AS SELECT * FROM d",
+        )
+        .output()
+        .unwrap();
+    let log = stderr(&fit);
+    assert!(fit.status.success(), "{log}");
+    let per_pass: Vec<usize> = (log.lines())
+        .filter_map(|line| line.split("tree fit: growing ").nth(1))
+        .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+        .collect();
+    assert_eq!(per_pass.first(), Some(&100), "{log}");
+    assert!(per_pass.last() < Some(&100), "{log}");
+    assert!(log.contains("100 of 100 trees grown"), "{log}");
+}
+
 // The kill is placed by the fit's progress, not by time (under the suite's parallel load a fit's
 // time varies by 2x): the client logs each boosting round at `info`, and one executor is killed
 // once 60 of the 200 rounds are done.

@@ -13,9 +13,10 @@ use ballista_core::RuntimeProducer;
 use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
 use ballista_executor::flight_service::BallistaFlightService;
 use ballista_executor::shutdown::Shutdown;
+use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::prelude::SessionConfig;
 use ember_core::check_handshake;
-use ember_core::state::runtime_builder;
+use ember_core::state::{memory_pool, runtime_builder};
 use ember_core::tls::Tls;
 use ember_core::tls::TlsFiles;
 use ember_core::{ConfigError, EmberConfig, MemoryBudget};
@@ -39,8 +40,9 @@ pub struct ExecutorOptions {
     pub port: u16,
     /// Tasks run at once; 0 means one per core of this machine.
     pub cores: usize,
-    /// Memory for running tasks, shared by the tasks (each task's pool is its share of it; they
-    /// spill beyond it).
+    /// Memory for running tasks: one pool that they share, as a local session's queries do
+    /// (sorts and aggregations spill beyond their fair share of it; a tree fit's training task
+    /// holds its rows' fit state in it).
     pub memory: MemoryBudget,
     /// Where shuffle files go; a fresh temporary directory when `None`.
     pub work_dir: Option<PathBuf>,
@@ -108,6 +110,7 @@ pub async fn run_executor(
         })?;
     }
     let tls = options.tls.as_ref().map(Tls::load).transpose()?;
+    let pool = options.memory.bytes.map(memory_pool);
     let mut config = ExecutorProcessConfig {
         bind_host: options.bind_host.clone(),
         external_host: Some(options.bind_host.clone()),
@@ -124,13 +127,19 @@ pub async fn run_executor(
             .work_dir
             .as_ref()
             .map(|dir| dir.display().to_string()),
-        // Ballista reads 0 as no pool at all.
-        memory_pool_size: Some(options.memory.bytes.unwrap_or(0)),
+        // Ballista reads 0 as no pool of its own (it would give each task a pool of
+        // `budget / cores`): the runtime producer gives every task the executor's one pool,
+        // which a training task's fit state is reserved from too (see `runtime_producer`).
+        memory_pool_size: Some(0),
         executor_heartbeat_interval_seconds: whole_seconds(options.heartbeat_interval),
-        override_function_registry: Some(Arc::new(ember_function_registry(tls.as_ref()))),
+        override_function_registry: Some(Arc::new(ember_function_registry(
+            tls.as_ref(),
+            pool.clone(),
+        ))),
         override_config_producer: Some(Arc::new(job_session_config)),
         override_runtime_producer: Some(runtime_producer(
             options.work_dir.clone(),
+            pool,
             options
                 .memory
                 .bytes
@@ -206,12 +215,25 @@ fn task_slots(cores: usize) -> u64 {
     cores as u64
 }
 
-/// Builds each job's runtime (Ballista caches one per session): spill files in `work_dir`
-/// when given, the object stores of the job's settings, and spill merges sized for a task's
-/// share of the executor's memory budget (Ballista gives each task `budget / cores`).
-fn runtime_producer(work_dir: Option<PathBuf>, task_budget: Option<u64>) -> RuntimeProducer {
+/// Builds each job's runtime (Ballista caches one per session): the executor's memory `pool`
+/// when it has a budget, spill files in `work_dir` when given, the object stores of the job's
+/// settings, and spill merges sized for a task's share of the budget (`task_budget`).
+///
+/// Why one pool for all tasks rather than Ballista's pool of `budget / cores` per task: a
+/// tree fit's training task is an aggregate function's accumulator, which DataFusion gives no
+/// access to its task's pool, so its fit state (scores, gradients, the trees it grows) could
+/// not be reserved; one pool is also Spark's model (an executor's tasks share its execution
+/// memory) and a local session's, where a task alone may use what its siblings leave.
+fn runtime_producer(
+    work_dir: Option<PathBuf>,
+    pool: Option<Arc<dyn MemoryPool>>,
+    task_budget: Option<u64>,
+) -> RuntimeProducer {
     Arc::new(move |config: &SessionConfig| {
         let mut runtime = runtime_builder(config, task_budget);
+        if let Some(pool) = &pool {
+            runtime = runtime.with_memory_pool(Arc::clone(pool));
+        }
         if let Some(dir) = &work_dir {
             runtime = runtime.with_temp_file_path(dir);
         }

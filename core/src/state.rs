@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use datafusion::error::Result;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
-use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionState;
 use datafusion::execution::SessionStateBuilder;
@@ -145,9 +145,27 @@ fn prefer_hash_joins(optimizer: &mut datafusion::config::OptimizerOptions) {
     optimizer.prefer_hash_join = true;
 }
 
-/// The runtime for `config`: a memory pool of the process's budget
+/// The runtime for `config`: a [`memory_pool`] of the process's budget
 /// ([`EmberConfig::memory_budget`]), spill files in `ember.local.dir`, on [`runtime_builder`]
 /// for `session_config`.
+pub fn runtime_env(
+    config: &EmberConfig,
+    session_config: &SessionConfig,
+) -> Result<Arc<RuntimeEnv>> {
+    let budget = config.memory_budget().bytes;
+    let mut runtime = runtime_builder(session_config, budget);
+    if let Some(bytes) = budget {
+        runtime = runtime.with_memory_pool(memory_pool(bytes));
+    }
+    if let Some(dir) = config.local_dir() {
+        std::fs::create_dir_all(dir)?;
+        runtime = runtime.with_temp_file_path(dir);
+    }
+    Ok(Arc::new(runtime.build()?))
+}
+
+/// The memory pool of `bytes` that a process's queries and fits share (a local session's, an
+/// executor's tasks').
 ///
 /// The pool is DataFusion's [`FairSpillPool`], not the
 /// [`GreedyMemoryPool`](datafusion::execution::memory_pool::GreedyMemoryPool) of
@@ -156,25 +174,10 @@ fn prefer_hash_joins(optimizer: &mut datafusion::config::OptimizerOptions) {
 /// reservation, a hash join's build side) then fail; the fair pool caps each spilling consumer
 /// at its share of what the unspillable ones leave. Wrapped in [`TrackConsumersPool`] so that an
 /// allocation that fails names the largest consumers.
-pub fn runtime_env(
-    config: &EmberConfig,
-    session_config: &SessionConfig,
-) -> Result<Arc<RuntimeEnv>> {
-    let budget = config.memory_budget().bytes;
-    let mut runtime = runtime_builder(session_config, budget);
-    if let Some(bytes) = budget {
-        let pool = FairSpillPool::new(usize::try_from(bytes).unwrap_or(usize::MAX));
-        let largest_consumers_named = NonZeroUsize::new(5).expect("5 is not zero");
-        runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(
-            pool,
-            largest_consumers_named,
-        )));
-    }
-    if let Some(dir) = config.local_dir() {
-        std::fs::create_dir_all(dir)?;
-        runtime = runtime.with_temp_file_path(dir);
-    }
-    Ok(Arc::new(runtime.build()?))
+pub fn memory_pool(bytes: u64) -> Arc<dyn MemoryPool> {
+    let pool = FairSpillPool::new(usize::try_from(bytes).unwrap_or(usize::MAX));
+    let largest_consumers_named = NonZeroUsize::new(5).expect("5 is not zero");
+    Arc::new(TrackConsumersPool::new(pool, largest_consumers_named))
 }
 
 /// The runtime every Ember process runs a session's plans with, before memory settings: the

@@ -68,8 +68,4 @@ impl Workers for Abandonable {
     fn len(&self) -> usize {
         self.workers.len()
     }
-
-    fn hold_tree_states(&mut self, trees: usize, channels: usize) -> Result<()> {
-        self.workers.hold_tree_states(trees, channels)
-    }
 }

@@ -364,17 +364,16 @@ impl RandomForest {
         let mut first = 0;
         while first < self.num_trees {
             let pass = first..(first + per_pass).min(self.num_trees);
-            let grown = workers
-                .hold_tree_states(pass.len(), channels)
-                .and_then(|()| self.grow_pass(workers, memory, bins, &params, pass.clone()));
+            let grown = self.grow_pass(workers, memory, bins, &params, pass.clone());
             match grown {
                 Ok(grown) => {
                     trees.extend(grown.into_iter().flatten());
                     first = pass.end;
                     tracing::info!("tree fit: {first} of {} trees grown", self.num_trees);
                 }
-                // Fewer trees at once when the memory budget cannot hold their rows' state
-                // or their histograms: the pass starts again (its trees begin anew).
+                // Fewer trees at once when the memory budget (this process's, or a training
+                // task's executor's) cannot hold their rows' state or their histograms: the
+                // pass starts again (its trees begin anew).
                 Err(MlError::OutOfMemory { .. }) if pass.len() > 1 => {
                     per_pass = pass.len() / 2;
                     tracing::info!("tree fit: growing {per_pass} trees per pass");

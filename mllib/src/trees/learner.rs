@@ -20,7 +20,7 @@ use crate::trees::binning::FeatureBins;
 use crate::trees::grow::{bins_bytes, grow, histogram_bytes, FeatureChoice, GrowParams};
 use crate::trees::protocol::{LabelStats, Reply, Request, MAX_CLASSES};
 use crate::trees::tree::Tree;
-use crate::trees::worker::{tree_state_bytes, PartitionWorker};
+use crate::trees::worker::PartitionWorker;
 
 /// A fit's workers, in rank order once [`arrange`]d.
 pub(crate) trait Workers: Send {
@@ -33,75 +33,83 @@ pub(crate) trait Workers: Send {
 
     /// How many there are.
     fn len(&self) -> usize;
-
-    /// Holds the memory of `trees` trees grown at once, each of `channels` histogram channels
-    /// ([`tree_state_bytes`] per worker), where the workers are in this process; a clear error
-    /// naming the budget when it cannot. Workers in executor tasks hold theirs there.
-    fn hold_tree_states(&mut self, trees: usize, channels: usize) -> Result<()>;
 }
 
 /// Workers in this process, each over one collected partition, with the memory reserved for
-/// their rows (released when they are dropped).
+/// their rows and fit state (released when they are dropped).
 pub(crate) struct LocalWorkers {
     workers: Vec<PartitionWorker>,
-    reservation: MemoryReservation,
-    pool: Arc<dyn MemoryPool>,
-    /// The bytes of the workers' working sets, one tree of one channel each.
-    working_sets: usize,
+    memory: FitMemory,
 }
 
 impl LocalWorkers {
-    /// `workers`, their rows' working sets ([`PartitionWorker::working_set_bytes`]) reserved
-    /// from `pool`; a clear error naming the budget when it cannot hold them.
+    /// `workers`, their rows and the state they start a fit with reserved from `pool`; a clear
+    /// error naming the budget when it cannot hold them. Each request reserves the state it
+    /// needs before the workers answer it ([`PartitionWorker::fit_state_bytes`]).
     pub fn reserve(workers: Vec<PartitionWorker>, pool: &Arc<dyn MemoryPool>) -> Result<Self> {
-        let working_sets: usize = workers.iter().map(PartitionWorker::working_set_bytes).sum();
-        let mut reservation = MemoryConsumer::new("TreeWorkers").register(pool);
-        reserve_or_explain(&mut reservation, pool, working_sets, "binned rows")?;
-        Ok(Self {
-            workers,
-            reservation,
-            pool: Arc::clone(pool),
-            working_sets,
-        })
+        let mut memory = FitMemory::new(pool, "TreeWorkers", "binned rows and their fit state");
+        memory.hold(held_bytes(
+            workers.iter().zip(std::iter::repeat(&Request::Describe)),
+        ))?;
+        Ok(Self { workers, memory })
     }
+}
+
+/// The bytes the workers hold while each answers its request: their rows and fit state.
+fn held_bytes<'a>(asked: impl Iterator<Item = (&'a PartitionWorker, &'a Request)>) -> usize {
+    asked
+        .map(|(worker, request)| worker.rows_bytes() + worker.fit_state_bytes(request))
+        .sum()
 }
 
 /// The fitting process's reservation for the histograms of the tree it grows: those its grower
 /// holds (nodes still to split, parents kept for subtraction) and the workers' replies to the
 /// request in flight, one per worker until they are merged. In one process the workers build
-/// their replies in it too; on a cluster each reply is bounded by `max_memory_mb`.
-pub(crate) struct HistogramMemory {
-    reservation: MemoryReservation,
-    pool: Arc<dyn MemoryPool>,
-}
+/// their replies in it too; on a cluster each task reserves its own.
+pub(crate) struct HistogramMemory(FitMemory);
 
 impl HistogramMemory {
     /// An empty reservation from `pool`.
     pub fn new(pool: &Arc<dyn MemoryPool>) -> Self {
-        Self {
-            reservation: MemoryConsumer::new("TreeHistograms").register(pool),
-            pool: Arc::clone(pool),
-        }
+        Self(FitMemory::new(pool, "TreeHistograms", "histograms"))
     }
 
     /// Holds `bytes` (more or fewer than before); a clear error naming the budget when the
     /// pool cannot give them.
     pub fn hold(&mut self, bytes: usize) -> Result<()> {
-        reserve_or_explain(&mut self.reservation, &self.pool, bytes, "histograms")
+        self.0.hold(bytes)
     }
 }
 
-/// Resizes `reservation`, of `pool`, to `bytes`; when the pool cannot give them, an error
-/// saying that the tree fit's `what` need them and what the budget has.
-fn reserve_or_explain(
-    reservation: &mut MemoryReservation,
-    pool: &Arc<dyn MemoryPool>,
-    bytes: usize,
-    what: &str,
-) -> Result<()> {
-    if reservation.try_resize(bytes).is_ok() {
-        return Ok(());
+/// A tree fit's reservation of one kind of memory (its `what`) from a memory pool.
+pub(crate) struct FitMemory {
+    reservation: MemoryReservation,
+    pool: Arc<dyn MemoryPool>,
+    what: &'static str,
+}
+
+impl FitMemory {
+    /// An empty reservation from `pool` by a consumer named `consumer`, for the fit's `what`.
+    pub fn new(pool: &Arc<dyn MemoryPool>, consumer: &str, what: &'static str) -> Self {
+        Self {
+            reservation: MemoryConsumer::new(consumer).register(pool),
+            pool: Arc::clone(pool),
+            what,
+        }
     }
+
+    /// Holds `bytes` (more or fewer than before); when the pool cannot give them, an
+    /// [`MlError::OutOfMemory`] saying what needs them and what the budget has.
+    pub fn hold(&mut self, bytes: usize) -> Result<()> {
+        if self.reservation.try_resize(bytes).is_ok() {
+            return Ok(());
+        }
+        Err(out_of_memory(self.what, bytes, self.pool.as_ref()))
+    }
+}
+
+/// The error for a tree fit's `what` that need `bytes` more than `pool` has.
+fn out_of_memory(what: &str, bytes: usize, pool: &dyn MemoryPool) -> MlError {
     let budget = match pool.memory_limit() {
         MemoryLimit::Finite(limit) => format!(
             "has {} of its {} free",
@@ -110,17 +118,19 @@ fn reserve_or_explain(
         ),
         MemoryLimit::Infinite | MemoryLimit::Unknown => "cannot hold them".to_string(),
     };
-    Err(MlError::OutOfMemory {
+    MlError::OutOfMemory {
         reason: format!(
             "the tree fit's {what} need {}, but the memory budget (ember.memory.limit) \
              {budget}: raise ember.memory.limit, or fit on fewer rows or features",
             human_readable_size(bytes)
         ),
-    })
+    }
 }
 
 impl Workers for LocalWorkers {
     fn call_each(&mut self, requests: Vec<Request>) -> Result<Vec<Reply>> {
+        self.memory
+            .hold(held_bytes(self.workers.iter().zip(&requests)))?;
         self.workers
             .par_iter_mut()
             .zip(requests)
@@ -138,24 +148,6 @@ impl Workers for LocalWorkers {
 
     fn len(&self) -> usize {
         self.workers.len()
-    }
-
-    fn hold_tree_states(&mut self, trees: usize, channels: usize) -> Result<()> {
-        // The working sets hold one tree of one channel already.
-        let more: usize = (self.workers.iter())
-            .map(|worker| {
-                let rows = worker.rows();
-                (tree_state_bytes(rows, channels).saturating_mul(trees))
-                    .saturating_sub(tree_state_bytes(rows, 1))
-            })
-            .sum();
-        let bytes = self.working_sets.saturating_add(more);
-        reserve_or_explain(
-            &mut self.reservation,
-            &self.pool,
-            bytes,
-            "trees grown together",
-        )
     }
 }
 

@@ -6,8 +6,10 @@
 //! request to every worker before reading any reply, so the workers compute at the same time.
 
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use datafusion::execution::memory_pool::MemoryPool;
 use rayon::prelude::*;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
@@ -16,7 +18,7 @@ use crate::error::{MlError, Result};
 use crate::kernels::histogram::{HistogramLayout, STATS_PER_BIN};
 use crate::trees::compact;
 use crate::trees::journal::Journal;
-use crate::trees::learner::Workers;
+use crate::trees::learner::{FitMemory, Workers};
 use crate::trees::objective::Objective;
 use crate::trees::protocol::{
     histogram_bins, ChildHistograms, ForestRoot, LabelStats, Reply, Request, SplitOrder,
@@ -346,8 +348,13 @@ fn encode_reply(reply: &Result<Reply>) -> Vec<u8> {
         Ok(Reply::HeldOutLoss { loss, weight }) => vec![3.0, *loss, *weight],
         Ok(Reply::Done) => vec![4.0],
         Err(error) => {
-            let mut values = vec![5.0];
-            values.extend(error.to_string().bytes().map(f64::from));
+            // Out of memory has its own tag: a forest then grows fewer trees per pass.
+            let (tag, text) = match error {
+                MlError::OutOfMemory { reason } => (OUT_OF_MEMORY_TAG, reason.clone()),
+                error => (ERROR_TAG, error.to_string()),
+            };
+            let mut values = vec![tag];
+            values.extend(text.bytes().map(f64::from));
             values
         }
     };
@@ -355,6 +362,12 @@ fn encode_reply(reply: &Result<Reply>) -> Vec<u8> {
     compact::encode(&values, &mut bytes);
     bytes
 }
+
+/// The tag of a worker's error.
+const ERROR_TAG: f64 = 5.0;
+
+/// The tag of a worker's [`MlError::OutOfMemory`].
+const OUT_OF_MEMORY_TAG: f64 = 6.0;
 
 /// The first byte of a [`Reply::Histograms`] message: the value `2` (its tag) in the compact
 /// encoding. Each histogram follows as its length (a varint), the byte [`ALL_SUMS`] or
@@ -440,6 +453,18 @@ fn decode_reply(bytes: &[u8], expected: Option<&[usize]>) -> io::Result<Result<R
     let Some((&tag, rest)) = values.split_first() else {
         return Err(corrupt("an empty reply"));
     };
+    let text = |values: &[f64]| {
+        let bytes: Vec<u8> = values.iter().map(|&byte| byte as u8).collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    if tag == ERROR_TAG {
+        return Ok(Err(MlError::Training {
+            reason: format!("a training task failed: {}", text(rest)),
+        }));
+    }
+    if tag == OUT_OF_MEMORY_TAG {
+        return Ok(Err(MlError::OutOfMemory { reason: text(rest) }));
+    }
     Ok(Ok(match (tag as u8, rest) {
         (0, [rows, held_out_rows, fingerprint]) => Reply::Described {
             rows: *rows as usize,
@@ -459,13 +484,6 @@ fn decode_reply(bytes: &[u8], expected: Option<&[usize]>) -> io::Result<Result<R
             weight: *weight,
         },
         (4, []) => Reply::Done,
-        (5, text) => {
-            let bytes: Vec<u8> = text.iter().map(|&byte| byte as u8).collect();
-            let text = String::from_utf8_lossy(&bytes);
-            return Ok(Err(MlError::Training {
-                reason: format!("a training task failed: {text}"),
-            }));
-        }
         _ => return Err(corrupt("an unknown reply")),
     }))
 }
@@ -540,6 +558,12 @@ impl ReplyShapes {
             ),
             _ => None,
         }
+    }
+
+    /// The bytes of the histograms `request` asks for.
+    fn bytes(&self, request: &Request) -> usize {
+        let values: usize = self.expected(request).unwrap_or_default().iter().sum();
+        values.saturating_mul(size_of::<f64>())
     }
 }
 
@@ -790,29 +814,51 @@ impl Workers for RemoteWorkers {
     fn len(&self) -> usize {
         self.exchanges.len()
     }
-
-    fn hold_tree_states(&mut self, _trees: usize, _channels: usize) -> Result<()> {
-        Ok(())
-    }
 }
 
 /// Serves `worker` to the fitting process on `exchange` until it finishes the fit; fails when
 /// the exchange fails.
+///
+/// With the executor's memory `pool`, the worker's fit state and the histograms of each reply
+/// are reserved from it before the request is answered (its rows were reserved by the
+/// aggregation that collected them); a request they do not fit in is answered with an
+/// [`MlError::OutOfMemory`].
 pub(crate) async fn serve(
     worker: &mut PartitionWorker,
     mut exchange: Exchange,
     features: usize,
+    pool: Option<&Arc<dyn MemoryPool>>,
 ) -> io::Result<()> {
     let mut traffic = Traffic::default();
+    let mut shapes = ReplyShapes::new(worker.layout().clone());
+    let mut memory = pool.map(|pool| {
+        FitMemory::new(
+            pool,
+            "TreeTrainingTask",
+            "fit state and histograms in a training task on an executor",
+        )
+    });
     loop {
         let waited = Instant::now();
         let request = decode_request(&exchange.receive().await?, features)?;
         let handled = Instant::now();
-        let reply = worker.handle(&request);
+        shapes.observe(&request);
+        let reserved = match &mut memory {
+            Some(memory) => memory.hold(worker.fit_state_bytes(&request) + shapes.bytes(&request)),
+            None => Ok(()),
+        };
+        let answered = reserved.is_ok();
+        let reply = reserved.and_then(|()| worker.handle(&request));
         let encoded = Instant::now();
         let reply = encode_reply(&reply);
         let bytes = reply.len();
         exchange.send(reply).await?;
+        if let (Some(memory), true) = (&mut memory, answered) {
+            // The reply's histograms are gone: a smaller reservation, which cannot fail.
+            memory
+                .hold(worker.fit_state_bytes(&request))
+                .map_err(io::Error::other)?;
+        }
         traffic.add(waited, handled, encoded, bytes);
         if request == Request::Finish {
             tracing::debug!("tree training task: {traffic}");
@@ -912,9 +958,9 @@ mod tests {
     use crate::trees::rpc::{connect, Credentials, TrainingEndpoint};
     use crate::trees::tasks::{in_process_workers, WorkerColumns};
     use crate::trees::tree::Node;
+    use crate::trees::worker::tree_state_bytes;
     use datafusion::dataframe::DataFrame;
-    use datafusion::execution::memory_pool::{MemoryPool, UnboundedMemoryPool};
-    use std::sync::Arc;
+    use datafusion::execution::memory_pool::{GreedyMemoryPool, UnboundedMemoryPool};
 
     /// A fit on a fit's workers, as the estimators grow them.
     type Fit<T> = Arc<dyn Fn(&mut dyn Workers, &FeatureBins) -> Result<T> + Send + Sync>;
@@ -982,13 +1028,13 @@ mod tests {
         let mut doomed = workers.remove(0);
         let endpoint = TrainingEndpoint::new("127.0.0.1", 0, None, timeout);
         let credentials = Credentials::generate(1).unwrap();
-        let mut arrivals = endpoint.expect(credentials).await.unwrap();
+        let arrivals = endpoint.expect(credentials).await.unwrap();
         let address = arrivals.address.clone();
         for mut worker in workers {
             let address = address.clone();
             tokio::spawn(async move {
                 let exchange = connect(&address, None, credentials).await?;
-                serve(&mut worker, exchange, features).await
+                serve(&mut worker, exchange, features, None).await
             });
         }
         tokio::spawn(async move {
@@ -1001,12 +1047,24 @@ mod tests {
             drop(exchange);
             if replaced {
                 let exchange = connect(&address, None, credentials).await?;
-                serve(&mut replacement, exchange, features).await?;
+                serve(&mut replacement, exchange, features, None).await?;
             }
             io::Result::Ok(())
         });
+        fit_on_arrivals(arrivals, 3, bins, fit, timeout).await
+    }
+
+    /// `fit` on the first `count` workers that connect to `arrivals` (replacements within
+    /// `timeout`), then finishes them.
+    async fn fit_on_arrivals<T: Send + 'static>(
+        mut arrivals: Arrivals,
+        count: usize,
+        bins: &FeatureBins,
+        fit: Fit<T>,
+        timeout: Duration,
+    ) -> Result<T> {
         let mut exchanges = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..count {
             exchanges.push(arrivals.next().await.unwrap());
         }
         let (_running, query_ended) = watch::channel(None);
@@ -1025,6 +1083,33 @@ mod tests {
         })
         .await
         .unwrap()
+    }
+
+    /// `fit` over `data` with workers behind exchanges, each reserving its fit state from a
+    /// memory pool of its own of `task_budget` bytes, as a training task does from its
+    /// executor's.
+    async fn fit_in_tasks<T: Send + 'static>(
+        data: &DataFrame,
+        bins: &FeatureBins,
+        fit: Fit<T>,
+        task_budget: usize,
+    ) -> Result<T> {
+        let features = bins.features().len();
+        let workers = described_workers(data, bins).await;
+        let count = workers.len();
+        let timeout = Duration::from_secs(20);
+        let endpoint = TrainingEndpoint::new("127.0.0.1", 0, None, timeout);
+        let credentials = Credentials::generate(1).unwrap();
+        let arrivals = endpoint.expect(credentials).await.unwrap();
+        for mut worker in workers {
+            let address = arrivals.address.clone();
+            tokio::spawn(async move {
+                let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(task_budget));
+                let exchange = connect(&address, None, credentials).await?;
+                serve(&mut worker, exchange, features, Some(&pool)).await
+            });
+        }
+        fit_on_arrivals(arrivals, count, bins, fit, timeout).await
     }
 
     /// Checks that `fit` grows what it grows in one process when a worker is lost after each of
@@ -1081,6 +1166,39 @@ mod tests {
             forest.grow_forest(workers, &mut HistogramMemory::new(&pool), bins)
         });
         same_fit_whenever_a_worker_is_lost(fit, &[11]).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn training_tasks_hold_their_fit_state_within_their_executors_budget() {
+        let data = four_class_frame();
+        let bins = FeatureBins::fit(&data, &["x0".to_string(), "x1".to_string()], 32)
+            .await
+            .unwrap();
+        let forest = RandomForest::classifier(["x0", "x1"])
+            .num_trees(16)
+            .max_depth(3);
+        let fit: Fit<_> = Arc::new(move |workers, bins| {
+            let pool: Arc<dyn MemoryPool> = Arc::new(UnboundedMemoryPool::default());
+            forest.grow_forest(workers, &mut HistogramMemory::new(&pool), bins)
+        });
+        let unlimited = fit_locally(&data, &bins, Arc::clone(&fit)).await;
+        // Each task holds 300 rows of 4 classes: the state of 16 trees grown at once is over
+        // its budget, so the tasks answer out of memory and the pass halves until it fits.
+        let budget = 128 << 10;
+        assert!(16 * tree_state_bytes(300, 4) > budget);
+        let within = fit_in_tasks(&data, &bins, Arc::clone(&fit), budget)
+            .await
+            .unwrap();
+        assert_eq!(within, unlimited);
+        // Not even one tree fits: the fit fails naming the tasks' budget.
+        let error = fit_in_tasks(&data, &bins, fit, 4 << 10).await.unwrap_err();
+        assert!(matches!(error, MlError::OutOfMemory { .. }), "{error}");
+        let error = error.to_string();
+        assert!(
+            error.contains("a training task on an executor need")
+                && error.contains("ember.memory.limit"),
+            "{error}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,6 +38,7 @@ use datafusion::common::cast::as_float64_array;
 use datafusion::common::{exec_err, ScalarValue};
 use datafusion::dataframe::DataFrame;
 use datafusion::error::{DataFusionError, Result as DataFusionResult};
+use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
@@ -175,6 +176,8 @@ pub struct TreesWorkerUdaf {
     /// The mutual TLS its tasks reach a fitting process with, on an executor of a cluster with
     /// `ember.tls.*` set.
     tls: Option<ClientTlsConfig>,
+    /// The executor's memory pool, which its tasks reserve their fit state from.
+    memory: Option<Arc<dyn MemoryPool>>,
 }
 
 impl TreesWorkerUdaf {
@@ -183,20 +186,23 @@ impl TreesWorkerUdaf {
         Self {
             signature: Signature::user_defined(Volatility::Volatile),
             tls: None,
+            memory: None,
         }
     }
 
     /// The function for an executor whose tasks reach fitting processes over mutual TLS with
-    /// `tls` (the executor's `ember.tls.*`).
-    pub fn with_tls(tls: ClientTlsConfig) -> Self {
+    /// `tls` when given (the executor's `ember.tls.*`) and reserve their fit state from
+    /// `memory`, the pool the executor's tasks share, when it has a budget.
+    pub fn on_executor(tls: Option<ClientTlsConfig>, memory: Option<Arc<dyn MemoryPool>>) -> Self {
         Self {
-            tls: Some(tls),
+            tls,
+            memory,
             ..Self::new()
         }
     }
 }
 
-// One function whatever its TLS, as DataFusion compares functions.
+// One function whatever its TLS and memory, as DataFusion compares functions.
 impl PartialEq for TreesWorkerUdaf {
     fn eq(&self, other: &Self) -> bool {
         self.signature == other.signature
@@ -257,6 +263,7 @@ impl AggregateUDFImpl for TreesWorkerUdaf {
             held_out: BinnedBatch::empty(features, task.weighted),
             task,
             tls: self.tls.clone(),
+            memory: self.memory.clone(),
             merged: None,
             finished: false,
         }))
@@ -271,6 +278,8 @@ struct WorkerAccumulator {
     held_out: BinnedBatch,
     /// This executor's mutual TLS, if it has one.
     tls: Option<ClientTlsConfig>,
+    /// This executor's memory pool, if it has a budget.
+    memory: Option<Arc<dyn MemoryPool>>,
     /// Partitions reported by other tasks' states (the final stage).
     merged: Option<f64>,
     finished: bool,
@@ -332,7 +341,7 @@ impl WorkerAccumulator {
                 tokio::task::block_in_place(|| {
                     runtime.block_on(async {
                         let exchange = connect(address, tls, credentials).await?;
-                        serve(&mut worker, exchange, features).await
+                        serve(&mut worker, exchange, features, self.memory.as_ref()).await
                     })
                 })
                 .map_err(|error| {

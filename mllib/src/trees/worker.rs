@@ -59,7 +59,11 @@ struct Growing {
 /// channels: per row a gradient pair per channel, a sample count, and its place in the node
 /// rows (and their scratch).
 pub(crate) fn tree_state_bytes(rows: usize, channels: usize) -> usize {
-    rows * (channels * size_of::<GradientPair>() + size_of::<f64>() + 2 * size_of::<u32>())
+    rows.saturating_mul(
+        channels.saturating_mul(size_of::<GradientPair>())
+            + size_of::<f64>()
+            + 2 * size_of::<u32>(),
+    )
 }
 
 impl PartitionWorker {
@@ -79,19 +83,40 @@ impl PartitionWorker {
         }
     }
 
-    /// The bytes this worker holds for its rows during a fit, estimated from its row count:
-    /// per row its bins (a byte per feature), label and weight, and per output its score,
-    /// gradient pair, histogram-channel pair and node index.
-    pub fn working_set_bytes(&self) -> usize {
+    /// The bytes of its rows: per row its bins (a byte per feature), label and weight.
+    pub fn rows_bytes(&self) -> usize {
         let rows = self.train.rows + self.held_out.rows;
-        let features = self.train.bins.len();
-        let per_output = size_of::<f64>() + 2 * size_of::<GradientPair>() + size_of::<u32>();
-        rows * (features + 2 * size_of::<f64>() + self.outputs * per_output)
+        rows.saturating_mul(self.train.bins.len() + 2 * size_of::<f64>())
     }
 
-    /// The training rows.
-    pub fn rows(&self) -> usize {
-        self.train.rows
+    /// The bytes it holds besides its rows, estimated from its row count, while it answers
+    /// `request` and until a later request begins other trees: per row and output its score,
+    /// gradient pair, histogram-channel pair and node index, and for each tree it grows at once
+    /// beyond a first one of one channel, [`tree_state_bytes`].
+    pub fn fit_state_bytes(&self, request: &Request) -> usize {
+        let (outputs, trees, channels) = match request {
+            Request::Start { base_scores, .. } => (base_scores.len(), 1, 1),
+            Request::BeginTree { .. } => (self.outputs, 1, 1),
+            Request::BeginForestTrees {
+                trees, channels, ..
+            } => (self.outputs, trees.len(), *channels),
+            _ => (
+                self.outputs,
+                self.growing.len(),
+                self.growing.first().map_or(1, |tree| tree.channels.len()),
+            ),
+        };
+        let rows = self.train.rows + self.held_out.rows;
+        let per_output = size_of::<f64>() + 2 * size_of::<GradientPair>() + size_of::<u32>();
+        let first_tree = tree_state_bytes(self.train.rows, 1);
+        let more_trees = (tree_state_bytes(self.train.rows, channels).saturating_mul(trees))
+            .saturating_sub(first_tree);
+        (rows.saturating_mul(outputs.saturating_mul(per_output))).saturating_add(more_trees)
+    }
+
+    /// The layout of its histograms.
+    pub fn layout(&self) -> &HistogramLayout {
+        &self.layout
     }
 
     /// Answers `request`.
