@@ -989,7 +989,14 @@ fn a_forest_on_a_cluster_grows_as_many_trees_per_pass_as_its_executors_budget_ho
     let fit = Command::new(ember_binary())
         .current_dir(dir.path())
         .env("RUST_LOG", "warn,ember_mllib=info")
-        .args(["sql", "--master", &cluster.master(), "--table", &table, "-q"])
+        .args([
+            "sql",
+            "--master",
+            &cluster.master(),
+            "--table",
+            &table,
+            "-q",
+        ])
         .arg("-e")
         .arg(
             "CREATE MODEL m OPTIONS (model_type = 'random_forest_classifier', label = 'y', \

@@ -10,11 +10,20 @@
 //! histograms through `split_nodes` — each call divides some nodes and returns the merged
 //! histogram of each one's smaller child — and never touches a row. A split whose children
 //! cannot split (at `max_depth`, or the split that spends the leaf budget) is not sent at all:
-//! the workers learn of it with the finished tree. When `max_leaves` cannot
-//! bind (`2^max_depth` leaves or more), every open node with a split divides in the same call,
-//! which builds the same tree (growth order changes nothing without a leaf budget) in one round
-//! trip per level instead of one per node — or in a few, when the level's histograms exceed
-//! [`GrowParams::max_histogram_bytes`] (Spark's `maxMemoryInMB`): that bounds what each worker
+//! the workers learn of it with the finished tree.
+//!
+//! A call divides every open node that best-first growth is sure to divide, not only the best
+//! one, and grows the same tree in fewer round trips ([`sure_splits`]). One-at-a-time growth
+//! divides the open node of largest gain; before it reaches an open node, it can divide only
+//! nodes under the open nodes of larger gain, at most `2^(max_depth - depth) - 1` under a node
+//! at `depth`; when those leave a split in the leaf budget, the node is sure to divide. Such a
+//! node divides at once, but which node comes next is still decided by replaying one-at-a-time
+//! growth over the tree so far, in which a node divided early only offers its children once
+//! one-at-a-time growth would have divided it — so the tree is the one that growth builds.
+//! Without a leaf budget that binds (`2^max_depth` leaves or more) every open node with a split
+//! is sure: one round trip per level. With one, it is the best node at first and more as the
+//! tree deepens. A call's histograms may exceed [`GrowParams::max_histogram_bytes`]
+//! (Spark's `maxMemoryInMB`); its nodes then divide in a few calls: that bounds what each worker
 //! builds and sends per call, and what the fitting process holds, since a node's histogram that
 //! no subtraction needs is dropped once its split is found.
 //!
@@ -26,7 +35,7 @@
 //! (boosting's column sampling) or a sample of its own (a random forest's), drawn from the seed,
 //! the tree and the node's index, so the choice does not depend on where the rows are.
 
-use std::collections::VecDeque;
+use std::collections::{BinaryHeap, VecDeque};
 
 use crate::error::{MlError, Result};
 use crate::kernels::histogram::{
@@ -66,9 +75,13 @@ pub(crate) fn mebibytes(megabytes: f64) -> usize {
 }
 
 impl GrowParams {
-    /// Whether `max_leaves` can stop growth before `max_depth` does.
-    fn leaf_budget_binds(&self) -> bool {
-        self.max_depth >= usize::BITS as usize - 1 || self.max_leaves < 1 << self.max_depth
+    /// The most splits possible in the subtree of a node at `depth`, itself included.
+    fn possible_splits(&self, depth: usize) -> usize {
+        let levels = self.max_depth.saturating_sub(depth);
+        u32::try_from(levels)
+            .ok()
+            .and_then(|levels| 1usize.checked_shl(levels))
+            .map_or(usize::MAX, |leaves| leaves - 1)
     }
 }
 
@@ -282,25 +295,40 @@ impl<'a> TreeGrower<'a> {
         }
     }
 
-    /// Divides the next nodes to split (the best open one under a leaf budget, else every open
-    /// one with a split) and returns the orders that ask for their children's histograms; none
+    /// Divides the next nodes to split (those best-first growth is sure to divide, see the
+    /// module docs) and returns the orders that ask for their children's histograms; none
     /// when the tree is done. A split whose children cannot split is only recorded (see the
     /// module docs), so a step may divide several times before it has orders to send.
     fn step(&mut self) -> Vec<SplitOrder> {
-        let all_at_once = !self.params.leaf_budget_binds();
         let mut orders = Vec::new();
         while orders.is_empty() && self.leaf_count < self.params.max_leaves {
-            let open = &self.open;
-            let chosen: Vec<usize> = if all_at_once {
-                (0..open.len())
-                    .filter(|&i| open[i].split.is_some())
-                    .collect()
-            } else {
-                best_open(open).into_iter().collect()
-            };
+            let mut known: Vec<Known> = (self.nodes.iter())
+                .map(|node| match node {
+                    Node::Split {
+                        left, right, gain, ..
+                    } => Known {
+                        gain: Some(*gain),
+                        children: Some([*left, *right]),
+                    },
+                    Node::Leaf { .. } => Known {
+                        gain: None,
+                        children: None,
+                    },
+                })
+                .collect();
+            let mut open_index = vec![None; self.nodes.len()];
+            for (index, open) in self.open.iter().enumerate() {
+                known[open.node].gain = open.split.as_ref().map(|split| split.gain);
+                open_index[open.node] = Some(index);
+            }
+            let mut chosen: Vec<usize> = sure_splits(&known, self.params)
+                .into_iter()
+                .filter_map(|node| open_index[node])
+                .collect();
             if chosen.is_empty() {
                 break;
             }
+            chosen.sort_unstable();
             // Whether the leaf budget leaves room for the chosen nodes' children to split.
             let budget_left = self.leaf_count + chosen.len() < self.params.max_leaves;
             let mut parents = Vec::with_capacity(chosen.len());
@@ -463,14 +491,78 @@ fn find_splits(
     }
 }
 
-/// The open node to split next: the largest gain; ties go to the earliest node, so growth does
-/// not depend on the order of `open`.
-fn best_open(open: &[Open]) -> Option<usize> {
-    open.iter()
-        .enumerate()
-        .filter_map(|(i, node)| node.split.as_ref().map(|split| (i, split.gain, node.node)))
-        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.2.cmp(&a.2)))
-        .map(|(i, _, _)| i)
+/// What [`sure_splits`] knows of a node of a tree growing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Known {
+    /// The gain of its split (made or best): `None` for a node that cannot split.
+    gain: Option<f64>,
+    /// Its children, once it is divided.
+    children: Option<[usize; 2]>,
+}
+
+/// An open node of one-at-a-time growth, ordered as it divides them: the largest gain first,
+/// ties to the earliest node.
+#[derive(Debug, PartialEq)]
+struct Ranked {
+    gain: f64,
+    node: usize,
+    depth: usize,
+}
+
+impl Eq for Ranked {}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.gain.total_cmp(&other.gain)).then(other.node.cmp(&self.node))
+    }
+}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The undivided nodes of the tree `nodes` (node 0 its root) that best-first growth under
+/// `params` is sure to divide (see the module docs): it replays one-at-a-time growth over the
+/// nodes divided so far (each divides when it has the largest gain among the open nodes, and
+/// only then do its children open), up to the first node not yet divided, which is the first
+/// returned; then each open node in falling order of gain whose predecessors' possible splits
+/// leave a split in the budget. Empty when growth is over.
+fn sure_splits(nodes: &[Known], params: &GrowParams) -> Vec<usize> {
+    let open_node =
+        |node: usize, depth: usize| nodes[node].gain.map(|gain| Ranked { gain, node, depth });
+    let mut open: BinaryHeap<Ranked> = open_node(0, 0).into_iter().collect();
+    let mut splits = 0usize;
+    while let Some(Ranked { node, depth, .. }) = open.peek() {
+        let Some(children) = nodes[*node].children else {
+            break;
+        };
+        let depth = *depth;
+        open.pop();
+        splits += 1;
+        open.extend(
+            children
+                .iter()
+                .filter_map(|&child| open_node(child, depth + 1)),
+        );
+    }
+    let Some(splits_left) = params.max_leaves.checked_sub(splits + 1) else {
+        return Vec::new();
+    };
+    let mut sure = Vec::new();
+    // The splits possible under the open nodes ahead of the one at hand.
+    let mut ahead = 0usize;
+    for Ranked { node, depth, .. } in open.into_sorted_vec().into_iter().rev() {
+        if ahead >= splits_left {
+            break;
+        }
+        if nodes[node].children.is_none() {
+            sure.push(node);
+        }
+        ahead = ahead.saturating_add(params.possible_splits(depth));
+    }
+    sure
 }
 
 /// The two children `left` and `left + 1` of `parent` divided by its split, leaves for good.
@@ -556,6 +648,99 @@ mod tests {
         );
         assert_eq!(cut(0).len(), sizes.len());
         assert!(batches(&[] as &[usize], |&size| size, &params(1)).is_empty());
+    }
+
+    /// The nodes (heap indices: node `i`'s children are `2i + 1` and `2i + 2`) that growth
+    /// under `params` divides, given each node's split gain (`None`: it cannot split), dividing
+    /// what `pick` chooses from the tree so far each time (heap indices; unreached nodes are
+    /// undivided).
+    fn divided(
+        gains: &[Option<f64>],
+        params: &GrowParams,
+        mut pick: impl FnMut(&[Known]) -> Vec<usize>,
+    ) -> Vec<usize> {
+        let depth = |heap: usize| (usize::BITS - (heap + 1).leading_zeros() - 1) as usize;
+        let mut known: Vec<Known> = (0..gains.len())
+            .map(|heap| Known {
+                gain: gains[heap].filter(|_| depth(heap) < params.max_depth),
+                children: None,
+            })
+            .collect();
+        let mut leaves = 1;
+        while leaves < params.max_leaves {
+            let chosen = pick(&known);
+            if chosen.is_empty() {
+                break;
+            }
+            for heap in chosen {
+                assert!(known[heap].children.is_none() && known[heap].gain.is_some());
+                known[heap].children = Some([2 * heap + 1, 2 * heap + 2]);
+                leaves += 1;
+            }
+        }
+        assert!(leaves <= params.max_leaves);
+        (0..known.len())
+            .filter(|&heap| known[heap].children.is_some())
+            .collect()
+    }
+
+    #[test]
+    fn dividing_every_sure_split_at_once_divides_what_one_at_a_time_does() {
+        let mut random = SplitMix64::new(7);
+        let mut batched_calls = 0;
+        for _ in 0..3000 {
+            let max_depth = 1 + (random.next_u64() % 7) as usize;
+            let params = GrowParams {
+                max_depth,
+                max_leaves: 2 + (random.next_u64() % 70) as usize,
+                split: SplitParams::default(),
+                learning_rate: 1.0,
+                max_histogram_bytes: usize::MAX,
+                channels: 1,
+            };
+            // A child's gain often above its parent's; a fifth of nodes cannot split; one run
+            // in four of three distinct gains, for ties.
+            let levels = if random.next_u64().is_multiple_of(4) {
+                3
+            } else {
+                u64::MAX
+            };
+            let gains: Vec<Option<f64>> = (0..(2usize << max_depth))
+                .map(|_| {
+                    let draw = random.next_u64();
+                    (!draw.is_multiple_of(5)).then(|| ((draw >> 8) % levels) as f64)
+                })
+                .collect();
+            // The open node of largest gain (ties to the earliest) each time.
+            let one_at_a_time = divided(&gains, &params, |known| {
+                let mut open = vec![0];
+                let mut best: Option<usize> = None;
+                while let Some(heap) = open.pop() {
+                    match known[heap].children {
+                        Some(children) => open.extend(children),
+                        None => {
+                            let gain = known[heap].gain;
+                            let better = |best: usize| {
+                                let best_gain = known[best].gain.unwrap();
+                                gain.unwrap() > best_gain
+                                    || (gain.unwrap() == best_gain && heap < best)
+                            };
+                            if gain.is_some() && best.is_none_or(better) {
+                                best = Some(heap);
+                            }
+                        }
+                    }
+                }
+                best.into_iter().collect()
+            });
+            let together = divided(&gains, &params, |known| {
+                let chosen = sure_splits(known, &params);
+                batched_calls += usize::from(chosen.len() > 1);
+                chosen
+            });
+            assert_eq!(together, one_at_a_time, "{params:?} {gains:?}");
+        }
+        assert!(batched_calls > 1000, "{batched_calls}");
     }
 
     #[test]
