@@ -845,7 +845,8 @@ async fn tree_workers_whose_rows_exceed_the_budget_fail_naming_it() {
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("binned rows need") && error.contains("ember.memory.limit"),
+        error.contains("binned rows and their fit state need")
+            && error.contains("ember.memory.limit"),
         "{error}"
     );
 }
