@@ -20,9 +20,10 @@
 //! node divides at once, but which node comes next is still decided by replaying one-at-a-time
 //! growth over the tree so far, in which a node divided early only offers its children once
 //! one-at-a-time growth would have divided it — so the tree is the one that growth builds.
-//! Without a leaf budget that binds (`2^max_depth` leaves or more) every open node with a split
-//! is sure: one round trip per level. With one, it is the best node at first and more as the
-//! tree deepens. A call's histograms may exceed [`GrowParams::max_histogram_bytes`]
+//! When every split still possible fits in the budget left — always without a leaf budget that
+//! binds (`2^max_depth` leaves or more) — every open node with a split is sure, whatever the
+//! replay has reached: one round trip per level. Otherwise it is the best node at first and
+//! more as the tree deepens. A call's histograms may exceed [`GrowParams::max_histogram_bytes`]
 //! (Spark's `maxMemoryInMB`); its nodes then divide in a few calls: that bounds what each worker
 //! builds and sends per call, and what the fitting process holds, since a node's histogram that
 //! no subtraction needs is dropped once its split is found.
@@ -528,7 +529,8 @@ impl PartialOrd for Ranked {
 /// nodes divided so far (each divides when it has the largest gain among the open nodes, and
 /// only then do its children open), up to the first node not yet divided, which is the first
 /// returned; then each open node in falling order of gain whose predecessors' possible splits
-/// leave a split in the budget. Empty when growth is over.
+/// leave a split in the budget — or every undivided node with a split, when all the splits
+/// still possible fit in the budget. Empty when growth is over.
 fn sure_splits(nodes: &[Known], params: &GrowParams) -> Vec<usize> {
     let open_node =
         |node: usize, depth: usize| nodes[node].gain.map(|gain| Ranked { gain, node, depth });
@@ -550,6 +552,23 @@ fn sure_splits(nodes: &[Known], params: &GrowParams) -> Vec<usize> {
     let Some(splits_left) = params.max_leaves.checked_sub(splits + 1) else {
         return Vec::new();
     };
+    let possible = (open.iter()).fold(0usize, |sum, node| {
+        sum.saturating_add(params.possible_splits(node.depth))
+    });
+    if possible <= splits_left {
+        // The budget cannot bind any more (or ever, without one): every open node with a split
+        // divides, whatever the order, so none waits for its parent's turn.
+        let mut undivided = Vec::new();
+        let mut reached = vec![0];
+        while let Some(node) = reached.pop() {
+            match nodes[node].children {
+                Some(children) => reached.extend(children),
+                None if nodes[node].gain.is_some() => undivided.push(node),
+                None => {}
+            }
+        }
+        return undivided;
+    }
     let mut sure = Vec::new();
     // The splits possible under the open nodes ahead of the one at hand.
     let mut ahead = 0usize;
@@ -741,6 +760,48 @@ mod tests {
             assert_eq!(together, one_at_a_time, "{params:?} {gains:?}");
         }
         assert!(batched_calls > 1000, "{batched_calls}");
+    }
+
+    #[test]
+    fn without_a_binding_budget_every_open_node_divides_in_one_call() {
+        let params = |max_leaves| GrowParams {
+            max_depth: 3,
+            max_leaves,
+            split: SplitParams::default(),
+            learning_rate: 1.0,
+            max_histogram_bytes: usize::MAX,
+            channels: 1,
+        };
+        let divided = |gain, children| Known {
+            gain: Some(gain),
+            children: Some(children),
+        };
+        let open = |gain| Known {
+            gain: Some(gain),
+            children: None,
+        };
+        // A level divided at once. One at a time, node 3 (gain 4.5) would divide before node 2
+        // (gain 3), so node 2's children are not open yet in the replay: without a binding
+        // budget they divide now all the same.
+        let tree = [
+            divided(9.0, [1, 2]),
+            divided(5.0, [3, 4]),
+            divided(3.0, [5, 6]),
+            open(4.5),
+            open(0.5),
+            open(4.0),
+            open(2.0),
+        ];
+        let sure = |max_leaves| {
+            let mut sure = sure_splits(&tree, &params(max_leaves));
+            sure.sort_unstable();
+            sure
+        };
+        assert_eq!(sure(usize::MAX), vec![3, 4, 5, 6]);
+        // Five splits possible (node 2's subtree holds three) and five left.
+        assert_eq!(sure(8), vec![3, 4, 5, 6]);
+        // Four left: node 3, then node 2's subtree could take the rest before node 4.
+        assert_eq!(sure(7), vec![3]);
     }
 
     #[test]
