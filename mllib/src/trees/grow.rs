@@ -303,25 +303,7 @@ impl<'a> TreeGrower<'a> {
     fn step(&mut self) -> Vec<SplitOrder> {
         let mut orders = Vec::new();
         while orders.is_empty() && self.leaf_count < self.params.max_leaves {
-            let mut known: Vec<Known> = (self.nodes.iter())
-                .map(|node| match node {
-                    Node::Split {
-                        left, right, gain, ..
-                    } => Known {
-                        gain: Some(*gain),
-                        children: Some([*left, *right]),
-                    },
-                    Node::Leaf { .. } => Known {
-                        gain: None,
-                        children: None,
-                    },
-                })
-                .collect();
-            let mut open_index = vec![None; self.nodes.len()];
-            for (index, open) in self.open.iter().enumerate() {
-                known[open.node].gain = open.split.as_ref().map(|split| split.gain);
-                open_index[open.node] = Some(index);
-            }
+            let (known, open_index) = self.known();
             let mut chosen: Vec<usize> = sure_splits(&known, self.params)
                 .into_iter()
                 .filter_map(|node| open_index[node])
@@ -373,6 +355,30 @@ impl<'a> TreeGrower<'a> {
             }
         }
         orders
+    }
+
+    /// Its nodes as [`sure_splits`] sees them, and each open node's index in `open` by node.
+    fn known(&self) -> (Vec<Known>, Vec<Option<usize>>) {
+        let mut known: Vec<Known> = (self.nodes.iter())
+            .map(|node| match node {
+                Node::Split {
+                    left, right, gain, ..
+                } => Known {
+                    gain: Some(*gain),
+                    children: Some([*left, *right]),
+                },
+                Node::Leaf { .. } => Known {
+                    gain: None,
+                    children: None,
+                },
+            })
+            .collect();
+        let mut open_index = vec![None; self.nodes.len()];
+        for (index, open) in self.open.iter().enumerate() {
+            known[open.node].gain = open.split.as_ref().map(|split| split.gain);
+            open_index[open.node] = Some(index);
+        }
+        (known, open_index)
     }
 
     /// The bytes of histograms the tree holds: its open nodes' and its waiting parents'.
