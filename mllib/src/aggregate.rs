@@ -26,7 +26,7 @@ use datafusion::error::Result as DataFusionResult;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{lit, Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Signature};
 
-use crate::codec::{decode_f64s, encode_f64s};
+use crate::codec::{count_within, decode_f64s, encode_f64s};
 use crate::error::Result;
 use crate::features::ValidFeatures;
 use crate::udf::{coerce_params_and_features, literal_params, TypedFunction};
@@ -294,8 +294,13 @@ impl<T: PartialAggregate> Accumulator for PartialAccumulator<T> {
             value: self.step.empty(),
         };
         for partial in partials {
-            merged.rows += partial.rows;
-            merged.invalid_rows += partial.invalid_rows;
+            let (Some(rows), Some(invalid_rows)) = (
+                merged.rows.checked_add(partial.rows),
+                merged.invalid_rows.checked_add(partial.invalid_rows),
+            ) else {
+                return exec_err!("corrupt ML aggregate state: row counts past 2^64");
+            };
+            (merged.rows, merged.invalid_rows) = (rows, invalid_rows);
             self.step.merge(&mut merged.value, &partial.value);
         }
         Ok(ScalarValue::Binary(Some(encode_partials([&merged]))))
@@ -335,13 +340,22 @@ fn decode_partials(bytes: &[u8]) -> DataFusionResult<Vec<Aggregated>> {
         let [len, rows, invalid_rows, tail @ ..] = rest else {
             return exec_err!("corrupt ML aggregate state: a partial without its header");
         };
-        let len = *len as usize;
-        if len > tail.len() {
+        let Some(len) = count_within(*len, tail.len()) else {
             return exec_err!("corrupt ML aggregate state: a partial of {len} values");
+        };
+        // Row counts are whole numbers below 2^53 (exact as f64), invalid rows among the rows.
+        let (Some(rows), Some(invalid_rows)) = (
+            count_within(*rows, 1 << 53),
+            count_within(*invalid_rows, 1 << 53),
+        ) else {
+            return exec_err!("corrupt ML aggregate state: {rows} rows, {invalid_rows} invalid");
+        };
+        if invalid_rows > rows {
+            return exec_err!("corrupt ML aggregate state: {invalid_rows} of {rows} rows invalid");
         }
         partials.push(Aggregated {
-            rows: *rows as u64,
-            invalid_rows: *invalid_rows as u64,
+            rows: rows as u64,
+            invalid_rows: invalid_rows as u64,
             value: tail[..len].to_vec(),
         });
         rest = &tail[len..];

@@ -16,7 +16,9 @@ use datafusion::dataframe::DataFrame;
 use datafusion::error::Result as DataFusionResult;
 
 use crate::aggregate::{run, PartialAggregate};
+use crate::codec::count_within;
 use crate::error::{MlError, Result};
+use crate::params::MAX_CLASSES;
 use crate::summary::numeric_column;
 
 /// Histogram bins of binary scores.
@@ -300,9 +302,10 @@ impl PartialAggregate for ConfusionStep {
 
     fn decode(params: &[f64]) -> DataFusionResult<Self> {
         match params {
-            [classes] if *classes >= 2.0 => Ok(Self {
-                classes: *classes as usize,
-            }),
+            [classes] => match count_within(*classes, MAX_CLASSES) {
+                Some(classes) if classes >= 2 => Ok(Self { classes }),
+                _ => exec_err!("{}: {classes} classes, not 2 to {MAX_CLASSES}", Self::NAME),
+            },
             _ => exec_err!("{}: corrupt parameters", Self::NAME),
         }
     }

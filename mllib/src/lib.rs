@@ -40,6 +40,8 @@ pub mod estimator;
 pub mod evaluation;
 mod features;
 pub mod functions;
+#[cfg(test)]
+mod fuzz;
 pub mod kernels;
 pub mod kmeans;
 pub mod linear;
@@ -60,6 +62,12 @@ mod test_frames;
 pub mod trees;
 pub mod tuning;
 pub mod udf;
+
+/// Tests run under an allocator that refuses any one allocation over a gigabyte, so a decoder
+/// that sizes a buffer from a count it read fails its fuzz test at once.
+#[cfg(test)]
+#[global_allocator]
+static ALLOCATOR: fuzz::CappedAllocator = fuzz::CappedAllocator;
 
 pub use error::{MlError, Result};
 pub use estimator::{Estimator, Model};

@@ -11,6 +11,11 @@ use datafusion::logical_expr::{lit, Expr};
 use crate::error::{MlError, Result};
 use crate::summary::numeric_column;
 
+/// The most classes a classifier takes (labels `0` to `MAX_CLASSES - 1`), and so the largest
+/// confusion matrix a multiclass evaluation counts (tree learners take fewer, see
+/// `trees::protocol::MAX_CLASSES`).
+pub const MAX_CLASSES: usize = 10_000;
+
 /// What a stage does with rows whose features are null or NaN (Spark ML's `handleInvalid`).
 ///
 /// - `Error` (the default): fitting fails, naming how many rows are invalid; `transform` fails on

@@ -5,24 +5,29 @@
 //!
 //! - `data.arrow`: the model's arrays (centers, coefficients...) as an Arrow IPC file with one row
 //!   per array, columns `name` (Utf8) and `values` (List<Float64>), so every value round-trips
-//!   bit for bit and a loaded model predicts exactly what the saved one did;
-//! - `metadata.json`, written last (its presence marks a complete save):
+//!   bit for bit and a loaded model predicts exactly what the saved one did ([`arrays`]);
+//! - `metadata.json`, written last (its presence marks a complete save), with the SHA-256 of
+//!   `data.arrow`:
 //!
 //! ```json
 //! {"format": "ember-model", "format_version": 1, "model_type": "kmeans",
-//!  "ember_version": "0.1.0", "features": ["x", "y"], "params": {"k": 3, ...}}
+//!  "ember_version": "0.1.0", "features": ["x", "y"], "params": {"k": 3, ...},
+//!  "data_sha256": "9f86d0..."}
 //! ```
 //!
-//! Loading checks the format, its version and the model type, naming the location on failure.
+//! Loading checks the format, its version, the sizes of both files (at most
+//! [`MAX_METADATA_BYTES`] and [`MAX_DATA_BYTES`]), the checksum (a model saved before checksums
+//! has none, and loads unchecked) and the model type, naming the location on failure. The
+//! checksum finds a file that changed or rotted since it was saved; it authenticates nothing,
+//! since whoever can write the file can write its checksum. Every model type's loader checks the
+//! counts and sizes it reads against the arrays it has, so a patched file is an error, never an
+//! abort.
+
+pub(crate) mod arrays;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Float64Builder, ListBuilder, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::arrow::ipc::reader::FileReader;
-use datafusion::arrow::ipc::writer::FileWriter;
-use datafusion::common::cast::{as_float64_array, as_list_array, as_string_array};
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::context::SessionContext;
 use futures::TryStreamExt;
@@ -43,6 +48,13 @@ pub const FORMAT_VERSION: u32 = 1;
 const METADATA: &str = "metadata.json";
 const DATA: &str = "data.arrow";
 
+/// The largest `metadata.json` a load reads: a model's parameters and scalar results take
+/// kilobytes (a string indexer's labels can take megabytes).
+pub const MAX_METADATA_BYTES: u64 = 64 << 20;
+/// The largest `data.arrow` a load reads: eight times the arrays of a forest of 1000 trees of
+/// depth 10 (2047 nodes of 8 values each).
+pub const MAX_DATA_BYTES: u64 = 1 << 30;
+
 /// The contents of `metadata.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelMetadata {
@@ -58,6 +70,10 @@ pub struct ModelMetadata {
     pub features: Vec<String>,
     /// The model's parameters and scalar results, by name.
     pub params: Value,
+    /// The SHA-256 of `data.arrow`, in lowercase hex; absent in models saved before Ember wrote
+    /// it, which load unchecked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_sha256: Option<String>,
 }
 
 /// A saved model read back: metadata and named arrays.
@@ -176,7 +192,8 @@ pub async fn save_model(
         params,
         arrays,
     } = model.parts();
-    let data = arrays_to_ipc(&arrays).map_err(|e| error(e.to_string()))?;
+    let data = arrays::encode(&arrays).map_err(|e| error(e.to_string()))?;
+    let data_sha256 = Some(sha256_hex(&data));
     store
         .put(&dir.clone().join(DATA), PutPayload::from(data))
         .await
@@ -188,6 +205,7 @@ pub async fn save_model(
         ember_version: env!("CARGO_PKG_VERSION").to_string(),
         features,
         params,
+        data_sha256,
     };
     let json = serde_json::to_vec_pretty(&metadata).map_err(|e| error(e.to_string()))?;
     store
@@ -209,7 +227,7 @@ pub async fn read_saved(context: &SessionContext, location: &str) -> Result<Save
         location: location.to_string(),
         reason,
     };
-    let metadata = read_object(&store, &dir.clone().join(METADATA))
+    let metadata = read_object(&store, &dir.clone().join(METADATA), MAX_METADATA_BYTES)
         .await
         .map_err(|e| error(format!("cannot read {METADATA}: {e}")))?;
     let metadata: ModelMetadata = serde_json::from_slice(&metadata)
@@ -220,10 +238,17 @@ pub async fn read_saved(context: &SessionContext, location: &str) -> Result<Save
             metadata.format, metadata.format_version
         )));
     }
-    let data = read_object(&store, &dir.clone().join(DATA))
+    let data = read_object(&store, &dir.clone().join(DATA), MAX_DATA_BYTES)
         .await
         .map_err(|e| error(format!("cannot read {DATA}: {e}")))?;
-    let arrays = ipc_to_arrays(data).map_err(|e| error(format!("corrupt {DATA}: {e}")))?;
+    if let Some(expected) = &metadata.data_sha256 {
+        if sha256_hex(&data) != *expected {
+            return Err(error(format!(
+                "{DATA} does not match the checksum in {METADATA}: it changed or is corrupt"
+            )));
+        }
+    }
+    let arrays = arrays::decode(data).map_err(|e| error(format!("corrupt {DATA}: {e}")))?;
     Ok(SavedModel {
         location: location.to_string(),
         metadata,
@@ -328,53 +353,30 @@ fn resolve(
     Ok((store, url.prefix().clone()))
 }
 
-async fn read_object(store: &Arc<dyn ObjectStore>, path: &Path) -> object_store::Result<Vec<u8>> {
-    Ok(store.get(path).await?.bytes().await?.to_vec())
-}
-
-fn arrays_schema() -> Arc<Schema> {
-    Arc::new(Schema::new(vec![
-        Field::new("name", DataType::Utf8, false),
-        Field::new(
-            "values",
-            DataType::List(Arc::new(Field::new_list_field(DataType::Float64, false))),
-            false,
-        ),
-    ]))
-}
-
-fn arrays_to_ipc(arrays: &[(&str, Vec<f64>)]) -> datafusion::error::Result<Vec<u8>> {
-    let names: ArrayRef = Arc::new(StringArray::from_iter_values(arrays.iter().map(|a| a.0)));
-    let mut values = ListBuilder::new(Float64Builder::new())
-        .with_field(Arc::new(Field::new_list_field(DataType::Float64, false)));
-    for (_, array) in arrays {
-        values.values().append_slice(array);
-        values.append(true);
+/// The bytes of the object at `path`, when it holds at most `limit` (its size is read first).
+async fn read_object(
+    store: &Arc<dyn ObjectStore>,
+    path: &Path,
+    limit: u64,
+) -> std::result::Result<Vec<u8>, String> {
+    let object = store.get(path).await.map_err(|e| e.to_string())?;
+    let size = object.meta.size;
+    if size > limit {
+        return Err(format!(
+            "it holds {size} bytes, more than the {limit} a saved model's file may"
+        ));
     }
-    let schema = arrays_schema();
-    let batch = RecordBatch::try_new(schema.clone(), vec![names, Arc::new(values.finish())])?;
-    let mut bytes = Vec::new();
-    let mut writer = FileWriter::try_new(&mut bytes, &schema)?;
-    writer.write(&batch)?;
-    writer.finish()?;
-    drop(writer);
-    Ok(bytes)
+    let bytes = object.bytes().await.map_err(|e| e.to_string())?;
+    Ok(bytes.to_vec())
 }
 
-fn ipc_to_arrays(bytes: Vec<u8>) -> datafusion::error::Result<BTreeMap<String, Vec<f64>>> {
-    let reader = FileReader::try_new(std::io::Cursor::new(bytes), None)?;
-    let mut arrays = BTreeMap::new();
-    for batch in reader {
-        let batch = batch?;
-        let names = as_string_array(batch.column(0))?;
-        let lists = as_list_array(batch.column(1))?;
-        for row in 0..batch.num_rows() {
-            let values = lists.value(row);
-            let values = as_float64_array(&values)?;
-            arrays.insert(names.value(row).to_string(), values.values().to_vec());
-        }
-    }
-    Ok(arrays)
+/// The SHA-256 of `bytes` in lowercase hex.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -457,16 +459,5 @@ mod tests {
         delete_model(&context, &location("k")).await.unwrap();
         assert!(read_saved(&context, &location("k")).await.is_err());
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn arrays_round_trip_bit_for_bit() {
-        let arrays = vec![("a", vec![0.1, -0.0, f64::MIN_POSITIVE]), ("empty", vec![])];
-        let back = ipc_to_arrays(arrays_to_ipc(&arrays).unwrap()).unwrap();
-        assert_eq!(
-            back["a"].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            arrays[0].1.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-        );
-        assert!(back["empty"].is_empty());
     }
 }

@@ -190,7 +190,9 @@ impl<T: RowModel> ScalarUDFImpl for TypedFunction<T> {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DataFusionResult<ColumnarValue> {
-        let ColumnarValue::Scalar(ScalarValue::Binary(Some(bytes))) = &args.args[0] else {
+        let Some((ColumnarValue::Scalar(ScalarValue::Binary(Some(bytes))), feature_args)) =
+            args.args.split_first()
+        else {
             return plan_err!("{}: the first argument must be a binary literal", T::NAME);
         };
         let params = decode_f64s(bytes)?;
@@ -198,15 +200,15 @@ impl<T: RowModel> ScalarUDFImpl for TypedFunction<T> {
             return exec_err!("{}: empty parameters", T::NAME);
         };
         let model = T::decode(model)?;
-        if args.args.len() - 1 != model.features() {
+        if feature_args.len() != model.features() {
             return plan_err!(
                 "{} expects {} feature columns, got {}",
                 T::NAME,
                 model.features(),
-                args.args.len() - 1
+                feature_args.len()
             );
         }
-        let arrays = args.args[1..]
+        let arrays = feature_args
             .iter()
             .map(|arg| arg.to_array(args.number_rows))
             .collect::<DataFusionResult<Vec<_>>>()?;

@@ -15,6 +15,12 @@ use datafusion::physical_expr::PhysicalExpr;
 
 use crate::codec::decode_f64s;
 
+/// The most feature columns an ML function call can have. Decoders reject a feature count or
+/// dimension beyond it, so that arithmetic on one (the `dim + 1` columns of a linear step, the
+/// `dim * (dim + 1) / 2` values of a Gram matrix) cannot overflow; a plan with a million feature
+/// columns is not one an estimator writes.
+pub(crate) const MAX_FEATURE_COLUMNS: usize = 1 << 20;
+
 /// A DataFusion function over `T` — a training step ([`crate::aggregate::PartialAggregateUdaf`])
 /// or a fitted model's kind ([`crate::predict::ModelUdf`]) — taking `T`'s parameters, then any
 /// number of numeric features. The function holds nothing of its own (the parameters ride in

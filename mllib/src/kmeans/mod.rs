@@ -340,7 +340,7 @@ impl PersistentModel for KMeansModel {
         let features = saved.metadata.features.clone();
         let k: usize = saved.param("k")?;
         let centers = saved.array("centers")?;
-        if features.is_empty() || centers.len() != k * features.len() {
+        if features.is_empty() || k.checked_mul(features.len()) != Some(centers.len()) || k == 0 {
             return Err(saved.corrupt(format!(
                 "{} center values for k = {k} and {} features",
                 centers.len(),

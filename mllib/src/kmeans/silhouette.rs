@@ -11,6 +11,7 @@ use datafusion::common::exec_err;
 use datafusion::error::Result;
 
 use crate::aggregate::{add_in_chunks, PartialAggregate};
+use crate::codec::count_within;
 use crate::kernels::nearest::{assign, squared_distance, Centers};
 
 /// Per-cluster `[counts (k), sums (k x dim), squared norms (k)]`.
@@ -106,10 +107,9 @@ impl PartialAggregate for SilhouetteStep {
         let Some((&k, rest)) = params.split_first() else {
             return exec_err!("{}: empty parameters", Self::NAME);
         };
-        let k = k as usize;
-        if k == 0 || rest.len() < 2 * k {
+        let Some(k) = count_within(k, rest.len() / 2).filter(|&k| k > 0) else {
             return exec_err!("{}: corrupt parameters", Self::NAME);
-        }
+        };
         let (counts, rest) = rest.split_at(k);
         let (spreads, rest) = rest.split_at(k);
         let centers = super::steps::decode_centers(Self::NAME, rest)?;

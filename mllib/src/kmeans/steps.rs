@@ -6,8 +6,10 @@
 //!   distance to the current centers (or uniformly when there are none) — a k-means|| round.
 
 use crate::aggregate::{add_in_chunks, PartialAggregate};
+use crate::codec::count_within;
 use crate::kernels::nearest::{assign, nearest, Centers, NearestBuffers};
 use crate::random::hash_unit;
+use crate::udf::MAX_FEATURE_COLUMNS;
 use datafusion::common::exec_err;
 use datafusion::error::Result;
 
@@ -153,11 +155,30 @@ impl PartialAggregate for PrioritySample {
         } else {
             Some(decode_centers(Self::NAME, rest)?)
         };
+        // The sample holds `size` entries (at least one) of `dim + 1` values; beyond what a
+        // buffer can hold, the sizes are corrupt (and their product would overflow).
+        let shape = count_within(*size, usize::MAX)
+            .zip(count_within(*dim, MAX_FEATURE_COLUMNS))
+            .filter(|&(size, dim)| {
+                size > 0
+                    && size
+                        .checked_mul(dim + 1)
+                        .is_some_and(|values| values <= isize::MAX as usize / 8)
+            });
+        let Some((size, dim)) = shape else {
+            return exec_err!(
+                "{}: corrupt sample size {size} of {dim} features",
+                Self::NAME
+            );
+        };
+        if centers.as_ref().is_some_and(|centers| centers.dim() != dim) {
+            return exec_err!("{}: centers of another dimension than {dim}", Self::NAME);
+        }
         Ok(Self {
             seed: f64_to_seed(*seed),
             round: *round as u64,
-            size: *size as usize,
-            dim: *dim as usize,
+            size,
+            dim,
             centers,
         })
     }

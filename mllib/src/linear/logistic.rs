@@ -20,7 +20,7 @@ use crate::evaluation::{binary_metrics, multiclass_metrics, Metrics};
 use crate::kernels::linear::{margins, sigmoid};
 use crate::model::{as_float64, AnyModel};
 use crate::optim::lbfgs::{minimize, LbfgsSettings};
-use crate::params::{check_range, feature_exprs, setters, HandleInvalid};
+use crate::params::{check_range, feature_exprs, setters, HandleInvalid, MAX_CLASSES};
 use crate::persist::{ModelParts, PersistentModel, SavedModel};
 use crate::predict::{append_prediction, model_call, RowModel};
 use crate::summary::numeric_column;
@@ -109,7 +109,7 @@ impl Estimator for LogisticRegression {
         let prepared = prepare(&self.params, data, "LogisticRegression").await?;
         let label = prepared.label_summary();
         let classes = label.max + 1.0;
-        if label.min < 0.0 || label.max.fract() != 0.0 || classes > 10_000.0 {
+        if label.min < 0.0 || label.max.fract() != 0.0 || classes > MAX_CLASSES as f64 {
             return Err(MlError::InvalidLabel {
                 column: self.params.label.clone(),
                 reason: format!(

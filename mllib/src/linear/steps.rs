@@ -7,7 +7,9 @@
 //!   everything a linear regression needs, in one pass.
 
 use crate::aggregate::{add_in_chunks, PartialAggregate};
+use crate::codec::count_within;
 use crate::kernels::linear::{add_gram, binary_logistic, gram_len, multinomial_logistic};
+use crate::udf::MAX_FEATURE_COLUMNS;
 use datafusion::common::exec_err;
 use datafusion::error::Result;
 
@@ -45,13 +47,21 @@ impl PartialAggregate for LogisticLossStep {
         let [multinomial, outputs, dim, rest @ ..] = params else {
             return exec_err!("{}: truncated parameters", Self::NAME);
         };
-        let (outputs, dim) = (*outputs as usize, *dim as usize);
-        if rest.len() != outputs * (dim + 1) || outputs == 0 {
+        let multinomial = *multinomial != 0.0;
+        // One output per class when multinomial, else one; `dim` coefficients and an intercept
+        // per output.
+        let shape = count_within(*outputs, rest.len())
+            .zip(count_within(*dim, MAX_FEATURE_COLUMNS))
+            .filter(|&(outputs, dim)| {
+                (outputs == 1 || (multinomial && outputs > 1))
+                    && outputs.checked_mul(dim + 1) == Some(rest.len())
+            });
+        let Some((outputs, dim)) = shape else {
             return exec_err!("{}: corrupt coefficients in the parameters", Self::NAME);
-        }
+        };
         let (coefficients, intercepts) = rest.split_at(outputs * dim);
         Ok(Self {
-            multinomial: *multinomial != 0.0,
+            multinomial,
             dim,
             coefficients: coefficients.to_vec(),
             intercepts: intercepts.to_vec(),
@@ -108,7 +118,10 @@ impl PartialAggregate for GramStep {
 
     fn decode(params: &[f64]) -> Result<Self> {
         match params {
-            [dim] if *dim >= 1.0 => Ok(Self { dim: *dim as usize }),
+            [dim] => match count_within(*dim, MAX_FEATURE_COLUMNS) {
+                Some(dim) if dim >= 1 => Ok(Self { dim }),
+                _ => exec_err!("{}: corrupt parameters", Self::NAME),
+            },
             _ => exec_err!("{}: corrupt parameters", Self::NAME),
         }
     }

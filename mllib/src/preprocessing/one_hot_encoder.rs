@@ -9,6 +9,7 @@ use datafusion::error::Result as DataFusionResult;
 use datafusion::logical_expr::{lit, when, Expr};
 use serde_json::json;
 
+use crate::codec::count_within;
 use crate::error::{MlError, Result};
 use crate::estimator::{Estimator, Model};
 use crate::model::{append_columns, as_float64, AnyModel};
@@ -226,10 +227,23 @@ impl PersistentModel for OneHotEncoderModel {
     fn from_saved(saved: &SavedModel) -> Result<Self> {
         let inputs = saved.metadata.features.clone();
         let sizes = saved.array_of_len("category_sizes", inputs.len())?;
+        let sizes = sizes
+            .iter()
+            .map(|&size| count_within(size, MAX_CATEGORIES as usize).filter(|&size| size > 0))
+            .collect::<Option<Vec<usize>>>()
+            .ok_or_else(|| {
+                saved.corrupt(format!(
+                    "'category_sizes' holds other than whole numbers from 1 to {MAX_CATEGORIES}"
+                ))
+            })?;
+        let prefixes: Vec<String> = saved.param("output_columns")?;
+        if prefixes.len() != inputs.len() {
+            return Err(saved.corrupt("'output_columns' does not name one prefix per input".into()));
+        }
         let handle_invalid: String = saved.param("handle_invalid")?;
         Ok(Self {
-            prefixes: saved.param("output_columns")?,
-            sizes: sizes.into_iter().map(|size| size as usize).collect(),
+            prefixes,
+            sizes,
             drop_last: saved.param("drop_last")?,
             handle_invalid: handle_invalid.parse()?,
             inputs,
@@ -251,10 +265,13 @@ impl RowModel for Category {
 
     fn decode(params: &[f64]) -> DataFusionResult<Self> {
         match params {
-            [size, keep] => Ok(Self {
-                size: *size as usize,
-                keep: *keep != 0.0,
-            }),
+            [size, keep] => match count_within(*size, MAX_CATEGORIES as usize) {
+                Some(size) => Ok(Self {
+                    size,
+                    keep: *keep != 0.0,
+                }),
+                None => plan_err!("{}: {size} categories", Self::NAME),
+            },
             _ => plan_err!("{}: expected the size and the keep flag", Self::NAME),
         }
     }

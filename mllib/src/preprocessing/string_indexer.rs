@@ -353,8 +353,11 @@ impl ScalarUDFImpl for StringIndexUdf {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DataFusionResult<ColumnarValue> {
-        let ColumnarValue::Scalar(ScalarValue::Binary(Some(params))) = &args.args[0] else {
-            return plan_err!("{INDEX_FUNCTION}: the first argument must be a binary literal");
+        let [ColumnarValue::Scalar(ScalarValue::Binary(Some(params))), values] = &args.args[..]
+        else {
+            return plan_err!(
+                "{INDEX_FUNCTION} takes a binary literal (the labels) and the values to index"
+            );
         };
         let (mode, labels) = decode_labels(params)?;
         let indices: HashMap<&str, f64> = labels
@@ -362,7 +365,7 @@ impl ScalarUDFImpl for StringIndexUdf {
             .enumerate()
             .map(|(index, label)| (*label, index as f64))
             .collect();
-        let values = args.args[1].to_array(args.number_rows)?;
+        let values = values.to_array(args.number_rows)?;
         let values = cast(&values, &DataType::Utf8)?;
         let values = as_string_array(&values)?;
         let extra = labels.len() as f64;

@@ -14,6 +14,7 @@ use datafusion::logical_expr::Expr;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
+use crate::codec::count_within;
 use crate::error::Result;
 use crate::evaluation::{binary_metrics, multiclass_metrics, regression_metrics, Metrics};
 use crate::kernels::linear::sigmoid;
@@ -79,16 +80,22 @@ impl Ensemble {
         let Some((&outputs, rest)) = values.split_first() else {
             return plan_err!("corrupt tree ensemble: no header");
         };
-        let outputs = outputs as usize;
-        let (Some(base_scores), Some(&count)) = (rest.get(..outputs), rest.get(outputs)) else {
+        let header = count_within(outputs, rest.len()).and_then(|outputs| {
+            let (base_scores, rest) = rest.split_at_checked(outputs)?;
+            let (&trees, rest) = rest.split_first()?;
+            Some((outputs, base_scores, trees, rest))
+        });
+        let Some((outputs, base_scores, trees, mut rest)) = header else {
             return plan_err!("corrupt tree ensemble: a short header");
         };
-        if outputs == 0 || !(count as usize).is_multiple_of(outputs) {
-            return plan_err!("corrupt tree ensemble: {count} trees over {outputs} outputs");
-        }
-        let mut rest = &rest[outputs + 1..];
-        let mut trees = Vec::with_capacity(count as usize);
-        for _ in 0..count as usize {
+        // Each tree takes at least one value.
+        let Some(count) = count_within(trees, rest.len())
+            .filter(|count| outputs > 0 && count.is_multiple_of(outputs))
+        else {
+            return plan_err!("corrupt tree ensemble: {trees} trees over {outputs} outputs");
+        };
+        let mut trees = Vec::with_capacity(count);
+        for _ in 0..count {
             let (tree, after) = Tree::decode(rest, features)?;
             trees.push(tree);
             rest = after;

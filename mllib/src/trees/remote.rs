@@ -950,6 +950,7 @@ impl std::fmt::Display for Traffic {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fuzz::Mutator;
     use crate::test_frames::rows_frame;
     use crate::trees::binning::FeatureBins;
     use crate::trees::forest::RandomForest;
@@ -1303,8 +1304,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn requests_and_replies_round_trip() {
+    /// One request of every kind, for a fit of 3 features.
+    fn sample_requests() -> Vec<Request> {
         let tree = Tree::new(vec![
             Node::Split {
                 feature: 1,
@@ -1318,7 +1319,7 @@ mod tests {
             Node::Leaf { value: -0.25 },
             Node::Leaf { value: 0.75 },
         ]);
-        let requests = [
+        vec![
             Request::Describe,
             Request::Labels { classifier: true },
             Request::Start {
@@ -1386,14 +1387,12 @@ mod tests {
             Request::CatchUp(vec![(0, tree.clone()), (2, tree)]),
             Request::CatchUp(Vec::new()),
             Request::Finish,
-        ];
-        for request in requests {
-            assert_eq!(
-                decode_request(&encode_request(&request), 3).unwrap(),
-                request
-            );
-        }
-        let replies = [
+        ]
+    }
+
+    /// One reply of every kind.
+    fn sample_replies() -> Vec<Reply> {
+        vec![
             Reply::Described {
                 rows: 10,
                 held_out_rows: 2,
@@ -1416,14 +1415,28 @@ mod tests {
                 weight: 3.0,
             },
             Reply::Done,
-        ];
-        for reply in replies {
-            let expected = match &reply {
-                Reply::Histograms(histograms) => {
-                    Some(histograms.iter().map(Vec::len).collect::<Vec<usize>>())
-                }
-                _ => None,
-            };
+        ]
+    }
+
+    /// The histogram lengths `reply` answers, when it holds histograms.
+    fn reply_shapes(reply: &Reply) -> Option<Vec<usize>> {
+        match reply {
+            Reply::Histograms(histograms) => Some(histograms.iter().map(Vec::len).collect()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn requests_and_replies_round_trip() {
+        let requests = sample_requests();
+        for request in requests {
+            assert_eq!(
+                decode_request(&encode_request(&request), 3).unwrap(),
+                request
+            );
+        }
+        for reply in sample_replies() {
+            let expected = reply_shapes(&reply);
             let decoded = decode_reply(&encode_reply(&Ok(reply.clone())), expected.as_deref())
                 .unwrap()
                 .unwrap();
@@ -1464,5 +1477,36 @@ mod tests {
             "a short histogram"
         );
         assert!(decode_request(&[], 3).is_err());
+    }
+
+    /// Messages of every kind with their values or bytes mutated: each decodes or fails with an
+    /// error, never panics or allocates from a count it read.
+    #[test]
+    fn mutated_messages_decode_or_fail_cleanly() {
+        let mut mutator = Mutator::new(17);
+        let mut failed = 0;
+        let mut mutate = |message: &[u8]| {
+            if mutator.below(2) == 0 {
+                return mutator.bytes(message);
+            }
+            let values = compact::Reader::new(message).rest().unwrap();
+            let mut bytes = Vec::new();
+            compact::encode(&mutator.values(&values), &mut bytes);
+            bytes
+        };
+        for request in sample_requests() {
+            let message = encode_request(&request);
+            for _ in 0..300 {
+                failed += usize::from(decode_request(&mutate(&message), 3).is_err());
+            }
+        }
+        for reply in sample_replies() {
+            let (message, shapes) = (encode_reply(&Ok(reply.clone())), reply_shapes(&reply));
+            for _ in 0..300 {
+                let decoded = decode_reply(&mutate(&message), shapes.as_deref());
+                failed += usize::from(!matches!(decoded, Ok(Ok(_))));
+            }
+        }
+        assert!(failed > 1000, "only {failed} mutated messages failed");
     }
 }

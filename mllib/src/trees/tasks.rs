@@ -884,4 +884,40 @@ mod tests {
         assert!(WorkerTask::decode(&[0.0, 1.0, 2.0, 0.0, 0.0, 1e15, 1.0]).is_err());
         assert!(WorkerTask::decode(&[1.0, 2.0]).is_err());
     }
+
+    /// Task parameters of every mode with their values mutated: each decodes or fails with an
+    /// error, never panics or allocates from a count it read.
+    #[test]
+    fn mutated_task_parameters_decode_or_fail_cleanly() {
+        let bins = FeatureBins::from_edges(vec![
+            BinEdges::new("a", vec![1.0, f64::INFINITY]).unwrap(),
+            BinEdges::new("b", vec![-2.5, 0.0, 3.0, f64::INFINITY]).unwrap(),
+        ]);
+        let mut mutator = crate::fuzz::Mutator::new(23);
+        let mut failed = 0;
+        for mode in [
+            Mode::Count,
+            Mode::Connect {
+                address: "10.1.2.3:4567".to_string(),
+                tls: true,
+                secret: [7; 16],
+            },
+        ] {
+            let task = WorkerTask {
+                fit: 99,
+                mode,
+                bins: bins.clone(),
+                weighted: false,
+                held_out: true,
+            };
+            let values = task.encode();
+            for _ in 0..1000 {
+                failed += usize::from(WorkerTask::decode(&mutator.values(&values)).is_err());
+            }
+        }
+        assert!(
+            failed > 200,
+            "only {failed} of 2000 mutated parameters failed"
+        );
+    }
 }

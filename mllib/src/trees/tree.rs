@@ -4,6 +4,8 @@
 use datafusion::common::exec_err;
 use datafusion::error::Result as DataFusionResult;
 
+use crate::codec::count_within;
+
 /// One node of a [`Tree`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Node {
@@ -141,10 +143,10 @@ impl Tree {
         let Some((&count, rest)) = values.split_first() else {
             return exec_err!("corrupt tree: no node count");
         };
-        let count = count as usize;
-        if count == 0 || rest.len() < count * NODE_WIDTH {
+        let Some(count) = count_within(count, rest.len() / NODE_WIDTH).filter(|&count| count > 0)
+        else {
             return exec_err!("corrupt tree: {count} nodes do not fit");
-        }
+        };
         let (encoded, rest) = rest.split_at(count * NODE_WIDTH);
         let mut nodes = Vec::with_capacity(count);
         for (index, node) in encoded.chunks_exact(NODE_WIDTH).enumerate() {
