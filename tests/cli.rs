@@ -284,6 +284,42 @@ fn typos_that_ask_for_huge_resources_are_usage_errors() {
     let output = run_ember(dir.path(), gen);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("--parts"), "{}", stderr(&output));
+    // A duration beyond a year (1e23 seconds panicked before).
+    let timeout = [
+        "--conf",
+        "ember.cluster.connect.timeout=100000000000000000000000",
+        "-e",
+        "SELECT 1",
+    ];
+    assert_one_line_error(
+        &sql(dir.path(), &timeout),
+        2,
+        &["ember.cluster.connect.timeout", "at most a year"],
+    );
+}
+
+/// `n` copies of `term` joined by `operator`.
+fn chain(term: &str, operator: &str, n: usize) -> String {
+    vec![term; n].join(operator)
+}
+
+#[test]
+fn deeply_nested_expressions_are_an_error_not_a_stack_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    // Both overflowed the stack and aborted the process before.
+    for query in [
+        format!("SELECT 1 WHERE {}", chain("x = 1", " OR ", 8000)),
+        format!("SELECT {}", chain("1", " + ", 20_000)),
+    ] {
+        assert_one_line_error(
+            &sql(dir.path(), &["-e", &query]),
+            1,
+            &["nest deeper than 1000 levels", "IN (...)"],
+        );
+    }
+    // At the limit the statement runs, planned and evaluated by recursion on the binary's threads.
+    let deepest = format!("SELECT {} AS total", chain("1", " + ", 1000));
+    assert_eq!(sql_csv(dir.path(), &["-e", &deepest]), "total\n1000\n");
 }
 
 #[test]

@@ -77,6 +77,44 @@ async fn standard_scaler_fits_across_parquet_files_and_partitions() {
     );
 }
 
+/// The functions estimators put in plans take a model or a step as bytes they decode; user SQL
+/// cannot call them (before, `SELECT ml_trees_predict(X'...', 1.0)` aborted the process on a
+/// 24 PB allocation), on its own process or through the `ember` binary.
+#[tokio::test]
+async fn sql_cannot_call_the_functions_estimators_put_in_plans() {
+    let session = Session::builder().master("local[1]").build().unwrap();
+    let scalar = ember::ml::functions::scalar_functions();
+    let aggregate = ember::ml::functions::aggregate_functions();
+    let names: Vec<String> = scalar
+        .iter()
+        .map(|f| f.name().to_string())
+        .chain(aggregate.iter().map(|f| f.name().to_string()))
+        .collect();
+    assert!(names.len() > 15, "{names:?}");
+    for name in &names {
+        let error = match session.sql(&format!("SELECT {name}(X'00', 1.0)")).await {
+            Ok(frame) => frame.collect().await.map(|_| ()).unwrap_err().to_string(),
+            Err(error) => error.to_string(),
+        };
+        assert!(
+            error.contains(&format!("Invalid function '{name}'")),
+            "{name}: {error}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_sql(
+        dir.path(),
+        "SELECT ml_trees_predict(X'000000000000F03F0000000000000000', 1.0)",
+        &[],
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("Invalid function 'ml_trees_predict'"),
+        "{}",
+        stderr(&output)
+    );
+}
+
 #[tokio::test]
 async fn fitting_on_a_text_column_names_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -235,7 +235,12 @@ impl StoreOptions {
 #[error("unknown object-store key '{0}'")]
 pub struct UnknownStoreKey(pub String);
 
-/// Parses durations like `500ms`, `10s`, `2m` or `1h`; a bare number is seconds. Must be positive.
+/// The longest duration a setting takes: a year, far beyond any timeout or interval, and far
+/// below where adding it to a clock reading or converting it to nanoseconds could overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Parses durations like `500ms`, `10s`, `2m` or `1h`; a bare number is seconds. Must be positive
+/// and at most [`MAX_DURATION`].
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
     let text = value.trim().to_ascii_lowercase();
     let split = text
@@ -252,10 +257,13 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
         "h" => amount * 3600.0,
         other => return Err(format!("unknown unit '{other}'; use ms, s, m or h")),
     };
-    if !(seconds > 0.0 && seconds.is_finite()) {
+    if seconds.is_nan() || seconds <= 0.0 {
         return Err("must be positive".into());
     }
-    Ok(Duration::from_secs_f64(seconds))
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|duration| *duration <= MAX_DURATION)
+        .ok_or_else(|| "must be at most a year (8760h)".to_string())
 }
 
 /// Prints every key, with credentials masked, so options can be logged.

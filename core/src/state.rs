@@ -234,9 +234,7 @@ fn store_registry(session_config: &SessionConfig) -> Arc<StoreRegistry> {
 
 /// Adds what every Ember session plans with to `builder`: DataFusion's built-in functions and
 /// formats, the Spark-compatible functions of `datafusion-spark` that DataFusion lacks
-/// ([`with_spark_functions`]), the ML functions of `ember-mllib` ([`with_ml_functions`]), and
-/// Ember's physical optimizer
-/// rules for `placement`:
+/// ([`with_spark_functions`]), and Ember's physical optimizer rules for `placement`:
 ///
 /// - [`SemiJoinsFirst`] (logical), which moves semi joins on `HAVING` subqueries below the inner
 ///   joins they filter;
@@ -257,7 +255,7 @@ pub fn with_ember_features(
             .get_or_insert_with(|| Arc::new(RuntimeEnv::default())),
     );
     let rules = physical_optimizer_rules(placement, &runtime, None, false);
-    with_ml_functions(with_spark_functions(builder.with_default_features()))
+    with_spark_functions(builder.with_default_features())
         .with_optimizer_rule(Arc::new(SemiJoinsFirst))
         .with_physical_optimizer_rules(rules)
 }
@@ -301,9 +299,16 @@ fn with_spark_functions(mut builder: SessionStateBuilder) -> SessionStateBuilder
     builder
 }
 
-/// Adds the ML functions of `ember-mllib` (fitting steps and model predictions), which plans
-/// built by estimators name and every process must resolve.
-fn with_ml_functions(mut builder: SessionStateBuilder) -> SessionStateBuilder {
+/// Adds the ML functions of `ember-mllib` (fitting steps, model scoring, tree-fit tasks), which
+/// plans built by estimators name, for a process that resolves plans it receives by name: a
+/// scheduler or an executor.
+///
+/// A session that plans users' SQL never registers them. They take their model or step as
+/// bytes in their first argument; estimators build those calls from the functions themselves,
+/// so nothing in a session looks them up by name, and user SQL cannot hand them bytes of its
+/// own (`SELECT ml_trees_predict(X'...', 1.0)` is an unknown function). Their decoders check
+/// every count all the same, since a hostile client can put any bytes in a plan.
+pub fn with_ml_functions(mut builder: SessionStateBuilder) -> SessionStateBuilder {
     builder
         .aggregate_functions()
         .get_or_insert_with(Vec::new)

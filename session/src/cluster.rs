@@ -75,7 +75,7 @@ pub fn cluster_client_state(config: &EmberConfig, host: &str, port: u16) -> Resu
     let window = ember.window_functions().values().cloned().collect();
     let client = ember.upgrade_for_ballista(format!("http://{host}:{port}"))?;
     // `upgrade_for_ballista` replaces the function maps with Ballista's defaults; put Ember's back
-    // so the Spark-compatible (and later ML) functions plan on the client too.
+    // so the Spark-compatible functions plan on the client too.
     Ok(SessionStateBuilder::new_from_existing(client)
         .with_scalar_functions(scalar)
         .with_aggregate_functions(aggregate)

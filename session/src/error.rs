@@ -36,6 +36,17 @@ pub enum EmberError {
     /// A model statement or ML function is wrong, or names a model that does not exist.
     #[error("{0}")]
     ModelSql(String),
+    /// A statement's expressions nest deeper than planning can follow (see
+    /// [`crate::parse::MAX_EXPRESSION_DEPTH`]).
+    #[error(
+        "the statement's expressions nest deeper than {limit} levels (a chain of n ORs or n \
+         terms of + nests n levels); write a long list of alternatives as IN (...), or split \
+         the statement"
+    )]
+    TooDeep {
+        /// The deepest nesting allowed.
+        limit: usize,
+    },
 }
 
 /// Ember's `Result`.

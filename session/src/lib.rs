@@ -27,6 +27,7 @@ pub mod cluster;
 pub mod cluster_status;
 pub mod error;
 pub mod models;
+pub mod parse;
 pub mod scan_stats;
 pub mod scratch;
 pub mod script;

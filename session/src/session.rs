@@ -22,6 +22,7 @@ use crate::error::Result;
 use crate::models::functions::statement_state;
 use crate::models::statement::parse_model_statement;
 use crate::models::ModelCatalog;
+use crate::parse::plan_statement;
 use crate::scratch::Scratch;
 use crate::training_cache::cache_within_budget;
 use crate::write::{count_frame, write_atomically, WriteRequest};
@@ -137,10 +138,10 @@ impl Session {
             return self.run_model_statement(statement).await;
         }
         let plan = match self.models.prepare(self, sql).await? {
-            None => context.state().create_logical_plan(sql).await?,
+            None => plan_statement(&context.state(), sql).await?,
             Some(prepared) => {
                 let state = statement_state(context.state(), &prepared)?;
-                prepared.rewrite(state.create_logical_plan(sql).await?)?
+                prepared.rewrite(plan_statement(&state, sql).await?)?
             }
         };
         match (&self.scratch, &plan) {

@@ -439,5 +439,13 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("10 parsecs").is_err());
         assert!(parse_duration("soon").is_err());
+        // Beyond a year would overflow clock arithmetic (1e23 seconds panicked before).
+        assert_eq!(
+            parse_duration("8760h"),
+            Ok(Duration::from_secs(8760 * 3600))
+        );
+        for huge in ["8761h", "100000000000000000000000", "1e400"] {
+            assert!(parse_duration(huge).is_err(), "{huge}");
+        }
     }
 }

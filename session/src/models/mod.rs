@@ -162,7 +162,7 @@ impl Prepared {
 async fn input_rows(context: &SessionContext, table: &str) -> Result<DataFrame> {
     let first = table.split_whitespace().next().unwrap_or("");
     if ["select", "with", "values"].contains(&first.to_ascii_lowercase().as_str()) {
-        Ok(context.sql(table).await?)
+        crate::parse::sql(context, table).await
     } else {
         Ok(context.table(table).await?)
     }
@@ -189,7 +189,9 @@ impl Session {
                         models.dir
                     )));
                 }
-                let rows = self.cache(context.sql(&query).await?).await?;
+                let rows = self
+                    .cache(crate::parse::sql(context, &query).await?)
+                    .await?;
                 let model = fit_from_options(&model_type, &options, &rows).await?;
                 model.save(context, &location, true).await?;
                 self.describe_model(&name).await

@@ -19,6 +19,10 @@ use ember_mllib::OptionValue;
 
 use crate::error::{EmberError, Result};
 
+/// How deep option lists may nest: a list of lists (per-column splits) is the deepest any
+/// option takes.
+const MAX_LIST_NESTING: usize = 8;
+
 /// A model statement.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModelStatement {
@@ -297,7 +301,7 @@ impl Cursor<'_> {
             };
             self.next += 1;
             self.expect(Token::Eq)?;
-            let value = self.value()?;
+            let value = self.value(0)?;
             if options.insert(key.clone(), value).is_some() {
                 return Err(syntax(format!("option {key} is given twice")));
             }
@@ -317,8 +321,9 @@ impl Cursor<'_> {
         }
     }
 
-    /// A number, string, `true`/`false` or `[value, ...]`.
-    fn value(&mut self) -> Result<OptionValue> {
+    /// A number, string, `true`/`false` or `[value, ...]`, inside `depth` lists. Lists nest at
+    /// most [`MAX_LIST_NESTING`] deep, so no input can make this recursion overflow the stack.
+    fn value(&mut self, depth: usize) -> Result<OptionValue> {
         let negative = self.peek() == Some(&Token::Minus);
         if negative {
             self.next += 1;
@@ -338,10 +343,15 @@ impl Cursor<'_> {
                 OptionValue::Bool(false)
             }
             Some(Token::LBracket) if !negative => {
+                if depth == MAX_LIST_NESTING {
+                    return Err(syntax(format!(
+                        "option lists nest at most {MAX_LIST_NESTING} deep"
+                    )));
+                }
                 self.next += 1;
                 let mut items = Vec::new();
                 while self.peek() != Some(&Token::RBracket) {
-                    items.push(self.value()?);
+                    items.push(self.value(depth + 1)?);
                     if self.peek() == Some(&Token::Comma) {
                         self.next += 1;
                     } else if self.peek() != Some(&Token::RBracket) {
@@ -379,6 +389,26 @@ impl Cursor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn option_lists_nest_a_bounded_depth() {
+        let create = |value: &str| {
+            parse_model_statement(&format!(
+                "CREATE MODEL m OPTIONS (model_type = 'kmeans', splits = {value}) AS SELECT 1"
+            ))
+        };
+        assert!(create("[[1, 2], [3]]").is_ok());
+        let deep = format!("{}1{}", "[".repeat(8), "]".repeat(8));
+        assert!(create(&deep).is_ok());
+        // 50,000 nested lists overflowed the stack before.
+        for depth in [9, 50_000] {
+            let error = create(&"[".repeat(depth)).unwrap_err().to_string();
+            assert!(
+                error.contains("option lists nest at most 8 deep"),
+                "{error}"
+            );
+        }
+    }
 
     #[test]
     fn parses_create_model_with_options_and_query() {

@@ -50,6 +50,24 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // The subcommand runs on a thread of its own, whose stack can be as large as the runtimes'
+    // threads' (the main thread's is fixed by the system, 8 MiB on Linux).
+    let command = std::thread::Builder::new()
+        .name("ember".to_string())
+        .stack_size(runtime::THREAD_STACK)
+        .spawn(run);
+    match command.map(std::thread::JoinHandle::join) {
+        Ok(Ok(code)) => code,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(error) => {
+            eprintln!("ember: cannot start its main thread: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the subcommand of the command line.
+fn run() -> ExitCode {
     ember::memory::limit_allocator_arenas();
     let cli = Cli::parse();
     init_logging();

@@ -40,6 +40,7 @@ pub fn run(
     let path =
         std::path::absolute(app).map_err(|e| Failure::Usage(format!("{}: {e}", app.display())))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .thread_stack_size(crate::runtime::THREAD_STACK)
         .enable_all()
         .build()
         .map_err(|e| Failure::Job(format!("cannot start the runtime: {e}")))?;

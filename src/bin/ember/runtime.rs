@@ -43,11 +43,19 @@ pub fn load_config_with(
     Ok(config)
 }
 
+/// The stack of every thread the `ember` process plans or runs queries on: the thread each
+/// subcommand runs on and the Tokio runtimes' threads. Planning and evaluating an expression
+/// recurses once per level of its nesting (DataFusion's `Expr::clone` among others), and a
+/// statement may nest `ember::parse::MAX_EXPRESSION_DEPTH` levels: a debug build needed more than
+/// 4 MiB for that. The system commits only the pages a thread touches.
+pub const THREAD_STACK: usize = 64 << 20;
+
 /// A multi-threaded Tokio runtime with one worker per core of `config`'s master, and the session
 /// built inside it.
 pub fn start(config: EmberConfig) -> Result<(tokio::runtime::Runtime, Session), Failure> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.master().cores())
+        .thread_stack_size(THREAD_STACK)
         .enable_all()
         .build()
         .map_err(|e| Failure::Job(format!("cannot start the runtime: {e}")))?;

@@ -39,6 +39,7 @@ pub fn announce(address: std::net::SocketAddr) {
 /// The Tokio runtime a daemon runs on.
 pub fn daemon_runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(crate::runtime::THREAD_STACK)
         .enable_all()
         .build()
         .map_err(|e| Failure::Job(format!("cannot start the runtime: {e}")))
