@@ -135,6 +135,24 @@ impl Cluster {
     pub(crate) fn master(&self) -> String {
         format!("ember://{}", self.scheduler.address)
     }
+
+    /// The configuration of every job the scheduler knows, as its REST API serves them to
+    /// anyone who can reach its port (JSON text, one object per job).
+    pub(crate) fn job_configs(&self) -> String {
+        let api = format!("http://{}/api", self.scheduler.address);
+        let get = |url: String| async move {
+            let reply = reqwest::get(url).await.unwrap();
+            reply.json::<serde_json::Value>().await.unwrap()
+        };
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let mut configs = Vec::new();
+            for job in get(format!("{api}/jobs")).await.as_array().unwrap() {
+                let id = job["job_id"].as_str().unwrap();
+                configs.push(get(format!("{api}/job/{id}/config")).await.to_string());
+            }
+            configs.join("\n")
+        })
+    }
 }
 
 #[test]

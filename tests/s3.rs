@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::common::{files_under, generate_tpch, run_ember, run_sql, stderr, stdout};
-use crate::s3_server::S3Server;
+use crate::s3_server::{S3Server, SECRET_ACCESS_KEY};
 use crate::tpch::check_all_queries_at;
 
 /// Uploads every file under `dir` to `bucket`, keyed by `prefix/` + its path relative to `dir`.
@@ -268,10 +268,16 @@ fn executors_read_and_write_s3_with_the_settings_the_client_sends() {
     generate_tpch(data.path(), "0.01", &["--parts", "2"]);
     upload_tree(&server, "warehouse", "sf0.01", data.path());
     let cluster_dir = tempfile::tempdir().unwrap();
-    // The daemons get no S3 settings: the client's travel with each job.
+    // The daemons get no S3 settings: the client's travel with each job, secrets included
+    // since the client asks to send them (without TLS they stay with the client by default).
     let cluster = crate::cluster::Cluster::start(cluster_dir.path(), 2, crate::cluster::NO_CONF);
     let mut flags = server.conf();
-    flags.extend(["--master".to_string(), cluster.master()]);
+    flags.extend([
+        "--master".to_string(),
+        cluster.master(),
+        "--conf".to_string(),
+        "ember.cluster.send.credentials=true".to_string(),
+    ]);
     let output = sql_over_s3(
         "SELECT l_returnflag, count(*) AS n FROM 's3://warehouse/sf0.01/lineitem' \
          GROUP BY l_returnflag ORDER BY l_returnflag",
@@ -303,6 +309,37 @@ fn executors_read_and_write_s3_with_the_settings_the_client_sends() {
     assert!(
         keys.iter().all(|k| !k.contains("ember-staging")),
         "{keys:?}"
+    );
+    // The scheduler's REST API, open to anyone on the host, serves the jobs' configurations
+    // with the secrets they carried redacted.
+    let configs = cluster.job_configs();
+    assert!(configs.contains("ember.s3.secret.access.key"), "{configs}");
+    assert!(configs.contains("<redacted>"), "{configs}");
+    assert!(!configs.contains(SECRET_ACCESS_KEY), "{configs}");
+}
+
+#[test]
+fn a_session_lists_its_store_secrets_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_flags = [
+        "--conf",
+        "ember.s3.access.key.id=the-id",
+        "--conf",
+        "ember.s3.secret.access.key=the-secret",
+    ];
+    let mut args = vec!["sql", "--quiet", "--format", "csv", "-e", "SHOW ALL"];
+    args.extend(server_flags);
+    let output = run_ember(dir.path(), args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let shown = stdout(&output);
+    assert!(
+        shown.contains("ember.s3.secret.access.key,<redacted>")
+            && shown.contains("ember.s3.access.key.id,<redacted>"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("the-secret") && !shown.contains("the-id"),
+        "{shown}"
     );
 }
 

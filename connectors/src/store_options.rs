@@ -73,8 +73,8 @@ store_keys! {
         "s3:// locations: endpoint of an S3-compatible store, e.g. http://127.0.0.1:9000 (default: AWS_ENDPOINT_URL, else AWS)";
     S3_REGION = "ember.s3.region", Text, default none,
         "s3:// locations: region (default: AWS_REGION, AWS_DEFAULT_REGION or the profile's)";
-    S3_ACCESS_KEY_ID = "ember.s3.access.key.id", Text, default none,
-        "s3:// locations: access key id (default: AWS_ACCESS_KEY_ID, else the profile's). Resolved where the session starts and sent with its jobs to the cluster";
+    S3_ACCESS_KEY_ID = "ember.s3.access.key.id", Secret, default none,
+        "s3:// locations: access key id (default: AWS_ACCESS_KEY_ID, else the profile's); a secret like the key it goes with, so a process never pairs one sender's id with another's key";
     S3_SECRET_ACCESS_KEY = "ember.s3.secret.access.key", Secret, default none,
         "s3:// locations: secret access key (default: AWS_SECRET_ACCESS_KEY, else the profile's)";
     S3_SESSION_TOKEN = "ember.s3.session.token", Secret, default none,
@@ -176,9 +176,10 @@ impl StoreOptions {
     /// `~/.aws/config`).
     ///
     /// Credentials are taken as a whole from the first source that has an access key id, so a
-    /// configured key is never paired with another source's secret. A session resolves them
-    /// once, where it starts, and the result travels with its jobs, so executors use the
-    /// client's credentials (as Spark copies the driver's `AWS_*` variables into its jobs).
+    /// configured key is never paired with another source's secret. A process resolves them
+    /// when it builds an S3 store, from its own environment; a client session that sends its
+    /// secrets to a cluster (under TLS, or `ember.cluster.send.credentials`) resolves them where
+    /// it starts, so its jobs carry them (as Spark copies the driver's `AWS_*` variables).
     pub fn with_aws_environment(mut self, env: &dyn Fn(&str) -> Option<String>) -> Self {
         let profile = self.profile_from_files(env);
         let from_env = [

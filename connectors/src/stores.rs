@@ -92,6 +92,11 @@ fn build_store(url: &Url, options: &StoreOptions) -> Result<Arc<dyn ObjectStore>
     let store: Arc<dyn ObjectStore> = match url.scheme() {
         "file" => Arc::new(LocalFileSystem::new()),
         "s3" | "s3a" => {
+            // Credentials resolve here, from this process's environment, when the options
+            // (configured, or received with a job) have none: never before a store is needed.
+            let options = &options
+                .clone()
+                .with_aws_environment(&|name| std::env::var(name).ok());
             let mut builder = AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
                 .with_client_options(client_options(options)?)

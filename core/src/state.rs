@@ -89,9 +89,10 @@ pub enum Placement {
 ///   would broadcast them to every task, so `base`'s thresholds stay);
 /// - on a cluster, hash joins rather than sort-merge joins (see [`prefer_hash_joins`]);
 /// - the `ember.*` settings ([`EmberOptions`]: what `SHOW ALL` lists), among them the
-///   object-store settings with S3 credentials resolved from this process's environment where
-///   `config` has none, as a config extension that travels with every job to a cluster's
-///   scheduler and executors;
+///   object-store settings, as a config extension that travels with every job to a cluster's
+///   scheduler and executors; secrets go with them only when the session sends them
+///   ([`EmberConfig::sends_secrets`], which also resolves the environment's S3 credentials
+///   here), and are listed redacted otherwise;
 /// - every `datafusion.*` entry of `config`, applied last so they win.
 ///
 /// `base` is `SessionConfig::new()` in one process and Ballista's upgraded config on a cluster,
@@ -103,10 +104,12 @@ pub fn session_config(
     placement: Placement,
 ) -> Result<SessionConfig> {
     let target_partitions = config.shuffle_partitions().unwrap_or(parallelism).max(1);
-    let stores = config
-        .store_options()
-        .clone()
-        .with_aws_environment(&|name| std::env::var(name).ok());
+    let stores = config.store_options().clone();
+    let stores = if config.sends_secrets() {
+        stores.with_aws_environment(&|name| std::env::var(name).ok())
+    } else {
+        stores
+    };
     let mut session_config = base
         .with_option_extension(config.session_options(stores))
         .with_target_partitions(target_partitions)

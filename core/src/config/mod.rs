@@ -206,7 +206,15 @@ impl EmberConfig {
     pub fn session_options(&self, stores: StoreOptions) -> EmberOptions {
         let mut own = self.settings_text.clone();
         own.insert(MEMORY_LIMIT, self.memory_budget().setting());
-        EmberOptions::new(own, stores)
+        EmberOptions::new(own, stores, self.sends_secrets())
+    }
+
+    /// Whether a session sends its object-store secrets (and the AWS credentials of its
+    /// environment) with its jobs: under TLS (`ember.tls.cert` set), or when
+    /// `ember.cluster.send.credentials` asks to in the clear. Otherwise its configuration lists
+    /// them redacted (`SHOW ALL` too) and executors use their own.
+    pub fn sends_secrets(&self) -> bool {
+        self.cluster_send_credentials() || self.tls_cert().is_some()
     }
 
     /// The memory this process's queries and fits may hold: `ember.memory.limit` resolved

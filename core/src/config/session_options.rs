@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
 use datafusion::error::{DataFusionError, Result};
+use ember_connectors::store_options::{store_key, StoreValue};
 use ember_connectors::StoreOptions;
 
 use super::keys::{all_keys, declared_key, OWN_KEYS};
@@ -21,19 +22,45 @@ use super::keys::{all_keys, declared_key, OWN_KEYS};
 /// Every value is validated as its declared kind when set, so a value received with a job is
 /// checked like one from the command line.
 ///
-/// Secrets are listed and shipped as they are: the job's settings are how a cluster's executors
-/// receive the client's store credentials today.
-#[derive(Debug, Clone, Default)]
+/// Secrets (the store keys of kind secret): what these options list (`SHOW ALL`) is what a job
+/// carries to a cluster, since Ballista sends a session's configuration as its entries. A
+/// client session that does not send its secrets ([`EmberOptions::new`]) lists each as
+/// [`REDACTED`], which a receiving process ignores, resolving credentials from its own
+/// environment instead. A scheduler's or executor's options (the default) pass on what they
+/// received.
+#[derive(Debug, Clone)]
 pub struct EmberOptions {
     stores: StoreOptions,
     own: BTreeMap<&'static str, String>,
+    send_secrets: bool,
+}
+
+/// What a secret's value is listed as where it is not sent.
+pub const REDACTED: &str = "<redacted>";
+
+impl Default for EmberOptions {
+    /// The options of a process that receives jobs: empty until a job's settings are set, and
+    /// passing on the secrets among them.
+    fn default() -> Self {
+        Self::new(BTreeMap::new(), StoreOptions::default(), true)
+    }
 }
 
 impl EmberOptions {
     /// The settings of a session: `own` holds the text of each of Ember's own keys that was
-    /// set (the others show their declared defaults), `stores` the object-store settings.
-    pub fn new(own: BTreeMap<&'static str, String>, stores: StoreOptions) -> Self {
-        Self { stores, own }
+    /// set (the others show their declared defaults), `stores` the object-store settings;
+    /// `send_secrets` whether its secrets are listed, and so sent with its jobs, or
+    /// [`REDACTED`].
+    pub fn new(
+        own: BTreeMap<&'static str, String>,
+        stores: StoreOptions,
+        send_secrets: bool,
+    ) -> Self {
+        Self {
+            stores,
+            own,
+            send_secrets,
+        }
     }
 
     /// The object-store settings.
@@ -41,12 +68,18 @@ impl EmberOptions {
         &self.stores
     }
 
-    /// The value `SHOW` gives `name` (a declared key): set, else the declared default.
+    /// The value `SHOW` gives `name` (a declared key): set, else the declared default; a secret
+    /// this session does not send is [`REDACTED`].
     fn value(&self, name: &str) -> Option<&str> {
-        self.own
-            .get(name)
-            .map(String::as_str)
-            .or_else(|| self.stores.get(name))
+        if let Some(own) = self.own.get(name) {
+            return Some(own);
+        }
+        let value = self.stores.get(name)?;
+        Some(if is_secret(name) && !self.send_secrets {
+            REDACTED
+        } else {
+            value
+        })
     }
 }
 
@@ -80,6 +113,10 @@ impl ExtensionOptions for EmberOptions {
             self.own.insert(declared.name, value.to_string());
             return Ok(());
         }
+        if value == REDACTED && is_secret(declared.name) {
+            // A secret the sender withheld: this process's own credentials apply.
+            return Ok(());
+        }
         self.stores
             .set(declared.name, value)
             .map_err(|unknown| DataFusionError::Configuration(unknown.to_string()))
@@ -94,6 +131,11 @@ impl ExtensionOptions for EmberOptions {
             })
             .collect()
     }
+}
+
+/// Whether `name` is a store key whose value is a secret.
+fn is_secret(name: &str) -> bool {
+    store_key(name).is_some_and(|key| key.kind == StoreValue::Secret)
 }
 
 impl ConfigExtension for EmberOptions {
@@ -114,7 +156,7 @@ mod tests {
     #[test]
     fn every_declared_key_is_listed_with_its_value_or_default() {
         let fixed = BTreeMap::from([(MEMORY_LIMIT, "2g".to_string())]);
-        let mut options = EmberOptions::new(fixed, StoreOptions::default());
+        let mut options = EmberOptions::new(fixed, StoreOptions::default(), true);
         ExtensionOptions::set(&mut options, "s3.region", "eu-west-1").unwrap();
         let entries = options.entries();
         assert_eq!(entries.len(), all_keys().count());
@@ -144,5 +186,33 @@ mod tests {
         }
         assert_eq!(received.stores().get(S3_SECRET_ACCESS_KEY), Some("hunter2"));
         assert_eq!(value(&received.entries(), BATCH_SIZE), Some("100"));
+    }
+
+    #[test]
+    fn a_session_that_does_not_send_its_secrets_lists_them_redacted_and_receivers_ignore_that() {
+        let mut stores = StoreOptions::default();
+        stores.set(S3_SECRET_ACCESS_KEY, "hunter2").unwrap();
+        stores.set(S3_REGION, "eu-west-1").unwrap();
+        let withheld = EmberOptions::new(BTreeMap::new(), stores.clone(), false);
+        let entries = withheld.entries();
+        assert_eq!(value(&entries, S3_SECRET_ACCESS_KEY), Some(REDACTED));
+        assert_eq!(value(&entries, S3_REGION), Some("eu-west-1"));
+        assert!(!format!("{entries:?}").contains("hunter2"));
+        // The session itself still uses its secret.
+        assert_eq!(withheld.stores().get(S3_SECRET_ACCESS_KEY), Some("hunter2"));
+        let mut received = EmberOptions::default();
+        for entry in entries {
+            if let Some(value) = entry.value {
+                let key = entry.key.strip_prefix("ember.").unwrap();
+                ExtensionOptions::set(&mut received, key, &value).unwrap();
+            }
+        }
+        assert_eq!(received.stores().get(S3_SECRET_ACCESS_KEY), None);
+        assert_eq!(received.stores().get(S3_REGION), Some("eu-west-1"));
+        let sent = EmberOptions::new(BTreeMap::new(), stores, true);
+        assert_eq!(
+            value(&sent.entries(), S3_SECRET_ACCESS_KEY),
+            Some("hunter2")
+        );
     }
 }

@@ -119,8 +119,30 @@ pub fn graph_to_job_response(
 
 /// Flatten a session config into the sorted key/value map served by
 /// `GET /api/job/{job_id}/config`.
+///
+/// EMBER PATCH: the values of keys that name a secret are served as `<redacted>` (Spark's
+/// default `spark.redaction.regex` is the model: secret, password, token, access key), since a
+/// job's configuration can carry the object-store credentials its client sent.
 pub fn session_config_to_job_config(config: &SessionConfig) -> JobConfig {
-    config.to_props().into_iter().collect()
+    config
+        .to_props()
+        .into_iter()
+        .map(|(key, value)| {
+            if names_a_secret(&key) {
+                (key, "<redacted>".to_string())
+            } else {
+                (key, value)
+            }
+        })
+        .collect()
+}
+
+/// EMBER PATCH: whether a configuration key names a secret.
+fn names_a_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["secret", "password", "token", "access.key", "accesskey", "account.key"]
+        .iter()
+        .any(|word| key.contains(word))
 }
 
 /// Build the per-stage summaries served by `GET /api/job/{job_id}/stages`.
