@@ -418,6 +418,18 @@ async fn sql_models_are_created_used_and_dropped_across_processes() {
              reg_param = 0.1, features = ['x', 'y']) AS SELECT x, y, middle FROM {table}"
         ),
     );
+    // An entry whose metadata is corrupt is skipped with a warning naming it, not a failure.
+    let broken = dir.path().join("ember-models/broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("metadata.json"), "{").unwrap();
+    let shown = run_sql(dir.path(), "SHOW MODELS", &[]);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    assert!(
+        stderr(&shown).contains("SHOW MODELS skips 'broken'"),
+        "{}",
+        stderr(&shown)
+    );
+    std::fs::remove_dir_all(&broken).unwrap();
     let models = sql_rows(dir.path(), "SHOW MODELS");
     assert_eq!(
         models,

@@ -24,6 +24,7 @@
 //! abort.
 
 pub(crate) mod arrays;
+mod local;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -164,28 +165,53 @@ pub trait PersistentModel: Sized {
 }
 
 /// Writes `model` to the directory `location`, its stages (if any) to `stage-0`, `stage-1`, ...
-/// inside it first. Fails when a model is already there unless `overwrite`, which replaces it.
+/// inside it. Fails when a model is already there unless `overwrite`, which replaces it.
+///
+/// On a local file system the model is written whole beside its place and published by one
+/// rename ([`local::publish`]): the old model stays readable until the new one replaces it, and
+/// a save that fails or is killed leaves it untouched. On an object store, which cannot rename
+/// a directory, a replaced model's files are deleted before the new ones are written; a reader
+/// meanwhile finds no model, and one that reads the old `metadata.json` with a new `data.arrow`
+/// fails on its checksum.
 pub async fn save_model(
     context: &SessionContext,
     model: &dyn AnyModel,
     location: &str,
     overwrite: bool,
 ) -> Result<()> {
+    let error = |reason: String| MlError::Persist {
+        location: location.to_string(),
+        reason,
+    };
+    if !overwrite && model_exists(context, location).await? {
+        return Err(error("a model is already saved there".to_string()));
+    }
+    let Some(target) = local::local_directory(location) else {
+        if model_exists(context, location).await? {
+            delete_model(context, location).await?;
+        }
+        return write_model(context, model, location).await;
+    };
+    let staging = local::staging_beside(&target).map_err(|e| error(e.to_string()))?;
+    let written = write_model(context, model, &staging.display().to_string()).await;
+    let published = written.and_then(|()| local::publish(&staging, &target).map_err(error));
+    if published.is_err() {
+        let _ = local::remove(&staging);
+    }
+    published
+}
+
+/// Writes `model` and its stages into the directory `location`, whatever is there.
+async fn write_model(context: &SessionContext, model: &dyn AnyModel, location: &str) -> Result<()> {
     let (store, dir) = resolve(context, location, true)?;
     let error = |reason: String| MlError::Persist {
         location: location.to_string(),
         reason,
     };
     let metadata_path = dir.clone().join(METADATA);
-    if store.head(&metadata_path).await.is_ok() {
-        if !overwrite {
-            return Err(error("a model is already saved there".to_string()));
-        }
-        delete_model(context, location).await?;
-    }
     for (index, stage) in model.stages().into_iter().enumerate() {
         let stage_location = stage_location(location, index);
-        Box::pin(save_model(context, stage, &stage_location, overwrite)).await?;
+        Box::pin(write_model(context, stage, &stage_location)).await?;
     }
     let ModelParts {
         features,
@@ -220,8 +246,8 @@ pub(crate) fn stage_location(location: &str, index: usize) -> String {
     format!("{}/stage-{index}", location.trim_end_matches('/'))
 }
 
-/// Reads the saved model at `location`, whatever its type.
-pub async fn read_saved(context: &SessionContext, location: &str) -> Result<SavedModel> {
+/// The `metadata.json` of the model saved at `location`, once its format and version are checked.
+pub async fn read_metadata(context: &SessionContext, location: &str) -> Result<ModelMetadata> {
     let (store, dir) = resolve(context, location, false)?;
     let error = |reason: String| MlError::Persist {
         location: location.to_string(),
@@ -238,6 +264,17 @@ pub async fn read_saved(context: &SessionContext, location: &str) -> Result<Save
             metadata.format, metadata.format_version
         )));
     }
+    Ok(metadata)
+}
+
+/// Reads the saved model at `location`, whatever its type.
+pub async fn read_saved(context: &SessionContext, location: &str) -> Result<SavedModel> {
+    let metadata = read_metadata(context, location).await?;
+    let (store, dir) = resolve(context, location, false)?;
+    let error = |reason: String| MlError::Persist {
+        location: location.to_string(),
+        reason,
+    };
     let data = read_object(&store, &dir.clone().join(DATA), MAX_DATA_BYTES)
         .await
         .map_err(|e| error(format!("cannot read {DATA}: {e}")))?;
@@ -298,16 +335,27 @@ pub async fn list_models(context: &SessionContext, location: &str) -> Result<Vec
     };
     let mut names = Vec::new();
     for prefix in listing.common_prefixes {
+        // Hidden directories are saves in progress (or left by a crash), never models.
+        let Some(name) = prefix.filename().filter(|name| !name.starts_with('.')) else {
+            continue;
+        };
         if store.head(&prefix.clone().join(METADATA)).await.is_ok() {
-            names.extend(prefix.filename().map(str::to_string));
+            names.push(name.to_string());
         }
     }
     names.sort();
     Ok(names)
 }
 
-/// Removes the saved model at `location`: every file under its directory (stages included).
+/// Removes the saved model at `location`: every file under its directory (stages included). A
+/// local directory is removed without following links ([`local::remove`]).
 pub async fn delete_model(context: &SessionContext, location: &str) -> Result<()> {
+    if let Some(directory) = local::local_directory(location) {
+        return local::remove(&directory).map_err(|e| MlError::Persist {
+            location: location.to_string(),
+            reason: e.to_string(),
+        });
+    }
     let (store, dir) = resolve(context, location, false)?;
     let error = |e: object_store::Error| MlError::Persist {
         location: location.to_string(),
@@ -336,8 +384,7 @@ fn resolve(
         location: location.to_string(),
         reason,
     };
-    if create && (location.starts_with("file://") || !location.contains("://")) {
-        let local = location.strip_prefix("file://").unwrap_or(location);
+    if let Some(local) = local::local_directory(location).filter(|_| create) {
         std::fs::create_dir_all(local).map_err(|e| error(e.to_string()))?;
     }
     let directory = if location.ends_with('/') {
@@ -458,6 +505,39 @@ mod tests {
         );
         delete_model(&context, &location("k")).await.unwrap();
         assert!(read_saved(&context, &location("k")).await.is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `DROP MODEL` on a model directory holding a link to a directory elsewhere removed the
+    /// files the link points to.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn deleting_a_model_removes_links_not_what_they_point_to() {
+        let dir = std::env::temp_dir().join(format!("ember-persist-links-{}", std::process::id()));
+        let outside = dir.join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("keep.txt"), "keep").unwrap();
+        let rows: Vec<Vec<Option<f64>>> = (0..20).map(|i| vec![Some(f64::from(i))]).collect();
+        let scaler = StandardScaler::new(["a"])
+            .fit(&rows_frame(&["a"], &rows, 2))
+            .await
+            .unwrap();
+        let context = SessionContext::new();
+        let model = dir.join("model");
+        let location = model.display().to_string();
+        save_model(&context, &scaler, &location, false)
+            .await
+            .unwrap();
+        std::os::unix::fs::symlink(&outside, model.join("link")).unwrap();
+        save_model(&context, &scaler, &location, true)
+            .await
+            .unwrap();
+        delete_model(&context, &location).await.unwrap();
+        assert!(!model.exists());
+        assert_eq!(
+            std::fs::read_to_string(outside.join("keep.txt")).unwrap(),
+            "keep"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -17,7 +17,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{lit, Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::{col, SessionContext};
-use ember_mllib::persist::{delete_model, list_models, model_exists, read_saved};
+use ember_mllib::persist::{delete_model, list_models, model_exists, read_metadata, read_saved};
 use ember_mllib::{fit_from_options, FittedModel};
 
 use crate::error::{EmberError, Result};
@@ -200,12 +200,15 @@ impl Session {
                 let names = list_models(context, &models.dir).await?;
                 let mut rows = Vec::new();
                 for name in names {
-                    let saved = read_saved(context, &models.location(&name)?).await?;
-                    rows.push(vec![
-                        name,
-                        saved.metadata.model_type,
-                        saved.metadata.features.join(", "),
-                    ]);
+                    // One unreadable entry is reported, not a reason to list none.
+                    match read_metadata(context, &models.location(&name)?).await {
+                        Ok(metadata) => rows.push(vec![
+                            name,
+                            metadata.model_type,
+                            metadata.features.join(", "),
+                        ]),
+                        Err(error) => tracing::warn!("SHOW MODELS skips '{name}': {error}"),
+                    }
                 }
                 text_frame(context, &["model", "model_type", "features"], rows)
             }

@@ -1,0 +1,150 @@
+//! Saved models on a local file system: a model is written whole into a staging directory beside
+//! its place and then published by one rename, so a reader (or a crash) sees the old model or
+//! the new one, never a mix and never none; and a model is removed without following links.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The local directory a model location names (`file://` or a plain path), `None` for an
+/// object store.
+pub(super) fn local_directory(location: &str) -> Option<PathBuf> {
+    if location.starts_with("file://") || !location.contains("://") {
+        let path = location.strip_prefix("file://").unwrap_or(location);
+        Some(PathBuf::from(path.trim_end_matches('/')))
+    } else {
+        None
+    }
+}
+
+/// A fresh hidden directory beside `target` to write its new model into. Hidden names are
+/// never listed as models, so one left by a crash is only litter.
+pub(super) fn staging_beside(target: &Path) -> std::io::Result<PathBuf> {
+    let name = target
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("a model location needs a directory name"))?;
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    let staging = format!(
+        ".{}.saving-{}-{nanos}",
+        name.to_string_lossy(),
+        std::process::id()
+    );
+    Ok(target.with_file_name(staging))
+}
+
+/// Puts the complete model in `staging` at `target`. A model already at `target` is replaced in
+/// one step (Linux exchanges the two directories atomically, then removes the old one; other
+/// systems move the old one aside first, leaving a moment without a model). `target` must hold
+/// a model, nothing, or not exist: a directory with other files is refused, untouched.
+pub(super) fn publish(staging: &Path, target: &Path) -> Result<(), String> {
+    let holds_model = target.join(super::METADATA).is_file();
+    if !holds_model && target.exists() && !is_empty_directory(target) {
+        return Err(format!(
+            "{} holds files that are not a saved model; remove them or save elsewhere",
+            target.display()
+        ));
+    }
+    if !holds_model {
+        return std::fs::rename(staging, target).map_err(|e| e.to_string());
+    }
+    replace(staging, target)?;
+    // `staging` now holds the old model.
+    remove(staging).map_err(|e| e.to_string())
+}
+
+fn is_empty_directory(path: &Path) -> bool {
+    std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
+}
+
+/// Swaps the directories `staging` and `target` in one step.
+#[cfg(target_os = "linux")]
+fn replace(staging: &Path, target: &Path) -> Result<(), String> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let path = |path: &Path| {
+        CString::new(path.as_os_str().as_bytes()).map_err(|_| "a path holds a NUL".to_string())
+    };
+    let (from, to) = (path(staging)?, path(target)?);
+    // SAFETY: both are valid NUL-terminated paths that live across the call.
+    let exchanged = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if exchanged == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error().to_string())
+    }
+}
+
+/// Swaps the directories `staging` and `target`: the old model moves aside, the new one in.
+#[cfg(not(target_os = "linux"))]
+fn replace(staging: &Path, target: &Path) -> Result<(), String> {
+    let aside = staging.with_extension("replaced");
+    std::fs::rename(target, &aside).map_err(|e| e.to_string())?;
+    std::fs::rename(staging, target).map_err(|e| e.to_string())?;
+    std::fs::rename(&aside, staging).map_err(|e| e.to_string())
+}
+
+/// Removes the directory `path` and everything in it, removing links as links: a link inside a
+/// model directory to a directory elsewhere loses the link, never the files it points to.
+pub(super) fn remove(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_replaces_a_model_in_one_step_and_nothing_else() {
+        let dir = tempfile_dir("publish");
+        let target = dir.join("m");
+        let write = |path: &Path, text: &str| {
+            std::fs::create_dir_all(path).unwrap();
+            std::fs::write(path.join(super::super::METADATA), text).unwrap();
+        };
+        let staging = staging_beside(&target).unwrap();
+        write(&staging, "first");
+        publish(&staging, &target).unwrap();
+        let second = staging_beside(&target).unwrap();
+        write(&second, "second");
+        publish(&second, &target).unwrap();
+        let metadata = std::fs::read_to_string(target.join(super::super::METADATA)).unwrap();
+        assert_eq!(metadata, "second");
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["m"], "staging directories left behind");
+
+        let foreign = dir.join("photos");
+        std::fs::create_dir_all(&foreign).unwrap();
+        std::fs::write(foreign.join("cat.jpg"), "meow").unwrap();
+        let third = staging_beside(&foreign).unwrap();
+        write(&third, "third");
+        let refused = publish(&third, &foreign).unwrap_err();
+        assert!(refused.contains("not a saved model"), "{refused}");
+        assert_eq!(
+            std::fs::read_to_string(foreign.join("cat.jpg")).unwrap(),
+            "meow"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn tempfile_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ember-local-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
