@@ -130,6 +130,72 @@ fn local_copy_modes_replace_append_and_refuse() {
     assert!(hidden.is_empty(), "staging left behind: {hidden:?}");
 }
 
+#[test]
+fn overwrite_refuses_a_directory_of_other_files_and_explain_analyze_never_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join("k=1")).unwrap();
+    std::fs::write(home.join("k=1/part-0.parquet"), b"not read").unwrap();
+    std::fs::write(home.join("notes.txt"), b"keep me").unwrap();
+    // Overwrite deleted everything under any directory it was pointed at.
+    let overwrite = "COPY (SELECT 1 AS v) TO 'home' STORED AS PARQUET OPTIONS (mode 'overwrite')";
+    let refused = run_sql(dir.path(), overwrite, &[]);
+    assert!(
+        stderr(&refused).contains("holds 'notes.txt', which is no dataset's file"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(std::fs::read(home.join("notes.txt")).unwrap(), b"keep me");
+    // EXPLAIN ANALYZE ran the COPY straight into its target, past its save mode.
+    let explained = run_sql(
+        dir.path(),
+        "EXPLAIN ANALYZE COPY (SELECT 1 AS v) TO 'explained' STORED AS PARQUET",
+        &[],
+    );
+    assert!(!explained.status.success());
+    assert!(
+        stderr(&explained).contains("run the COPY itself"),
+        "{}",
+        stderr(&explained)
+    );
+    assert!(!dir.path().join("explained").exists());
+}
+
+/// Runs an overwrite of `out` (30 rows, replacing 60) that the failpoint `point` kills, and
+/// returns the rows `out` holds afterwards.
+fn rows_after_an_overwrite_killed_at(dir: &Path, point: &str) -> String {
+    let overwrite = "COPY (SELECT v FROM generate_series(1, 30) t(v)) TO 'out' \
+                     STORED AS PARQUET OPTIONS (mode 'overwrite')";
+    let output = Command::new(ember_binary())
+        .current_dir(dir)
+        .args(["sql", "--quiet", "-e", overwrite])
+        .env("FAILPOINTS", point)
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&output).contains(&format!("failpoint {point}")),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!output.status.success());
+    sql(dir, "SELECT count(*) AS n FROM 'out'", &[])
+}
+
+#[test]
+fn an_overwrite_killed_at_any_commit_step_leaves_the_old_or_the_new_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let write_old = "COPY (SELECT v FROM generate_series(1, 60) t(v)) TO 'out' \
+                     STORED AS PARQUET OPTIONS (mode 'overwrite')";
+    sql(dir.path(), write_old, &[]);
+    // Before the commit: the old dataset, whole.
+    let before = rows_after_an_overwrite_killed_at(dir.path(), "commit.begin");
+    assert_eq!(before, "n\n60\n");
+    // After the two directories were exchanged, before the old one was removed: the new one.
+    let after = rows_after_an_overwrite_killed_at(dir.path(), "commit.overwrite.exchanged");
+    assert_eq!(after, "n\n30\n");
+    assert!(dir.path().join("out/_SUCCESS").is_file());
+}
+
 /// A COPY that runs for minutes in a debug build, writing a new file every 100,000 rows.
 const LONG_COPY: &str =
     "COPY (SELECT v, repeat('x', 40) AS pad FROM generate_series(1, 500000000) t(v)) \

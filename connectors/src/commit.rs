@@ -3,8 +3,12 @@
 //! job leaves the previous dataset readable and unchanged.
 //!
 //! - Local files: the staging directory is renamed onto the target (one atomic rename for a new
-//!   dataset; for `overwrite`, the old directory is renamed aside first and removed after). The
-//!   `_SUCCESS` marker is written into the staging directory, so it appears with the data.
+//!   dataset; for `overwrite`, staging and target are exchanged in one step, see
+//!   [`crate::local_dirs::exchange`], and the old data removed after). The `_SUCCESS` marker is
+//!   written into the staging directory, so it appears with the data. An `append` moves its files
+//!   in one by one: a crash midway leaves some of them visible.
+//! - `overwrite` deletes everything under its target, so it refuses a directory holding anything
+//!   but a dataset's files, naming the first other entry.
 //! - Object stores, which cannot rename a prefix: every staged object is copied to its final key
 //!   (server-side), then `_SUCCESS` is written, then (for `overwrite`) the previous objects are
 //!   deleted. A job killed while it writes leaves nothing under the target; the commit itself is
@@ -27,6 +31,8 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::dataset::ConnectorError;
+use crate::format::format_of_file_name;
+use crate::local_dirs::{exchange, failpoint, unique_id};
 
 /// What a write does when its target already holds data (Spark's save modes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -149,6 +155,17 @@ impl StagedWrite {
                     .into(),
             });
         }
+        if mode == WriteMode::Overwrite && !single_file {
+            if let Some(entry) = write.first_foreign_entry().await.map_err(failed)? {
+                return Err(ConnectorError::Write {
+                    target: target.to_string(),
+                    cause: format!(
+                        "mode 'overwrite' replaces a dataset, and it holds '{entry}', which is \
+                         no dataset's file; remove it or write elsewhere"
+                    ),
+                });
+            }
+        }
         Ok(write)
     }
 
@@ -159,6 +176,7 @@ impl StagedWrite {
 
     /// Publishes the staged data at the target (see the module documentation).
     pub async fn commit(self) -> Result<(), ConnectorError> {
+        failpoint("commit.begin");
         let result = match &self.local {
             Some((target, staging)) => self.commit_local(target, staging).map_err(Into::into),
             None => self.commit_objects().await,
@@ -182,6 +200,29 @@ impl StagedWrite {
                 }
             }
         }
+    }
+
+    /// The first entry under a directory target (its path relative to the target) that no
+    /// dataset holds: one that is not a data file, a `_SUCCESS` marker, a hidden (`.` or `_`)
+    /// file or directory, or inside `key=value` partition directories. Overwrite deletes
+    /// everything under its target, so it refuses a directory with anything else.
+    async fn first_foreign_entry(&self) -> Result<Option<String>, DataFusionError> {
+        let relative: Vec<String> = match &self.local {
+            Some((target, _)) if target.is_dir() => local_files(target, target)?,
+            Some(_) => Vec::new(),
+            None => (self.listing(&self.target_path).await?.iter())
+                .filter_map(|key| key.prefix_match(&self.target_path))
+                .map(|parts| {
+                    parts
+                        .map(|part| part.as_ref().to_string())
+                        .collect::<Vec<_>>()
+                })
+                .map(|parts| parts.join("/"))
+                .collect(),
+        };
+        Ok(relative
+            .into_iter()
+            .find(|path| !belongs_to_a_dataset(path)))
     }
 
     async fn target_has_data(&self) -> Result<bool, DataFusionError> {
@@ -218,14 +259,14 @@ impl StagedWrite {
                 std::fs::remove_dir_all(staging)
             }
             WriteMode::Overwrite if target_exists => {
-                let replaced = staging.with_file_name(format!(
-                    ".{}.ember-replaced-{}",
-                    target.file_name().unwrap_or_default().to_string_lossy(),
-                    unique_id()
-                ));
-                std::fs::rename(target, &replaced)?;
-                std::fs::rename(staging, target)?;
-                std::fs::remove_dir_all(replaced)
+                // One step: the new dataset in place, the old one (a directory, or a file the
+                // directory replaces) where the staging was.
+                exchange(staging, target)?;
+                failpoint("commit.overwrite.exchanged");
+                match staging.is_dir() {
+                    true => std::fs::remove_dir_all(staging),
+                    false => std::fs::remove_file(staging),
+                }
             }
             _ => {
                 // An empty directory is no dataset: `begin` let the write through.
@@ -300,20 +341,46 @@ impl StagedWrite {
 /// Object copies and deletes in flight at once during a commit.
 const COPY_CONCURRENCY: usize = 16;
 
-/// An id that no other write of this or another process picks at the same moment.
-fn unique_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    format!("{nanos:x}-{:x}", std::process::id())
-}
-
 fn local_path(url: &str) -> Result<PathBuf, DataFusionError> {
     url::Url::parse(url)
         .ok()
         .and_then(|url| url.to_file_path().ok())
         .ok_or_else(|| DataFusionError::Plan(format!("{url} is not a local path")))
+}
+
+/// Whether the file at `path` (relative to a dataset's directory, `/`-separated) can be part of
+/// a dataset (see [`StagedWrite::first_foreign_entry`]).
+fn belongs_to_a_dataset(path: &str) -> bool {
+    let hidden = |part: &str| part.starts_with('.') || part.starts_with('_');
+    let parts: Vec<&str> = path.split('/').collect();
+    let Some((file, directories)) = parts.split_last() else {
+        return true;
+    };
+    if directories.iter().any(|part| hidden(part)) {
+        return true;
+    }
+    directories.iter().all(|part| part.contains('='))
+        && (hidden(file) || format_of_file_name(file).is_some())
+}
+
+/// The files under the local directory `dir`, as paths relative to `root` (`/`-separated);
+/// links are listed as files, never followed.
+fn local_files(root: &LocalPath, dir: &LocalPath) -> std::io::Result<Vec<String>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            files.extend(local_files(root, &entry.path())?);
+        } else {
+            let relative = entry.path();
+            let relative = relative.strip_prefix(root).unwrap_or(&relative);
+            let parts: Vec<String> = (relative.components())
+                .map(|part| part.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            files.push(parts.join("/"));
+        }
+    }
+    Ok(files)
 }
 
 /// Moves every file under `from` to the same relative path under `to`, creating directories.
@@ -358,5 +425,27 @@ mod tests {
         move_tree(&from, &to).unwrap();
         assert!(to.join("k=1/new.parquet").is_file());
         assert!(to.join("k=1/old.parquet").is_file());
+    }
+
+    #[test]
+    fn a_dataset_holds_data_files_markers_hidden_entries_and_partitions() {
+        for path in [
+            "part-0.parquet",
+            "k=1/j=2/part-0.csv.gz",
+            "_SUCCESS",
+            ".part-0.parquet.crc",
+            "_temporary/0/anything.txt",
+            ".staging/notes.txt",
+        ] {
+            assert!(belongs_to_a_dataset(path), "{path}");
+        }
+        for path in [
+            "notes.txt",
+            "src/main.rs",
+            "k=1/readme.md",
+            "photos/cat.jpg",
+        ] {
+            assert!(!belongs_to_a_dataset(path), "{path}");
+        }
     }
 }

@@ -19,6 +19,7 @@ mod aws_profile;
 pub mod commit;
 pub mod dataset;
 pub mod format;
+pub mod local_dirs;
 pub mod partitions;
 pub mod store_options;
 pub mod stores;

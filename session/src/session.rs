@@ -152,6 +152,16 @@ impl Session {
                 let rows = write_atomically(context, WriteRequest::from(copy)).await?;
                 Ok(count_frame(context, rows)?)
             }
+            (_, LogicalPlan::Analyze(analyze))
+                if matches!(*analyze.input, LogicalPlan::Copy(_)) =>
+            {
+                Err(DataFusionError::Plan(
+                    "EXPLAIN ANALYZE would run the COPY straight into its target, outside the \
+                     staged commit and save mode every COPY goes through; run the COPY itself"
+                        .to_string(),
+                )
+                .into())
+            }
             (_, LogicalPlan::Statement(Statement::SetVariable(set)))
                 if set.variable.to_ascii_lowercase().starts_with("ember.") =>
             {

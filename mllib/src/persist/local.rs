@@ -3,7 +3,8 @@
 //! the new one, never a mix and never none; and a model is removed without following links.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+
+use ember_connectors::local_dirs::{exchange, unique_id};
 
 /// The local directory a model location names (`file://` or a plain path), `None` for an
 /// object store.
@@ -22,20 +23,12 @@ pub(super) fn staging_beside(target: &Path) -> std::io::Result<PathBuf> {
     let name = target
         .file_name()
         .ok_or_else(|| std::io::Error::other("a model location needs a directory name"))?;
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_nanos());
-    let staging = format!(
-        ".{}.saving-{}-{nanos}",
-        name.to_string_lossy(),
-        std::process::id()
-    );
+    let staging = format!(".{}.saving-{}", name.to_string_lossy(), unique_id());
     Ok(target.with_file_name(staging))
 }
 
 /// Puts the complete model in `staging` at `target`. A model already at `target` is replaced in
-/// one step (Linux exchanges the two directories atomically, then removes the old one; other
-/// systems move the old one aside first, leaving a moment without a model). `target` must hold
+/// one step ([`exchange`]), then removed from where the staging was. `target` must hold
 /// a model, nothing, or not exist: a directory with other files is refused, untouched.
 pub(super) fn publish(staging: &Path, target: &Path) -> Result<(), String> {
     let holds_model = target.join(super::METADATA).is_file();
@@ -48,48 +41,13 @@ pub(super) fn publish(staging: &Path, target: &Path) -> Result<(), String> {
     if !holds_model {
         return std::fs::rename(staging, target).map_err(|e| e.to_string());
     }
-    replace(staging, target)?;
+    exchange(staging, target).map_err(|e| e.to_string())?;
     // `staging` now holds the old model.
     remove(staging).map_err(|e| e.to_string())
 }
 
 fn is_empty_directory(path: &Path) -> bool {
     std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
-}
-
-/// Swaps the directories `staging` and `target` in one step.
-#[cfg(target_os = "linux")]
-fn replace(staging: &Path, target: &Path) -> Result<(), String> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let path = |path: &Path| {
-        CString::new(path.as_os_str().as_bytes()).map_err(|_| "a path holds a NUL".to_string())
-    };
-    let (from, to) = (path(staging)?, path(target)?);
-    // SAFETY: both are valid NUL-terminated paths that live across the call.
-    let exchanged = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            from.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if exchanged == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error().to_string())
-    }
-}
-
-/// Swaps the directories `staging` and `target`: the old model moves aside, the new one in.
-#[cfg(not(target_os = "linux"))]
-fn replace(staging: &Path, target: &Path) -> Result<(), String> {
-    let aside = staging.with_extension("replaced");
-    std::fs::rename(target, &aside).map_err(|e| e.to_string())?;
-    std::fs::rename(staging, target).map_err(|e| e.to_string())?;
-    std::fs::rename(&aside, staging).map_err(|e| e.to_string())
 }
 
 /// Removes the directory `path` and everything in it, removing links as links: a link inside a
