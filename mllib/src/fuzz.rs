@@ -464,6 +464,7 @@ mod tests {
             .unwrap();
         // `x0` has missing values, which trees take and the other estimators refuse.
         let features = ["x1", "noise"];
+        let small = |boosting: GradientBoostedTrees| boosting.num_trees(3).max_depth(3);
         vec![
             Box::new(KMeans::new(features).k(3).fit(data).await.unwrap()),
             Box::new(
@@ -488,17 +489,13 @@ mod tests {
                     .unwrap(),
             ),
             Box::new(
-                GradientBoostedTrees::classifier(features)
-                    .num_trees(3)
-                    .max_depth(3)
+                small(GradientBoostedTrees::classifier(features))
                     .fit(data)
                     .await
                     .unwrap(),
             ),
             Box::new(
-                GradientBoostedTrees::regressor(features)
-                    .num_trees(3)
-                    .max_depth(3)
+                small(GradientBoostedTrees::regressor(features))
                     .fit(data)
                     .await
                     .unwrap(),
