@@ -47,8 +47,8 @@ pub fn load_config_with(
 /// subcommand runs on and the Tokio runtimes' threads. Planning and evaluating an expression
 /// recurses once per level of its nesting (DataFusion's `Expr::clone` among others), and a
 /// statement may nest `ember::parse::MAX_EXPRESSION_DEPTH` levels: a debug build needed more than
-/// 4 MiB for that. The system commits only the pages a thread touches.
-pub const THREAD_STACK: usize = 64 << 20;
+/// 4 MiB and at most 8 MiB for that. The system commits only the pages a thread touches.
+pub const THREAD_STACK: usize = 16 << 20;
 
 /// A multi-threaded Tokio runtime with one worker per core of `config`'s master, and the session
 /// built inside it.
