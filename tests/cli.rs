@@ -397,6 +397,26 @@ fn missing_file_is_one_line_naming_the_path() {
     assert_one_line_error(&output, 1, &["CREATE EXTERNAL TABLE", "/no/such/dir"]);
 }
 
+/// A Parquet file (found by mutating one's footer) whose embedded Arrow schema declares an
+/// integer of width 0: arrow-ipc panics while DataFusion infers the schema. The statement fails;
+/// the process goes on to say so and exits 1, not 101.
+#[test]
+fn a_library_panic_on_a_corrupt_footer_fails_the_statement_not_the_process() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/corrupt/arrow_schema_int_width_0.parquet");
+    let dir = tempfile::tempdir().unwrap();
+    let query = format!("SELECT count(*) FROM '{}'", file.display());
+    let output = sql(dir.path(), &["-e", &query]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let error = stderr(&output);
+    assert!(
+        error.lines().any(|line| line.starts_with("error: ")
+            && line.contains("internal error")
+            && line.contains("bit width of 0")),
+        "{error}"
+    );
+}
+
 #[test]
 fn corrupt_parquet_is_one_line_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,6 +13,7 @@ use ember::datafusion::physical_plan::{execute_stream, ExecutionPlan};
 use ember::scan_stats::{human_bytes, spilled_bytes};
 use ember::script::{split_statements, ScriptStatement};
 use ember::{ran_out_of_memory, FileFormatKind, Master, ScanStats, Session};
+use futures::FutureExt;
 
 use crate::exit::Failure;
 use crate::output::{write_result, OutputError, OutputFormat};
@@ -350,7 +352,35 @@ enum Plans {
 }
 
 /// Plans and runs `sql` once as `plans` says; returns the rows written and the plan.
+///
+/// A panic while it plans or runs (a library's bug that some input reaches: arrow-ipc panics on
+/// a Parquet footer whose embedded Arrow schema has an integer of width 0) fails the statement
+/// like any error instead of the process. Its message still goes to stderr through the panic
+/// hook, whose location helps the report.
 async fn run_once(
+    session: &Session,
+    sql: &str,
+    plans: Plans,
+    format: OutputFormat,
+    out: &mut dyn Write,
+    planned: &RunningPlan,
+) -> Result<(usize, Arc<dyn ExecutionPlan>), StatementError> {
+    let run = run_once_unguarded(session, sql, plans, format, out, planned);
+    AssertUnwindSafe(run)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            let message = (panic.downcast_ref::<String>().map(String::as_str))
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("no message");
+            Err(StatementError::Plan(format!(
+                "internal error (a bug in Ember or a library it uses; please report it): {message}"
+            )))
+        })
+}
+
+/// [`run_once`] without its guard against panics.
+async fn run_once_unguarded(
     session: &Session,
     sql: &str,
     plans: Plans,
