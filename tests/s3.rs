@@ -370,6 +370,17 @@ fn sql_models_save_load_and_drop_on_s3() {
             && keys.contains(&"catalog/kinds/stage-2/data.arrow".to_string()),
         "{keys:?}"
     );
+    // A replacement is written beside the model, then copied into place: the same keys after it,
+    // and nothing of the staging left.
+    let replaced = sql_over_s3(
+        &format!(
+            "CREATE OR REPLACE MODEL kinds OPTIONS (model_type = 'logistic_regression', \
+             features = ['x', 'kind'], one_hot = ['kind'], standardize = true) AS {rows}"
+        ),
+        &flags,
+    );
+    assert!(replaced.status.success(), "{}", stderr(&replaced));
+    assert_eq!(server.list("models", "catalog/"), keys);
     // Another process loads it from S3 and scores with it.
     let shown = sql_over_s3("SHOW MODELS", &flags);
     assert!(

@@ -167,12 +167,11 @@ pub trait PersistentModel: Sized {
 /// Writes `model` to the directory `location`, its stages (if any) to `stage-0`, `stage-1`, ...
 /// inside it. Fails when a model is already there unless `overwrite`, which replaces it.
 ///
-/// On a local file system the model is written whole beside its place and published by one
-/// rename ([`local::publish`]): the old model stays readable until the new one replaces it, and
-/// a save that fails or is killed leaves it untouched. On an object store, which cannot rename
-/// a directory, a replaced model's files are deleted before the new ones are written; a reader
-/// meanwhile finds no model, and one that reads the old `metadata.json` with a new `data.arrow`
-/// fails on its checksum.
+/// The model is written whole beside its place first, so a save that fails or is killed leaves
+/// the old model untouched. On a local file system it is then published by one rename
+/// ([`local::publish`]). An object store cannot rename a directory: the new files are copied into
+/// place server-side, `metadata.json` files last ([`publish_in_store`]); a reader during the
+/// copies that meets the old `metadata.json` with a new `data.arrow` fails on its checksum.
 pub async fn save_model(
     context: &SessionContext,
     model: &dyn AnyModel,
@@ -187,10 +186,15 @@ pub async fn save_model(
         return Err(error("a model is already saved there".to_string()));
     }
     let Some(target) = local::local_directory(location) else {
-        if model_exists(context, location).await? {
-            delete_model(context, location).await?;
+        let staging = hidden_sibling(location).ok_or_else(|| error("no directory name".into()))?;
+        let published = match write_model(context, model, &staging).await {
+            Ok(()) => publish_in_store(context, &staging, location).await,
+            Err(failed) => Err(failed),
+        };
+        if published.is_err() {
+            let _ = delete_model(context, &staging).await;
         }
-        return write_model(context, model, location).await;
+        return published;
     };
     let staging = local::staging_beside(&target).map_err(|e| error(e.to_string()))?;
     let written = write_model(context, model, &staging.display().to_string()).await;
@@ -199,6 +203,59 @@ pub async fn save_model(
         let _ = local::remove(&staging);
     }
     published
+}
+
+/// The hidden location beside `location` a new model is written to first
+/// (`.NAME.saving-ID`), `None` when `location` has no directory name.
+fn hidden_sibling(location: &str) -> Option<String> {
+    let (parent, name) = location.trim_end_matches('/').rsplit_once('/')?;
+    (!name.is_empty()).then(|| {
+        format!(
+            "{parent}/.{name}.saving-{}",
+            ember_connectors::local_dirs::unique_id()
+        )
+    })
+}
+
+/// Moves the model written at `staging` to `location` in one object store: every file copied
+/// into place, `metadata.json` files last and the top one very last (until then the old one, if
+/// any, stays the model's), then the old model's files the new one did not replace, and the
+/// staged ones, deleted.
+async fn publish_in_store(context: &SessionContext, staging: &str, location: &str) -> Result<()> {
+    let (store, target) = resolve(context, location, false)?;
+    let (_, staged_dir) = resolve(context, staging, false)?;
+    let error = |e: object_store::Error| MlError::Persist {
+        location: location.to_string(),
+        reason: e.to_string(),
+    };
+    let list = |dir: &Path| {
+        store
+            .list(Some(dir))
+            .map_ok(|meta| meta.location)
+            .try_collect::<Vec<Path>>()
+    };
+    let old = list(&target).await.map_err(error)?;
+    let mut staged = list(&staged_dir).await.map_err(error)?;
+    // Data before metadata, deeper metadata (stages) before the model's own.
+    staged.sort_by_key(|path| {
+        let parts = path.parts().count();
+        (path.filename() == Some(METADATA), std::cmp::Reverse(parts))
+    });
+    let mut written = std::collections::HashSet::new();
+    for from in &staged {
+        let relative = from.prefix_match(&staged_dir).into_iter().flatten();
+        let to = relative.fold(target.clone(), |path, part| path.join(part));
+        store.copy(from, &to).await.map_err(error)?;
+        written.insert(to);
+    }
+    for path in old
+        .iter()
+        .filter(|path| !written.contains(*path))
+        .chain(&staged)
+    {
+        store.delete(path).await.map_err(error)?;
+    }
+    Ok(())
 }
 
 /// Writes `model` and its stages into the directory `location`, whatever is there.
