@@ -231,6 +231,12 @@ impl StoreOptions {
     }
 }
 
+/// Whether `key` is a store key whose value is a secret (masked in logs, redacted where it is
+/// not sent).
+pub fn is_secret(key: &str) -> bool {
+    store_key(key).is_some_and(|key| key.kind == StoreValue::Secret)
+}
+
 /// A key that is not one of [`STORE_KEYS`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown object-store key '{0}'")]
@@ -271,7 +277,7 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
 impl fmt::Debug for StoreOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shown = self.values.iter().map(|(key, value)| {
-            let secret = store_key(key).is_some_and(|k| k.kind == StoreValue::Secret);
+            let secret = is_secret(key);
             let value = if secret { "***" } else { value.as_str() };
             (key, value)
         });

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
 use datafusion::error::{DataFusionError, Result};
-use ember_connectors::store_options::{store_key, StoreValue};
+use ember_connectors::store_options::is_secret;
 use ember_connectors::StoreOptions;
 
 use super::keys::{all_keys, declared_key, OWN_KEYS};
@@ -131,11 +131,6 @@ impl ExtensionOptions for EmberOptions {
             })
             .collect()
     }
-}
-
-/// Whether `name` is a store key whose value is a secret.
-fn is_secret(name: &str) -> bool {
-    store_key(name).is_some_and(|key| key.kind == StoreValue::Secret)
 }
 
 impl ConfigExtension for EmberOptions {

@@ -365,7 +365,25 @@ async fn run_once(
     out: &mut dyn Write,
     planned: &RunningPlan,
 ) -> Result<(usize, Arc<dyn ExecutionPlan>), StatementError> {
-    let run = run_once_unguarded(session, sql, plans, format, out, planned);
+    let run = async {
+        let frame = match plans {
+            Plans::Fastest => session.sql(sql).await,
+            Plans::Spillable => session.sql_with_spillable_plans(sql).await,
+        }
+        .map_err(|e| StatementError::Plan(e.to_string()))?;
+        let task = Arc::new(frame.task_ctx());
+        let plan = frame
+            .create_physical_plan()
+            .await
+            .map_err(|e| StatementError::Plan(e.to_string()))?;
+        planned.set(Arc::clone(&plan));
+        let stream = execute_stream(Arc::clone(&plan), task)
+            .map_err(|e| StatementError::Plan(e.to_string()))?;
+        let rows = write_result(stream, format, out)
+            .await
+            .map_err(StatementError::Output)?;
+        Ok::<_, StatementError>((rows, plan))
+    };
     AssertUnwindSafe(run)
         .catch_unwind()
         .await
@@ -377,34 +395,6 @@ async fn run_once(
                 "internal error (a bug in Ember or a library it uses; please report it): {message}"
             )))
         })
-}
-
-/// [`run_once`] without its guard against panics.
-async fn run_once_unguarded(
-    session: &Session,
-    sql: &str,
-    plans: Plans,
-    format: OutputFormat,
-    out: &mut dyn Write,
-    planned: &RunningPlan,
-) -> Result<(usize, Arc<dyn ExecutionPlan>), StatementError> {
-    let frame = match plans {
-        Plans::Fastest => session.sql(sql).await,
-        Plans::Spillable => session.sql_with_spillable_plans(sql).await,
-    }
-    .map_err(|e| StatementError::Plan(e.to_string()))?;
-    let task = Arc::new(frame.task_ctx());
-    let plan = frame
-        .create_physical_plan()
-        .await
-        .map_err(|e| StatementError::Plan(e.to_string()))?;
-    planned.set(Arc::clone(&plan));
-    let stream =
-        execute_stream(Arc::clone(&plan), task).map_err(|e| StatementError::Plan(e.to_string()))?;
-    let rows = write_result(stream, format, out)
-        .await
-        .map_err(StatementError::Output)?;
-    Ok((rows, plan))
 }
 
 /// A writer that counts the bytes that went through it: a statement that failed before writing
