@@ -32,7 +32,7 @@ pub use ember_connectors::{ConnectorError, FileFormatKind, WriteMode};
 pub use ember_core::{config, memory, ConfigError, ConfigOrigin, EmberConfig};
 pub use ember_mllib as ml;
 pub use ember_session::{
-    available_cores, cancel_job, cluster_status, job_progress, list_jobs, ran_out_of_memory,
-    scan_stats, script, ClusterStatus, EmberError, InvalidMaster, JobInfo, JobProgress, Master,
-    Result, ScanStats, Session, SessionBuilder,
+    available_cores, ran_out_of_memory, scan_stats, script, ClusterStatus, EmberError,
+    InvalidMaster, JobInfo, JobProgress, Master, Result, ScanStats, SchedulerApi, Session,
+    SessionBuilder,
 };

@@ -473,13 +473,20 @@ fn a_running_job_is_listed_by_name_and_cancelled_on_the_cluster() {
     let dir = tempfile::tempdir().unwrap();
     write_long_job(dir.path());
     let cluster = Cluster::start(dir.path(), 1, NO_CONF);
-    let master = cluster.master();
-    let (submitted, id) = submit_running(dir.path(), &master, "long-join", &["long.sql"]);
+    follow_and_cancel_a_running_job(dir.path(), &cluster.master());
+}
+
+/// Submits `long.sql` (see [`write_long_job`]) from `dir` to `master`, follows it with `ember
+/// jobs` and the submission's progress lines, cancels it with `ember jobs cancel`, and checks
+/// the refusals of cancelling it again and of cancelling an unknown job: everything a user
+/// does through the scheduler's REST API.
+fn follow_and_cancel_a_running_job(dir: &Path, master: &str) {
+    let (submitted, id) = submit_running(dir, master, "long-join", &["long.sql"]);
     // Several progress lines (every 100 ms) while the job runs; it runs for minutes.
     std::thread::sleep(Duration::from_millis(600));
-    let status = jobs(dir.path(), &master, &["status", &id]);
+    let status = jobs(dir, master, &["status", &id]);
     assert!(stdout(&status).contains("long-join"), "{}", stderr(&status));
-    let cancelled = jobs(dir.path(), &master, &["cancel", &id]);
+    let cancelled = jobs(dir, master, &["cancel", &id]);
     assert!(cancelled.status.success(), "{}", stderr(&cancelled));
     assert_eq!(stdout(&cancelled), format!("cancelled {id}\n"));
     // The client sees its job end and fails; the job no longer runs on the cluster.
@@ -494,15 +501,15 @@ fn a_running_job_is_listed_by_name_and_cancelled_on_the_cluster() {
         .filter(|line| line.starts_with(progress) && line.contains(" running: "))
         .any(|line| line.contains(&format!("job {id}: stages ")) && line.contains(" running, "));
     assert!(job_line, "{}", stderr(&output));
-    assert_gone(dir.path(), &master, &id);
-    let again = jobs(dir.path(), &master, &["cancel", &id]);
+    assert_gone(dir, master, &id);
+    let again = jobs(dir, master, &["cancel", &id]);
     assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
     assert!(
         stderr(&again).contains("cannot be cancelled"),
         "{}",
         stderr(&again)
     );
-    let unknown = jobs(dir.path(), &master, &["cancel", "nope"]);
+    let unknown = jobs(dir, master, &["cancel", "nope"]);
     assert_eq!(unknown.status.code(), Some(1));
     assert!(
         stderr(&unknown).contains("no job nope"),
@@ -698,6 +705,30 @@ fn mutual_tls_admits_only_clients_with_a_certificate_from_the_ca() {
         stderr(&admitted)
     );
 
+    // The REST API answers over the same TLS, to a certificate from the CA only: the status
+    // (tasks are pushed under TLS too) and the jobs. Plain HTTP gets nothing.
+    let cluster_status = |tls: Vec<String>| {
+        let mut args = vec!["cluster".to_string(), "status".into(), "--master".into()];
+        args.push(master.clone());
+        args.extend(tls);
+        run_ember(dir.path(), &args)
+    };
+    let status = cluster_status(tls_flags(&certs, "node", "ca"));
+    assert!(
+        stdout(&status).contains("push-staged") && stdout(&status).contains("jobs: 1 (running 0"),
+        "{}{}",
+        stdout(&status),
+        stderr(&status)
+    );
+    let rogue_status = cluster_status(tls_flags(&certs, "rogue", "ca"));
+    assert_eq!(
+        rogue_status.status.code(),
+        Some(1),
+        "{}",
+        stderr(&rogue_status)
+    );
+    assert_plain_http_gets_nothing(&master);
+
     // A tree fit's training tasks reach the client over the same mutual TLS, and the model
     // is the one a local fit makes.
     let points = dir.path().join("points.parquet");
@@ -785,6 +816,116 @@ fn mutual_tls_admits_only_clients_with_a_certificate_from_the_ca() {
         stderr(&partial).contains("missing: ember.tls.key, ember.tls.ca"),
         "{}",
         stderr(&partial)
+    );
+}
+
+/// Asserts that a plain HTTP request for the REST API's job list, sent to the scheduler of
+/// `master`, gets no answer from the API.
+fn assert_plain_http_gets_nothing(master: &str) {
+    use std::io::{Read, Write};
+    let address = master.trim_start_matches("ember://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let request = format!("GET /api/jobs HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    // The server may close the connection before the request is written.
+    let _ = stream.write_all(request.as_bytes());
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(
+        !reply.starts_with("HTTP/") && !reply.contains("job_id"),
+        "plain HTTP got: {reply}"
+    );
+}
+
+/// A secret of the length `ember.cluster.secret` asks for.
+const CLUSTER_SECRET: &str = "7f3a9c0e5b2d4f6a8c1e3b5d7f9a0c2e";
+
+#[test]
+fn a_shared_secret_admits_only_processes_that_know_it_and_its_rest_api_works_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every process started in `dir` reads the secret from its properties file, as a
+    // deployment would (a command line can be read by every local user).
+    std::fs::create_dir(dir.path().join("conf")).unwrap();
+    std::fs::write(
+        dir.path().join("conf/ember-defaults.conf"),
+        format!("ember.cluster.secret {CLUSTER_SECRET}\n"),
+    )
+    .unwrap();
+    write_long_job(dir.path());
+    let cluster = Cluster::start(dir.path(), 2, NO_CONF);
+    let master = cluster.master();
+    let query = "SELECT v % 2 AS k, count(*) AS n FROM (VALUES (1), (2), (3)) AS t(v) GROUP BY 1 ORDER BY 1";
+    let sql = |dir: &Path, extra: &[&str]| {
+        let mut args = vec!["sql", "--master", &master, "--format", "csv", "-e", query];
+        args.extend_from_slice(extra);
+        run_ember(dir, args)
+    };
+
+    // Members: a query whose shuffle crosses executors, the status and jobs (REST over the
+    // derived TLS, tasks pushed), following and cancelling a job.
+    let answered = sql(dir.path(), &[]);
+    assert_eq!(
+        stdout(&answered),
+        "k,n\n0,1\n1,2\n",
+        "{}",
+        stderr(&answered)
+    );
+    let status = run_ember(dir.path(), ["cluster", "status", "--master", &master]);
+    assert!(
+        stdout(&status).contains("push-staged") && stdout(&status).contains("executors: 2"),
+        "{}{}",
+        stdout(&status),
+        stderr(&status)
+    );
+    follow_and_cancel_a_running_job(dir.path(), &master);
+
+    // Outsiders, from a directory without the secret: refused, saying what to set.
+    let outside = tempfile::tempdir().unwrap();
+    let without = sql(outside.path(), &[]);
+    assert_eq!(without.status.code(), Some(1), "{}", stderr(&without));
+    assert!(
+        stderr(&without).contains("did not accept a plain connection")
+            && stderr(&without).contains("ember.cluster.secret"),
+        "{}",
+        stderr(&without)
+    );
+    let wrong_secret = "ember.cluster.secret=0000000000000000000000000000000000";
+    let wrong = sql(outside.path(), &["--conf", wrong_secret]);
+    assert_eq!(wrong.status.code(), Some(1), "{}", stderr(&wrong));
+    assert!(
+        stderr(&wrong).contains("TLS handshake failed"),
+        "{}",
+        stderr(&wrong)
+    );
+    let listed = jobs(outside.path(), &master, &[]);
+    assert_eq!(listed.status.code(), Some(1), "{}", stderr(&listed));
+    assert!(
+        stderr(&listed).contains("cannot read the status of the cluster"),
+        "{}",
+        stderr(&listed)
+    );
+    assert_plain_http_gets_nothing(&master);
+    let scheduler = master.trim_start_matches("ember://");
+    let executor = run_ember(
+        outside.path(),
+        [
+            "executor",
+            "--scheduler",
+            scheduler,
+            "--port",
+            "0",
+            "--conf",
+            wrong_secret,
+        ],
+    );
+    assert_eq!(executor.status.code(), Some(1), "{}", stderr(&executor));
+    assert!(
+        stderr(&executor).contains("TLS handshake failed"),
+        "{}",
+        stderr(&executor)
     );
 }
 

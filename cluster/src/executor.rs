@@ -18,13 +18,13 @@ use datafusion::prelude::SessionConfig;
 use ember_core::check_handshake;
 use ember_core::state::{memory_pool, runtime_builder};
 use ember_core::tls::Tls;
-use ember_core::tls::TlsFiles;
+use ember_core::ClusterAuth;
 use ember_core::{ConfigError, EmberConfig, MemoryBudget};
 
 use crate::functions::ember_function_registry;
 use crate::ports::{free_port, socket_address, warn_if_exposed};
 use crate::DaemonError;
-use crate::{job_session_config, task_scheduling, whole_seconds};
+use crate::{job_session_config, whole_seconds, TASK_SCHEDULING};
 
 /// How to run an executor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,9 +51,9 @@ pub struct ExecutorOptions {
     /// How often to report to the scheduler; it declares the executor lost after missing
     /// heartbeats for its `ember.cluster.executor.timeout`.
     pub heartbeat_interval: Duration,
-    /// Mutual TLS (`ember.tls.*`) for its connections and its shuffle service; the executor
-    /// then pulls its tasks ([`crate::task_scheduling`]).
-    pub tls: Option<TlsFiles>,
+    /// Mutual TLS (`ember.tls.*` or `ember.cluster.secret`) for its connections, its task
+    /// endpoint and its shuffle service.
+    pub tls: Option<ClusterAuth>,
 }
 
 impl ExecutorOptions {
@@ -76,7 +76,7 @@ impl ExecutorOptions {
             work_dir: config.local_dir().map(PathBuf::from),
             connect_timeout: config.cluster_connect_timeout(),
             heartbeat_interval: config.cluster_heartbeat_interval(),
-            tls: config.tls_files()?,
+            tls: config.cluster_auth()?,
         })
     }
 }
@@ -122,7 +122,7 @@ pub async fn run_executor(
         // `Instant::now().elapsed()` (always ~0), so with a timeout it retries forever.
         scheduler_connect_timeout_seconds: 0,
         vcores: options.cores,
-        task_scheduling_policy: task_scheduling(tls.is_some()),
+        task_scheduling_policy: TASK_SCHEDULING,
         work_dir: options
             .work_dir
             .as_ref()
@@ -171,10 +171,12 @@ pub async fn run_executor(
 }
 
 /// Mutual TLS for everything the executor serves or opens: its connection to the scheduler,
-/// its shuffle service (Arrow Flight), and its fetches from other executors.
+/// the endpoint the scheduler pushes tasks to, its shuffle service (Arrow Flight), and its
+/// fetches from other executors.
 fn with_tls(config: &mut ExecutorProcessConfig, tls: &Tls, connect_timeout: Duration) {
     let endpoint = tls.endpoint_override(connect_timeout);
     config.override_create_grpc_client_endpoint = Some(endpoint.clone());
+    config.executor_grpc_server_tls = Some(tls.server_config());
     // Tasks run with this configuration plus the job's settings (which carry `use_tls`); the
     // endpoint hook cannot travel with the job, so every task gets it from here.
     config.override_config_producer = Some(Arc::new(move || {

@@ -10,8 +10,9 @@
 //! - [`functions`]: the function registry executors resolve plan functions from (DataFusion's,
 //!   the Spark-compatible ones, and later Ember's ML functions) — built from the same
 //!   `ember-core` state a local session uses, so both always agree;
-//! - [`scheduler`]: [`run_scheduler`] — Ballista's scheduler with push-based task scheduling (pull
-//!   under TLS, see [`task_scheduling`]) and a session builder that plans with Ember's features for
+//! - [`scheduler`]: [`run_scheduler`] — Ballista's scheduler with push-based task scheduling
+//!   ([`TASK_SCHEDULING`]), its REST API served beside gRPC (over the cluster's mutual TLS when
+//!   it has one), and a session builder that plans with Ember's features for
 //!   [`ember_core::Placement::Cluster`];
 //! - [`executor`]: [`run_executor`] — a Ballista executor with that registry;
 //! - both open object stores with the settings each job carries (see [`job_session_config`]);
@@ -20,8 +21,8 @@
 //!
 //! Where Ballista needs something else, the override hooks of its `SchedulerConfig` and
 //! `ExecutorProcessConfig` are used (functions, TLS, the shuffle service under TLS, a cluster
-//! state whose core count cannot leak); one correctness fix that has no hook lives in the
-//! vendored scheduler (`vendor/README.md`).
+//! state whose core count cannot leak); what has no hook lives in the vendored scheduler and
+//! executor (`vendor/README.md`).
 
 pub mod executor;
 pub mod functions;
@@ -33,23 +34,16 @@ pub use executor::{run_executor, ExecutorOptions};
 pub use functions::ember_function_registry;
 pub use scheduler::{run_scheduler, SchedulerOptions};
 
-/// How tasks reach executors. The scheduler pushes them (Ballista's `PushStaged`), except under
-/// mutual TLS, where executors pull (`PullStaged`): Ballista 55 starts the server executors take
-/// pushed tasks on without any TLS hook, while pulling needs no server on the executor.
+/// How tasks reach executors: the scheduler pushes them (Ballista's `PushStaged`), under
+/// mutual TLS too (the vendored executor serves its task endpoint over TLS, `vendor/README.md`).
 ///
-/// Why push otherwise: executors that pull learn of new work only by polling, every 50 ms when
-/// idle, and report finished tasks at their next poll, so every stage of every job waited ~50 ms
-/// twice. Measured on TPC-H SF 1 (release, one 2-core executor): 16.0 s pulling, 5.8 s pushed.
+/// Why push: executors that pull learn of new work only by polling, every 50 ms when idle, and
+/// report finished tasks at their next poll, so every stage of every job waited ~50 ms twice.
+/// Measured on TPC-H SF 1 (release, one 2-core executor): 16.0 s pulling, 5.8 s pushed.
 /// Ballista 55's push mode leaks executor cores after an executor loss, which hung every later
 /// job; [`vcores::VcoreLedger`] repairs that.
-pub fn task_scheduling(tls: bool) -> ballista_core::config::TaskSchedulingPolicy {
-    use ballista_core::config::TaskSchedulingPolicy;
-    if tls {
-        TaskSchedulingPolicy::PullStaged
-    } else {
-        TaskSchedulingPolicy::PushStaged
-    }
-}
+pub const TASK_SCHEDULING: ballista_core::config::TaskSchedulingPolicy =
+    ballista_core::config::TaskSchedulingPolicy::PushStaged;
 
 /// The configuration a job's settings are applied to, in the scheduler and in executors:
 /// Ballista's, with Ember's settings registered so that the object-store settings the client

@@ -4,11 +4,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
 use ballista_core::optimizer::ballista_default_optimizer_rules;
-use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpcServer;
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
-use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
+use ballista_scheduler::scheduler_process::{
+    create_scheduler, scheduler_router, start_grpc_service_with_listener,
+};
 use ballista_scheduler::scheduler_server::SchedulerServer;
 use datafusion::error::Result as DataFusionResult;
 use datafusion::execution::cache::cache_manager::{
@@ -21,16 +23,18 @@ use datafusion::prelude::SessionConfig;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use ember_core::state::{runtime_builder, with_ember_features, with_ml_functions};
 use ember_core::tls::Tls;
-use ember_core::tls::TlsFiles;
+use ember_core::ClusterAuth;
 use ember_core::Placement;
 use ember_core::{ConfigError, EmberConfig};
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::transport::Server;
 
 use crate::ports::{socket_address, warn_if_exposed};
 use crate::vcores::VcoreLedger;
 use crate::DaemonError;
-use crate::{job_session_config, task_scheduling, whole_seconds};
+use crate::{job_session_config, whole_seconds, TASK_SCHEDULING};
 
 /// How to run the scheduler.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,9 +50,9 @@ pub struct SchedulerOptions {
     pub task_max_failures: usize,
     /// Attempts of a stage whose inputs were lost before its job fails.
     pub stage_max_failures: usize,
-    /// Mutual TLS (`ember.tls.*`): clients and executors must present a certificate the CA
-    /// signed. Without it the scheduler's REST API is served too; with it, gRPC only.
-    pub tls: Option<TlsFiles>,
+    /// Mutual TLS (`ember.tls.*` or `ember.cluster.secret`): clients, executors and REST
+    /// callers must present a certificate the CA signed.
+    pub tls: Option<ClusterAuth>,
     /// How long the scheduler's own connections (to executors) may take to open.
     pub connect_timeout: Duration,
 }
@@ -67,7 +71,7 @@ impl SchedulerOptions {
             executor_timeout: config.cluster_executor_timeout(),
             task_max_failures: config.cluster_task_max_failures(),
             stage_max_failures: config.cluster_stage_max_failures(),
-            tls: config.tls_files()?,
+            tls: config.cluster_auth()?,
             connect_timeout: config.cluster_connect_timeout(),
         })
     }
@@ -76,7 +80,7 @@ impl SchedulerOptions {
 /// Runs the scheduler until Ctrl-C or SIGTERM, calling `on_listening` with the bound address
 /// once it accepts connections.
 ///
-/// The scheduler pushes tasks to executors, or lets them pull under TLS ([`task_scheduling`]).
+/// The scheduler pushes tasks to executors ([`TASK_SCHEDULING`]).
 pub async fn run_scheduler(
     options: &SchedulerOptions,
     on_listening: impl FnOnce(SocketAddr),
@@ -94,7 +98,7 @@ pub async fn run_scheduler(
         bind_host: options.bind_host.clone(),
         external_host: options.bind_host.clone(),
         bind_port: bound.port(),
-        scheduling_policy: task_scheduling(tls.is_some()),
+        scheduling_policy: TASK_SCHEDULING,
         use_tls: tls.is_some(),
         override_create_grpc_client_endpoint: tls
             .as_ref()
@@ -110,10 +114,6 @@ pub async fn run_scheduler(
         ..SchedulerConfig::default()
     };
     config.validate()?;
-    let message_sizes = (
-        config.grpc_server_max_encoding_message_size as usize,
-        config.grpc_server_max_decoding_message_size as usize,
-    );
     let jobs = BallistaCluster::new_from_config(&config).await?.job_state();
     let cluster = BallistaCluster::new(Arc::new(VcoreLedger::default()), jobs);
     let scheduler =
@@ -127,29 +127,45 @@ pub async fn run_scheduler(
             served = start_grpc_service_with_listener(listener, scheduler) => Ok(served?),
             () = shutdown_requested() => Ok(()),
         },
-        Some(tls) => serve_tls(listener, scheduler, message_sizes, &tls).await,
+        Some(tls) => serve_tls(listener, scheduler, &tls).await,
     }
 }
 
-/// Serves the scheduler's gRPC API over mutual TLS until Ctrl-C or SIGTERM.
+/// Serves everything the scheduler serves without TLS (gRPC, the REST API, health) over mutual
+/// TLS until Ctrl-C or SIGTERM: REST callers (`ember jobs`, `ember cluster status`, a client's
+/// progress and cancel) present a certificate like every other peer.
 ///
-/// Ballista's `start_grpc_service_with_listener` has no TLS setting, so this serves the
-/// scheduler service itself (as Ballista's mTLS example does), without the REST API.
+/// Ballista serves its routes with axum, which has no TLS; tonic's server does TLS (handshakes
+/// run concurrently, bounded by the config's timeout) and serves axum routes, HTTP/1.1 ones
+/// too with `accept_http1`.
 async fn serve_tls(
     listener: tokio::net::TcpListener,
     scheduler: SchedulerServer<LogicalPlanNode, PhysicalPlanNode>,
-    (max_encoding, max_decoding): (usize, usize),
     tls: &Tls,
 ) -> Result<(), DaemonError> {
-    let service = SchedulerGrpcServer::new(scheduler)
-        .max_encoding_message_size(max_encoding)
-        .max_decoding_message_size(max_decoding);
+    let routes =
+        scheduler_router(scheduler).layer(axum::middleware::map_request(with_peer_address));
     Server::builder()
         .tls_config(tls.server_config())?
-        .add_service(service)
+        .accept_http1(true)
+        .add_routes(Routes::from(routes))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown_requested())
         .await?;
     Ok(())
+}
+
+/// Gives a request the caller's address where Ballista's handlers look for it (axum's
+/// `ConnectInfo`, which axum's own server sets and tonic's does not): an executor that
+/// registers without a host is known by that address.
+async fn with_peer_address<B>(mut request: axum::http::Request<B>) -> axum::http::Request<B> {
+    let peer = request
+        .extensions()
+        .get::<TlsConnectInfo<TcpConnectInfo>>()
+        .and_then(|info| info.get_ref().remote_addr());
+    if let Some(peer) = peer {
+        request.extensions_mut().insert(ConnectInfo(peer));
+    }
+    request
 }
 
 /// A listener on `address` whose connections send small writes at once (`TCP_NODELAY`, which

@@ -95,10 +95,11 @@ pub fn check_handshake(
     outcome.map_err(|cause| {
         let advice = if tls.is_some() {
             "the TLS handshake failed: the scheduler must use TLS, and each side's certificate \
-             must be signed by the CA the other trusts (ember.tls.cert, ember.tls.ca)"
+             must be signed by the CA the other trusts (ember.tls.cert, ember.tls.ca), or both \
+             must share the same ember.cluster.secret"
         } else {
             "it did not accept a plain connection: if the cluster uses mutual TLS, set \
-             ember.tls.cert, ember.tls.key and ember.tls.ca"
+             ember.tls.cert, ember.tls.key and ember.tls.ca, or its ember.cluster.secret"
         };
         ConnectError::Refused {
             master,

@@ -8,8 +8,9 @@
 //!   layered loading of `--conf` pairs, properties files and `EMBER_*` variables;
 //! - [`master`]: [`Master`], where a session's work runs (`local[N]` or `ember://host:port`);
 //! - [`memory`]: the memory budget of a process, from `ember.memory.limit` and the machine;
-//! - [`tls`]: mutual TLS settings for Ballista's hooks, from `ember.tls.*`; [`connect`]: reaching
-//!   a scheduler over them, with errors that say what to fix;
+//! - [`tls`]: mutual TLS settings for Ballista's hooks, from `ember.tls.*` or derived from the
+//!   shared `ember.cluster.secret` ([`cluster_secret`]); [`connect`]: reaching a scheduler over
+//!   them, with errors that say what to fix;
 //! - [`state`]: [`session_state`], which turns a config into a DataFusion `SessionState` with
 //!   Ember's defaults, memory pool and spilling, the Spark-compatible functions of
 //!   `datafusion-spark` and Ember's ML functions registered beside DataFusion's built-ins, and
@@ -17,6 +18,7 @@
 //!
 //! This layer knows nothing of sessions, scripts or the CLI, and starts no daemon.
 
+pub mod cluster_secret;
 pub mod config;
 pub mod connect;
 pub mod master;
@@ -30,4 +32,4 @@ pub use connect::{check_handshake, check_reachable, ConnectError};
 pub use master::{available_cores, InvalidMaster, Master};
 pub use memory::{MemoryBudget, MemoryLimit};
 pub use state::{session_state, Placement};
-pub use tls::{Tls, TlsError};
+pub use tls::{ClusterAuth, Tls, TlsError};

@@ -16,7 +16,7 @@ use ember_core::state::{runtime_env, session_config, with_ember_features};
 use ember_core::{available_cores, check_handshake, check_reachable, EmberConfig, Placement, Tls};
 use ember_mllib::trees::rpc::{SlotsProbe, TrainingEndpoint};
 
-use crate::cluster_status::cluster_status;
+use crate::cluster_status::SchedulerApi;
 use crate::error::Result;
 use ember_core::master::Master;
 
@@ -30,8 +30,8 @@ pub fn cluster_client_state(config: &EmberConfig, host: &str, port: u16) -> Resu
     let timeout = config.cluster_connect_timeout();
     let local_address = check_reachable(host, port, timeout)?;
     let tls = config
-        .tls_files()?
-        .map(|files| Tls::load(&files))
+        .cluster_auth()?
+        .map(|auth| Tls::load(&auth))
         .transpose()?;
     check_handshake(host, port, tls.as_ref(), timeout)?;
     let ballista_defaults = SessionConfig::new().upgrade_for_ballista();
@@ -61,7 +61,7 @@ pub fn cluster_client_state(config: &EmberConfig, host: &str, port: u16) -> Resu
         tls.as_ref().map(Tls::server_config),
         config.ml_tasks_start_timeout(),
     )
-    .with_slots_probe(task_slots_probe(host, port, timeout));
+    .with_slots_probe(task_slots_probe(host, port, tls.as_ref(), timeout));
     let session_config = session_config.with_extension(Arc::new(training));
     let session_config = with_tls(session_config, tls.as_ref(), timeout);
     let session_config = with_ballista_options(session_config, config)?;
@@ -84,17 +84,18 @@ pub fn cluster_client_state(config: &EmberConfig, host: &str, port: u16) -> Resu
 }
 
 /// Reads the task slots of the cluster at `host:port` from its scheduler's REST API (each
-/// executor's cores); `None` when the API cannot be read (under mutual TLS the scheduler serves
-/// none), so a tree fit falls back to waiting for its tasks.
-fn task_slots_probe(host: &str, port: u16, timeout: Duration) -> SlotsProbe {
+/// executor's cores), over mutual TLS with `tls` when given; `None` when the API cannot be
+/// read, so a tree fit falls back to waiting for its tasks.
+fn task_slots_probe(host: &str, port: u16, tls: Option<&Tls>, timeout: Duration) -> SlotsProbe {
     let master = Master::Cluster {
         host: host.to_string(),
         port,
     };
+    let api = SchedulerApi::new(&master, tls, timeout).ok();
     Arc::new(move || {
-        let master = master.clone();
+        let api = api.clone();
         Box::pin(async move {
-            let status = cluster_status(&master, timeout).await.ok()?;
+            let status = api?.status().await.ok()?;
             Some(
                 status
                     .executors

@@ -1,6 +1,7 @@
-//! What a cluster is doing, from its scheduler's REST API (served on the scheduler's port):
-//! the scheduler, its executors and its jobs.
+//! What a cluster is doing, from its scheduler's REST API (served on the scheduler's port, over
+//! the cluster's mutual TLS when it has one): the scheduler, its executors and its jobs.
 
+use std::net::ToSocketAddrs;
 use std::time::Duration;
 
 use ballista_api_types::dto::{QueryStagesResponse, TaskStatus};
@@ -9,6 +10,7 @@ use serde::Deserialize;
 use crate::error::{EmberError, Result};
 use ember_core::connect::causes;
 use ember_core::master::Master;
+use ember_core::{EmberConfig, Tls};
 
 /// A snapshot of a cluster.
 #[derive(Debug, Clone)]
@@ -71,30 +73,152 @@ pub struct JobInfo {
     pub end_time: u64,
 }
 
-/// Reads the status of the cluster whose scheduler is `master`, each request bounded by
-/// `timeout`.
-pub async fn cluster_status(master: &Master, timeout: Duration) -> Result<ClusterStatus> {
-    let (client, api) = rest_client(master, timeout)?;
-    let scheduler = get_json(master, &client, &api, "state").await?;
-    let executors = get_json(master, &client, &api, "executors").await?;
-    Ok(ClusterStatus {
-        scheduler,
-        executors,
-        jobs: newest_first(get_json(master, &client, &api, "jobs").await?),
-    })
+/// The REST API of a cluster's scheduler, reached the way the cluster's other peers reach it:
+/// plain HTTP, or HTTPS presenting this process's certificate under mutual TLS
+/// (`ember.tls.*` or `ember.cluster.secret`).
+#[derive(Debug, Clone)]
+pub struct SchedulerApi {
+    master: Master,
+    client: reqwest::Client,
+    base: String,
 }
 
-/// The jobs the scheduler `master` remembers, newest first (one request of
-/// [`cluster_status`]), bounded by `timeout`.
-pub async fn list_jobs(master: &Master, timeout: Duration) -> Result<Vec<JobInfo>> {
-    let (client, api) = rest_client(master, timeout)?;
-    Ok(newest_first(get_json(master, &client, &api, "jobs").await?))
-}
+impl SchedulerApi {
+    /// The API of the scheduler `master` (an `ember://` master), with the transport of
+    /// `config` (`ember.tls.*` or `ember.cluster.secret`) and each request bounded by its
+    /// `ember.cluster.connect.timeout`.
+    pub fn from_config(master: &Master, config: &EmberConfig) -> Result<Self> {
+        let tls = config
+            .cluster_auth()?
+            .map(|auth| Tls::load(&auth))
+            .transpose()?;
+        Self::new(master, tls.as_ref(), config.cluster_connect_timeout())
+    }
 
-/// `jobs` sorted newest first (Ballista's job ids grow with time).
-fn newest_first(mut jobs: Vec<JobInfo>) -> Vec<JobInfo> {
-    jobs.sort_by_key(|job| std::cmp::Reverse(job.job_id.clone()));
-    jobs
+    /// The API of the scheduler `master`, over mutual TLS with `tls` when given, each request
+    /// bounded by `timeout`.
+    pub fn new(master: &Master, tls: Option<&Tls>, timeout: Duration) -> Result<Self> {
+        let Master::Cluster { host, port } = master else {
+            return Err(status_error(
+                master,
+                "not a cluster master (ember://HOST:PORT)",
+            ));
+        };
+        let builder = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .timeout(timeout);
+        let (builder, base) = match tls {
+            None => (builder, format!("http://{host}:{port}/api")),
+            Some(tls) => {
+                with_tls(builder, tls, host, *port).map_err(|cause| status_error(master, cause))?
+            }
+        };
+        let client = builder
+            .build()
+            .map_err(|e| status_error(master, causes(&e)))?;
+        Ok(Self {
+            master: master.clone(),
+            client,
+            base,
+        })
+    }
+
+    /// The scheduler's master URL.
+    pub fn master(&self) -> &Master {
+        &self.master
+    }
+
+    /// The scheduler, its executors and its jobs.
+    pub async fn status(&self) -> Result<ClusterStatus> {
+        Ok(ClusterStatus {
+            scheduler: self.get_json("state").await?,
+            executors: self.get_json("executors").await?,
+            jobs: self.jobs().await?,
+        })
+    }
+
+    /// The jobs the scheduler remembers (running, queued and recently finished), newest
+    /// first.
+    pub async fn jobs(&self) -> Result<Vec<JobInfo>> {
+        let mut jobs: Vec<JobInfo> = self.get_json("jobs").await?;
+        // Ballista's job ids grow with time.
+        jobs.sort_by_key(|job| std::cmp::Reverse(job.job_id.clone()));
+        Ok(jobs)
+    }
+
+    /// How far job `job_id` has got.
+    ///
+    /// # Errors
+    /// No such job, or an unreachable scheduler.
+    pub async fn progress(&self, job_id: &str) -> Result<JobProgress> {
+        let reply: QueryStagesResponse = self.get_json(&format!("job/{job_id}/stages")).await?;
+        let mut progress = JobProgress {
+            stages: reply.stages.len(),
+            ..JobProgress::default()
+        };
+        for stage in &reply.stages {
+            progress.stages_done += usize::from(stage.stage_status == "Successful");
+            progress.rows_in += stage.input_rows;
+            for task in stage.tasks.iter().flatten() {
+                match task.status {
+                    TaskStatus::Running => progress.tasks_running += 1,
+                    TaskStatus::Successful => progress.tasks_done += 1,
+                    TaskStatus::Failed { .. } => {}
+                }
+            }
+        }
+        Ok(progress)
+    }
+
+    /// Cancels job `job_id` (Ballista's `PATCH /api/job/{id}`): its running tasks stop and the
+    /// job ends as failed.
+    ///
+    /// # Errors
+    /// No such job, a job already ended (the scheduler's reason), or an unreachable scheduler.
+    pub async fn cancel(&self, job_id: &str) -> Result<()> {
+        let response = self
+            .client
+            .patch(format!("{}/job/{job_id}", self.base))
+            .send()
+            .await
+            .map_err(|e| self.error(format!("PATCH /api/job/{job_id}: {}", causes(&e))))?;
+        match response.status() {
+            reqwest::StatusCode::OK => Ok(()),
+            reqwest::StatusCode::NOT_FOUND => Err(self.error(format!("no job {job_id}"))),
+            status => {
+                #[derive(Deserialize)]
+                struct Refusal {
+                    reason: Option<String>,
+                }
+                let reason = response
+                    .json::<Refusal>()
+                    .await
+                    .ok()
+                    .and_then(|refusal| refusal.reason)
+                    .unwrap_or_else(|| status.to_string());
+                Err(self.error(format!("job {job_id} cannot be cancelled: {reason}")))
+            }
+        }
+    }
+
+    /// `GET /api/{path}`, decoded from JSON.
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let response = self
+            .client
+            .get(format!("{}/{path}", self.base))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| self.error(format!("GET /api/{path}: {}", causes(&e))))?;
+        response
+            .json()
+            .await
+            .map_err(|e| self.error(format!("GET /api/{path}: unexpected reply: {}", causes(&e))))
+    }
+
+    fn error(&self, cause: impl std::fmt::Display) -> EmberError {
+        status_error(&self.master, cause)
+    }
 }
 
 /// How far one job has got, from its stages (`/api/job/{id}/stages`).
@@ -113,102 +237,38 @@ pub struct JobProgress {
     pub rows_in: usize,
 }
 
-/// Reads how far job `job_id` on the cluster `master` has got, bounded by `timeout`.
-///
-/// # Errors
-/// No such job, or an unreachable scheduler.
-pub async fn job_progress(master: &Master, job_id: &str, timeout: Duration) -> Result<JobProgress> {
-    let (client, api) = rest_client(master, timeout)?;
-    let reply: QueryStagesResponse =
-        get_json(master, &client, &api, &format!("job/{job_id}/stages")).await?;
-    let mut progress = JobProgress {
-        stages: reply.stages.len(),
-        ..JobProgress::default()
-    };
-    for stage in &reply.stages {
-        progress.stages_done += usize::from(stage.stage_status == "Successful");
-        progress.rows_in += stage.input_rows;
-        for task in stage.tasks.iter().flatten() {
-            match task.status {
-                TaskStatus::Running => progress.tasks_running += 1,
-                TaskStatus::Successful => progress.tasks_done += 1,
-                TaskStatus::Failed { .. } => {}
-            }
-        }
-    }
-    Ok(progress)
-}
-
-/// `GET {api}/{path}` from the scheduler `master`, decoded from JSON.
-async fn get_json<T: serde::de::DeserializeOwned>(
-    master: &Master,
-    client: &reqwest::Client,
-    api: &str,
-    path: &str,
-) -> Result<T> {
-    let response = client
-        .get(format!("{api}/{path}"))
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| status_error(master, format!("GET /api/{path}: {}", causes(&e))))?;
-    response.json().await.map_err(|e| {
-        status_error(
-            master,
-            format!("GET /api/{path}: unexpected reply: {}", causes(&e)),
-        )
-    })
-}
-
-/// Asks the scheduler at `master` to cancel job `job_id` (Ballista's `PATCH /api/job/{id}`):
-/// its running tasks stop and the job ends as failed. Bounded by `timeout`.
-///
-/// # Errors
-/// No such job, a job already ended (the scheduler's reason), or an unreachable scheduler.
-pub async fn cancel_job(master: &Master, job_id: &str, timeout: Duration) -> Result<()> {
-    let (client, api) = rest_client(master, timeout)?;
-    let response = client
-        .patch(format!("{api}/job/{job_id}"))
-        .send()
-        .await
-        .map_err(|e| status_error(master, format!("PATCH /api/job/{job_id}: {}", causes(&e))))?;
-    match response.status() {
-        reqwest::StatusCode::OK => Ok(()),
-        reqwest::StatusCode::NOT_FOUND => Err(status_error(master, format!("no job {job_id}"))),
-        status => {
-            #[derive(Deserialize)]
-            struct Refusal {
-                reason: Option<String>,
-            }
-            let reason = response
-                .json::<Refusal>()
-                .await
-                .ok()
-                .and_then(|refusal| refusal.reason)
-                .unwrap_or_else(|| status.to_string());
-            Err(status_error(
-                master,
-                format!("job {job_id} cannot be cancelled: {reason}"),
+/// `builder` speaking mutual TLS with `tls` to the scheduler at `host:port`, and the API's
+/// base URL. A certificate derived from a cluster secret names the cluster, not a host: the
+/// URL then carries that name, resolved to `host`'s address.
+fn with_tls(
+    builder: reqwest::ClientBuilder,
+    tls: &Tls,
+    host: &str,
+    port: u16,
+) -> std::result::Result<(reqwest::ClientBuilder, String), String> {
+    let identity =
+        reqwest::Identity::from_pem(format!("{}{}", tls.cert_pem(), tls.key_pem()).as_bytes())
+            .map_err(|e| format!("this process's certificate: {}", causes(&e)))?;
+    let authority = reqwest::Certificate::from_pem(tls.ca_pem().as_bytes())
+        .map_err(|e| format!("the certificate authority: {}", causes(&e)))?;
+    let builder = builder
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(authority)
+        .identity(identity);
+    match tls.server_name() {
+        None => Ok((builder, format!("https://{host}:{port}/api"))),
+        Some(name) => {
+            let addresses: Vec<_> = (host, port)
+                .to_socket_addrs()
+                .map_err(|e| format!("cannot resolve {host}: {e}"))?
+                .collect();
+            Ok((
+                builder.resolve_to_addrs(name, &addresses),
+                format!("https://{name}:{port}/api"),
             ))
         }
     }
-}
-
-/// A client for the REST API of the scheduler `master`, each request bounded by `timeout`,
-/// and the API's base URL.
-fn rest_client(master: &Master, timeout: Duration) -> Result<(reqwest::Client, String)> {
-    let Master::Cluster { host, port } = master else {
-        return Err(status_error(
-            master,
-            "not a cluster master (ember://HOST:PORT)",
-        ));
-    };
-    let client = reqwest::Client::builder()
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .build()
-        .map_err(|e| status_error(master, e))?;
-    Ok((client, format!("http://{host}:{port}/api")))
 }
 
 fn status_error(master: &Master, cause: impl std::fmt::Display) -> EmberError {

@@ -35,9 +35,7 @@ pub mod session;
 pub mod training_cache;
 pub mod write;
 
-pub use cluster_status::{
-    cancel_job, cluster_status, job_progress, list_jobs, ClusterStatus, JobInfo, JobProgress,
-};
+pub use cluster_status::{ClusterStatus, JobInfo, JobProgress, SchedulerApi};
 pub use ember_core::{available_cores, InvalidMaster, Master};
 pub use error::{EmberError, Result};
 pub use scan_stats::ScanStats;

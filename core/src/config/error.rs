@@ -73,6 +73,11 @@ pub enum ConfigError {
         /// The keys not set.
         missing: String,
     },
+    /// Both ways of authenticating a cluster are set.
+    #[error(
+        "set either ember.tls.* (certificates) or ember.cluster.secret (a shared secret), not both"
+    )]
+    ConflictingClusterAuth,
     /// A `SET` of a key that is read once, when the session starts.
     #[error("'{key}' is read once, when the session starts: set it with --conf, EMBER_* or the session builder, not SET")]
     FixedAtStart {

@@ -143,6 +143,8 @@ declare_keys! {
         "Cluster mode: the private key (PEM) of ember.tls.cert";
     TLS_CA = "ember.tls.ca", tls_ca: Path, default none,
         "Cluster mode: the certificate authority (PEM) every peer's certificate must be signed by";
+    CLUSTER_SECRET = "ember.cluster.secret", cluster_secret: Secret, default none,
+        "Cluster mode without certificates: a secret (at least 16 bytes; `openssl rand -hex 32`) shared by the client, the scheduler and every executor, from which each derives the cluster's mutual TLS. Peers without it are refused; it never leaves the process. Set it in EMBER_CLUSTER_SECRET or the properties file rather than on a command line, which other local users can read. Exclusive with ember.tls.*";
 }
 
 /// Every `ember.*` key: Ember's own ([`OWN_KEYS`]), then the object-store keys of

@@ -27,7 +27,7 @@ pub use kind::{parse_duration, ValueKind};
 pub use session_options::EmberOptions;
 
 use crate::memory::{machine_memory, MemoryBudget};
-use crate::tls::TlsFiles;
+use crate::tls::{ClusterAuth, TlsFiles};
 use error::{datafusion_key_error, nearest};
 use keys::Settings;
 
@@ -205,16 +205,21 @@ impl EmberConfig {
     /// `ember.memory.limit` shows the budget in effect ([`EmberConfig::memory_budget`]).
     pub fn session_options(&self, stores: StoreOptions) -> EmberOptions {
         let mut own = self.settings_text.clone();
+        // The cluster secret proves this process's membership: it never leaves the process,
+        // not even to the cluster it authenticates to.
+        own.remove(CLUSTER_SECRET);
         own.insert(MEMORY_LIMIT, self.memory_budget().setting());
         EmberOptions::new(own, stores, self.sends_secrets())
     }
 
     /// Whether a session sends its object-store secrets (and the AWS credentials of its
-    /// environment) with its jobs: under TLS (`ember.tls.cert` set), or when
-    /// `ember.cluster.send.credentials` asks to in the clear. Otherwise its configuration lists
-    /// them redacted (`SHOW ALL` too) and executors use their own.
+    /// environment) with its jobs: under TLS (`ember.tls.cert` or `ember.cluster.secret` set),
+    /// or when `ember.cluster.send.credentials` asks to in the clear. Otherwise its
+    /// configuration lists them redacted (`SHOW ALL` too) and executors use their own.
     pub fn sends_secrets(&self) -> bool {
-        self.cluster_send_credentials() || self.tls_cert().is_some()
+        self.cluster_send_credentials()
+            || self.tls_cert().is_some()
+            || self.cluster_secret().is_some()
     }
 
     /// The memory this process's queries and fits may hold: `ember.memory.limit` resolved
@@ -223,9 +228,21 @@ impl EmberConfig {
         MemoryBudget::resolve(self.memory_limit(), machine_memory())
     }
 
+    /// How this process authenticates to its cluster: the TLS files, or the shared secret;
+    /// `None` when neither is set (plain TCP). Both set is an error, as is only some of the
+    /// TLS files.
+    pub fn cluster_auth(&self) -> Result<Option<ClusterAuth>, ConfigError> {
+        match (self.tls_files()?, self.cluster_secret()) {
+            (Some(_), Some(_)) => Err(ConfigError::ConflictingClusterAuth),
+            (Some(files), None) => Ok(Some(ClusterAuth::Files(files))),
+            (None, Some(secret)) => Ok(Some(ClusterAuth::Secret(secret.to_string()))),
+            (None, None) => Ok(None),
+        }
+    }
+
     /// The TLS files when `ember.tls.cert`, `ember.tls.key` and `ember.tls.ca` are all set, `None`
     /// when none is; setting only some is an error naming the missing ones.
-    pub fn tls_files(&self) -> Result<Option<TlsFiles>, ConfigError> {
+    fn tls_files(&self) -> Result<Option<TlsFiles>, ConfigError> {
         match (self.tls_cert(), self.tls_key(), self.tls_ca()) {
             (None, None, None) => Ok(None),
             (Some(cert), Some(key), Some(ca)) => Ok(Some(TlsFiles {
@@ -427,6 +444,41 @@ mod tests {
             err.ends_with("bad.conf:2: expected 'key value' or 'key=value', found 'ember.master'"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_cluster_secret_authenticates_but_never_travels_with_a_job() {
+        let secret = "7f3a9c0e5b2d4f6a8c1e3b5d7f9a0c2e";
+        let mut config = EmberConfig::default();
+        config
+            .set(CLUSTER_SECRET, secret, ConfigOrigin::CommandLine)
+            .unwrap();
+        assert_eq!(
+            config.cluster_auth().unwrap(),
+            Some(ClusterAuth::Secret(secret.to_string()))
+        );
+        assert!(!format!("{:?}", config.cluster_auth().unwrap()).contains(secret));
+        // Its session sends store secrets (the transport is TLS), but not the cluster secret.
+        assert!(config.sends_secrets());
+        let options = config.session_options(StoreOptions::default());
+        let entries = datafusion::config::ExtensionOptions::entries(&options);
+        assert!(entries
+            .iter()
+            .all(|entry| entry.value.as_deref() != Some(secret)));
+        // Certificates and a secret are two ways of doing one thing.
+        config
+            .set(TLS_CERT, "node.crt", ConfigOrigin::CommandLine)
+            .unwrap();
+        config
+            .set(TLS_KEY, "node.key", ConfigOrigin::CommandLine)
+            .unwrap();
+        config
+            .set(TLS_CA, "ca.crt", ConfigOrigin::CommandLine)
+            .unwrap();
+        assert!(matches!(
+            config.cluster_auth(),
+            Err(ConfigError::ConflictingClusterAuth)
+        ));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Subcommand};
-use ember::{cluster_status, ClusterStatus, EmberConfig, JobInfo, Master};
+use ember::{ClusterStatus, EmberConfig, JobInfo, Master, SchedulerApi};
 
 use crate::exit::Failure;
 use crate::runtime::load_config;
@@ -39,14 +39,14 @@ pub fn run(command: ClusterCommand) -> Result<(), Failure> {
 
 fn status(args: StatusArgs) -> Result<(), Failure> {
     let (master, config) = cluster_master(&args.conf, args.master.as_deref(), "cluster status")?;
-    let status =
-        daemon_runtime()?.block_on(cluster_status(&master, config.cluster_connect_timeout()))?;
+    let api = SchedulerApi::from_config(&master, &config)?;
+    let status = daemon_runtime()?.block_on(api.status())?;
     print!("{}", render(&master, &status, args.jobs, now_millis()));
     Ok(())
 }
 
 /// The cluster master and configuration from `conf` and `master` flags; a usage error naming
-/// `command` unless the master is a cluster whose REST API can be read.
+/// `command` unless the master is a cluster, or when its transport settings are incomplete.
 pub fn cluster_master(
     conf: &[String],
     master: Option<&str>,
@@ -60,16 +60,9 @@ pub fn cluster_master(
             config.master()
         )));
     }
-    if config
-        .tls_files()
-        .map_err(|e| Failure::Usage(e.to_string()))?
-        .is_some()
-    {
-        return Err(Failure::Usage(format!(
-            "`ember {command}` does not work with mutual TLS yet: a scheduler with ember.tls.* \
-             set serves only its gRPC API, not the REST API this reads"
-        )));
-    }
+    config
+        .cluster_auth()
+        .map_err(|e| Failure::Usage(e.to_string()))?;
     Ok((master, config))
 }
 

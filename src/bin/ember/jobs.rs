@@ -1,7 +1,7 @@
 //! `ember jobs`: a cluster's jobs — the list, one job's status, and cancelling one.
 
 use clap::{Args, Subcommand};
-use ember::{cancel_job, cluster_status, JobInfo};
+use ember::{JobInfo, SchedulerApi};
 
 use crate::cluster::{cluster_master, now_millis, render_jobs};
 use crate::exit::Failure;
@@ -39,23 +39,23 @@ pub enum JobsAction {
 /// Runs `ember jobs`.
 pub fn run(args: JobsArgs) -> Result<(), Failure> {
     let (master, config) = cluster_master(&args.conf, args.master.as_deref(), "jobs")?;
-    let timeout = config.cluster_connect_timeout();
+    let api = SchedulerApi::from_config(&master, &config)?;
     let runtime = daemon_runtime()?;
     match args.action {
         None => {
-            let status = runtime.block_on(cluster_status(&master, timeout))?;
-            print!("{}", render_jobs(&status.jobs, now_millis()));
+            let jobs = runtime.block_on(api.jobs())?;
+            print!("{}", render_jobs(&jobs, now_millis()));
         }
         Some(JobsAction::Status { id }) => {
-            let status = runtime.block_on(cluster_status(&master, timeout))?;
-            let job: Vec<JobInfo> = status.jobs.into_iter().filter(|j| j.job_id == id).collect();
+            let jobs = runtime.block_on(api.jobs())?;
+            let job: Vec<JobInfo> = jobs.into_iter().filter(|j| j.job_id == id).collect();
             if job.is_empty() {
                 return Err(Failure::Job(format!("no job {id} on {master}")));
             }
             print!("{}", render_jobs(&job, now_millis()));
         }
         Some(JobsAction::Cancel { id }) => {
-            runtime.block_on(cancel_job(&master, &id, timeout))?;
+            runtime.block_on(api.cancel(&id))?;
             println!("cancelled {id}");
         }
     }

@@ -3,19 +3,15 @@
 //! name, so no client or scheduler clock is trusted.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
-use ember::{cancel_job, job_progress, list_jobs, JobInfo, Master};
+use ember::{JobInfo, SchedulerApi};
 
-/// A submission on a cluster: where it runs, the name its jobs carry, and the timeout of each
-/// REST request to the scheduler.
+/// A submission on a cluster: its scheduler's REST API and the name its jobs carry.
 pub struct ClusterSubmission {
     /// The cluster's scheduler.
-    pub master: Master,
+    pub api: SchedulerApi,
     /// The name the submission's jobs carry (`ballista.job.name`).
     pub name: String,
-    /// Bound on each REST request.
-    pub timeout: Duration,
 }
 
 /// The jobs a submission runs on a cluster, found through the scheduler's REST API.
@@ -29,7 +25,7 @@ impl OwnJobs {
     /// The jobs of `submission` that its cluster starts from now on. A scheduler that cannot
     /// be listed now counts as having no jobs.
     pub async fn from_now(submission: ClusterSubmission) -> Self {
-        let before = match list_jobs(&submission.master, submission.timeout).await {
+        let before = match submission.api.jobs().await {
             Ok(jobs) => jobs.into_iter().map(|job| job.job_id).collect(),
             Err(_) => HashSet::new(),
         };
@@ -39,7 +35,7 @@ impl OwnJobs {
     /// The submission's queued or running jobs, newest first.
     async fn unfinished(&self) -> ember::Result<Vec<JobInfo>> {
         let submission = &self.submission;
-        let jobs = list_jobs(&submission.master, submission.timeout).await?;
+        let jobs = submission.api.jobs().await?;
         Ok(jobs
             .into_iter()
             .filter(|job| {
@@ -75,7 +71,7 @@ impl OwnJobs {
             return "queued".into();
         }
         let submission = &self.submission;
-        match job_progress(&submission.master, &job.job_id, submission.timeout).await {
+        match submission.api.progress(&job.job_id).await {
             Ok(p) => format!(
                 "stages {}/{}, tasks {} running, {} done, {} rows in",
                 p.stages_done, p.stages, p.tasks_running, p.tasks_done, p.rows_in
@@ -96,8 +92,12 @@ impl OwnJobs {
         };
         let submission = &self.submission;
         for job in jobs {
-            match cancel_job(&submission.master, &job.job_id, submission.timeout).await {
-                Ok(()) => eprintln!("-- cancelled job {} on {}", job.job_id, submission.master),
+            match submission.api.cancel(&job.job_id).await {
+                Ok(()) => eprintln!(
+                    "-- cancelled job {} on {}",
+                    job.job_id,
+                    submission.api.master()
+                ),
                 Err(e) => eprintln!("warning: {e}"),
             }
         }

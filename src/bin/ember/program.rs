@@ -22,8 +22,8 @@ const POLL: Duration = Duration::from_millis(100);
 const GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the program `app` with `app_args`, handing it `configuration` (properties-file lines)
-/// in [`SUBMITTED_CONF_VAR`]. On a cluster whose jobs can be cancelled, `cluster` is the
-/// submission, whose jobs Ctrl-C cancels.
+/// in [`SUBMITTED_CONF_VAR`]. On a cluster, `cluster` is the submission, whose jobs Ctrl-C
+/// cancels.
 pub fn run(
     app: &Path,
     app_args: &[String],

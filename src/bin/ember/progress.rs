@@ -26,10 +26,8 @@ const SPINNER_TICK: Duration = Duration::from_millis(120);
 pub enum Watched<'a> {
     /// A statement running in this process: its plan's live scan metrics, once it is planned.
     Local(&'a RunningPlan),
-    /// Jobs on a cluster, when its REST API can be read.
+    /// Jobs on a cluster, from its scheduler's REST API.
     Cluster(&'a OwnJobs),
-    /// Jobs on a cluster whose status cannot be read (mutual TLS: no REST API).
-    Opaque,
 }
 
 impl Watched<'_> {
@@ -40,7 +38,6 @@ impl Watched<'_> {
                 None => "preparing".into(),
             },
             Watched::Cluster(jobs) => jobs.describe().await,
-            Watched::Opaque => "running on the cluster".into(),
         }
     }
 }

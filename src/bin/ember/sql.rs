@@ -152,7 +152,7 @@ pub struct StatementRunner {
     stats: bool,
     /// Progress of running statements, when shown.
     progress: Option<Progress>,
-    /// On a cluster, the jobs progress reports on (none: the cluster's status is unreadable).
+    /// On a cluster, the jobs progress reports on (none in local mode).
     cluster_jobs: Option<Arc<OwnJobs>>,
 }
 
@@ -237,10 +237,10 @@ impl StatementRunner {
         let outcome = match &self.progress {
             None => running.await,
             Some(progress) => {
-                let watched = match (self.session.master(), &self.cluster_jobs) {
-                    (Master::Local { .. }, _) => Watched::Local(&planned),
-                    (Master::Cluster { .. }, Some(jobs)) => Watched::Cluster(jobs),
-                    (Master::Cluster { .. }, None) => Watched::Opaque,
+                // A session on a cluster is given its jobs ([`Self::with_progress`]).
+                let watched = match &self.cluster_jobs {
+                    Some(jobs) => Watched::Cluster(jobs),
+                    None => Watched::Local(&planned),
                 };
                 progress.watch(&context(), watched, running).await
             }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use ember::config::MASTER;
 use ember::script::substitute_variables;
-use ember::{EmberConfig, Master};
+use ember::{EmberConfig, Master, SchedulerApi};
 
 use crate::exit::Failure;
 use crate::output::OutputFormat;
@@ -103,13 +103,11 @@ pub fn run(args: SubmitArgs) -> Result<(), Failure> {
         );
     }
     // The submission's cluster jobs are followed and cancelled through the scheduler's REST
-    // API, which a scheduler with mutual TLS does not serve.
-    let rest_api = config.tls_files().is_ok_and(|files| files.is_none());
-    let cluster = match config.master().clone() {
-        master @ Master::Cluster { .. } if rest_api => Some(ClusterSubmission {
-            master,
+    // API.
+    let cluster = match config.master() {
+        master @ Master::Cluster { .. } => Some(ClusterSubmission {
+            api: SchedulerApi::from_config(master, &config)?,
             name,
-            timeout: config.cluster_connect_timeout(),
         }),
         _ => None,
     };

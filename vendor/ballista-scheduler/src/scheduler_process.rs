@@ -135,6 +135,19 @@ pub async fn start_grpc_service_with_listener<
     listener: tokio::net::TcpListener,
     scheduler: SchedulerServer<T, U>,
 ) -> ballista_core::error::Result<()> {
+    let final_route =
+        scheduler_router(scheduler).into_make_service_with_connect_info::<SocketAddr>();
+
+    axum::serve(listener, final_route)
+        .await
+        .map_err(BallistaError::from)
+}
+
+/// EMBER PATCH: everything the scheduler serves on its port (gRPC, the REST API, health),
+/// split out of [start_grpc_service_with_listener] so that a caller can serve it over TLS.
+pub fn scheduler_router<T: 'static + AsLogicalPlan, U: 'static + AsExecutionPlan>(
+    scheduler: SchedulerServer<T, U>,
+) -> axum::Router {
     let config = scheduler.state.config.clone();
     let scheduler_grpc_server = SchedulerGrpcServer::new(scheduler.clone())
         .max_encoding_message_size(config.grpc_server_max_encoding_message_size as usize)
@@ -236,12 +249,7 @@ pub async fn start_grpc_service_with_listener<
         ))
         .merge(health);
 
-    let final_route =
-        with_version_headers(merged).into_make_service_with_connect_info::<SocketAddr>();
-
-    axum::serve(listener, final_route)
-        .await
-        .map_err(BallistaError::from)
+    with_version_headers(merged)
 }
 
 /// Creates scheduler and exposes it as grpc service
