@@ -182,6 +182,63 @@ fn rows_after_an_overwrite_killed_at(dir: &Path, point: &str) -> String {
 }
 
 #[test]
+fn an_append_killed_while_it_moves_its_files_in_is_finished_before_the_next_read() {
+    let dir = tempfile::tempdir().unwrap();
+    sql(
+        dir.path(),
+        "COPY (SELECT v FROM generate_series(1, 60) t(v)) TO 'out' STORED AS PARQUET",
+        &[],
+    );
+    // 30,000 rows in batches of 1,000, a file every 10,000: three files to move in.
+    let append = |point: &str| {
+        let append = "COPY (SELECT v FROM generate_series(1, 30000) t(v)) TO 'out' \
+                      STORED AS PARQUET OPTIONS (mode 'append')";
+        let output = Command::new(ember_binary())
+            .current_dir(dir.path())
+            .args(["sql", "--quiet", "-e", append])
+            .args(["--conf", "ember.batch.size=1000"])
+            .args([
+                "--conf",
+                "datafusion.execution.soft_max_rows_per_output_file=10000",
+            ])
+            .env("FAILPOINTS", point)
+            .output()
+            .unwrap();
+        assert!(
+            !output.status.success() && stderr(&output).contains(&format!("failpoint {point}")),
+            "{}",
+            stderr(&output)
+        );
+    };
+    // Killed after its first file moved in: its journal is there, and the next read finishes it.
+    append("commit.append.moved_a_file");
+    let journaled = list_local(&dir.path().join("out"))
+        .iter()
+        .any(|file| file.starts_with("_ember_append."));
+    assert!(journaled, "{:?}", list_local(&dir.path().join("out")));
+    assert_eq!(
+        sql(dir.path(), "SELECT count(*) AS n FROM 'out'", &[]),
+        "n\n30060\n"
+    );
+    let left: Vec<String> = list_local(&dir.path().join("out"))
+        .into_iter()
+        .filter(|file| !file.ends_with(".parquet"))
+        .collect();
+    assert_eq!(left, ["_SUCCESS"]);
+    let staged = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|entry| entry.as_ref().unwrap().file_name() != "out")
+        .count();
+    assert_eq!(staged, 0, "a staging directory outlived its append");
+    // Killed before its commit point: the dataset as it was.
+    append("commit.begin");
+    assert_eq!(
+        sql(dir.path(), "SELECT count(*) AS n FROM 'out'", &[]),
+        "n\n30060\n"
+    );
+}
+
+#[test]
 fn an_overwrite_killed_at_any_commit_step_leaves_the_old_or_the_new_dataset() {
     let dir = tempfile::tempdir().unwrap();
     let write_old = "COPY (SELECT v FROM generate_series(1, 60) t(v)) TO 'out' \

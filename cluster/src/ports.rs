@@ -55,8 +55,8 @@ pub fn warn_if_exposed(daemon: &str, address: SocketAddr) {
     if !address.ip().is_loopback() {
         tracing::warn!(
             "{daemon} listens on {address}, reachable from other machines, without TLS: anyone who \
-             can connect can run jobs. Set ember.tls.cert, ember.tls.key and ember.tls.ca, or bind \
-             127.0.0.1 unless the network is trusted."
+             can connect can run jobs. Set ember.cluster.secret (or ember.tls.cert, ember.tls.key \
+             and ember.tls.ca), or bind 127.0.0.1 unless the network is trusted."
         );
     }
 }

@@ -5,8 +5,12 @@
 //! - Local files: the staging directory is renamed onto the target (one atomic rename for a new
 //!   dataset; for `overwrite`, staging and target are exchanged in one step, see
 //!   [`crate::local_dirs::exchange`], and the old data removed after). The `_SUCCESS` marker is
-//!   written into the staging directory, so it appears with the data. An `append` moves its files
-//!   in one by one: a crash midway leaves some of them visible.
+//!   written into the staging directory, so it appears with the data. An `append` writes a
+//!   journal into its target (`_ember_append.` followed by the staging directory's name: the
+//!   commit point), moves its files in one by one, then removes the journal; whoever next
+//!   writes or opens the dataset ([`finish_appends`]) first finishes an append it finds a
+//!   journal of, so one killed while it moves its files is completed, never left half visible
+//!   to Ember (other readers, such as Spark, see the files moved so far until then).
 //! - `overwrite` deletes everything under its target, so it refuses a directory holding anything
 //!   but a dataset's files, naming the first other entry.
 //! - Object stores, which cannot rename a prefix: every staged object is copied to its final key
@@ -74,6 +78,61 @@ impl fmt::Display for WriteMode {
 /// The marker a committed directory dataset holds (Spark's convention).
 pub const SUCCESS_MARKER: &str = "_SUCCESS";
 
+/// How an append's journal is named inside its target: this, then the name of the staging
+/// directory its files come from (a sibling of the target). Hidden from readers by its `_`.
+const APPEND_JOURNAL_PREFIX: &str = "_ember_append.";
+
+/// Finishes every append whose journal the local directory `target` holds (see the module
+/// documentation): moves the rest of its staged files in and removes its staging directory and
+/// journal. Nothing to do for a target that is not a directory. Safe to run while another
+/// process finishes the same append.
+pub fn finish_appends(target: &LocalPath) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(target) {
+        Ok(entries) => entries,
+        Err(error) if target.is_file() || error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(())
+        }
+        Err(error) => return Err(error),
+    };
+    let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
+        return Ok(());
+    };
+    let own_staging = format!(".{}.ember-staging-", name.to_string_lossy());
+    for entry in entries {
+        let entry = entry?;
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        // Only a staging directory of this target: the journal names nothing else.
+        let Some(staging) = file_name
+            .strip_prefix(APPEND_JOURNAL_PREFIX)
+            .filter(|staging| staging.starts_with(&own_staging))
+        else {
+            continue;
+        };
+        finish_append(target, &parent.join(staging), &entry.path())?;
+    }
+    Ok(())
+}
+
+/// Moves what is left under `staging` into `target`, then removes `staging` and `journal`;
+/// what another process already moved or removed is skipped.
+fn finish_append(
+    target: &LocalPath,
+    staging: &LocalPath,
+    journal: &LocalPath,
+) -> std::io::Result<()> {
+    move_tree(staging, target)?;
+    ignore_missing(std::fs::remove_dir_all(staging))?;
+    ignore_missing(std::fs::remove_file(journal))
+}
+
+/// `result`, with "not found" counted as done.
+fn ignore_missing(result: std::io::Result<()>) -> std::io::Result<()> {
+    match result {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
 /// A write in progress: where to write ([`StagedWrite::staging_url`]) and how to publish it.
 #[derive(Debug)]
 pub struct StagedWrite {
@@ -137,6 +196,9 @@ impl StagedWrite {
             )),
             false => None,
         };
+        if let Some((target, _)) = &local {
+            finish_appends(target).map_err(|cause| failed(cause.into()))?;
+        }
         let write = Self {
             target: target.to_string(),
             mode,
@@ -255,8 +317,12 @@ impl StagedWrite {
         let target_exists = target.exists();
         match self.mode {
             WriteMode::Append if target_exists => {
-                move_tree(staging, target)?;
-                std::fs::remove_dir_all(staging)
+                let staging_name = staging.file_name().unwrap_or_default().to_string_lossy();
+                let journal = target.join(format!("{APPEND_JOURNAL_PREFIX}{staging_name}"));
+                // The commit point: from here on the append is finished, by this process or,
+                // if it dies, by the next one to write or open the dataset.
+                std::fs::write(&journal, b"")?;
+                finish_append(target, staging, &journal)
             }
             WriteMode::Overwrite if target_exists => {
                 // One step: the new dataset in place, the old one (a directory, or a file the
@@ -383,16 +449,23 @@ fn local_files(root: &LocalPath, dir: &LocalPath) -> std::io::Result<Vec<String>
     Ok(files)
 }
 
-/// Moves every file under `from` to the same relative path under `to`, creating directories.
+/// Moves every file under `from` to the same relative path under `to`, creating directories;
+/// files that vanish meanwhile (another process finishing the same append moved them) are
+/// skipped.
 fn move_tree(from: &LocalPath, to: &LocalPath) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(from) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        entries => entries?,
+    };
     std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
+    for entry in entries {
         let entry = entry?;
         let destination = to.join(entry.file_name());
         if entry.file_type()?.is_dir() {
             move_tree(&entry.path(), &destination)?;
         } else {
-            std::fs::rename(entry.path(), destination)?;
+            ignore_missing(std::fs::rename(entry.path(), destination))?;
+            failpoint("commit.append.moved_a_file");
         }
     }
     Ok(())
@@ -425,6 +498,30 @@ mod tests {
         move_tree(&from, &to).unwrap();
         assert!(to.join("k=1/new.parquet").is_file());
         assert!(to.join("k=1/old.parquet").is_file());
+    }
+
+    #[test]
+    fn a_journaled_append_is_finished_and_a_journal_naming_anything_else_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out");
+        let staging = dir.path().join(".out.ember-staging-1");
+        let elsewhere = dir.path().join("elsewhere");
+        for (path, file) in [(&target, "old"), (&staging, "new"), (&elsewhere, "kept")] {
+            std::fs::create_dir_all(path.join("k=1")).unwrap();
+            std::fs::write(path.join(format!("k=1/{file}.parquet")), file).unwrap();
+        }
+        let journal = target.join(format!("{APPEND_JOURNAL_PREFIX}.out.ember-staging-1"));
+        std::fs::write(&journal, b"").unwrap();
+        let foreign = target.join(format!("{APPEND_JOURNAL_PREFIX}elsewhere"));
+        std::fs::write(&foreign, b"").unwrap();
+        finish_appends(&target).unwrap();
+        assert!(target.join("k=1/old.parquet").is_file());
+        assert!(target.join("k=1/new.parquet").is_file());
+        assert!(!staging.exists() && !journal.exists());
+        assert!(elsewhere.join("k=1/kept.parquet").is_file() && foreign.exists());
+        // Finished twice (another process got there first): nothing left to do, no error.
+        finish_appends(&target).unwrap();
+        finish_appends(&dir.path().join("missing")).unwrap();
     }
 
     #[test]

@@ -15,6 +15,7 @@ use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 
 use crate::arrow_footer::footer_schema;
+use crate::commit::finish_appends;
 use crate::format::{data_file_suffix, format_of_file_name, FileFormatKind};
 use crate::partitions::typed_partition_columns;
 
@@ -269,6 +270,11 @@ async fn table_url(
     if let Some(path) = local_path {
         if !is_glob && !Path::new(path).exists() {
             return Err(not_found());
+        }
+        if !is_glob {
+            // An append killed while it moved its files in is finished before any is read.
+            finish_appends(Path::new(path))
+                .map_err(|cause| ConnectorError::open(location)(cause.into()))?;
         }
         return ListingTableUrl::parse(location).map_err(ConnectorError::open(location));
     }

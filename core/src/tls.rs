@@ -60,12 +60,23 @@ impl TlsError {
 
 /// This process's TLS identity and the CA its peers must be signed by, as PEM text (the REST
 /// client needs it as text, tonic as its own types).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Tls {
     cert: String,
     key: String,
     ca: String,
     server_name: Option<String>,
+}
+
+impl std::fmt::Debug for Tls {
+    /// Everything but the private key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls")
+            .field("cert", &self.cert)
+            .field("ca", &self.ca)
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Tls {

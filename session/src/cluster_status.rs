@@ -246,8 +246,9 @@ fn with_tls(
     host: &str,
     port: u16,
 ) -> std::result::Result<(reqwest::ClientBuilder, String), String> {
+    // One PEM buffer holding both; a file may lack its last line break.
     let identity =
-        reqwest::Identity::from_pem(format!("{}{}", tls.cert_pem(), tls.key_pem()).as_bytes())
+        reqwest::Identity::from_pem(format!("{}\n{}", tls.cert_pem(), tls.key_pem()).as_bytes())
             .map_err(|e| format!("this process's certificate: {}", causes(&e)))?;
     let authority = reqwest::Certificate::from_pem(tls.ca_pem().as_bytes())
         .map_err(|e| format!("the certificate authority: {}", causes(&e)))?;

@@ -120,7 +120,7 @@ declare_keys! {
     BATCH_SIZE = "ember.batch.size", batch_size: Count, default "8192",
         "Rows per record batch";
     CLUSTER_SEND_CREDENTIALS = "ember.cluster.send.credentials", cluster_send_credentials: Flag, default "false",
-        "Cluster mode without TLS: send the client's object-store secrets (configured ember.s3.*, ember.gcs.*, ember.azure.* secrets, and the AWS_* variables and profile of its environment) to the scheduler and executors with each job, in the clear. With ember.tls.* set they are always sent. Otherwise jobs carry <redacted> and executors use their own credentials (environment, profile or instance role)";
+        "Cluster mode without TLS: send the client's object-store secrets (configured ember.s3.*, ember.gcs.*, ember.azure.* secrets, and the AWS_* variables and profile of its environment) to the scheduler and executors with each job, in the clear. With ember.tls.* or ember.cluster.secret set (the transport is then TLS) they are always sent. Otherwise jobs carry <redacted> and executors use their own credentials (environment, profile or instance role)";
     CLUSTER_CONNECT_TIMEOUT = "ember.cluster.connect.timeout", cluster_connect_timeout: Duration, default "10s",
         "How long a client (--master ember://) or an executor tries to reach the scheduler before failing";
     CLUSTER_EXECUTOR_TIMEOUT = "ember.cluster.executor.timeout", cluster_executor_timeout: Duration, default "30s",
