@@ -881,6 +881,15 @@ fn a_shared_secret_admits_only_processes_that_know_it_and_its_rest_api_works_ove
         stderr(&status)
     );
     follow_and_cancel_a_running_job(dir.path(), &master);
+    // A tree fit: its training tasks reach the client over the derived TLS too.
+    let points = write_points(dir.path(), 2, 500);
+    let fit = format!(
+        "CREATE MODEL m OPTIONS (model_type = 'gbt_classifier', label = 'y', num_trees = 2) \
+         AS SELECT * FROM '{}'",
+        points.display()
+    );
+    let fitted = run_ember(dir.path(), ["sql", "-q", "--master", &master, "-e", &fit]);
+    assert!(fitted.status.success(), "{}", stderr(&fitted));
 
     // Outsiders, from a directory without the secret: refused, saying what to set.
     let outside = tempfile::tempdir().unwrap();

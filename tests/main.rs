@@ -4,6 +4,7 @@ mod cli;
 mod cluster;
 mod common;
 mod example;
+mod fuzz;
 mod gen;
 mod ml;
 mod pruning;

@@ -11,7 +11,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SessionState;
-use futures::TryStreamExt;
+use futures::{FutureExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 
 use crate::arrow_footer::footer_schema;
@@ -135,7 +135,7 @@ pub async fn open_dataset(
                 }
             }
         }
-        _ => config.infer_schema(state).await,
+        _ => contained(config.infer_schema(state)).await,
     };
     let config = match config {
         Ok(config) => config,
@@ -227,7 +227,7 @@ async fn name_unreadable_file(
         let mut merged: Option<Schema> = None;
         for file in files {
             let single = std::slice::from_ref(&file);
-            let schema = match options.format.infer_schema(state, &store, single).await {
+            let schema = match contained(options.format.infer_schema(state, &store, single)).await {
                 Ok(schema) => schema,
                 Err(error) => return Some((file.location.to_string(), error)),
             };
@@ -249,6 +249,25 @@ async fn name_unreadable_file(
             cause,
         },
         None => ConnectorError::open(location)(cause),
+    }
+}
+
+/// `reading`'s outcome, with a panic turned into an error. Why: readers of file formats can
+/// panic on a corrupt file (arrow-rs 59's Parquet footer decoder subtracts a length read from
+/// the file from the file's size unchecked: an overflow panic in a debug build), and a panic
+/// here would end the statement, or a caller without a guard, instead of naming the file.
+async fn contained<T>(
+    reading: impl std::future::Future<Output = Result<T, DataFusionError>>,
+) -> Result<T, DataFusionError> {
+    match std::panic::AssertUnwindSafe(reading).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(panic) => Err(DataFusionError::External(
+            format!(
+                "corrupt file (its reader panicked: {})",
+                crate::panic_message(panic.as_ref())
+            )
+            .into(),
+        )),
     }
 }
 

@@ -26,6 +26,13 @@ pub mod stores;
 pub mod url_tables;
 
 pub use commit::{StagedWrite, WriteMode};
+
+/// The message a caught panic carried (`panic!` with a string or a format), or `no message`.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    (panic.downcast_ref::<String>().map(String::as_str))
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("no message")
+}
 pub use dataset::{open_dataset, ConnectorError};
 pub use format::{data_file_suffix, format_of_file_name, FileFormatKind, UnknownFormat};
 pub use store_options::{parse_duration, StoreOptions};

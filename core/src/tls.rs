@@ -1,7 +1,8 @@
 //! Mutual TLS between clients, the scheduler and executors (`ember.tls.cert`, `ember.tls.key`,
 //! `ember.tls.ca`, or an identity derived from `ember.cluster.secret`): every process presents
-//! its certificate and accepts only peers whose certificate the CA signed. Ballista has no authentication of its own; these are the settings
-//! for its hooks (endpoint overrides and TLS server configs) built from Ember's configuration.
+//! its certificate and accepts only peers whose certificate the CA signed. Ballista has no
+//! authentication of its own; these are the settings for its hooks (endpoint overrides and TLS
+//! server configs) built from Ember's configuration.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

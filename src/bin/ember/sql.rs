@@ -388,11 +388,9 @@ async fn run_once(
         .catch_unwind()
         .await
         .unwrap_or_else(|panic| {
-            let message = (panic.downcast_ref::<String>().map(String::as_str))
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("no message");
             Err(StatementError::Plan(format!(
-                "internal error (a bug in Ember or a library it uses; please report it): {message}"
+                "internal error (a bug in Ember or a library it uses; please report it): {}",
+                ember_connectors::panic_message(panic.as_ref())
             )))
         })
 }
