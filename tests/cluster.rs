@@ -912,7 +912,8 @@ fn a_shared_secret_admits_only_processes_that_know_it_and_its_rest_api_works_ove
     let listed = jobs(outside.path(), &master, &[]);
     assert_eq!(listed.status.code(), Some(1), "{}", stderr(&listed));
     assert!(
-        stderr(&listed).contains("cannot read the status of the cluster"),
+        stderr(&listed).contains("cannot read the status of the cluster")
+            && stderr(&listed).contains("ember.cluster.secret"),
         "{}",
         stderr(&listed)
     );

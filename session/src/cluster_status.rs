@@ -181,7 +181,7 @@ impl SchedulerApi {
             .patch(format!("{}/job/{job_id}", self.base))
             .send()
             .await
-            .map_err(|e| self.error(format!("PATCH /api/job/{job_id}: {}", causes(&e))))?;
+            .map_err(|e| self.failed(&format!("PATCH /api/job/{job_id}"), &e))?;
         match response.status() {
             reqwest::StatusCode::OK => Ok(()),
             reqwest::StatusCode::NOT_FOUND => Err(self.error(format!("no job {job_id}"))),
@@ -209,7 +209,7 @@ impl SchedulerApi {
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| self.error(format!("GET /api/{path}: {}", causes(&e))))?;
+            .map_err(|e| self.failed(&format!("GET /api/{path}"), &e))?;
         response
             .json()
             .await
@@ -218,6 +218,24 @@ impl SchedulerApi {
 
     fn error(&self, cause: impl std::fmt::Display) -> EmberError {
         status_error(&self.master, cause)
+    }
+
+    /// The error of `request`, which failed with `error`; when no reply came, with what to
+    /// check about the transport (a scheduler with mutual TLS answers a plain request with
+    /// TLS bytes, and refuses a certificate its CA did not sign).
+    fn failed(&self, request: &str, error: &reqwest::Error) -> EmberError {
+        let advice = match (error.status(), self.base.starts_with("https:")) {
+            (Some(_), _) => "",
+            (None, false) => {
+                " (if the cluster uses mutual TLS, set ember.tls.cert, ember.tls.key and \
+                 ember.tls.ca, or its ember.cluster.secret)"
+            }
+            (None, true) => {
+                " (the scheduler must use TLS, and each side's certificate must be signed by \
+                 the CA the other trusts, or both must share the same ember.cluster.secret)"
+            }
+        };
+        self.error(format!("{request}: {}{advice}", causes(error)))
     }
 }
 
