@@ -341,6 +341,24 @@ fn a_session_lists_its_store_secrets_redacted() {
         !shown.contains("the-secret") && !shown.contains("the-id"),
         "{shown}"
     );
+    // A session that sends its secrets with its jobs (so its settings hold them) still shows
+    // them redacted, however the settings are queried.
+    let query = "SELECT value FROM information_schema.df_settings \
+                 WHERE name = 'ember.s3.secret.access.key'";
+    let mut args = vec![
+        "sql", "--quiet", "--format", "csv", "-e", "SHOW ALL", "-e", query,
+    ];
+    args.extend(server_flags);
+    args.extend(["--conf", "ember.cluster.send.credentials=true"]);
+    let output = run_ember(dir.path(), args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let shown = stdout(&output);
+    assert!(
+        shown.contains("ember.s3.secret.access.key,<redacted>")
+            && shown.ends_with("value\n<redacted>\n")
+            && !shown.contains("the-secret"),
+        "{shown}"
+    );
 }
 
 #[test]

@@ -18,7 +18,7 @@ use datafusion_spark::planner::SparkFunctionPlanner;
 
 use ember_connectors::StoreRegistry;
 
-use crate::config::{EmberConfig, EmberOptions};
+use crate::config::{EmberConfig, EmberOptions, RedactShownSecrets};
 use crate::optimizer::{
     BuildOnFewerRows, CheapConjunctsFirst, FilterDynamicallyAboveScans, LimitsBySorting,
     RowGroupBalancedScans, SemiJoinsFirst, SortMergeForLargeBuilds,
@@ -237,7 +237,8 @@ fn store_registry(session_config: &SessionConfig) -> Arc<StoreRegistry> {
 
 /// Adds what every Ember session plans with to `builder`: DataFusion's built-in functions and
 /// formats, the Spark-compatible functions of `datafusion-spark` that DataFusion lacks
-/// ([`with_spark_functions`]), and Ember's physical optimizer rules for `placement`:
+/// ([`with_spark_functions`]), [`RedactShownSecrets`] (`SHOW` lists secrets as `<redacted>`),
+/// and Ember's optimizer rules for `placement`:
 ///
 /// - [`SemiJoinsFirst`] (logical), which moves semi joins on `HAVING` subqueries below the inner
 ///   joins they filter;
@@ -259,6 +260,7 @@ pub fn with_ember_features(
     );
     let rules = physical_optimizer_rules(placement, &runtime, None, false);
     with_spark_functions(builder.with_default_features())
+        .with_analyzer_rule(Arc::new(RedactShownSecrets))
         .with_optimizer_rule(Arc::new(SemiJoinsFirst))
         .with_physical_optimizer_rules(rules)
 }

@@ -13,6 +13,7 @@ mod error;
 pub mod keys;
 pub mod kind;
 mod session_options;
+mod shown_settings;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,6 +26,7 @@ pub use error::{option_error, ConfigError, ConfigOrigin};
 pub use keys::*;
 pub use kind::{parse_duration, ValueKind};
 pub use session_options::EmberOptions;
+pub use shown_settings::RedactShownSecrets;
 
 use crate::memory::{machine_memory, MemoryBudget};
 use crate::tls::{ClusterAuth, TlsFiles};
