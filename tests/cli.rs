@@ -397,23 +397,45 @@ fn missing_file_is_one_line_naming_the_path() {
     assert_one_line_error(&output, 1, &["CREATE EXTERNAL TABLE", "/no/such/dir"]);
 }
 
-/// A Parquet file (found by mutating one's footer) whose embedded Arrow schema declares an
-/// integer of width 0: arrow-ipc panics while DataFusion infers the schema. The statement fails;
+/// Two Parquet files found by mutating others. The first's embedded Arrow schema declares an
+/// integer of width 0, and arrow-ipc panics while the schema is read: the panic is contained
+/// there, and the error names the file. The second has a dictionary-encoded page without a
+/// dictionary, and the parquet crate panics while the scan decodes it (in release builds too),
+/// which only `ember sql`'s last guard catches: the statement fails as an internal error, and
 /// the process goes on to say so and exits 1, not 101.
 #[test]
-fn a_library_panic_on_a_corrupt_footer_fails_the_statement_not_the_process() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/corrupt/arrow_schema_int_width_0.parquet");
+fn a_library_panic_on_a_corrupt_file_fails_the_statement_not_the_process() {
+    let corrupt = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corrupt");
     let dir = tempfile::tempdir().unwrap();
-    let query = format!("SELECT count(*) FROM '{}'", file.display());
-    let output = sql(dir.path(), &["-e", &query]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let error = stderr(&output);
+    let run = |file: &str, query: &str| {
+        let query = query.replace("FILE", &corrupt.join(file).display().to_string());
+        let output = sql(dir.path(), &["-e", &query]);
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        let error = stderr(&output);
+        error
+            .lines()
+            .find(|line| line.starts_with("error: "))
+            .unwrap_or_else(|| panic!("no error line: {error}"))
+            .to_string()
+    };
+    let schema = run(
+        "arrow_schema_int_width_0.parquet",
+        "SELECT count(*) FROM 'FILE'",
+    );
     assert!(
-        error.lines().any(|line| line.starts_with("error: ")
-            && line.contains("internal error")
-            && line.contains("bit width of 0")),
-        "{error}"
+        schema.contains("cannot read")
+            && schema.contains("arrow_schema_int_width_0.parquet")
+            && schema.contains("corrupt file")
+            && schema.contains("bit width of 0"),
+        "{schema}"
+    );
+    let pages = run(
+        "dictionary_page_missing.parquet",
+        "SELECT count(*), sum(x), max(y), min(s) FROM 'FILE'",
+    );
+    assert!(
+        pages.contains("internal error") && pages.contains("Decoder for dict"),
+        "{pages}"
     );
 }
 

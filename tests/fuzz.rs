@@ -15,7 +15,8 @@ use futures::FutureExt;
 use crate::common::{ember_binary, run_ember, stderr};
 
 /// How many times the default cases to run: `FUZZ_SCALE` (default 1), for a longer run by hand
-/// (`FUZZ_SCALE=10 cargo test --test main fuzz::`).
+/// (`FUZZ_SCALE=10 cargo test --test main fuzz::`; `FUZZ_KEEP=DIR` keeps the Parquet files that
+/// failed there).
 fn scale() -> usize {
     std::env::var("FUZZ_SCALE")
         .ok()
@@ -343,7 +344,10 @@ fn mutated_parquet_files_are_read_or_refused_without_crashing() {
                 }
             }
             _ => {
-                std::fs::copy(&file, dir.path().join(format!("kept-{case}.parquet"))).unwrap();
+                if let Some(keep) = std::env::var_os("FUZZ_KEEP") {
+                    let kept = Path::new(&keep).join(format!("case-{case}.parquet"));
+                    std::fs::copy(&file, kept).unwrap();
+                }
                 failed.push(format!("case {case}: {}: {message}", output.status));
             }
         }
