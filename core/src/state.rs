@@ -20,8 +20,8 @@ use ember_connectors::StoreRegistry;
 
 use crate::config::{EmberConfig, EmberOptions, RedactShownSecrets};
 use crate::optimizer::{
-    BuildOnFewerRows, CheapConjunctsFirst, FilterDynamicallyAboveScans, LimitsBySorting,
-    RowGroupBalancedScans, SemiJoinsFirst, SortMergeForLargeBuilds,
+    BuildOnFewerRows, CheapConjunctsFirst, ContainScanPanics, FilterDynamicallyAboveScans,
+    LimitsBySorting, RowGroupBalancedScans, SemiJoinsFirst, SortMergeForLargeBuilds,
 };
 
 /// Largest estimated build side, in bytes, that a hash join collects into one shared hash table
@@ -437,6 +437,8 @@ fn physical_optimizer_rules(
     rules.push(Arc::new(CheapConjunctsFirst));
     if placement == Placement::OneProcess {
         rules.push(Arc::new(FilterDynamicallyAboveScans));
+        // Last: it wraps the scans the rules above look for.
+        rules.push(Arc::new(ContainScanPanics));
     }
     rules
 }

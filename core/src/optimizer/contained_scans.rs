@@ -1,0 +1,201 @@
+//! [`ContainScanPanics`]: in one process, a file scan whose reader panics on a corrupt file
+//! ends its query with an error naming the file, and a decoder's error names it too.
+//!
+//! Why: the parquet crate (59) panics on some corrupt pages while a scan decodes them (a
+//! dictionary-encoded page without a dictionary: `expect("Decoder for dict should have been
+//! set")`, found by `tests/fuzz.rs`), and DataFusion re-raises a panic of a task in the caller
+//! of `collect()`, so a program using `Session` would panic; and the decoder's errors ("Data
+//! corruption detected") do not say which file they came from. A cluster needs no guard: a
+//! Ballista executor catches a panicking task and fails it with an error.
+//!
+//! The guard is a node above each file scan ([`ContainedScanExec`]) that polls the scan's stream
+//! under `catch_unwind` and prefixes the scan's Parquet and Arrow errors with the files its
+//! partition reads. It costs nothing until a panic (an unwinding landing pad per poll).
+
+use std::any::Any;
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
+use datafusion::config::ConfigOptions;
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use ember_connectors::panic_message;
+use futures::{Stream, StreamExt};
+
+/// Physical optimizer rule: puts a [`ContainedScanExec`] above every file scan. Runs last.
+#[derive(Debug, Default)]
+pub struct ContainScanPanics;
+
+impl PhysicalOptimizerRule for ContainScanPanics {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        plan.transform_up(|node| {
+            let is_file_scan = node.downcast_ref::<DataSourceExec>().is_some_and(|scan| {
+                scan.data_source()
+                    .downcast_ref::<FileScanConfig>()
+                    .is_some()
+            });
+            Ok(match is_file_scan {
+                true => Transformed::yes(Arc::new(ContainedScanExec { scan: node }) as _),
+                false => Transformed::no(node),
+            })
+        })
+        .data()
+    }
+
+    fn name(&self) -> &str {
+        "ember_contain_scan_panics"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// A file scan whose panics become errors and whose decoding errors name its files (see the
+/// module documentation).
+#[derive(Debug)]
+pub struct ContainedScanExec {
+    scan: Arc<dyn ExecutionPlan>,
+}
+
+impl ContainedScanExec {
+    /// The files partition `partition` of the scan reads, for messages.
+    fn files_of(&self, partition: usize) -> String {
+        let files: Vec<String> = (self.scan.downcast_ref::<DataSourceExec>())
+            .and_then(|scan| scan.data_source().downcast_ref::<FileScanConfig>())
+            .and_then(|config| config.file_groups.get(partition))
+            .map(|group| {
+                (group.files().iter())
+                    .map(|file| file.object_meta.location.to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        match files.as_slice() {
+            [one] => one.clone(),
+            many => format!("one of {}", many.join(", ")),
+        }
+    }
+}
+
+impl DisplayAs for ContainedScanExec {
+    fn fmt_as(&self, _format: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "ContainedScanExec")
+    }
+}
+
+impl ExecutionPlan for ContainedScanExec {
+    fn name(&self) -> &str {
+        "ContainedScanExec"
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.scan.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.scan]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        match (children.pop(), children.is_empty()) {
+            (Some(scan), true) => Ok(Arc::new(ContainedScanExec { scan })),
+            _ => Err(DataFusionError::Internal(
+                "ContainedScanExec has exactly one child".into(),
+            )),
+        }
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let files = self.files_of(partition);
+        let opened =
+            std::panic::catch_unwind(AssertUnwindSafe(|| self.scan.execute(partition, context)))
+                .map_err(|panic| reader_panicked(&files, panic.as_ref()))?;
+        Ok(Box::pin(ContainedStream {
+            schema: self.scan.schema(),
+            inner: Some(opened.map_err(|error| named(&files, error))?),
+            files,
+        }))
+    }
+}
+
+/// The stream of a [`ContainedScanExec`]: ends after the error of a panic.
+struct ContainedStream {
+    schema: SchemaRef,
+    /// `None` once a poll panicked: the inner stream may be in any state.
+    inner: Option<SendableRecordBatchStream>,
+    files: String,
+}
+
+impl Stream for ContainedStream {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll_next_unpin(cx))) {
+            Ok(Poll::Ready(Some(Err(error)))) => Poll::Ready(Some(Err(named(&self.files, error)))),
+            Ok(polled) => polled,
+            Err(panic) => {
+                self.inner = None;
+                Poll::Ready(Some(Err(reader_panicked(&self.files, panic.as_ref()))))
+            }
+        }
+    }
+}
+
+impl RecordBatchStream for ContainedStream {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+}
+
+/// `error` naming `files` when it is a decoder's (Parquet or Arrow) error; others (memory,
+/// cancellation, object store errors, which name their object) pass unchanged.
+fn named(files: &str, error: DataFusionError) -> DataFusionError {
+    match error {
+        DataFusionError::ParquetError(_) | DataFusionError::ArrowError(..) => {
+            DataFusionError::External(format!("reading {files}: {error}").into())
+        }
+        other => other,
+    }
+}
+
+fn reader_panicked(files: &str, panic: &(dyn Any + Send)) -> DataFusionError {
+    DataFusionError::External(
+        format!(
+            "reading {files}: corrupt file (its reader panicked: {})",
+            panic_message(panic)
+        )
+        .into(),
+    )
+}
