@@ -36,7 +36,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::dataset::ConnectorError;
 use crate::format::format_of_file_name;
-use crate::local_dirs::{exchange, failpoint, unique_id};
+use crate::local_dirs::{exchange, failpoint, remove_tree, unique_id};
 
 /// What a write does when its target already holds data (Spark's save modes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -121,7 +121,7 @@ fn finish_append(
     journal: &LocalPath,
 ) -> std::io::Result<()> {
     move_tree(staging, target)?;
-    ignore_missing(std::fs::remove_dir_all(staging))?;
+    remove_tree(staging)?;
     ignore_missing(std::fs::remove_file(journal))
 }
 

@@ -51,6 +51,16 @@ pub fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     std::fs::rename(&aside, a)
 }
 
+/// Removes the directory `path` and everything in it, removing links as links (a link inside it
+/// to a directory elsewhere loses the link, never the files it points to); a `path` that is
+/// already gone counts as removed.
+pub fn remove_tree(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
 /// Stops the process at the commit step `name` when the `FAILPOINTS` variable names it (the
 /// variable of the `fail` crate; `EMBER_*` variables are configuration keys), so
 /// a test can check that a write killed between its steps loses nothing. Debug builds only (the

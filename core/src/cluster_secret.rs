@@ -17,6 +17,7 @@
 //! and each try costs [`STRETCH_ROUNDS`] HMAC rounds.
 
 use std::num::NonZeroU32;
+use std::sync::{Mutex, PoisonError};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -85,6 +86,23 @@ pub fn identity_from_secret(secret: &str) -> Result<Tls, TlsError> {
 
 /// The authority's key: an Ed25519 key whose seed is the stretched secret.
 fn authority_key(secret: &str) -> Result<KeyPair, rcgen::Error> {
+    let mut pkcs8 = ED25519_PKCS8_PREFIX.to_vec();
+    pkcs8.extend_from_slice(&authority_seed(secret));
+    KeyPair::try_from(pkcs8)
+}
+
+/// The stretched secret, derived once per process and secret: a process that reaches its
+/// cluster twice (`ember submit`: its session, then the REST client that follows its jobs)
+/// pays the stretching once. Kept by a digest of the secret, never the secret itself.
+fn authority_seed(secret: &str) -> [u8; 32] {
+    static DERIVED: Mutex<Option<(Vec<u8>, [u8; 32])>> = Mutex::new(None);
+    let digest = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
+    let mut derived = DERIVED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((of, seed)) = derived.as_ref() {
+        if of.as_slice() == digest.as_ref() {
+            return *seed;
+        }
+    }
     let mut seed = [0u8; 32];
     let rounds = NonZeroU32::new(STRETCH_ROUNDS).expect("STRETCH_ROUNDS is not zero");
     ring::pbkdf2::derive(
@@ -94,9 +112,8 @@ fn authority_key(secret: &str) -> Result<KeyPair, rcgen::Error> {
         secret.as_bytes(),
         &mut seed,
     );
-    let mut pkcs8 = ED25519_PKCS8_PREFIX.to_vec();
-    pkcs8.extend_from_slice(&seed);
-    KeyPair::try_from(pkcs8)
+    *derived = Some((digest.as_ref().to_vec(), seed));
+    seed
 }
 
 /// The authority's certificate fields: all fixed, so that every process makes the same

@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::context::SessionContext;
+use ember_connectors::local_dirs::remove_tree;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -200,7 +201,7 @@ pub async fn save_model(
     let written = write_model(context, model, &staging.display().to_string()).await;
     let published = written.and_then(|()| local::publish(&staging, &target).map_err(error));
     if published.is_err() {
-        let _ = local::remove(&staging);
+        let _ = remove_tree(&staging);
     }
     published
 }
@@ -408,7 +409,7 @@ pub async fn list_models(context: &SessionContext, location: &str) -> Result<Vec
 /// local directory is removed without following links ([`local::remove`]).
 pub async fn delete_model(context: &SessionContext, location: &str) -> Result<()> {
     if let Some(directory) = local::local_directory(location) {
-        return local::remove(&directory).map_err(|e| MlError::Persist {
+        return remove_tree(&directory).map_err(|e| MlError::Persist {
             location: location.to_string(),
             reason: e.to_string(),
         });

@@ -73,12 +73,22 @@ pub struct ContainedScanExec {
     scan: Arc<dyn ExecutionPlan>,
 }
 
-impl ContainedScanExec {
-    /// The files partition `partition` of the scan reads, for messages.
-    fn files_of(&self, partition: usize) -> String {
+/// A file scan and one of its partitions: what an error names (built only when one happens).
+#[derive(Debug, Clone)]
+struct ScanPartition {
+    scan: Arc<dyn ExecutionPlan>,
+    partition: usize,
+}
+
+/// At most this many of a partition's files are named in a message.
+const NAMED_FILES: usize = 5;
+
+impl ScanPartition {
+    /// The files the partition reads, for messages: the file, or the first few of several.
+    fn files(&self) -> String {
         let files: Vec<String> = (self.scan.downcast_ref::<DataSourceExec>())
             .and_then(|scan| scan.data_source().downcast_ref::<FileScanConfig>())
-            .and_then(|config| config.file_groups.get(partition))
+            .and_then(|config| config.file_groups.get(self.partition))
             .map(|group| {
                 (group.files().iter())
                     .map(|file| file.object_meta.location.to_string())
@@ -87,8 +97,35 @@ impl ContainedScanExec {
             .unwrap_or_default();
         match files.as_slice() {
             [one] => one.clone(),
-            many => format!("one of {}", many.join(", ")),
+            few if few.len() <= NAMED_FILES => format!("one of {}", few.join(", ")),
+            many => format!(
+                "one of {} and {} more",
+                many[..NAMED_FILES].join(", "),
+                many.len() - NAMED_FILES
+            ),
         }
+    }
+
+    /// `error` naming the files when it is a decoder's (Parquet or Arrow) error; others
+    /// (memory, cancellation, object store errors, which name their object) pass unchanged.
+    fn named(&self, error: DataFusionError) -> DataFusionError {
+        match error {
+            DataFusionError::ParquetError(_) | DataFusionError::ArrowError(..) => {
+                DataFusionError::External(format!("reading {}: {error}", self.files()).into())
+            }
+            other => other,
+        }
+    }
+
+    fn reader_panicked(&self, panic: &(dyn Any + Send)) -> DataFusionError {
+        DataFusionError::External(
+            format!(
+                "reading {}: corrupt file (its reader panicked: {})",
+                self.files(),
+                panic_message(panic)
+            )
+            .into(),
+        )
     }
 }
 
@@ -135,14 +172,17 @@ impl ExecutionPlan for ContainedScanExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let files = self.files_of(partition);
+        let source = ScanPartition {
+            scan: Arc::clone(&self.scan),
+            partition,
+        };
         let opened =
             std::panic::catch_unwind(AssertUnwindSafe(|| self.scan.execute(partition, context)))
-                .map_err(|panic| reader_panicked(&files, panic.as_ref()))?;
+                .map_err(|panic| source.reader_panicked(panic.as_ref()))?;
         Ok(Box::pin(ContainedStream {
             schema: self.scan.schema(),
-            inner: Some(opened.map_err(|error| named(&files, error))?),
-            files,
+            inner: Some(opened.map_err(|error| source.named(error))?),
+            source,
         }))
     }
 }
@@ -152,7 +192,7 @@ struct ContainedStream {
     schema: SchemaRef,
     /// `None` once a poll panicked: the inner stream may be in any state.
     inner: Option<SendableRecordBatchStream>,
-    files: String,
+    source: ScanPartition,
 }
 
 impl Stream for ContainedStream {
@@ -163,11 +203,11 @@ impl Stream for ContainedStream {
             return Poll::Ready(None);
         };
         match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll_next_unpin(cx))) {
-            Ok(Poll::Ready(Some(Err(error)))) => Poll::Ready(Some(Err(named(&self.files, error)))),
+            Ok(Poll::Ready(Some(Err(error)))) => Poll::Ready(Some(Err(self.source.named(error)))),
             Ok(polled) => polled,
             Err(panic) => {
                 self.inner = None;
-                Poll::Ready(Some(Err(reader_panicked(&self.files, panic.as_ref()))))
+                Poll::Ready(Some(Err(self.source.reader_panicked(panic.as_ref()))))
             }
         }
     }
@@ -177,25 +217,4 @@ impl RecordBatchStream for ContainedStream {
     fn schema(&self) -> SchemaRef {
         Arc::clone(&self.schema)
     }
-}
-
-/// `error` naming `files` when it is a decoder's (Parquet or Arrow) error; others (memory,
-/// cancellation, object store errors, which name their object) pass unchanged.
-fn named(files: &str, error: DataFusionError) -> DataFusionError {
-    match error {
-        DataFusionError::ParquetError(_) | DataFusionError::ArrowError(..) => {
-            DataFusionError::External(format!("reading {files}: {error}").into())
-        }
-        other => other,
-    }
-}
-
-fn reader_panicked(files: &str, panic: &(dyn Any + Send)) -> DataFusionError {
-    DataFusionError::External(
-        format!(
-            "reading {files}: corrupt file (its reader panicked: {})",
-            panic_message(panic)
-        )
-        .into(),
-    )
 }

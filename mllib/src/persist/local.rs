@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ember_connectors::local_dirs::{exchange, unique_id};
+use ember_connectors::local_dirs::{exchange, remove_tree, unique_id};
 
 /// The local directory a model location names (`file://` or a plain path), `None` for an
 /// object store.
@@ -43,20 +43,11 @@ pub(super) fn publish(staging: &Path, target: &Path) -> Result<(), String> {
     }
     exchange(staging, target).map_err(|e| e.to_string())?;
     // `staging` now holds the old model.
-    remove(staging).map_err(|e| e.to_string())
+    remove_tree(staging).map_err(|e| e.to_string())
 }
 
 fn is_empty_directory(path: &Path) -> bool {
     std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
-}
-
-/// Removes the directory `path` and everything in it, removing links as links: a link inside a
-/// model directory to a directory elsewhere loses the link, never the files it points to.
-pub(super) fn remove(path: &Path) -> std::io::Result<()> {
-    match std::fs::remove_dir_all(path) {
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
 }
 
 #[cfg(test)]
