@@ -22,13 +22,16 @@ struct Daemon {
 }
 
 impl Daemon {
-    /// Starts `ember ARGS` and waits for its `listening on HOST:PORT` line.
-    fn start(dir: &Path, args: &[&str]) -> Daemon {
+    /// Starts `ember ARGS` with `env` added to its environment, its diagnostics written to
+    /// `log`, and waits for its `listening on HOST:PORT` line.
+    fn start(dir: &Path, args: &[&str], env: &[(String, String)], log: &Path) -> Daemon {
+        let log = std::fs::File::create(log).expect("a daemon's log file");
         let mut child = Command::new(ember_binary())
             .current_dir(dir)
             .args(args)
+            .envs(env.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("the ember binary starts");
         let stdout = child.stdout.take().unwrap();
@@ -89,10 +92,13 @@ const FAST_FAILURE_DETECTION: &[&str] = &[
 /// No extra configuration for a test cluster.
 pub(crate) const NO_CONF: &[&str] = &[];
 
-/// A scheduler and its executors of one core each, all started with `conf` flags.
+/// A scheduler and its executors of one core each, all started with `conf` flags and the same
+/// environment additions, their diagnostics kept in log files.
 pub(crate) struct Cluster {
     dir: std::path::PathBuf,
     conf: Vec<String>,
+    env: Vec<(String, String)>,
+    logs: tempfile::TempDir,
     scheduler: Daemon,
     executors: Vec<Daemon>,
 }
@@ -100,19 +106,47 @@ pub(crate) struct Cluster {
 impl Cluster {
     /// Starts a scheduler and `executors` one-core executors in `dir`, all with `conf` flags.
     pub(crate) fn start(dir: &Path, executors: usize, conf: &[impl AsRef<str>]) -> Cluster {
+        Self::start_with_env(dir, executors, conf, &[])
+    }
+
+    /// [`Cluster::start`], with `env` added to every daemon's environment.
+    pub(crate) fn start_with_env(
+        dir: &Path,
+        executors: usize,
+        conf: &[impl AsRef<str>],
+        env: &[(&str, &str)],
+    ) -> Cluster {
         let conf: Vec<String> = conf.iter().map(|flag| flag.as_ref().to_string()).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        let logs = tempfile::tempdir().expect("a directory for the daemons' logs");
         let mut args = vec!["scheduler", "--port", "0"];
         args.extend(conf.iter().map(String::as_str));
+        let scheduler = Daemon::start(dir, &args, &env, &logs.path().join("scheduler.log"));
         let mut cluster = Cluster {
             dir: dir.to_path_buf(),
-            conf: conf.clone(),
-            scheduler: Daemon::start(dir, &args),
+            conf,
+            env,
+            logs,
+            scheduler,
             executors: Vec::new(),
         };
         for _ in 0..executors {
             cluster.add_executor();
         }
         cluster
+    }
+
+    /// Everything the daemons have logged so far (started ones and stopped ones).
+    pub(crate) fn logs(&self) -> String {
+        let mut files = files_under(self.logs.path());
+        files.sort();
+        files
+            .iter()
+            .map(|file| std::fs::read_to_string(file).expect("a daemon's log"))
+            .collect()
     }
 
     /// Starts one more executor and waits until it has registered.
@@ -127,7 +161,10 @@ impl Cluster {
             "1",
         ];
         args.extend(self.conf.iter().map(String::as_str));
-        let executor = Daemon::start(&self.dir, &args);
+        // Numbered by the logs so far: a replacement executor gets a log of its own.
+        let started = files_under(self.logs.path()).len();
+        let log = self.logs.path().join(format!("executor-{started}.log"));
+        let executor = Daemon::start(&self.dir, &args, &self.env, &log);
         self.executors.push(executor);
     }
 
@@ -139,18 +176,34 @@ impl Cluster {
     /// The configuration of every job the scheduler knows, as its REST API serves them to
     /// anyone who can reach its port (JSON text, one object per job).
     pub(crate) fn job_configs(&self) -> String {
+        self.rest_answers(&["config"], &[])
+    }
+
+    /// Every answer of the scheduler's REST API without TLS: each of `job_paths` under
+    /// `/api/job/ID/` (`""`: that URL itself) for every job it knows, then each of `paths` under `/api/`; the answers'
+    /// text, one a line.
+    pub(crate) fn rest_answers(&self, job_paths: &[&str], paths: &[&str]) -> String {
         let api = format!("http://{}/api", self.scheduler.address);
         let get = |url: String| async move {
-            let reply = reqwest::get(url).await.unwrap();
-            reply.json::<serde_json::Value>().await.unwrap()
+            let reply = reqwest::get(&url).await.unwrap();
+            assert!(reply.status().is_success(), "GET {url}: {}", reply.status());
+            reply.text().await.unwrap()
         };
         tokio::runtime::Runtime::new().unwrap().block_on(async {
-            let mut configs = Vec::new();
-            for job in get(format!("{api}/jobs")).await.as_array().unwrap() {
+            let jobs = get(format!("{api}/jobs")).await;
+            let jobs: serde_json::Value = serde_json::from_str(&jobs).unwrap();
+            let mut answers = Vec::new();
+            for job in jobs.as_array().unwrap() {
                 let id = job["job_id"].as_str().unwrap();
-                configs.push(get(format!("{api}/job/{id}/config")).await.to_string());
+                for path in job_paths {
+                    let url = format!("{api}/job/{id}/{path}");
+                    answers.push(get(url.trim_end_matches('/').to_string()).await);
+                }
             }
-            configs.join("\n")
+            for path in paths {
+                answers.push(get(format!("{api}/{path}")).await);
+            }
+            answers.join("\n")
         })
     }
 }

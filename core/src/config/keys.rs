@@ -144,7 +144,9 @@ declare_keys! {
     TLS_CA = "ember.tls.ca", tls_ca: Path, default none,
         "Cluster mode: the certificate authority (PEM) every peer's certificate must be signed by";
     CLUSTER_SECRET = "ember.cluster.secret", cluster_secret: Secret, default none,
-        "Cluster mode without certificates: a secret (at least 16 bytes; `openssl rand -hex 32`) shared by the client, the scheduler and every executor, from which each derives the cluster's mutual TLS. Peers without it are refused; it never leaves the process. Set it in EMBER_CLUSTER_SECRET or the properties file rather than on a command line, which other local users can read. Exclusive with ember.tls.*";
+        "Cluster mode without certificates: a secret (at least 16 bytes; `openssl rand -hex 32`) shared by the client, the scheduler and every executor, from which each derives the cluster's mutual TLS. Peers without it are refused; it never leaves the process. Set it in ember.cluster.secret.file, EMBER_CLUSTER_SECRET or the properties file rather than on a command line, which other local users can read. Exclusive with ember.tls.*";
+    CLUSTER_SECRET_FILE = "ember.cluster.secret.file", cluster_secret_file: Path, default none,
+        "A file holding ember.cluster.secret (read when the key is set; one trailing newline is ignored), as Spark's spark.authenticate.secret.file: a mounted secret, never on a command line. Keep it readable by its user only";
 }
 
 /// Every `ember.*` key: Ember's own ([`OWN_KEYS`]), then the object-store keys of

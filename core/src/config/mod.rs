@@ -28,6 +28,7 @@ pub use kind::{parse_duration, ValueKind};
 pub use session_options::EmberOptions;
 pub use shown_settings::RedactShownSecrets;
 
+use crate::cluster_secret::MIN_SECRET_BYTES;
 use crate::memory::{machine_memory, MemoryBudget};
 use crate::tls::{ClusterAuth, TlsFiles};
 use error::{datafusion_key_error, nearest};
@@ -180,6 +181,12 @@ impl EmberConfig {
             origin: origin.clone(),
             reason,
         };
+        if declared.name == CLUSTER_SECRET_FILE {
+            // The file stands for the secret itself: reading it here makes it take the
+            // secret's place in the order of precedence, and its errors name the file.
+            let secret = read_secret_file(Path::new(value)).map_err(invalid)?;
+            self.set(CLUSTER_SECRET, &secret, origin.clone())?;
+        }
         match self.settings.set(declared.name, value) {
             Some(parsed) => {
                 parsed.map_err(invalid)?;
@@ -275,6 +282,24 @@ impl EmberConfig {
     pub fn ballista_options(&self) -> &BTreeMap<String, (String, ConfigOrigin)> {
         &self.ballista
     }
+}
+
+/// The secret in the file of `ember.cluster.secret.file`, without the newline that ends the
+/// file (`openssl rand -hex 32 > file`); unreadable or short is an error saying so.
+fn read_secret_file(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read it: {error}"))?;
+    let secret = text
+        .strip_suffix('\n')
+        .map(|line| line.strip_suffix('\r').unwrap_or(line))
+        .unwrap_or(&text);
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "it holds {} bytes; the secret needs at least {MIN_SECRET_BYTES} random bytes \
+             (for example the output of `openssl rand -hex 32`)",
+            secret.len()
+        ));
+    }
+    Ok(secret.to_string())
 }
 
 #[cfg(test)]
@@ -481,6 +506,48 @@ mod tests {
             config.cluster_auth(),
             Err(ConfigError::ConflictingClusterAuth)
         ));
+    }
+
+    #[test]
+    fn the_cluster_secret_can_come_from_a_file_whose_errors_name_it() {
+        let secret = "7f3a9c0e5b2d4f6a8c1e3b5d7f9a0c2e";
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cluster.secret");
+        std::fs::write(&file, format!("{secret}\n")).unwrap();
+        let mut config = EmberConfig::default();
+        let path = file.to_str().unwrap();
+        config
+            .set(CLUSTER_SECRET_FILE, path, ConfigOrigin::CommandLine)
+            .unwrap();
+        assert_eq!(
+            config.cluster_auth().unwrap(),
+            Some(ClusterAuth::Secret(secret.to_string()))
+        );
+        let options = config.session_options(StoreOptions::default());
+        let entries = datafusion::config::ExtensionOptions::entries(&options);
+        assert!(entries
+            .iter()
+            .all(|entry| !entry.value.as_deref().unwrap_or("").contains(secret)));
+
+        std::fs::write(&file, "short\n").unwrap();
+        let short = EmberConfig::default()
+            .set(CLUSTER_SECRET_FILE, path, ConfigOrigin::CommandLine)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            short.contains(path) && short.contains("holds 5 bytes"),
+            "{short}"
+        );
+        let missing = dir.path().join("missing.secret");
+        let missing = missing.to_str().unwrap();
+        let unreadable = EmberConfig::default()
+            .set(CLUSTER_SECRET_FILE, missing, ConfigOrigin::CommandLine)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            unreadable.contains(missing) && unreadable.contains("cannot read it"),
+            "{unreadable}"
+        );
     }
 
     #[test]

@@ -20,6 +20,10 @@ mod submit;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tracing::Level;
+use tracing_subscriber::filter::{EnvFilter, FilterExt, Targets};
+use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Ember: distributed SQL, DataFrames and classical ML over Parquet, embedded or on a cluster.
 #[derive(Debug, Parser)]
@@ -83,12 +87,26 @@ fn run() -> ExitCode {
     exit::report(result)
 }
 
-/// Diagnostics go to stderr through `tracing`, filtered by `RUST_LOG` (default: warnings).
+/// Library modules whose detailed logs print a job's settings, secrets included when a session
+/// sends them (Ballista traces every key and value it sends and receives, and its S3 options),
+/// and the most detail they may log whatever `RUST_LOG` asks: a log must not hold a secret.
+const SECRET_PRINTING_LOGS: &[(&str, Level)] = &[
+    ("ballista_core::extension", Level::DEBUG),
+    ("ballista_core::object_store", Level::INFO),
+];
+
+/// Diagnostics go to stderr through `tracing`, filtered by `RUST_LOG` (default: warnings), and
+/// never in more detail than [`SECRET_PRINTING_LOGS`] allows.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    let asked = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let capped = Targets::new()
+        .with_default(Level::TRACE)
+        .with_targets(SECRET_PRINTING_LOGS.iter().copied());
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(asked.and(capped)),
+        )
         .init();
 }
