@@ -313,6 +313,10 @@ fn explain_shows_stages_spark_functions_run_on_executors_and_status_lists_jobs()
     let dir = tempfile::tempdir().unwrap();
     let cluster = Cluster::start(dir.path(), 1, NO_CONF);
     let master = cluster.master();
+    // Without TLS the scheduler and executors speak plain gRPC (what the TLS tests check is
+    // refused).
+    assert!(speaks_plain_http2(&cluster.scheduler.address));
+    assert!(speaks_plain_http2(&cluster.executors[0].address));
     let explain = run_ember(
         dir.path(),
         [
@@ -590,23 +594,29 @@ fn ctrl_c_cancels_a_submitted_scripts_or_programs_job_on_the_cluster_and_exits_1
         ("interrupted-script", vec!["long.sql"]),
         ("interrupted-program", vec!["./long.sh", ember_binary()]),
     ] {
-        let (submitted, id) = submit_running(dir.path(), &master, name, &app);
-        // Only `ember submit` is interrupted: a program ends as its cancelled query fails.
-        interrupt(&submitted);
-        let output = exited_within(submitted, Duration::from_secs(60));
-        assert_eq!(
-            output.status.code(),
-            Some(130),
-            "{name}: {}",
-            stderr(&output)
-        );
-        assert!(
-            stderr(&output).contains(&format!("cancelled job {id}")),
-            "{name}: {}",
-            stderr(&output)
-        );
-        assert_gone(dir.path(), &master, &id);
+        interrupt_a_running_submission(dir.path(), &master, name, &app);
     }
+}
+
+/// Submits `app` as `name` to `master`, interrupts `ember submit` (Ctrl-C) while its job runs
+/// (only `ember submit`: a program ends as its cancelled query fails), and asserts that it
+/// cancels the job and exits 130.
+fn interrupt_a_running_submission(dir: &Path, master: &str, name: &str, app: &[&str]) {
+    let (submitted, id) = submit_running(dir, master, name, app);
+    interrupt(&submitted);
+    let output = exited_within(submitted, Duration::from_secs(60));
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{name}: {}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains(&format!("cancelled job {id}")),
+        "{name}: {}",
+        stderr(&output)
+    );
+    assert_gone(dir, master, &id);
 }
 
 #[test]
@@ -780,7 +790,7 @@ fn mutual_tls_admits_only_clients_with_a_certificate_from_the_ca() {
         "{}",
         stderr(&rogue_status)
     );
-    assert_plain_http_gets_nothing(&master);
+    assert_outsiders_get_nothing(&cluster);
 
     // A tree fit's training tasks reach the client over the same mutual TLS, and the model
     // is the one a local fit makes.
@@ -872,25 +882,52 @@ fn mutual_tls_admits_only_clients_with_a_certificate_from_the_ca() {
     );
 }
 
-/// Asserts that a plain HTTP request for the REST API's job list, sent to the scheduler of
-/// `master`, gets no answer from the API.
-fn assert_plain_http_gets_nothing(master: &str) {
+/// The bytes `address` answers `request` with, within 20 s (none when it closes first).
+fn plain_reply(address: &str, request: &[u8]) -> Vec<u8> {
     use std::io::{Read, Write};
-    let address = master.trim_start_matches("ember://");
     let mut stream = std::net::TcpStream::connect(address).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
-    let request = format!("GET /api/jobs HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
     // The server may close the connection before the request is written.
-    let _ = stream.write_all(request.as_bytes());
+    let _ = stream.write_all(request);
     let mut reply = Vec::new();
     let _ = stream.read_to_end(&mut reply);
-    let reply = String::from_utf8_lossy(&reply);
-    assert!(
-        !reply.starts_with("HTTP/") && !reply.contains("job_id"),
-        "plain HTTP got: {reply}"
-    );
+    reply
+}
+
+/// Whether `address` speaks gRPC's plain HTTP/2 (what submits jobs to a scheduler and fetches
+/// shuffle partitions by path from an executor's Flight service): it answers the client's
+/// preface and empty SETTINGS frame with a SETTINGS frame of its own.
+fn speaks_plain_http2(address: &str) -> bool {
+    let mut request = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    request.extend([0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    let reply = plain_reply(address, &request);
+    reply.len() >= 9 && reply[3] == 4
+}
+
+/// Asserts that the cluster's members admit no one without TLS: plain requests to the
+/// scheduler's REST API (listing jobs, cancelling one) get no answer from it, and neither the
+/// scheduler nor any executor speaks plain gRPC.
+fn assert_outsiders_get_nothing(cluster: &Cluster) {
+    let address = &cluster.scheduler.address;
+    for request in ["GET /api/jobs", "PATCH /api/job/any-job"] {
+        let request = format!("{request} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+        let reply = plain_reply(address, request.as_bytes());
+        let reply = String::from_utf8_lossy(&reply);
+        assert!(
+            !reply.starts_with("HTTP/") && !reply.contains("job_id"),
+            "plain HTTP got: {reply}"
+        );
+    }
+    let members = std::iter::once(&cluster.scheduler).chain(&cluster.executors);
+    for member in members {
+        assert!(
+            !speaks_plain_http2(&member.address),
+            "{} speaks plain gRPC",
+            member.address
+        );
+    }
 }
 
 /// A secret of the length `ember.cluster.secret` asks for.
@@ -934,6 +971,7 @@ fn a_shared_secret_admits_only_processes_that_know_it_and_its_rest_api_works_ove
         stderr(&status)
     );
     follow_and_cancel_a_running_job(dir.path(), &master);
+    interrupt_a_running_submission(dir.path(), &master, "interrupted", &["long.sql"]);
     // A tree fit: its training tasks reach the client over the derived TLS too.
     let points = write_points(dir.path(), 2, 500);
     let fit = format!(
@@ -970,7 +1008,7 @@ fn a_shared_secret_admits_only_processes_that_know_it_and_its_rest_api_works_ove
         "{}",
         stderr(&listed)
     );
-    assert_plain_http_gets_nothing(&master);
+    assert_outsiders_get_nothing(&cluster);
     let scheduler = master.trim_start_matches("ember://");
     let executor = run_ember(
         outside.path(),
