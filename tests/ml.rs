@@ -429,7 +429,33 @@ async fn sql_models_are_created_used_and_dropped_across_processes() {
         "{}",
         stderr(&shown)
     );
+    assert_eq!(
+        stdout(&shown).lines().skip(1).count(),
+        2,
+        "the good entries beside it: {}",
+        stdout(&shown)
+    );
     std::fs::remove_dir_all(&broken).unwrap();
+    // A replacement killed once its new model is written, before it takes the old one's place,
+    // leaves the old model (the old one was deleted before the new one was written).
+    let old_metadata = std::fs::read(dir.path().join("ember-models/middle/metadata.json")).unwrap();
+    let replace = format!(
+        "CREATE OR REPLACE MODEL middle OPTIONS (model_type = 'logistic_regression', \
+         label = 'middle', reg_param = 1.0, features = ['x', 'y']) AS SELECT x, y, middle FROM {table}"
+    );
+    let killed = std::process::Command::new(crate::common::ember_binary())
+        .current_dir(dir.path())
+        .args(["sql", "--quiet", "-e", &replace])
+        .env("FAILPOINTS", "model.save.written")
+        .output()
+        .unwrap();
+    assert!(
+        !killed.status.success() && stderr(&killed).contains("failpoint model.save.written"),
+        "{}",
+        stderr(&killed)
+    );
+    let metadata = std::fs::read(dir.path().join("ember-models/middle/metadata.json")).unwrap();
+    assert!(metadata == old_metadata, "the old model was replaced");
     let models = sql_rows(dir.path(), "SHOW MODELS");
     assert_eq!(
         models,

@@ -122,6 +122,15 @@ fn local_copy_modes_replace_append_and_refuse() {
         "{}",
         stderr(&refused)
     );
+    // An overwrite of a file replaces it and says it did (it reported a failure once the file
+    // was replaced).
+    sql(dir.path(), "COPY (SELECT 1 AS v) TO 'one.parquet'", &[]);
+    let replace = "COPY (SELECT 2 AS v) TO 'one.parquet' OPTIONS (mode 'overwrite')";
+    sql(dir.path(), replace, &[]);
+    assert_eq!(
+        sql(dir.path(), "SELECT v FROM 'one.parquet'", &[]),
+        "v\n2\n"
+    );
     let hidden: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -251,6 +260,14 @@ fn an_overwrite_killed_at_any_commit_step_leaves_the_old_or_the_new_dataset() {
     let after = rows_after_an_overwrite_killed_at(dir.path(), "commit.overwrite.exchanged");
     assert_eq!(after, "n\n30\n");
     assert!(dir.path().join("out/_SUCCESS").is_file());
+    // The target was never missing: a write that must not replace it is refused.
+    let create = "COPY (SELECT 1 AS v) TO 'out' STORED AS PARQUET OPTIONS (mode 'error')";
+    let refused = run_sql(dir.path(), create, &[]);
+    assert!(
+        stderr(&refused).contains("already exists"),
+        "{}",
+        stderr(&refused)
+    );
 }
 
 /// A COPY that runs for minutes in a debug build, writing a new file every 100,000 rows.

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::context::SessionContext;
-use ember_connectors::local_dirs::remove_tree;
+use ember_connectors::local_dirs::{failpoint, remove_tree};
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -165,6 +165,10 @@ pub trait PersistentModel: Sized {
     fn from_saved(saved: &SavedModel) -> Result<Self>;
 }
 
+/// The failpoint ([`failpoint`]) of a save whose new model is written whole beside its place
+/// and not yet published.
+const MODEL_WRITTEN: &str = "model.save.written";
+
 /// Writes `model` to the directory `location`, its stages (if any) to `stage-0`, `stage-1`, ...
 /// inside it. Fails when a model is already there unless `overwrite`, which replaces it.
 ///
@@ -189,7 +193,10 @@ pub async fn save_model(
     let Some(target) = local::local_directory(location) else {
         let staging = hidden_sibling(location).ok_or_else(|| error("no directory name".into()))?;
         let published = match write_model(context, model, &staging).await {
-            Ok(()) => publish_in_store(context, &staging, location).await,
+            Ok(()) => {
+                failpoint(MODEL_WRITTEN);
+                publish_in_store(context, &staging, location).await
+            }
             Err(failed) => Err(failed),
         };
         if published.is_err() {
@@ -199,7 +206,10 @@ pub async fn save_model(
     };
     let staging = local::staging_beside(&target).map_err(|e| error(e.to_string()))?;
     let written = write_model(context, model, &staging.display().to_string()).await;
-    let published = written.and_then(|()| local::publish(&staging, &target).map_err(error));
+    let published = written.and_then(|()| {
+        failpoint(MODEL_WRITTEN);
+        local::publish(&staging, &target).map_err(error)
+    });
     if published.is_err() {
         let _ = remove_tree(&staging);
     }
@@ -564,6 +574,64 @@ mod tests {
         delete_model(&context, &location("k")).await.unwrap();
         assert!(read_saved(&context, &location("k")).await.is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A saved model whose `data.arrow` changed after the save, or whose files are larger than
+    /// a saved model's may be, is refused with an error naming the location and the file, before
+    /// an oversized file is read.
+    #[tokio::test]
+    async fn a_changed_or_oversized_file_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows: Vec<Vec<Option<f64>>> = (0..20).map(|i| vec![Some(f64::from(i))]).collect();
+        let scaler = StandardScaler::new(["a"])
+            .fit(&rows_frame(&["a"], &rows, 2))
+            .await
+            .unwrap();
+        let context = SessionContext::new();
+        let model = dir.path().join("model");
+        let location = model.display().to_string();
+        save_model(&context, &scaler, &location, false)
+            .await
+            .unwrap();
+        let refusal = || async {
+            read_saved(&context, &location)
+                .await
+                .unwrap_err()
+                .to_string()
+        };
+
+        let data = model.join(DATA);
+        let mut bytes = std::fs::read(&data).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 1;
+        std::fs::write(&data, &bytes).unwrap();
+        assert_eq!(
+            refusal().await,
+            format!(
+                "model at {location}: data.arrow does not match the checksum in metadata.json: \
+                 it changed or is corrupt"
+            )
+        );
+        // Sparse files: their size is what is checked, before anything is read.
+        for (file, limit) in [(DATA, MAX_DATA_BYTES), (METADATA, MAX_METADATA_BYTES)] {
+            let path = model.join(file);
+            let original = std::fs::read(&path).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_len(limit + 1)
+                .unwrap();
+            assert_eq!(
+                refusal().await,
+                format!(
+                    "model at {location}: cannot read {file}: it holds {} bytes, more than the \
+                     {limit} a saved model's file may",
+                    limit + 1
+                )
+            );
+            std::fs::write(&path, original).unwrap();
+        }
     }
 
     /// `DROP MODEL` on a model directory holding a link to a directory elsewhere removed the
