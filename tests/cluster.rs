@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::{
     ember_binary, exited_within, files_under, generate_tpch, interrupt, run_ember, stderr, stdout,
+    test_data,
 };
 use crate::tpch::{check_all_queries, run_tpch_query};
 
@@ -214,6 +215,18 @@ fn tpch_sf0_1_matches_answers_on_a_two_executor_cluster() {
     generate_tpch(dir.path(), "0.1", &[]);
     let cluster = Cluster::start(dir.path(), 2, NO_CONF);
     check_all_queries(dir.path(), "0.1", &["--master".into(), cluster.master()]);
+    // With broadcast joins off, the scheduler turns the joins DataFusion planned to broadcast
+    // into shuffle joins; a single aggregate above one then ran once per partition (q14
+    // answered 4 rows instead of 1).
+    let no_broadcasts = [
+        "--master".to_string(),
+        cluster.master(),
+        "--conf".to_string(),
+        "ballista.optimizer.broadcast_join_threshold_bytes=0".to_string(),
+    ];
+    for query in [14, 19] {
+        run_tpch_query(dir.path(), "0.1", query, &no_broadcasts).unwrap();
+    }
 }
 
 #[test]
@@ -317,6 +330,23 @@ fn explain_shows_stages_spark_functions_run_on_executors_and_status_lists_jobs()
     // refused).
     assert!(speaks_plain_http2(&cluster.scheduler.address));
     assert!(speaks_plain_http2(&cluster.executors[0].address));
+    // A corrupt page whose reader panics on the executor fails the job naming the file, as in
+    // one process (the executor said only what panicked).
+    let corrupt = test_data().join("corrupt/dictionary_page_missing.parquet");
+    let scan = format!(
+        "SELECT count(*), sum(x), max(y), min(s) FROM '{}'",
+        corrupt.display()
+    );
+    let failed = run_ember(dir.path(), ["sql", "--master", &master, "-e", &scan]);
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    assert!(
+        stderr(&failed).contains(&format!(
+            "reading file://{}: corrupt file",
+            corrupt.display()
+        )) && stderr(&failed).contains("Decoder for dict"),
+        "{}",
+        stderr(&failed)
+    );
     let explain = run_ember(
         dir.path(),
         [

@@ -16,6 +16,7 @@ use ballista_executor::shutdown::Shutdown;
 use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::prelude::SessionConfig;
 use ember_core::check_handshake;
+use ember_core::plan_codec::EmberPhysicalCodec;
 use ember_core::state::{memory_pool, runtime_builder};
 use ember_core::tls::Tls;
 use ember_core::ClusterAuth;
@@ -137,6 +138,7 @@ pub async fn run_executor(
             pool.clone(),
         ))),
         override_config_producer: Some(Arc::new(job_session_config)),
+        override_physical_codec: Some(Arc::new(EmberPhysicalCodec::default())),
         override_runtime_producer: Some(runtime_producer(
             options.work_dir.clone(),
             pool,

@@ -21,6 +21,7 @@ use datafusion::execution::session_state::SessionState;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
+use ember_core::plan_codec::EmberPhysicalCodec;
 use ember_core::state::{runtime_builder, with_ember_features, with_ml_functions};
 use ember_core::tls::Tls;
 use ember_core::ClusterAuth;
@@ -111,6 +112,7 @@ pub async fn run_scheduler(
         stage_max_failures: options.stage_max_failures,
         override_config_producer: Some(Arc::new(job_session_config)),
         override_session_builder: Some(Arc::new(cluster_session_state)),
+        override_physical_codec: Some(Arc::new(EmberPhysicalCodec::default())),
         ..SchedulerConfig::default()
     };
     config.validate()?;

@@ -24,6 +24,7 @@ pub mod connect;
 pub mod master;
 pub mod memory;
 pub mod optimizer;
+pub mod plan_codec;
 pub mod state;
 pub mod tls;
 

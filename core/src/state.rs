@@ -248,7 +248,9 @@ fn store_registry(session_config: &SessionConfig) -> Arc<StoreRegistry> {
 ///   the footers planning cached in the builder's runtime, which it sets to the default one when
 ///   `builder` has none);
 /// - in one process only, [`FilterDynamicallyAboveScans`], which applies join dynamic filters
-///   right above Parquet scans (its expression has no wire format for executors yet).
+///   right above Parquet scans (its expression has no wire format for executors yet);
+/// - [`ContainScanPanics`], which turns a file reader's panic into an error and names the file
+///   in decoding errors (on a cluster, its node needs [`crate::plan_codec::EmberPhysicalCodec`]).
 pub fn with_ember_features(
     mut builder: SessionStateBuilder,
     placement: Placement,
@@ -409,8 +411,9 @@ pub fn spillable_plans(state: SessionState, budget: Option<u64>) -> SessionState
 /// `join_selection` (it corrects that rule's choice of build side), then, given the `budget`
 /// the plans run under (one process only), [`SortMergeForLargeBuilds`], told whether the
 /// statement `ran_out_of_memory` before; at the end [`RowGroupBalancedScans`] (with the footers
-/// cached in `runtime`), [`CheapConjunctsFirst`] and, in one process,
-/// [`FilterDynamicallyAboveScans`] (which needs the dynamic filters already pushed to scans).
+/// cached in `runtime`), [`CheapConjunctsFirst`], in one process
+/// [`FilterDynamicallyAboveScans`] (which needs the dynamic filters already pushed to scans),
+/// and last [`ContainScanPanics`].
 fn physical_optimizer_rules(
     placement: Placement,
     runtime: &RuntimeEnv,
@@ -437,9 +440,10 @@ fn physical_optimizer_rules(
     rules.push(Arc::new(CheapConjunctsFirst));
     if placement == Placement::OneProcess {
         rules.push(Arc::new(FilterDynamicallyAboveScans));
-        // Last: it wraps the scans the rules above look for.
-        rules.push(Arc::new(ContainScanPanics));
     }
+    // Last: it wraps the scans the rules above look for. Executors decode its node with
+    // `plan_codec::EmberPhysicalCodec`.
+    rules.push(Arc::new(ContainScanPanics));
     rules
 }
 

@@ -1,12 +1,13 @@
-//! [`ContainScanPanics`]: in one process, a file scan whose reader panics on a corrupt file
-//! ends its query with an error naming the file, and a decoder's error names it too.
+//! [`ContainScanPanics`]: a file scan whose reader panics on a corrupt file ends its query (on a
+//! cluster, its task) with an error naming the file, and a decoder's error names it too.
 //!
 //! Why: the parquet crate (59) panics on some corrupt pages while a scan decodes them (a
 //! dictionary-encoded page without a dictionary: `expect("Decoder for dict should have been
 //! set")`, found by `tests/fuzz.rs`), and DataFusion re-raises a panic of a task in the caller
 //! of `collect()`, so a program using `Session` would panic; and the decoder's errors ("Data
-//! corruption detected") do not say which file they came from. A cluster needs no guard: a
-//! Ballista executor catches a panicking task and fails it with an error.
+//! corruption detected") do not say which file they came from. A Ballista executor catches a
+//! panicking task and fails it, but with the panic's message alone; the guard travels to
+//! executors in their plans (`crate::plan_codec`) so that the error names the file there too.
 //!
 //! The guard is a node above each file scan ([`ContainedScanExec`]) that polls the scan's stream
 //! under `catch_unwind` and prefixes the scan's Parquet and Arrow errors with the files its
@@ -22,6 +23,7 @@ use std::task::{Context, Poll};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
+use datafusion::common::Statistics;
 use datafusion::config::ConfigOptions;
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
@@ -29,6 +31,8 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::execution_plan::CardinalityEffect;
+use datafusion::physical_plan::statistics::{ChildStats, StatisticsArgs};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use ember_connectors::panic_message;
 use futures::{Stream, StreamExt};
@@ -50,7 +54,7 @@ impl PhysicalOptimizerRule for ContainScanPanics {
                     .is_some()
             });
             Ok(match is_file_scan {
-                true => Transformed::yes(Arc::new(ContainedScanExec { scan: node }) as _),
+                true => Transformed::yes(Arc::new(ContainedScanExec::new(node)) as _),
                 false => Transformed::no(node),
             })
         })
@@ -73,6 +77,14 @@ pub struct ContainedScanExec {
     scan: Arc<dyn ExecutionPlan>,
 }
 
+impl ContainedScanExec {
+    /// The guard of `scan` (a file scan: a `DataSourceExec` of a `FileScanConfig`, whose files
+    /// the errors name).
+    pub fn new(scan: Arc<dyn ExecutionPlan>) -> Self {
+        ContainedScanExec { scan }
+    }
+}
+
 /// A file scan and one of its partitions: what an error names (built only when one happens).
 #[derive(Debug, Clone)]
 struct ScanPartition {
@@ -88,11 +100,16 @@ impl ScanPartition {
     fn files(&self) -> String {
         let files: Vec<String> = (self.scan.downcast_ref::<DataSourceExec>())
             .and_then(|scan| scan.data_source().downcast_ref::<FileScanConfig>())
-            .and_then(|config| config.file_groups.get(self.partition))
-            .map(|group| {
-                (group.files().iter())
-                    .map(|file| file.object_meta.location.to_string())
-                    .collect()
+            .and_then(|config| {
+                // The store's URL and the path in it: `file:///data/x.parquet`,
+                // `s3://bucket/x.parquet`.
+                let store = config.object_store_url.as_str();
+                let group = config.file_groups.get(self.partition)?;
+                Some(
+                    (group.files().iter())
+                        .map(|file| format!("{store}{}", file.object_meta.location))
+                        .collect(),
+                )
             })
             .unwrap_or_default();
         match files.as_slice() {
@@ -155,12 +172,40 @@ impl ExecutionPlan for ContainedScanExec {
         vec![&self.scan]
     }
 
+    fn child_stats_requests(&self, partition: Option<usize>) -> Vec<ChildStats> {
+        vec![ChildStats::At(partition)]
+    }
+
+    /// The scan's: what runs after this rule sees through the guard. A cluster's stage planner
+    /// does: it broadcasts a join's build side only when its statistics show it small, and
+    /// when they were unknown it turned a `CollectLeft` join under a single-partition
+    /// aggregate into a partitioned one, which then aggregated each partition apart (TPC-H q14
+    /// answered 4 rows).
+    fn statistics_from_inputs(
+        &self,
+        input_stats: &[Arc<Statistics>],
+        _args: &StatisticsArgs,
+    ) -> Result<Arc<Statistics>> {
+        match input_stats {
+            [scan] => Ok(Arc::clone(scan)),
+            _ => Ok(Arc::new(Statistics::new_unknown(&self.schema()))),
+        }
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn cardinality_effect(&self) -> CardinalityEffect {
+        CardinalityEffect::Equal
+    }
+
     fn with_new_children(
         self: Arc<Self>,
         mut children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         match (children.pop(), children.is_empty()) {
-            (Some(scan), true) => Ok(Arc::new(ContainedScanExec { scan })),
+            (Some(scan), true) => Ok(Arc::new(ContainedScanExec::new(scan))),
             _ => Err(DataFusionError::Internal(
                 "ContainedScanExec has exactly one child".into(),
             )),

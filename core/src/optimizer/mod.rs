@@ -12,8 +12,8 @@
 //!   partitions of nearly equal rows, not at equal byte offsets.
 //! - [`FilterDynamicallyAboveScans`] (physical): join dynamic filters are evaluated right above
 //!   Parquet scans while they stay selective.
-//! - [`ContainScanPanics`] (physical): in one process, a file scan's reader that panics on a
-//!   corrupt file fails the query with an error naming the file, as do its decoding errors.
+//! - [`ContainScanPanics`] (physical): a file scan's reader that panics on a corrupt file fails
+//!   the query (on a cluster, the task) with an error naming the file, as do its decoding errors.
 //! - [`LimitsBySorting`] (physical): `ORDER BY ... LIMIT` runs as a sort that spills and a limit,
 //!   in the plans a statement runs again with after it ran out of memory.
 //!
@@ -29,7 +29,7 @@ mod limits_by_sorting;
 mod semi_joins;
 
 pub use balanced_scans::RowGroupBalancedScans;
-pub use contained_scans::ContainScanPanics;
+pub use contained_scans::{ContainScanPanics, ContainedScanExec};
 pub use dynamic_filters::FilterDynamicallyAboveScans;
 pub use filter_order::CheapConjunctsFirst;
 pub use join_sides::BuildOnFewerRows;

@@ -659,12 +659,40 @@ impl DefaultDistributedPlanner {
             hash_join.right().clone(),
             Partitioning::Hash(right_keys, partitions),
         )?);
-        Ok(hash_join
+        let demoted = hash_join
             .builder()
             .with_partition_mode(PartitionMode::Partitioned)
             .with_new_children(vec![new_left, new_right])?
-            .build_exec()?)
+            .build_exec()?;
+        // EMBER PATCH: the join's parent was planned for the `CollectLeft` join's output
+        // partitioning (its probe side's); a demoted join hash-partitions its output instead,
+        // so a parent that needed one partition (an `AggregateExec` in `Single` mode) ran once
+        // per partition and answered once per partition (TPC-H q14 with broadcasts disabled:
+        // 4 rows instead of 1). Restore what the parent was planned for.
+        restore_partitioning(demoted, hash_join.properties().output_partitioning())
     }
+}
+
+/// `plan` with the output partitioning `wanted`: as it is when its own has as many partitions and
+/// the same hashing; merged into one partition when `wanted` has one; repartitioned by `wanted`'s
+/// hash expressions otherwise. (A parent planned for an unknown or round-robin partitioning
+/// asks nothing of it but one partition or any.)
+fn restore_partitioning(
+    plan: Arc<dyn ExecutionPlan>,
+    wanted: &Partitioning,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let current = plan.properties().output_partitioning();
+    let same_count = current.partition_count() == wanted.partition_count();
+    if current == wanted || (same_count && !matches!(wanted, Partitioning::Hash(..))) {
+        return Ok(plan);
+    }
+    Ok(match wanted {
+        Partitioning::Hash(..) => {
+            Arc::new(RepartitionExec::try_new(plan, wanted.clone())?)
+        }
+        _ if wanted.partition_count() == 1 => Arc::new(CoalescePartitionsExec::new(plan)),
+        _ => plan,
+    })
 }
 
 /// Whether a union branch can be left in the union's own stage.
