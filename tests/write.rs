@@ -257,7 +257,7 @@ fn an_overwrite_killed_at_any_commit_step_leaves_the_old_or_the_new_dataset() {
     let before = rows_after_an_overwrite_killed_at(dir.path(), "commit.begin");
     assert_eq!(before, "n\n60\n");
     // After the two directories were exchanged, before the old one was removed: the new one.
-    let after = rows_after_an_overwrite_killed_at(dir.path(), "commit.overwrite.exchanged");
+    let after = rows_after_an_overwrite_killed_at(dir.path(), "replace.exchanged");
     assert_eq!(after, "n\n30\n");
     assert!(dir.path().join("out/_SUCCESS").is_file());
     // The target was never missing: a write that must not replace it is refused.
@@ -268,6 +268,12 @@ fn an_overwrite_killed_at_any_commit_step_leaves_the_old_or_the_new_dataset() {
         "{}",
         stderr(&refused)
     );
+    // Where there is no atomic exchange, an overwrite killed after it moved the old dataset
+    // aside (as here) left nothing at the target: the next read moves the old one back.
+    std::fs::rename(dir.path().join("out"), dir.path().join(".out.replaced-1")).unwrap();
+    let count = "SELECT count(*) AS n FROM 'out'";
+    assert_eq!(sql(dir.path(), count, &[]), "n\n30\n");
+    assert!(!dir.path().join(".out.replaced-1").exists());
 }
 
 /// A COPY that runs for minutes in a debug build, writing a new file every 100,000 rows.

@@ -3,8 +3,9 @@
 //! job leaves the previous dataset readable and unchanged.
 //!
 //! - Local files: the staging directory is renamed onto the target (one atomic rename for a new
-//!   dataset; for `overwrite`, staging and target are exchanged in one step, see
-//!   [`crate::local_dirs::exchange`], and the old data removed after). The `_SUCCESS` marker is
+//!   dataset; for `overwrite`, staging and target are exchanged in one step where the file
+//!   system can and the old data removed after, see [`crate::local_dirs::replace`]; a replace
+//!   interrupted where it cannot is undone before the next write or read). The `_SUCCESS` marker is
 //!   written into the staging directory, so it appears with the data. An `append` writes a
 //!   journal into its target (`_ember_append.` followed by the staging directory's name: the
 //!   commit point), moves its files in one by one, then removes the journal; whoever next
@@ -36,7 +37,9 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::dataset::ConnectorError;
 use crate::format::format_of_file_name;
-use crate::local_dirs::{exchange, failpoint, remove_tree, unique_id};
+use crate::local_dirs::{
+    failpoint, ignore_missing, remove_tree, replace, restore_replaced, unique_id,
+};
 
 /// What a write does when its target already holds data (Spark's save modes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -125,14 +128,6 @@ fn finish_append(
     ignore_missing(std::fs::remove_file(journal))
 }
 
-/// `result`, with "not found" counted as done.
-fn ignore_missing(result: std::io::Result<()>) -> std::io::Result<()> {
-    match result {
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
-}
-
 /// A write in progress: where to write ([`StagedWrite::staging_url`]) and how to publish it.
 #[derive(Debug)]
 pub struct StagedWrite {
@@ -197,6 +192,7 @@ impl StagedWrite {
             false => None,
         };
         if let Some((target, _)) = &local {
+            restore_replaced(target).map_err(|cause| failed(cause.into()))?;
             finish_appends(target).map_err(|cause| failed(cause.into()))?;
         }
         let write = Self {
@@ -325,14 +321,9 @@ impl StagedWrite {
                 finish_append(target, staging, &journal)
             }
             WriteMode::Overwrite if target_exists => {
-                // One step: the new dataset in place, the old one (a directory, or a file the
-                // directory replaces) where the staging was.
-                exchange(staging, target)?;
-                failpoint("commit.overwrite.exchanged");
-                match staging.is_dir() {
-                    true => std::fs::remove_dir_all(staging),
-                    false => std::fs::remove_file(staging),
-                }
+                // The new dataset in place of the old one (a directory, or a file the directory
+                // replaces) in one step where the file system can.
+                replace(staging, target)
             }
             _ => {
                 // An empty directory is no dataset: `begin` let the write through.

@@ -17,6 +17,7 @@ use object_store::ObjectStoreExt;
 use crate::arrow_footer::footer_schema;
 use crate::commit::finish_appends;
 use crate::format::{data_file_suffix, format_of_file_name, FileFormatKind};
+use crate::local_dirs::restore_replaced;
 use crate::partitions::typed_partition_columns;
 
 /// A dataset that cannot be opened. Every variant names the location.
@@ -287,6 +288,11 @@ async fn table_url(
         location: location.to_string(),
     };
     if let Some(path) = local_path {
+        if !is_glob && !Path::new(path).exists() {
+            // An overwrite killed midway without an atomic exchange left the old dataset aside.
+            restore_replaced(Path::new(path))
+                .map_err(|cause| ConnectorError::open(location)(cause.into()))?;
+        }
         if !is_glob && !Path::new(path).exists() {
             return Err(not_found());
         }

@@ -17,6 +17,7 @@ use datafusion_session::SessionStore;
 
 use crate::dataset::open_dataset;
 use crate::format::format_of_file_name;
+use crate::local_dirs::was_set_aside;
 
 /// `context` where a quoted location in a `FROM` clause names a dataset.
 pub fn with_dataset_urls(context: SessionContext) -> SessionContext {
@@ -68,13 +69,15 @@ impl UrlTableFactory for DatasetUrlTables {
     }
 }
 
-/// A URL, a path with a directory or a data-file extension, or an existing local path — as
-/// opposed to the name of a table that does not exist, which stays DataFusion's "not found".
+/// A URL, a path with a directory or a data-file extension, or an existing local path (or one
+/// an interrupted overwrite set aside, which opening restores) — as opposed to the name of a
+/// table that does not exist, which stays DataFusion's "not found".
 fn looks_like_location(name: &str) -> bool {
     name.contains("://")
         || name.contains('/')
         || format_of_file_name(name).is_some()
         || Path::new(name).exists()
+        || was_set_aside(Path::new(name))
 }
 
 #[cfg(test)]

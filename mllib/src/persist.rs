@@ -321,6 +321,7 @@ pub async fn read_metadata(context: &SessionContext, location: &str) -> Result<M
         location: location.to_string(),
         reason,
     };
+    local::restore_interrupted(location).map_err(|e| error(e.to_string()))?;
     let metadata = read_object(&store, &dir.clone().join(METADATA), MAX_METADATA_BYTES)
         .await
         .map_err(|e| error(format!("cannot read {METADATA}: {e}")))?;
@@ -377,6 +378,10 @@ pub async fn load_model<M: PersistentModel>(context: &SessionContext, location: 
 /// Whether a complete model (its `metadata.json`) is saved at `location`.
 pub async fn model_exists(context: &SessionContext, location: &str) -> Result<bool> {
     let (store, dir) = resolve(context, location, false)?;
+    local::restore_interrupted(location).map_err(|e| MlError::Persist {
+        location: location.to_string(),
+        reason: e.to_string(),
+    })?;
     match store.head(&dir.clone().join(METADATA)).await {
         Ok(_) => Ok(true),
         Err(object_store::Error::NotFound { .. }) => Ok(false),
@@ -632,6 +637,28 @@ mod tests {
             );
             std::fs::write(&path, original).unwrap();
         }
+    }
+
+    /// A replacement killed after the old model moved aside, on a file system without an
+    /// atomic exchange, leaves no model in place: the next read brings the old one back.
+    #[tokio::test]
+    async fn a_model_set_aside_by_an_interrupted_replacement_is_restored_when_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows: Vec<Vec<Option<f64>>> = (0..20).map(|i| vec![Some(f64::from(i))]).collect();
+        let scaler = StandardScaler::new(["a"])
+            .fit(&rows_frame(&["a"], &rows, 2))
+            .await
+            .unwrap();
+        let context = SessionContext::new();
+        let model = dir.path().join("model");
+        let location = model.display().to_string();
+        save_model(&context, &scaler, &location, false)
+            .await
+            .unwrap();
+        std::fs::rename(&model, dir.path().join(".model.replaced-1")).unwrap();
+        assert!(model_exists(&context, &location).await.unwrap());
+        let loaded: StandardScalerModel = load_model(&context, &location).await.unwrap();
+        assert_eq!(loaded, scaler);
     }
 
     /// `DROP MODEL` on a model directory holding a link to a directory elsewhere removed the

@@ -1,10 +1,11 @@
 //! Saved models on a local file system: a model is written whole into a staging directory beside
 //! its place and then published by one rename, so a reader (or a crash) sees the old model or
-//! the new one, never a mix and never none; and a model is removed without following links.
+//! the new one, never a mix (and, once a replacement interrupted without an atomic exchange is
+//! restored, never none); and a model is removed without following links.
 
 use std::path::{Path, PathBuf};
 
-use ember_connectors::local_dirs::{exchange, remove_tree, unique_id};
+use ember_connectors::local_dirs::{replace, restore_replaced, unique_id};
 
 /// The local directory a model location names (`file://` or a plain path), `None` for an
 /// object store.
@@ -14,6 +15,16 @@ pub(super) fn local_directory(location: &str) -> Option<PathBuf> {
         Some(PathBuf::from(path.trim_end_matches('/')))
     } else {
         None
+    }
+}
+
+/// Brings back the model at `location` when a replacement of it was killed midway on a file
+/// system without an atomic exchange (see [`replace`]); nothing to do for a model in place or in
+/// an object store.
+pub(super) fn restore_interrupted(location: &str) -> std::io::Result<()> {
+    match local_directory(location) {
+        Some(directory) if !directory.exists() => restore_replaced(&directory),
+        _ => Ok(()),
     }
 }
 
@@ -28,7 +39,7 @@ pub(super) fn staging_beside(target: &Path) -> std::io::Result<PathBuf> {
 }
 
 /// Puts the complete model in `staging` at `target`. A model already at `target` is replaced in
-/// one step ([`exchange`]), then removed from where the staging was. `target` must hold
+/// one step where the file system can ([`replace`]). `target` must hold
 /// a model, nothing, or not exist: a directory with other files is refused, untouched.
 pub(super) fn publish(staging: &Path, target: &Path) -> Result<(), String> {
     let holds_model = target.join(super::METADATA).is_file();
@@ -41,9 +52,7 @@ pub(super) fn publish(staging: &Path, target: &Path) -> Result<(), String> {
     if !holds_model {
         return std::fs::rename(staging, target).map_err(|e| e.to_string());
     }
-    exchange(staging, target).map_err(|e| e.to_string())?;
-    // `staging` now holds the old model.
-    remove_tree(staging).map_err(|e| e.to_string())
+    replace(staging, target).map_err(|e| e.to_string())
 }
 
 fn is_empty_directory(path: &Path) -> bool {
