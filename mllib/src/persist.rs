@@ -581,23 +581,27 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A small scaler, fitted and saved at `location`.
+    async fn saved_scaler(context: &SessionContext, location: &str) -> StandardScalerModel {
+        let rows: Vec<Vec<Option<f64>>> = (0..20).map(|i| vec![Some(f64::from(i))]).collect();
+        let scaler = StandardScaler::new(["a"])
+            .fit(&rows_frame(&["a"], &rows, 2))
+            .await
+            .unwrap();
+        save_model(context, &scaler, location, false).await.unwrap();
+        scaler
+    }
+
     /// A saved model whose `data.arrow` changed after the save, or whose files are larger than
     /// a saved model's may be, is refused with an error naming the location and the file, before
     /// an oversized file is read.
     #[tokio::test]
     async fn a_changed_or_oversized_file_is_refused_naming_it() {
         let dir = tempfile::tempdir().unwrap();
-        let rows: Vec<Vec<Option<f64>>> = (0..20).map(|i| vec![Some(f64::from(i))]).collect();
-        let scaler = StandardScaler::new(["a"])
-            .fit(&rows_frame(&["a"], &rows, 2))
-            .await
-            .unwrap();
         let context = SessionContext::new();
         let model = dir.path().join("model");
         let location = model.display().to_string();
-        save_model(&context, &scaler, &location, false)
-            .await
-            .unwrap();
+        let scaler = saved_scaler(&context, &location).await;
         let refusal = || async {
             read_saved(&context, &location)
                 .await
@@ -644,17 +648,10 @@ mod tests {
     #[tokio::test]
     async fn a_model_set_aside_by_an_interrupted_replacement_is_restored_when_read() {
         let dir = tempfile::tempdir().unwrap();
-        let rows: Vec<Vec<Option<f64>>> = (0..20).map(|i| vec![Some(f64::from(i))]).collect();
-        let scaler = StandardScaler::new(["a"])
-            .fit(&rows_frame(&["a"], &rows, 2))
-            .await
-            .unwrap();
         let context = SessionContext::new();
         let model = dir.path().join("model");
         let location = model.display().to_string();
-        save_model(&context, &scaler, &location, false)
-            .await
-            .unwrap();
+        let scaler = saved_scaler(&context, &location).await;
         std::fs::rename(&model, dir.path().join(".model.replaced-1")).unwrap();
         assert!(model_exists(&context, &location).await.unwrap());
         let loaded: StandardScalerModel = load_model(&context, &location).await.unwrap();
@@ -670,17 +667,10 @@ mod tests {
         let outside = dir.join("outside");
         std::fs::create_dir_all(&outside).unwrap();
         std::fs::write(outside.join("keep.txt"), "keep").unwrap();
-        let rows: Vec<Vec<Option<f64>>> = (0..20).map(|i| vec![Some(f64::from(i))]).collect();
-        let scaler = StandardScaler::new(["a"])
-            .fit(&rows_frame(&["a"], &rows, 2))
-            .await
-            .unwrap();
         let context = SessionContext::new();
         let model = dir.join("model");
         let location = model.display().to_string();
-        save_model(&context, &scaler, &location, false)
-            .await
-            .unwrap();
+        let scaler = saved_scaler(&context, &location).await;
         // Replacing the model, then dropping it, each with a link in its directory.
         std::os::unix::fs::symlink(&outside, model.join("link")).unwrap();
         save_model(&context, &scaler, &location, true)

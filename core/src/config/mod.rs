@@ -284,10 +284,25 @@ impl EmberConfig {
     }
 }
 
+/// The most a file of `ember.cluster.secret.file` may hold: a secret, not a document.
+const MAX_SECRET_FILE_BYTES: u64 = 4096;
+
 /// The secret in the file of `ember.cluster.secret.file`, without the newline that ends the
-/// file (`openssl rand -hex 32 > file`); unreadable or short is an error saying so.
+/// file (`openssl rand -hex 32 > file`); unreadable, short or long is an error saying so.
 fn read_secret_file(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read it: {error}"))?;
+    use std::io::Read;
+    let cannot_read = |error: std::io::Error| format!("cannot read it: {error}");
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(cannot_read)?
+        .take(MAX_SECRET_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(cannot_read)?;
+    if text.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(format!(
+            "it holds more than {MAX_SECRET_FILE_BYTES} bytes; the file holds the secret alone"
+        ));
+    }
     let secret = text
         .strip_suffix('\n')
         .map(|line| line.strip_suffix('\r').unwrap_or(line))
@@ -538,6 +553,12 @@ mod tests {
             short.contains(path) && short.contains("holds 5 bytes"),
             "{short}"
         );
+        std::fs::write(&file, "x".repeat(5000)).unwrap();
+        let long = EmberConfig::default()
+            .set(CLUSTER_SECRET_FILE, path, ConfigOrigin::CommandLine)
+            .unwrap_err()
+            .to_string();
+        assert!(long.contains("more than 4096 bytes"), "{long}");
         let missing = dir.path().join("missing.secret");
         let missing = missing.to_str().unwrap();
         let unreadable = EmberConfig::default()
