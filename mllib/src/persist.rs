@@ -601,7 +601,7 @@ mod tests {
         let context = SessionContext::new();
         let model = dir.path().join("model");
         let location = model.display().to_string();
-        let scaler = saved_scaler(&context, &location).await;
+        saved_scaler(&context, &location).await;
         let refusal = || async {
             read_saved(&context, &location)
                 .await
