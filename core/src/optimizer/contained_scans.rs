@@ -25,8 +25,6 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
 use datafusion::common::Statistics;
 use datafusion::config::ConfigOptions;
-use datafusion::datasource::physical_plan::FileScanConfig;
-use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::PhysicalExpr;
@@ -35,6 +33,8 @@ use datafusion::physical_plan::execution_plan::CardinalityEffect;
 use datafusion::physical_plan::statistics::{ChildStats, StatisticsArgs};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use ember_connectors::panic_message;
+
+use super::file_scan_config;
 use futures::{Stream, StreamExt};
 
 /// Physical optimizer rule: puts a [`ContainedScanExec`] above every file scan. Runs last.
@@ -48,12 +48,7 @@ impl PhysicalOptimizerRule for ContainScanPanics {
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         plan.transform_up(|node| {
-            let is_file_scan = node.downcast_ref::<DataSourceExec>().is_some_and(|scan| {
-                scan.data_source()
-                    .downcast_ref::<FileScanConfig>()
-                    .is_some()
-            });
-            Ok(match is_file_scan {
+            Ok(match file_scan_config(node.as_ref()).is_some() {
                 true => Transformed::yes(Arc::new(ContainedScanExec::new(node)) as _),
                 false => Transformed::no(node),
             })
@@ -98,8 +93,7 @@ const NAMED_FILES: usize = 5;
 impl ScanPartition {
     /// The files the partition reads, for messages: the file, or the first few of several.
     fn files(&self) -> String {
-        let files: Vec<String> = (self.scan.downcast_ref::<DataSourceExec>())
-            .and_then(|scan| scan.data_source().downcast_ref::<FileScanConfig>())
+        let files: Vec<String> = file_scan_config(self.scan.as_ref())
             .and_then(|config| {
                 // The store's URL and the path in it: `file:///data/x.parquet`,
                 // `s3://bucket/x.parquet`.

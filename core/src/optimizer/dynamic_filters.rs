@@ -35,8 +35,7 @@ use futures::FutureExt;
 
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::config::ConfigOptions;
-use datafusion::datasource::physical_plan::{FileScanConfig, FileSource, ParquetSource};
-use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::physical_plan::{FileSource, ParquetSource};
 use datafusion::error::Result;
 use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
 use datafusion::physical_expr::utils::{conjunction, reassign_expr_columns, split_conjunction};
@@ -44,6 +43,8 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::ExecutionPlan;
+
+use super::file_scan_config;
 
 /// Physical optimizer rule; see the module documentation. Runs after DataFusion's own rules.
 #[derive(Debug, Default)]
@@ -83,10 +84,7 @@ impl PhysicalOptimizerRule for FilterDynamicallyAboveScans {
 fn dynamic_filter_over_scan_output(
     node: &Arc<dyn ExecutionPlan>,
 ) -> Result<Option<Arc<dyn PhysicalExpr>>> {
-    let Some(scan) = node.downcast_ref::<DataSourceExec>() else {
-        return Ok(None);
-    };
-    let Some(config) = scan.data_source().downcast_ref::<FileScanConfig>() else {
+    let Some(config) = file_scan_config(node.as_ref()) else {
         return Ok(None);
     };
     let Some(parquet) = config.file_source().downcast_ref::<ParquetSource>() else {

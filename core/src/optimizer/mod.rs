@@ -36,3 +36,14 @@ pub use join_sides::BuildOnFewerRows;
 pub use large_builds::SortMergeForLargeBuilds;
 pub use limits_by_sorting::LimitsBySorting;
 pub use semi_joins::SemiJoinsFirst;
+
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::physical_plan::ExecutionPlan;
+
+/// The configuration of `plan` when it is a file scan (a `DataSourceExec` reading files).
+pub(crate) fn file_scan_config(plan: &dyn ExecutionPlan) -> Option<&FileScanConfig> {
+    plan.downcast_ref::<DataSourceExec>()?
+        .data_source()
+        .downcast_ref::<FileScanConfig>()
+}
