@@ -174,6 +174,18 @@ impl Cluster {
         format!("ember://{}", self.scheduler.address)
     }
 
+    /// The cluster's task slots, all and free, as the scheduler serves them to tree fits.
+    pub(crate) fn task_slots(&self) -> (u64, u64) {
+        let url = format!("http://{}/api/ember/slots", self.scheduler.address);
+        let slots: serde_json::Value = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async { reqwest::get(&url).await.unwrap().json().await.unwrap() });
+        (
+            slots["total"].as_u64().unwrap(),
+            slots["free"].as_u64().unwrap(),
+        )
+    }
+
     /// The configuration of every job the scheduler knows, as its REST API serves them to
     /// anyone who can reach its port (JSON text, one object per job).
     pub(crate) fn job_configs(&self) -> String {
@@ -432,7 +444,10 @@ fn explain_shows_stages_spark_functions_run_on_executors_and_status_lists_jobs()
     let status = run_ember(dir.path(), ["cluster", "status", "--master", &master]);
     assert!(status.status.success(), "{}", stderr(&status));
     let status = stdout(&status);
-    assert!(status.contains("executors: 1 (1 cores)"), "{status}");
+    assert!(
+        status.contains("executors: 1 (1 cores, 1 free)"),
+        "{status}"
+    );
     assert!(status.contains("Completed"), "{status}");
     let jobs = status.lines().find(|l| l.starts_with("jobs: ")).unwrap();
     let completed: usize = jobs
@@ -1002,15 +1017,26 @@ fn a_shared_secret_admits_only_processes_that_know_it_and_its_rest_api_works_ove
     );
     follow_and_cancel_a_running_job(dir.path(), &master);
     interrupt_a_running_submission(dir.path(), &master, "interrupted", &["long.sql"]);
-    // A tree fit: its training tasks reach the client over the derived TLS too.
+    // A tree fit: it reads the cluster's free slots over the derived TLS, and its training
+    // tasks reach the client over it too.
     let points = write_points(dir.path(), 2, 500);
     let fit = format!(
         "CREATE MODEL m OPTIONS (model_type = 'gbt_classifier', label = 'y', num_trees = 2) \
          AS SELECT * FROM '{}'",
         points.display()
     );
-    let fitted = run_ember(dir.path(), ["sql", "-q", "--master", &master, "-e", &fit]);
+    let fitted = Command::new(ember_binary())
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn,ember_mllib=info")
+        .args(["sql", "-q", "--master", &master, "-e", &fit])
+        .output()
+        .unwrap();
     assert!(fitted.status.success(), "{}", stderr(&fitted));
+    assert!(
+        stderr(&fitted).contains("2 of the cluster's 2 task slots are free"),
+        "{}",
+        stderr(&fitted)
+    );
 
     // Outsiders, from a directory without the secret: refused, saying what to set.
     let outside = tempfile::tempdir().unwrap();
@@ -1263,6 +1289,78 @@ fn a_tree_fit_over_more_partitions_than_the_cluster_has_slots_runs_on_as_many_as
     );
     assert!(fit.status.success(), "{}", stderr(&fit));
     assert!(stdout(&fit).ends_with("n\n3000\n"), "{}", stdout(&fit));
+}
+
+// A fit on a shared cluster trains on the task slots other jobs leave free: with one of two
+// executors' cores running a long query, a fit over three partitions runs one training task
+// (before, it planned a task per core of the cluster and waited for the busy one).
+#[test]
+fn a_tree_fit_on_a_busy_cluster_trains_on_the_slots_left_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let points = write_points(dir.path(), 3, 1000);
+    let cluster = Cluster::start(dir.path(), 2, NO_CONF);
+    let master = cluster.master();
+    assert_eq!(cluster.task_slots(), (2, 2));
+    // One task at a time, for hours: a single-partition join of 200,000 rows with themselves.
+    let numbers = dir.path().join("numbers.parquet");
+    let copy = format!(
+        "COPY (SELECT CAST(v AS DOUBLE) AS v FROM generate_series(1, 200000) AS t(v)) TO '{}'",
+        numbers.display()
+    );
+    let written = run_ember(
+        dir.path(),
+        ["sql", "-q", "--master", "local[1]", "-e", &copy],
+    );
+    assert!(written.status.success(), "{}", stderr(&written));
+    let numbers = format!("n={}", numbers.display());
+    let mut busy = Command::new(ember_binary())
+        .current_dir(dir.path())
+        .args(["sql", "--master", &master, "--table", &numbers, "-q"])
+        .args(["--conf", "datafusion.execution.target_partitions=1"])
+        .args([
+            "-e",
+            "SELECT count(*) FROM n AS a, n AS b WHERE a.v + b.v < 0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while cluster.task_slots() != (2, 1) {
+        assert!(
+            Instant::now() < deadline,
+            "the long query never took a slot"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let table = format!("d={}", points.display());
+    let fit = Command::new(ember_binary())
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn,ember_mllib=info")
+        .args([
+            "sql", "--master", &master, "--table", &table, "-q", "--format", "csv",
+        ])
+        .args(["--conf", "ember.sql.shuffle.partitions=3"])
+        .arg("-e")
+        .arg(
+            "CREATE MODEL m OPTIONS (model_type = 'gbt_classifier', label = 'y', num_trees = 3) \
+             AS SELECT * FROM d",
+        )
+        .args([
+            "-e",
+            "SELECT count(*) AS n FROM ml_predict('m', 'SELECT * FROM d')",
+        ])
+        .output()
+        .unwrap();
+    busy.kill().unwrap();
+    busy.wait().unwrap();
+    let log = stderr(&fit);
+    assert!(fit.status.success(), "{log}");
+    assert!(stdout(&fit).ends_with("n\n3000\n"), "{}", stdout(&fit));
+    assert!(
+        log.contains("1 of the cluster's 2 task slots are free; training on at most 1 tasks"),
+        "{log}"
+    );
 }
 
 // Ballista would give each task a pool of `budget / cores`; an Ember executor's tasks share one

@@ -17,7 +17,8 @@
 //! - [`executor`]: [`run_executor`] — a Ballista executor with that registry;
 //! - both open object stores with the settings each job carries (see [`job_session_config`]);
 //! - [`ports`]: binding to port 0 and reporting the address actually bound;
-//! - [`vcores`]: the scheduler's count of free executor cores, kept honest after executor loss.
+//! - [`vcores`]: the scheduler's count of free executor cores, kept honest after executor loss;
+//! - `slots`: the cluster's task slots, all and free, for tree fits to plan by.
 //!
 //! Where Ballista needs something else, the override hooks of its `SchedulerConfig` and
 //! `ExecutorProcessConfig` are used (functions, TLS, the shuffle service under TLS, a cluster
@@ -28,6 +29,7 @@ pub mod executor;
 pub mod functions;
 pub mod ports;
 pub mod scheduler;
+mod slots;
 pub mod vcores;
 
 pub use executor::{run_executor, ExecutorOptions};

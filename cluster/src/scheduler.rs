@@ -1,16 +1,16 @@
 //! `ember scheduler`: Ballista's scheduler, planning with Ember's features.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
+use ballista_core::error::BallistaError;
 use ballista_core::optimizer::ballista_default_optimizer_rules;
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
-use ballista_scheduler::scheduler_process::{
-    create_scheduler, scheduler_router, start_grpc_service_with_listener,
-};
+use ballista_scheduler::scheduler_process::{create_scheduler, scheduler_router};
 use ballista_scheduler::scheduler_server::SchedulerServer;
 use datafusion::error::Result as DataFusionResult;
 use datafusion::execution::cache::cache_manager::{
@@ -33,6 +33,7 @@ use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::transport::Server;
 
 use crate::ports::{socket_address, warn_if_exposed};
+use crate::slots::task_slots_route;
 use crate::vcores::VcoreLedger;
 use crate::DaemonError;
 use crate::{job_session_config, whole_seconds, TASK_SCHEDULING};
@@ -125,10 +126,15 @@ pub async fn run_scheduler(
     }
     on_listening(bound);
     match tls {
-        None => tokio::select! {
-            served = start_grpc_service_with_listener(listener, scheduler) => Ok(served?),
-            () = shutdown_requested() => Ok(()),
-        },
+        None => {
+            let routes = routes(scheduler).into_make_service_with_connect_info::<SocketAddr>();
+            tokio::select! {
+                served = axum::serve(listener, routes).into_future() => {
+                    Ok(served.map_err(BallistaError::from)?)
+                }
+                () = shutdown_requested() => Ok(()),
+            }
+        }
         Some(tls) => serve_tls(listener, scheduler, &tls).await,
     }
 }
@@ -145,8 +151,7 @@ async fn serve_tls(
     scheduler: SchedulerServer<LogicalPlanNode, PhysicalPlanNode>,
     tls: &Tls,
 ) -> Result<(), DaemonError> {
-    let routes =
-        scheduler_router(scheduler).layer(axum::middleware::map_request(with_peer_address));
+    let routes = routes(scheduler).layer(axum::middleware::map_request(with_peer_address));
     Server::builder()
         .tls_config(tls.server_config())?
         .accept_http1(true)
@@ -154,6 +159,12 @@ async fn serve_tls(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown_requested())
         .await?;
     Ok(())
+}
+
+/// Everything the scheduler serves: Ballista's gRPC services, REST API and health, and Ember's
+/// task-slot count ([`crate::slots`]).
+fn routes(scheduler: SchedulerServer<LogicalPlanNode, PhysicalPlanNode>) -> axum::Router {
+    scheduler_router(scheduler.clone()).merge(task_slots_route(scheduler))
 }
 
 /// Gives a request the caller's address where Ballista's handlers look for it (axum's

@@ -75,7 +75,9 @@ impl VcoreLedger {
 }
 
 /// Cores taken by tasks in the running state, per executor, over all stages of `jobs`.
-async fn cores_held_by_running_tasks(jobs: &HashMap<JobId, JobInfoCache>) -> HashMap<String, u32> {
+pub(crate) async fn cores_held_by_running_tasks(
+    jobs: &HashMap<JobId, JobInfoCache>,
+) -> HashMap<String, u32> {
     let mut held = HashMap::new();
     for job in jobs.values() {
         let graph = job.execution_graph.read().await;

@@ -14,7 +14,8 @@ use datafusion::prelude::SessionConfig;
 use ember_core::config::option_error;
 use ember_core::state::{runtime_env, session_config, with_ember_features};
 use ember_core::{available_cores, check_handshake, check_reachable, EmberConfig, Placement, Tls};
-use ember_mllib::trees::rpc::{SlotsProbe, TrainingEndpoint};
+use ember_mllib::trees::placement::SlotsProbe;
+use ember_mllib::trees::rpc::TrainingEndpoint;
 
 use crate::cluster_status::SchedulerApi;
 use crate::error::Result;
@@ -83,8 +84,8 @@ pub fn cluster_client_state(config: &EmberConfig, host: &str, port: u16) -> Resu
         .build())
 }
 
-/// Reads the task slots of the cluster at `host:port` from its scheduler's REST API (each
-/// executor's cores), over mutual TLS with `tls` when given; `None` when the API cannot be
+/// Reads the task slots of the cluster at `host:port` (all, and those free) from its
+/// scheduler's REST API, over mutual TLS with `tls` when given; `None` when the API cannot be
 /// read, so a tree fit falls back to waiting for its tasks.
 fn task_slots_probe(host: &str, port: u16, tls: Option<&Tls>, timeout: Duration) -> SlotsProbe {
     let master = Master::Cluster {
@@ -94,16 +95,7 @@ fn task_slots_probe(host: &str, port: u16, tls: Option<&Tls>, timeout: Duration)
     let api = SchedulerApi::new(&master, tls, timeout).ok();
     Arc::new(move || {
         let api = api.clone();
-        Box::pin(async move {
-            let status = api?.status().await.ok()?;
-            Some(
-                status
-                    .executors
-                    .iter()
-                    .map(|executor| executor.specification.vcores as usize)
-                    .sum(),
-            )
-        })
+        Box::pin(async move { api?.task_slots().await.ok() })
     })
 }
 

@@ -11,6 +11,7 @@ use crate::error::{EmberError, Result};
 use ember_core::connect::causes;
 use ember_core::master::Master;
 use ember_core::{EmberConfig, Tls};
+use ember_mllib::trees::placement::{TaskSlots, TASK_SLOTS_PATH};
 
 /// A snapshot of a cluster.
 #[derive(Debug, Clone)]
@@ -19,6 +20,8 @@ pub struct ClusterStatus {
     pub scheduler: SchedulerInfo,
     /// The executors the scheduler counts as alive.
     pub executors: Vec<ExecutorInfo>,
+    /// Their cores, and those no running task holds.
+    pub slots: TaskSlots,
     /// The jobs the scheduler remembers (running, queued and recently finished), newest first.
     pub jobs: Vec<JobInfo>,
 }
@@ -133,8 +136,14 @@ impl SchedulerApi {
         Ok(ClusterStatus {
             scheduler: self.get_json("state").await?,
             executors: self.get_json("executors").await?,
+            slots: self.task_slots().await?,
             jobs: self.jobs().await?,
         })
+    }
+
+    /// The cluster's task slots: its executors' cores, and those no running task holds.
+    pub async fn task_slots(&self) -> Result<TaskSlots> {
+        self.get_json(TASK_SLOTS_PATH).await
     }
 
     /// The jobs the scheduler remembers (running, queued and recently finished), newest

@@ -16,7 +16,8 @@
 //!   `learner` (the driver), `worker` and `remote` (their encoding) each depend on it alone.
 //! - [`tasks`]: where a fit's rows live — one worker per partition, in the fitting process or
 //!   in executor tasks that exchange histograms and splits with it over [`rpc`] (Arrow Flight,
-//!   with the cluster's mutual TLS and a per-fit secret).
+//!   with the cluster's mutual TLS and a per-fit secret), as many as the cluster has free task
+//!   slots ([`placement`]).
 //! - [`tree`]: a fitted tree, applied to binned rows while training and to raw values after.
 
 pub mod binning;
@@ -30,6 +31,7 @@ mod journal;
 mod learner;
 mod node_rows;
 pub mod objective;
+pub mod placement;
 mod protocol;
 mod remote;
 pub mod rpc;

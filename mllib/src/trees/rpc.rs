@@ -23,7 +23,6 @@ use arrow_flight::{
     HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
 };
 use bytes::Bytes;
-use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot, OnceCell};
@@ -33,6 +32,7 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint, Server, ServerTlsConf
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::error::{MlError, Result};
+use crate::trees::placement::{Placement, SlotsClaim, SlotsProbe};
 
 /// The most bytes of a request or reply one gRPC message carries.
 pub const CHUNK_BYTES: usize = 1 << 20;
@@ -283,13 +283,9 @@ pub struct TrainingEndpoint {
     port: u16,
     tls: Option<ServerTlsConfig>,
     start_timeout: Duration,
-    slots: Option<SlotsProbe>,
+    placement: Placement,
     running: OnceCell<Running>,
 }
-
-/// Asks the cluster how many tasks its executors run at once in all (their cores); `None` when
-/// it cannot tell.
-pub type SlotsProbe = Arc<dyn Fn() -> BoxFuture<'static, Option<usize>> + Send + Sync>;
 
 impl std::fmt::Debug for TrainingEndpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -298,7 +294,7 @@ impl std::fmt::Debug for TrainingEndpoint {
             .field("port", &self.port)
             .field("tls", &self.tls.is_some())
             .field("start_timeout", &self.start_timeout)
-            .field("slots", &self.slots.is_some())
+            .field("slots_probe", &self.placement.has_probe())
             .finish()
     }
 }
@@ -339,27 +335,23 @@ impl TrainingEndpoint {
             port,
             tls,
             start_timeout,
-            slots: None,
+            placement: Placement::new(None),
             running: OnceCell::new(),
         }
     }
 
-    /// This endpoint, whose fits first ask `probe` for the cluster's task slots and fail at
-    /// once when they need more tasks than that (as Spark's barrier stages do), instead of
-    /// waiting out the start timeout.
+    /// This endpoint, whose fits first ask `probe` for the cluster's free task slots and run
+    /// at most that many tasks ([`crate::trees::placement`]).
     pub fn with_slots_probe(self, probe: SlotsProbe) -> Self {
         Self {
-            slots: Some(probe),
+            placement: Placement::new(Some(probe)),
             ..self
         }
     }
 
-    /// The cluster's task slots, when a probe can tell.
-    pub(crate) async fn task_slots(&self) -> Option<usize> {
-        match &self.slots {
-            Some(probe) => probe().await,
-            None => None,
-        }
+    /// Claims the cluster's free task slots for a fit ([`Placement::claim`]).
+    pub(crate) async fn claim_slots(&self) -> Result<SlotsClaim> {
+        self.placement.claim().await
     }
 
     /// How long a fit waits for all its tasks.

@@ -16,10 +16,10 @@
 //!   stock Ballista job costs 0.3-0.6 s, and a 100-tree fit splits about 3,000 times.
 //!
 //! A cluster fit needs every partition's task running at once: the fitting process plans the
-//! data with at most as many partitions as the cluster's executors have cores in all (asked of
-//! the scheduler), counts them (the same function in a counting mode), and fails with a clear
-//! error, instead of waiting forever, when they do not all connect within
-//! `ember.ml.tasks.start.timeout`.
+//! data with at most as many partitions as the cluster has free task slots (asked of the
+//! scheduler, [`crate::trees::placement`]), counts them (the same function in a counting mode),
+//! and fails with a clear error, instead of waiting forever, when they do not all connect within
+//! `ember.ml.tasks.start.timeout` (other jobs took the slots in between).
 //!
 //! A task lost with its executor is run again by Ballista once the scheduler declares the
 //! executor lost; its new worker bins the same partition, connects, and takes the lost one's
@@ -504,7 +504,8 @@ pub(crate) async fn start_workers(
             job: None,
         });
     };
-    let slots = endpoint.task_slots().await;
+    let claim = endpoint.claim_slots().await?;
+    let slots = claim.tasks;
     let data = match slots {
         Some(slots) => within_slots(data, slots),
         None => data.clone(),
@@ -539,6 +540,8 @@ pub(crate) async fn start_workers(
     }));
     let timeout = endpoint.start_timeout();
     let (exchanges, job) = accept_workers(&mut arrivals, expected, job, timeout).await?;
+    // The tasks run: the scheduler counts their slots as busy from now on.
+    drop(claim);
     let replacements = Replacements {
         arrivals,
         query_ended,
@@ -733,9 +736,10 @@ async fn accept_workers(
                     reason: format!(
                         "{} of {expected} training tasks started within {} s \
                          (ember.ml.tasks.start.timeout); a distributed tree fit runs one task per \
-                         partition, all at once, so the cluster needs at least {expected} free \
-                         task slots: add executor cores or repartition the data into fewer \
-                         partitions",
+                         partition, all at once, so it needs {expected} free task slots (as many \
+                         as were free when it started, unless the cluster could not tell): other \
+                         jobs may have taken them, or executors left; try again, or add \
+                         executor cores",
                         streams.len(),
                         timeout.as_secs()
                     ),

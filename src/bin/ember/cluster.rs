@@ -3,6 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Subcommand};
+use ember::ml::trees::placement::TaskSlots;
 use ember::{ClusterStatus, EmberConfig, JobInfo, Master, SchedulerApi};
 
 use crate::exit::Failure;
@@ -74,12 +75,11 @@ fn render(master: &Master, status: &ClusterStatus, max_jobs: usize, now: u64) ->
         "scheduler {master}: Ballista {}, {} scheduling\n",
         scheduler.version, scheduler.scheduling_policy,
     );
-    let cores: u32 = status
-        .executors
-        .iter()
-        .map(|e| e.specification.vcores)
-        .sum();
-    text += &format!("executors: {} ({cores} cores)\n", status.executors.len());
+    let TaskSlots { total, free } = status.slots;
+    text += &format!(
+        "executors: {} ({total} cores, {free} free)\n",
+        status.executors.len()
+    );
     if !status.executors.is_empty() {
         text += &format!(
             "  {:<36}  {:<21}  {:>5}  {}\n",
