@@ -6,7 +6,7 @@ use ballista_core::registry::BallistaFunctionRegistry;
 use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::AggregateUDF;
-use ember_core::state::{with_ember_features, with_ml_functions};
+use ember_core::state::{with_ember_features, with_plan_functions};
 use ember_core::{Placement, Tls};
 use ember_mllib::trees::tasks::{TreesWorkerUdaf, WORKER_NAME};
 
@@ -19,7 +19,7 @@ pub fn ember_function_registry(
     tls: Option<&Tls>,
     pool: Option<Arc<dyn MemoryPool>>,
 ) -> BallistaFunctionRegistry {
-    let state = with_ml_functions(with_ember_features(
+    let state = with_plan_functions(with_ember_features(
         SessionStateBuilder::new(),
         Placement::Cluster,
     ))

@@ -22,7 +22,7 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use ember_core::plan_codec::EmberPhysicalCodec;
-use ember_core::state::{runtime_builder, with_ember_features, with_ml_functions};
+use ember_core::state::{runtime_builder, with_ember_features, with_plan_functions};
 use ember_core::tls::Tls;
 use ember_core::ClusterAuth;
 use ember_core::Placement;
@@ -213,7 +213,7 @@ fn cluster_session_state(config: SessionConfig) -> DataFusionResult<SessionState
         .with_config(config)
         .with_runtime_env(Arc::new(runtime))
         .with_optimizer_rules(ballista_default_optimizer_rules());
-    Ok(with_ml_functions(with_ember_features(builder, Placement::Cluster)).build())
+    Ok(with_plan_functions(with_ember_features(builder, Placement::Cluster)).build())
 }
 
 /// The Parquet footers read while planning, shared by every job's session as Ballista shares

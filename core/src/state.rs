@@ -20,8 +20,9 @@ use ember_connectors::StoreRegistry;
 
 use crate::config::{EmberConfig, EmberOptions, RedactShownSecrets};
 use crate::optimizer::{
-    BuildOnFewerRows, CheapConjunctsFirst, ContainScanPanics, FilterDynamicallyAboveScans,
-    LimitsBySorting, RowGroupBalancedScans, SemiJoinsFirst, SortMergeForLargeBuilds,
+    BuildOnFewerRows, CheapConjunctsFirst, ContainScanPanics, DecimalArithmetic,
+    FilterDynamicallyAboveScans, LimitsBySorting, NarrowDecimalArithmetic, RowGroupBalancedScans,
+    SemiJoinsFirst, SortMergeForLargeBuilds,
 };
 
 /// Largest estimated build side, in bytes, that a hash join collects into one shared hash table
@@ -242,6 +243,8 @@ fn store_registry(session_config: &SessionConfig) -> Arc<StoreRegistry> {
 ///
 /// - [`SemiJoinsFirst`] (logical), which moves semi joins on `HAVING` subqueries below the inner
 ///   joins they filter;
+/// - [`NarrowDecimalArithmetic`] (logical), which computes decimal `+`, `-` and `*` in 64 bits
+///   where the values allow;
 /// - [`BuildOnFewerRows`], which builds hash tables on the side with far fewer estimated rows;
 /// - [`CheapConjunctsFirst`], which evaluates a filter's cheap comparisons first;
 /// - [`RowGroupBalancedScans`], which cuts Parquet scans into partitions of equal rows (it reads
@@ -264,6 +267,7 @@ pub fn with_ember_features(
     with_spark_functions(builder.with_default_features())
         .with_analyzer_rule(Arc::new(RedactShownSecrets))
         .with_optimizer_rule(Arc::new(SemiJoinsFirst))
+        .with_optimizer_rule(Arc::new(NarrowDecimalArithmetic))
         .with_physical_optimizer_rules(rules)
 }
 
@@ -306,24 +310,25 @@ fn with_spark_functions(mut builder: SessionStateBuilder) -> SessionStateBuilder
     builder
 }
 
-/// Adds the ML functions of `ember-mllib` (fitting steps, model scoring, tree-fit tasks), which
-/// plans built by estimators name, for a process that resolves plans it receives by name: a
-/// scheduler or an executor.
+/// Adds the functions that Ember puts in plans itself and users never call by name, for a
+/// process that resolves plans it receives by name: a scheduler or an executor.
 ///
-/// A session that plans users' SQL never registers them. They take their model or step as
-/// bytes in their first argument; estimators build those calls from the functions themselves,
-/// so nothing in a session looks them up by name, and user SQL cannot hand them bytes of its
-/// own (`SELECT ml_trees_predict(X'...', 1.0)` is an unknown function). Their decoders check
-/// every count all the same, since a hostile client can put any bytes in a plan.
-pub fn with_ml_functions(mut builder: SessionStateBuilder) -> SessionStateBuilder {
+/// - The ML functions of `ember-mllib` (fitting steps, model scoring, tree-fit tasks). They take
+///   their model or step as bytes in their first argument; estimators build those calls from the
+///   functions themselves, so user SQL cannot hand them bytes of its own (`SELECT
+///   ml_trees_predict(X'...', 1.0)` is an unknown function). Their decoders check every count
+///   all the same, since a hostile client can put any bytes in a plan.
+/// - [`DecimalArithmetic`], which [`NarrowDecimalArithmetic`] puts in place of decimal operators.
+///
+/// A session that plans users' SQL never registers them.
+pub fn with_plan_functions(mut builder: SessionStateBuilder) -> SessionStateBuilder {
     builder
         .aggregate_functions()
         .get_or_insert_with(Vec::new)
         .extend(ember_mllib::functions::aggregate_functions());
-    builder
-        .scalar_functions()
-        .get_or_insert_with(Vec::new)
-        .extend(ember_mllib::functions::scalar_functions());
+    let scalar = builder.scalar_functions().get_or_insert_with(Vec::new);
+    scalar.extend(ember_mllib::functions::scalar_functions());
+    scalar.extend(DecimalArithmetic::all());
     builder
 }
 

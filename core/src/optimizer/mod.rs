@@ -3,6 +3,8 @@
 //!
 //! - [`SemiJoinsFirst`] (logical): a semi join on a `HAVING` subquery moves below the inner joins
 //!   it sits on.
+//! - [`NarrowDecimalArithmetic`] (logical): `Decimal128` `+`, `-` and `*` run in 64-bit integers
+//!   in batches whose values allow it ([`DecimalArithmetic`]).
 //! - [`BuildOnFewerRows`] (physical): a collected hash join builds on the side with fewer rows
 //!   when DataFusion's byte estimate chose the other.
 //! - [`SortMergeForLargeBuilds`] (physical): in one process under a memory budget, a hash join
@@ -26,6 +28,7 @@ mod filter_order;
 mod join_sides;
 mod large_builds;
 mod limits_by_sorting;
+mod narrow_decimals;
 mod semi_joins;
 
 pub use balanced_scans::RowGroupBalancedScans;
@@ -35,6 +38,7 @@ pub use filter_order::CheapConjunctsFirst;
 pub use join_sides::BuildOnFewerRows;
 pub use large_builds::SortMergeForLargeBuilds;
 pub use limits_by_sorting::LimitsBySorting;
+pub use narrow_decimals::{DecimalArithmetic, NarrowDecimalArithmetic};
 pub use semi_joins::SemiJoinsFirst;
 
 use datafusion::datasource::physical_plan::FileScanConfig;
