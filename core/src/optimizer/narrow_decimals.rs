@@ -121,14 +121,18 @@ impl DecimalArithmetic {
             .filter_map(Self::udf)
             .collect()
     }
+}
 
-    /// The kernel DataFusion's `BinaryExpr` calls for this operator.
-    fn arrow_kernel(&self, left: &ColumnarValue, right: &ColumnarValue) -> Result<ColumnarValue> {
-        match self.op {
-            Operator::Plus => apply(left, right, add_wrapping),
-            Operator::Minus => apply(left, right, sub_wrapping),
-            _ => apply(left, right, mul_wrapping),
-        }
+/// `left op right` (`+`, `-` or `*`) by the kernel DataFusion's `BinaryExpr` calls.
+fn arrow_kernel(
+    op: Operator,
+    left: &ColumnarValue,
+    right: &ColumnarValue,
+) -> Result<ColumnarValue> {
+    match op {
+        Operator::Plus => apply(left, right, add_wrapping),
+        Operator::Minus => apply(left, right, sub_wrapping),
+        _ => apply(left, right, mul_wrapping),
     }
 }
 
@@ -161,7 +165,7 @@ impl ScalarUDFImpl for DecimalArithmetic {
         if let Some(narrow) = in_i64(self.op, left, right, result_type) {
             return Ok(ColumnarValue::Array(narrow));
         }
-        self.arrow_kernel(left, right)
+        arrow_kernel(self.op, left, right)
     }
 }
 
@@ -315,12 +319,7 @@ mod tests {
             Arc::new(Field::new("l", left.data_type(), true)),
             Arc::new(Field::new("r", right.data_type(), true)),
         ];
-        let operator = match op {
-            Operator::Plus => apply(&left, &right, add_wrapping),
-            Operator::Minus => apply(&left, &right, sub_wrapping),
-            _ => apply(&left, &right, mul_wrapping),
-        }
-        .and_then(|value| value.into_array(rows));
+        let operator = arrow_kernel(op, &left, &right).and_then(|value| value.into_array(rows));
         let called = function
             .invoke_with_args(ScalarFunctionArgs {
                 args: vec![left, right],
