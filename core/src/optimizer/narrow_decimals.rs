@@ -57,11 +57,20 @@ impl OptimizerRule for NarrowDecimalArithmetic {
         plan: LogicalPlan,
         _config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
-        let inputs = plan.inputs();
-        if inputs.is_empty() {
+        // Nodes whose expressions read their inputs' rows; others (scans, extension nodes) keep
+        // theirs.
+        if !matches!(
+            plan,
+            LogicalPlan::Projection(_)
+                | LogicalPlan::Filter(_)
+                | LogicalPlan::Aggregate(_)
+                | LogicalPlan::Window(_)
+                | LogicalPlan::Sort(_)
+                | LogicalPlan::Join(_)
+        ) {
             return Ok(Transformed::no(plan));
         }
-        let schema = merge_schema(&inputs);
+        let schema = merge_schema(&plan.inputs());
         let names = NamePreserver::new(&plan);
         plan.map_expressions(|expr| {
             let name = names.save(&expr);
@@ -79,10 +88,12 @@ fn narrow(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     let Some(function) = DecimalArithmetic::udf(*op) else {
         return Ok(Transformed::no(expr));
     };
-    let decimal = |side: &Expr| -> Result<bool> {
-        Ok(matches!(side.get_type(schema)?, DataType::Decimal128(..)))
+    // An operand whose type cannot be told here is left to DataFusion.
+    let decimal = |side: &Expr| {
+        side.get_type(schema)
+            .is_ok_and(|side| matches!(side, DataType::Decimal128(..)))
     };
-    if !(decimal(left)? && decimal(right)?) {
+    if !(decimal(left) && decimal(right)) {
         return Ok(Transformed::no(expr));
     }
     let args = vec![left.as_ref().clone(), right.as_ref().clone()];
