@@ -43,9 +43,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn registry_has_datafusion_and_spark_functions() {
+    fn registry_has_datafusion_spark_and_plan_functions() {
         let registry = ember_function_registry(None, None);
-        for name in ["abs", "sha2", "expm1"] {
+        for name in ["abs", "sha2", "expm1", "ember_decimal_multiply"] {
             assert!(registry.scalar_functions.contains_key(name), "{name}");
         }
         assert!(registry.aggregate_functions.contains_key("sum"));
