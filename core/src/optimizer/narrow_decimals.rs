@@ -180,19 +180,22 @@ impl ScalarUDFImpl for DecimalArithmetic {
     }
 }
 
-/// One side of an operation: its values (one for a scalar), their nulls and scale.
+/// One side of an operation: its values, their nulls and scale.
 struct Operand<'a> {
-    values: &'a [i128],
+    values: Values<'a>,
     nulls: Option<&'a NullBuffer>,
     scale: i8,
 }
 
-/// Scalar values live here while an [`Operand`] borrows them.
-type ScalarSlot = [i128; 1];
+/// An operand's values: a column's, or one non-null scalar for every row.
+enum Values<'a> {
+    Column(&'a [i128]),
+    Scalar(i128),
+}
 
 impl<'a> Operand<'a> {
     /// `value` as an operand, `None` for anything but a `Decimal128` array or non-null scalar.
-    fn of(value: &'a ColumnarValue, slot: &'a mut ScalarSlot) -> Option<Self> {
+    fn of(value: &'a ColumnarValue) -> Option<Self> {
         match value {
             ColumnarValue::Array(array) => {
                 let DataType::Decimal128(_, scale) = array.data_type() else {
@@ -200,39 +203,28 @@ impl<'a> Operand<'a> {
                 };
                 let array = array.as_primitive_opt::<Decimal128Type>()?;
                 Some(Self {
-                    values: array.values(),
+                    values: Values::Column(array.values()),
                     nulls: array.nulls(),
                     scale: *scale,
                 })
             }
-            ColumnarValue::Scalar(ScalarValue::Decimal128(Some(value), _, scale)) => {
-                slot[0] = *value;
-                let slot: &'a ScalarSlot = slot;
-                Some(Self {
-                    values: slot.as_slice(),
-                    nulls: None,
-                    scale: *scale,
-                })
-            }
+            ColumnarValue::Scalar(ScalarValue::Decimal128(Some(value), _, scale)) => Some(Self {
+                values: Values::Scalar(*value),
+                nulls: None,
+                scale: *scale,
+            }),
             ColumnarValue::Scalar(_) => None,
         }
     }
 
-    fn is_scalar(&self) -> bool {
-        self.values.len() == 1 && self.nulls.is_none()
-    }
-
     /// The largest absolute value, over every slot.
     fn largest(&self) -> u128 {
-        self.values
-            .iter()
-            .fold(0, |largest, value| largest.max(value.unsigned_abs()))
-    }
-
-    /// The value at `row` narrowed: exact wherever [`in_i64`] proved the bound.
-    fn at(&self, row: usize) -> i64 {
-        let row = if self.values.len() == 1 { 0 } else { row };
-        self.values[row] as i64
+        match self.values {
+            Values::Column(values) => values
+                .iter()
+                .fold(0, |largest, value| largest.max(value.unsigned_abs())),
+            Values::Scalar(value) => value.unsigned_abs(),
+        }
     }
 }
 
@@ -245,13 +237,8 @@ fn in_i64(
     right: &ColumnarValue,
     result_type: &DataType,
 ) -> Option<ArrayRef> {
-    let (mut left_slot, mut right_slot) = ([0], [0]);
-    let left = Operand::of(left, &mut left_slot)?;
-    let right = Operand::of(right, &mut right_slot)?;
-    if left.is_scalar() && right.is_scalar() {
-        return None;
-    }
-    let rows = left.values.len().max(right.values.len());
+    let left = Operand::of(left)?;
+    let right = Operand::of(right)?;
     let (left_factor, right_factor) = match op {
         // Added or subtracted at the larger scale, as arrow does.
         Operator::Plus | Operator::Minus => {
@@ -272,16 +259,24 @@ fn in_i64(
     if bound > i64::MAX as u128 {
         return None;
     }
-    // Every element (null slots too) is within `bound`, so no operation below can wrap.
-    let value = |row: usize| -> i128 {
-        let (l, r) = (left.at(row), right.at(row));
+    // Every element (null slots too) is within `bound`, so each narrows exactly and no
+    // operation below can wrap.
+    let value = |l: i128, r: i128| -> i128 {
+        let (l, r) = (l as i64, r as i64);
         i128::from(match op {
             Operator::Plus => l * left_factor + r * right_factor,
             Operator::Minus => l * left_factor - r * right_factor,
             _ => l * r,
         })
     };
-    let values: ScalarBuffer<i128> = (0..rows).map(value).collect();
+    let values: ScalarBuffer<i128> = match (&left.values, &right.values) {
+        (Values::Column(l), Values::Column(r)) => {
+            l.iter().zip(r.iter()).map(|(&l, &r)| value(l, r)).collect()
+        }
+        (Values::Column(l), &Values::Scalar(r)) => l.iter().map(|&l| value(l, r)).collect(),
+        (&Values::Scalar(l), Values::Column(r)) => r.iter().map(|&r| value(l, r)).collect(),
+        (Values::Scalar(_), Values::Scalar(_)) => return None,
+    };
     let nulls = NullBuffer::union(left.nulls, right.nulls);
     let array = Decimal128Array::try_new(values, nulls)
         .and_then(|array| match result_type {
